@@ -1,0 +1,29 @@
+# Two commands on a fresh machine with Python >= 3.11 and make:
+#   make demo   -- create .venv if missing, install, run the main job
+#   make test   -- same set-up, run the whole suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/securecomm demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/securecomm bench fvc ../shared/data/fvc2002
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -1,0 +1,3 @@
+from securecomm.cli.app import main
+
+main()

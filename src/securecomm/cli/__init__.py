@@ -1,0 +1,1 @@
+"""The ``securecomm`` command line: one module per area, assembled in ``app``."""

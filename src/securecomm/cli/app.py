@@ -1,0 +1,27 @@
+"""Root of the ``securecomm`` command; each area registers its own commands.
+
+``nist``   -- read and check ANSI/NIST-ITL files       (cli/nist.py)
+``bench``  -- engine benchmarks                        (cli/bench.py)
+``synth``  -- synthetic fingerprint generation          (cli/synth.py)
+pipeline   -- init, enroll, submit, work, status, ...  (cli/pipeline.py)
+"""
+
+from __future__ import annotations
+
+import typer
+
+from securecomm.cli import bench, nist, pipeline, synth
+
+app = typer.Typer(
+    help="securecomm: booking fingerprints searched against criminal and immigration repositories.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(nist.app, name="nist")
+app.add_typer(bench.app, name="bench")
+app.add_typer(synth.app, name="synth")
+pipeline.register(app)
+
+
+def main() -> None:
+    app()

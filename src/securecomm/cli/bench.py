@@ -1,0 +1,7 @@
+"""``securecomm bench``: see the module docstring of the area it fronts."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="bench commands", no_args_is_help=True)

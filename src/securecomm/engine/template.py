@@ -1,0 +1,116 @@
+"""The compact minutiae template every engine step exchanges.
+
+A template is a set of minutiae in a fixed frame: pixel coordinates at
+500 ppi with the origin at the top-left of the image and y pointing down,
+and directions in radians in [0, 2*pi) measured counter-clockwise from the
+x axis *as seen on the image* (the ISO/IEC 19794-2 convention: a direction
+of pi/2 points up the image, i.e. towards smaller y). Columns are separate
+numpy arrays so that galleries pack into contiguous blocks without copies.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from securecomm.engine.errors import TemplateError
+
+#: Minutia types, with the ISO/IEC 19794-2 codes.
+OTHER, ENDING, BIFURCATION = 0, 1, 2
+
+#: ISO/IEC 19794-2 holds at most 255 minutiae per finger view; more is not a fingerprint.
+MAX_MINUTIAE = 255
+
+#: Largest image side we accept, in pixels at 500 ppi (a rolled print is ~ 800 px).
+MAX_SIDE = 4096
+
+_MAGIC = b"SCT1"
+_HEADER = struct.Struct("<4sHHHhB")  # magic, width, height, ppi, image_quality, count
+
+
+@dataclass(frozen=True, eq=False)
+class Template:
+    """Minutiae of one finger view, columns as arrays of equal length."""
+
+    x: np.ndarray  # float32, pixels at 500 ppi
+    y: np.ndarray  # float32
+    angle: np.ndarray  # float32 radians in [0, 2*pi)
+    kind: np.ndarray  # uint8: OTHER, ENDING, BIFURCATION
+    quality: np.ndarray  # uint8: 0..100 reliability
+    width: int
+    height: int
+    ppi: int = 500
+    image_quality: int = -1  # 0..100, -1 when unknown
+    meta: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        cols = {}
+        for name, dtype in (("x", np.float32), ("y", np.float32), ("angle", np.float32),
+                            ("kind", np.uint8), ("quality", np.uint8)):
+            value = np.asarray(getattr(self, name))
+            if value.ndim != 1:
+                raise TemplateError(f"template column {name!r} must be 1-D, got shape {value.shape}")
+            if name in ("kind", "quality") and value.size and not np.issubdtype(value.dtype, np.integer):
+                if not np.all(np.equal(np.mod(value, 1), 0)):
+                    raise TemplateError(f"template column {name!r} must hold integers")
+            cols[name] = np.ascontiguousarray(value, dtype=dtype)
+            object.__setattr__(self, name, cols[name])
+        n = cols["x"].size
+        if any(c.size != n for c in cols.values()):
+            raise TemplateError("template columns differ in length: "
+                                + ", ".join(f"{k}={v.size}" for k, v in cols.items()))
+        if n > MAX_MINUTIAE:
+            raise TemplateError(f"{n} minutiae is more than the {MAX_MINUTIAE} a finger view can hold")
+        if not (0 < int(self.width) <= MAX_SIDE and 0 < int(self.height) <= MAX_SIDE):
+            raise TemplateError(f"image size {self.width}x{self.height} is outside 1..{MAX_SIDE}")
+        if not np.all(np.isfinite(cols["x"])) or not np.all(np.isfinite(cols["y"])) \
+                or not np.all(np.isfinite(cols["angle"])):
+            raise TemplateError("template holds non-finite coordinates or angles")
+        if n and (cols["x"].min() < 0 or cols["y"].min() < 0
+                  or cols["x"].max() >= self.width or cols["y"].max() >= self.height):
+            raise TemplateError("minutia outside the image bounds")
+        if n and (cols["angle"].min() < 0 or cols["angle"].max() >= 2 * np.pi + 1e-6):
+            raise TemplateError("minutia angle outside [0, 2*pi)")
+        if n and cols["kind"].max() > BIFURCATION:
+            raise TemplateError("minutia type must be 0 (other), 1 (ending) or 2 (bifurcation)")
+        if n and cols["quality"].max() > 100:
+            raise TemplateError("minutia quality must be 0..100")
+        if not -1 <= int(self.image_quality) <= 100:
+            raise TemplateError("image quality must be -1 (unknown) or 0..100")
+
+    def __len__(self) -> int:
+        return int(self.x.size)
+
+    @classmethod
+    def empty(cls, width: int, height: int, ppi: int = 500, image_quality: int = -1) -> "Template":
+        z = np.zeros(0, np.float32)
+        return cls(z, z, z, np.zeros(0, np.uint8), np.zeros(0, np.uint8), width, height, ppi, image_quality)
+
+    def to_bytes(self) -> bytes:
+        """Compact storage form (about 14 bytes per minutia), for the store and galleries."""
+        head = _HEADER.pack(_MAGIC, int(self.width), int(self.height), int(self.ppi),
+                            int(self.image_quality), len(self))
+        return head + self.x.tobytes() + self.y.tobytes() + self.angle.tobytes() \
+            + self.kind.tobytes() + self.quality.tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Template":
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TemplateError(f"template bytes expected, got {type(data).__name__}")
+        data = bytes(data)
+        if len(data) < _HEADER.size:
+            raise TemplateError(f"template truncated: {len(data)} bytes, header needs {_HEADER.size}")
+        magic, w, h, ppi, iq, n = _HEADER.unpack_from(data)
+        if magic != _MAGIC:
+            raise TemplateError(f"not a securecomm template (magic {magic!r})")
+        need = _HEADER.size + n * 14
+        if len(data) != need:
+            raise TemplateError(f"template of {n} minutiae needs {need} bytes, got {len(data)}")
+        off = _HEADER.size
+        cols = []
+        for dtype, size in ((np.float32, 4), (np.float32, 4), (np.float32, 4), (np.uint8, 1), (np.uint8, 1)):
+            cols.append(np.frombuffer(data, dtype, n, off).copy())
+            off += n * size
+        return cls(*cols, width=w, height=h, ppi=ppi, image_quality=iq)
