@@ -35,3 +35,37 @@ def ansi_nist() -> Path:
 @pytest.fixture(scope="session")
 def examples() -> Path:
     return EXAMPLES
+
+
+def _postgres_admin_url() -> str:
+    return POSTGRES_URL
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path) -> str:
+    """A fresh, empty database URL: SQLite in tmp_path, or a new PostgreSQL database.
+
+    The PostgreSQL variant creates a uniquely named database on the server at
+    ``SECURECOMM_TEST_POSTGRES_URL`` and drops it afterwards. An unreachable
+    server fails the test: these tests must run in CI.
+    """
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'securecomm.db'}"
+        return
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(_postgres_admin_url())
+    name = f"sc_test_{uuid.uuid4().hex[:12]}"
+    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:  # pragma: no cover - CI must have the server
+        pytest.fail(f"PostgreSQL server unreachable at {admin!r}: {exc}")
+    with conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield admin.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
