@@ -1,0 +1,401 @@
+"""Numba kernels behind :mod:`securecomm.engine.mcc`: cylinder building, local similarity, LSS-R.
+
+Kept apart from the parameter/documentation module so that the jitted code is in
+one place and compiled once (``cache=True``). Everything here works on plain
+arrays; geometry is in a right-handed frame (x right, y *up*), angles in radians.
+
+Cylinder bit layout: cell (k, i, j) (direction k < ND, spatial row i and column
+j < NS) is bit ``k * NS*NS + i * NS + j`` of a row of uint64 words, so each
+direction layer is ``SW = NS*NS/64`` whole words and the spatial validity mask
+(SW words) lines up with every layer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+NS = 16  # spatial cells per side
+ND = 6  # direction layers
+SW = NS * NS // 64  # words per spatial layer (4)
+CW = SW * ND  # words per cylinder (24)
+
+TWO_PI = 2.0 * math.pi
+
+
+@intrinsic
+def _popcnt64(typingctx, x):
+    """The CPU's population count (llvm.ctpop), which numba does not expose directly."""
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(ir.IntType(64), [ir.IntType(64)])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.ctpop.i64")
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def _dphi(a, b):
+    """Angle difference a - b wrapped to [-pi, pi)."""
+    d = a - b
+    if d < -math.pi:
+        d += TWO_PI
+    elif d >= math.pi:
+        d -= TWO_PI
+    return d
+
+
+@njit(cache=True, inline="always")
+def _sig(v, mu, tau):
+    """The paper's sigmoid Z(v; mu, tau)."""
+    return 1.0 / (1.0 + math.exp(-tau * (v - mu)))
+
+
+# --------------------------------------------------------------------------------------------
+# Convex hull (monotone chain) and the "inside the hull enlarged by omega" test for validity.
+
+@njit(cache=True)
+def convex_hull(x, y):
+    """Indices of the convex hull of the points, counter-clockwise (y up). Degenerate sets give <3."""
+    n = x.size
+    order = np.argsort(x * 1e6 + y)  # lexicographic (x, then y) for coordinates < 1e6
+    hull = np.empty(2 * n + 1, np.int64)
+    k = 0
+    for ii in range(n):
+        i = order[ii]
+        while k >= 2:
+            a = hull[k - 2]
+            b = hull[k - 1]
+            if (x[b] - x[a]) * (y[i] - y[a]) - (y[b] - y[a]) * (x[i] - x[a]) <= 0:
+                k -= 1
+            else:
+                break
+        hull[k] = i
+        k += 1
+    lower = k + 1
+    for ii in range(n - 2, -1, -1):
+        i = order[ii]
+        while k >= lower:
+            a = hull[k - 2]
+            b = hull[k - 1]
+            if (x[b] - x[a]) * (y[i] - y[a]) - (y[b] - y[a]) * (x[i] - x[a]) <= 0:
+                k -= 1
+            else:
+                break
+        hull[k] = i
+        k += 1
+    if k > 1:
+        k -= 1  # last point repeats the first
+    return hull[:k]
+
+
+@njit(cache=True)
+def _in_hull(px, py, hx, hy, omega):
+    """True if (px, py) lies inside the polygon (ccw) or within omega of its boundary."""
+    m = hx.size
+    if m == 0:
+        return False
+    inside = m >= 3
+    best = 1e30
+    for e in range(m):
+        ax = hx[e]
+        ay = hy[e]
+        bx = hx[(e + 1) % m]
+        by = hy[(e + 1) % m]
+        ex = bx - ax
+        ey = by - ay
+        cross = ex * (py - ay) - ey * (px - ax)
+        if cross < 0:
+            inside = False
+        ll = ex * ex + ey * ey
+        t = 0.0
+        if ll > 0:
+            t = ((px - ax) * ex + (py - ay) * ey) / ll
+            t = min(1.0, max(0.0, t))
+        dx = px - (ax + t * ex)
+        dy = py - (ay + t * ey)
+        d2 = dx * dx + dy * dy
+        if d2 < best:
+            best = d2
+    return inside or best <= omega * omega
+
+
+# --------------------------------------------------------------------------------------------
+# Cylinder creation.
+
+@njit(cache=True)
+def build_cylinders(x, y, a, radius, sigma_s, sigma_d, mu_psi, omega, min_vc, min_m):
+    """Bit cylinders for every minutia; returns (bits[n, CW], valid[n, SW], keep[n]).
+
+    A cell is valid when its centre is within ``radius`` of the minutia and inside the
+    convex hull of all minutiae enlarged by ``omega``; a cylinder is kept when at least
+    ``min_vc`` of the cells inside the radius are valid and at least ``min_m`` other
+    minutiae lie within radius + 3 sigma_s (the paper's validity rules).
+    """
+    n = x.size
+    bits = np.zeros((n, CW), np.uint64)
+    valid = np.zeros((n, SW), np.uint64)
+    keep = np.zeros(n, np.bool_)
+    if n == 0:
+        return bits, valid, keep
+    hidx = convex_hull(x, y)
+    hx = x[hidx].astype(np.float64)
+    hy = y[hidx].astype(np.float64)
+    ds = 2.0 * radius / NS
+    dd = TWO_PI / ND
+    neigh_r = 3.0 * sigma_s
+    gs_norm = 1.0 / (sigma_s * math.sqrt(TWO_PI))
+    inv2s2 = 1.0 / (2.0 * sigma_s * sigma_s)
+    sq2sd = sigma_d * math.sqrt(2.0)
+    n_in_radius = 0
+    for i in range(NS):
+        for j in range(NS):
+            u = (j - (NS - 1) / 2.0) * ds
+            v = (i - (NS - 1) / 2.0) * ds
+            if u * u + v * v <= radius * radius:
+                n_in_radius += 1
+    # Directional contribution depends only on the angle difference: tabulate per layer later.
+    cd = np.empty(ND)
+    dth = np.empty(n)
+    for m in range(n):
+        xm = float(x[m])
+        ym = float(y[m])
+        am = float(a[m])
+        # Neighbours that can contribute at all.
+        cnt_m = 0
+        for t in range(n):
+            if t != m:
+                dx = x[t] - xm
+                dy = y[t] - ym
+                if dx * dx + dy * dy <= (radius + neigh_r) ** 2:
+                    cnt_m += 1
+        if cnt_m < min_m:
+            continue
+        ca = math.cos(am)
+        sa = math.sin(am)
+        nvalid = 0
+        for t in range(n):
+            dth[t] = _dphi(am, float(a[t]))
+        for i in range(NS):
+            for j in range(NS):
+                u = (j - (NS - 1) / 2.0) * ds
+                v = (i - (NS - 1) / 2.0) * ds
+                if u * u + v * v > radius * radius:
+                    continue
+                px = xm + ca * u - sa * v
+                py = ym + sa * u + ca * v
+                if not _in_hull(px, py, hx, hy, omega):
+                    continue
+                cell = i * NS + j
+                valid[m, cell >> 6] |= np.uint64(1) << np.uint64(cell & 63)
+                nvalid += 1
+                for k in range(ND):
+                    cd[k] = 0.0
+                for t in range(n):
+                    if t == m:
+                        continue
+                    dx = x[t] - px
+                    dy = y[t] - py
+                    d2 = dx * dx + dy * dy
+                    if d2 > neigh_r * neigh_r:
+                        continue
+                    cs = gs_norm * math.exp(-d2 * inv2s2)
+                    for k in range(ND):
+                        phik = -math.pi + (k + 0.5) * dd
+                        alpha = _dphi(phik, dth[t])
+                        cdk = 0.5 * (math.erf((alpha + dd / 2) / sq2sd) - math.erf((alpha - dd / 2) / sq2sd))
+                        cd[k] += cs * cdk
+                for k in range(ND):
+                    if cd[k] >= mu_psi:
+                        b = k * NS * NS + cell
+                        bits[m, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+        if nvalid >= min_vc * n_in_radius:
+            keep[m] = True
+    return bits, valid, keep
+
+
+# --------------------------------------------------------------------------------------------
+# Matching: local similarity matrix, then LSS-R consolidation.
+
+@njit(cache=True, inline="always")
+def _fast_atan2(y, x):
+    """atan2 to ~1e-4 rad; accurate enough for the relaxation's 15-degree tolerances, far cheaper."""
+    ax = abs(x)
+    ay = abs(y)
+    if ax == 0.0 and ay == 0.0:
+        return 0.0
+    if ax >= ay:
+        r = ay / ax
+        s = r * r
+        t = ((-0.0464964749 * s + 0.15931422) * s - 0.327622764) * s * r + r
+    else:
+        r = ax / ay
+        s = r * r
+        t = math.pi / 2 - (((-0.0464964749 * s + 0.15931422) * s - 0.327622764) * s * r + r)
+    if x < 0:
+        t = math.pi - t
+    if y < 0:
+        t = -t
+    return t
+
+
+@njit(cache=True)
+def _score_pair(abits, avalid, ax, ay, aa, bbits, bvalid, bx, by, ba,
+                min_me_cells, delta_theta, min_np, max_np, mu_p, tau_p,
+                n_rel, w_r, mu1, tau1, mu2, tau2, mu3, tau3,
+                gam, vals, ia, ib, used_a, used_b, lam, lam2, lam0, rho, eff):
+    """MCC bit-cylinder local similarities + LSS-R global score for one pair of templates."""
+    na = ax.size
+    nb = bx.size
+    if na < 2 or nb < 2:
+        return 0.0
+    # 1. Local similarity matrix (only matchable pairs).
+    cnt = 0
+    for i in range(na):
+        for j in range(nb):
+            if abs(_dphi(aa[i], ba[j])) > delta_theta:
+                continue
+            vc = 0
+            for q in range(SW):
+                vc += _popcnt64(avalid[i, q] & bvalid[j, q])
+            if vc < min_me_cells:
+                continue
+            s_a = 0
+            s_b = 0
+            s_x = 0
+            for k in range(ND):
+                for q in range(SW):
+                    w = k * SW + q
+                    x1 = abits[i, w] & bvalid[j, q]
+                    x2 = bbits[j, w] & avalid[i, q]
+                    s_a += _popcnt64(x1)
+                    s_b += _popcnt64(x2)
+                    s_x += _popcnt64(x1 ^ x2)
+            if s_a + s_b == 0:
+                continue
+            g = 1.0 - math.sqrt(float(s_x)) / (math.sqrt(float(s_a)) + math.sqrt(float(s_b)))
+            if g <= 0.0:
+                continue
+            gam[cnt] = g
+            vals[cnt] = i * nb + j
+            cnt += 1
+    if cnt == 0:
+        return 0.0
+    nmin = min(na, nb)
+    n_p = min_np + int(round(_sig(float(nmin), mu_p, tau_p) * (max_np - min_np)))
+    # 2. Preselect n_R = min(na, nb) pairs, best first, each minutia used at most once.
+    order = np.argsort(-gam[:cnt], kind="mergesort")
+    for i in range(na):
+        used_a[i] = False
+    for j in range(nb):
+        used_b[j] = False
+    nr = 0
+    for oi in range(cnt):
+        idx = vals[order[oi]]
+        i = idx // nb
+        j = idx % nb
+        if used_a[i] or used_b[j]:
+            continue
+        used_a[i] = True
+        used_b[j] = True
+        ia[nr] = i
+        ib[nr] = j
+        lam0[nr] = gam[order[oi]]
+        nr += 1
+        if nr == nmin:
+            break
+    if n_p > nr:
+        n_p = nr
+    # 3. Relaxation: compatibility of every two selected pairs.
+    for t in range(nr):
+        rho[t, t] = 0.0
+        for k in range(t + 1, nr):
+            i1 = ia[t]
+            i2 = ia[k]
+            j1 = ib[t]
+            j2 = ib[k]
+            dxa = ax[i2] - ax[i1]
+            dya = ay[i2] - ay[i1]
+            dxb = bx[j2] - bx[j1]
+            dyb = by[j2] - by[j1]
+            da = math.sqrt(dxa * dxa + dya * dya)
+            db = math.sqrt(dxb * dxb + dyb * dyb)
+            d1 = abs(da - db)
+            r = 0.0
+            if d1 < mu1 + 8.0:  # beyond this the sigmoid is < 1e-5
+                d2 = abs(_dphi(_dphi(aa[i1], aa[i2]), _dphi(ba[j1], ba[j2])))
+                if d2 < mu2 + 0.5:
+                    ra = _dphi(aa[i1], _fast_atan2(dya, dxa))
+                    rb = _dphi(ba[j1], _fast_atan2(dyb, dxb))
+                    d3 = abs(_dphi(ra, rb))
+                    if d3 < mu3 + 0.5:
+                        r = _sig(d1, mu1, tau1) * _sig(d2, mu2, tau2) * _sig(d3, mu3, tau3)
+            rho[t, k] = r
+            rho[k, t] = r
+    for t in range(nr):
+        lam[t] = lam0[t]
+    if nr > 1:
+        for _ in range(n_rel):
+            for t in range(nr):
+                s = 0.0
+                for k in range(nr):
+                    s += rho[t, k] * lam[k]
+                lam2[t] = w_r * lam[t] + (1.0 - w_r) * s / (nr - 1)
+            for t in range(nr):
+                lam[t] = lam2[t]
+    # 4. Keep the n_P pairs whose similarity survived relaxation best; average their final values.
+    for t in range(nr):
+        eff[t] = lam[t] / lam0[t]
+    order2 = np.argsort(-eff[:nr], kind="mergesort")
+    tot = 0.0
+    for q in range(n_p):
+        tot += lam[order2[q]]
+    return tot / n_p
+
+
+@njit(cache=True)
+def _scratch(max_n):
+    m = max_n * max_n
+    return (np.empty(m), np.empty(m, np.int64), np.empty(max_n, np.int64), np.empty(max_n, np.int64),
+            np.empty(max_n, np.bool_), np.empty(max_n, np.bool_), np.empty(max_n), np.empty(max_n),
+            np.empty(max_n), np.empty((max_n, max_n)), np.empty(max_n))
+
+
+@njit(cache=True)
+def score_one(abits, avalid, ax, ay, aa, bbits, bvalid, bx, by, ba, params):
+    """Score one pair; params is the float64 parameter vector laid out by mcc.MCCParams.vector()."""
+    max_n = max(ax.size, bx.size, 1)
+    gam, vals, ia, ib, ua, ub, lam, lam2, lam0, rho, eff = _scratch(max_n)
+    return _score_pair(abits, avalid, ax, ay, aa, bbits, bvalid, bx, by, ba,
+                       params[0], params[1], int(params[2]), int(params[3]), params[4], params[5],
+                       int(params[6]), params[7], params[8], params[9], params[10], params[11],
+                       params[12], params[13],
+                       gam, vals, ia, ib, ua, ub, lam, lam2, lam0, rho, eff)
+
+
+@njit(cache=True)
+def score_many(abits, avalid, ax, ay, aa, gbits, gvalid, gx, gy, ga, offsets, params, out):
+    """Score one probe against every template of a packed gallery (rows offsets[g]:offsets[g+1])."""
+    ng = offsets.size - 1
+    max_n = ax.size
+    for g in range(ng):
+        c = offsets[g + 1] - offsets[g]
+        if c > max_n:
+            max_n = c
+    max_n = max(max_n, 1)
+    gam, vals, ia, ib, ua, ub, lam, lam2, lam0, rho, eff = _scratch(max_n)
+    for g in range(ng):
+        s = offsets[g]
+        e = offsets[g + 1]
+        out[g] = _score_pair(abits, avalid, ax, ay, aa, gbits[s:e], gvalid[s:e], gx[s:e], gy[s:e], ga[s:e],
+                             params[0], params[1], int(params[2]), int(params[3]), params[4], params[5],
+                             int(params[6]), params[7], params[8], params[9], params[10], params[11],
+                             params[12], params[13],
+                             gam, vals, ia, ib, ua, ub, lam, lam2, lam0, rho, eff)

@@ -1,0 +1,112 @@
+"""Public matching API: one-to-one scores and bulk one-probe-against-a-gallery scores.
+
+``match(a, b)`` compares two templates. For many comparisons, ``prepare`` each
+template once (cylinders are the costly part), ``pack`` a gallery into contiguous
+arrays, and call ``match_many(probe, gallery)``: one numba call that walks the
+whole gallery, no Python per pair. ``match_many`` and ``match`` give identical
+scores (same kernel), and results are deterministic.
+
+Score scale: a float in [0, 1], the LSS-R consolidated MCC similarity (see
+:mod:`securecomm.engine.mcc`). It is normalised by construction: it is a mean of
+local similarities of a number of pairs that depends only on the smaller
+minutiae count (n_P, 4..12), and minutiae whose cylinders fall outside the
+overlapping region do not enter it, so a threshold maps to about the same false
+match rate across sensors (measured on FVC2002 in docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from securecomm.engine import _mcc_kernels as K
+from securecomm.engine.errors import TemplateError
+from securecomm.engine.mcc import DEFAULT_PARAMS, Cylinders, MCCParams, cylinders
+from securecomm.engine.template import Template
+
+__all__ = ["Prepared", "PackedGallery", "prepare", "pack", "match", "match_prepared", "match_many"]
+
+_PARAMS: MCCParams = DEFAULT_PARAMS
+_PVEC = _PARAMS.vector()
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A template with its cylinders computed, ready for repeated comparison."""
+
+    cyl: Cylinders
+    template: Template
+
+    def __len__(self) -> int:
+        return len(self.cyl)
+
+
+def prepare(t: Template | Prepared) -> Prepared:
+    """Compute the cylinders of a template once (a few ms); pass-through if already prepared."""
+    if isinstance(t, Prepared):
+        return t
+    if not isinstance(t, Template):
+        raise TemplateError(f"a Template is required, got {type(t).__name__}")
+    return Prepared(cylinders(t, _PARAMS), t)
+
+
+def match_prepared(a: Prepared, b: Prepared) -> float:
+    """Score of two prepared templates (see the module docstring for the scale)."""
+    ca, cb = a.cyl, b.cyl
+    return float(K.score_one(ca.bits, ca.valid, ca.x, ca.y, ca.angle,
+                             cb.bits, cb.valid, cb.x, cb.y, cb.angle, _PVEC))
+
+
+def match(a: Template | Prepared, b: Template | Prepared) -> float:
+    """Similarity of two fingerprints in [0, 1]; 0 when either has too few usable minutiae."""
+    return match_prepared(prepare(a), prepare(b))
+
+
+@dataclass(frozen=True, eq=False)
+class PackedGallery:
+    """Many prepared templates in contiguous arrays; template g owns rows offsets[g]:offsets[g+1]."""
+
+    bits: np.ndarray  # uint64 [N, CW]
+    valid: np.ndarray  # uint64 [N, SW]
+    x: np.ndarray
+    y: np.ndarray
+    angle: np.ndarray
+    offsets: np.ndarray  # int64 [G + 1]
+
+    def __len__(self) -> int:
+        return int(self.offsets.size - 1)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.bits, self.valid, self.x, self.y, self.angle, self.offsets))
+
+
+def pack(templates: Iterable[Template | Prepared]) -> PackedGallery:
+    """Pack templates (prepared or not) in order into one gallery."""
+    preps = [prepare(t) for t in templates]
+    counts = np.array([len(p) for p in preps], np.int64)
+    offsets = np.zeros(len(preps) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+
+    def cat(name: str, shape_tail: Sequence[int], dtype) -> np.ndarray:
+        if not preps:
+            return np.zeros((0, *shape_tail), dtype)
+        return np.ascontiguousarray(np.concatenate([getattr(p.cyl, name) for p in preps]), dtype=dtype)
+
+    return PackedGallery(cat("bits", (K.CW,), np.uint64), cat("valid", (K.SW,), np.uint64),
+                         cat("x", (), np.float64), cat("y", (), np.float64), cat("angle", (), np.float64),
+                         offsets)
+
+
+def match_many(probe: Template | Prepared, gallery: PackedGallery) -> np.ndarray:
+    """Scores of one probe against every gallery template, float32 in gallery order (one numba call)."""
+    if not isinstance(gallery, PackedGallery):
+        raise TemplateError(f"a PackedGallery is required (see pack()), got {type(gallery).__name__}")
+    p = prepare(probe).cyl
+    out = np.zeros(len(gallery), np.float64)
+    if len(gallery):
+        K.score_many(p.bits, p.valid, p.x, p.y, p.angle, gallery.bits, gallery.valid, gallery.x, gallery.y,
+                     gallery.angle, gallery.offsets, _PVEC, out)
+    return out.astype(np.float32)
