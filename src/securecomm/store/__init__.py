@@ -1,0 +1,1 @@
+"""Persistence: engine and migrations (db), domain tables (models), audit trail (audit)."""
