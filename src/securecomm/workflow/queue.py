@@ -1,0 +1,279 @@
+"""The durable job queue: one ``jobs`` row per transaction, leased by workers.
+
+Why a table and not a broker: a stage's effects and the advance of its job
+must commit in ONE database transaction (see docs/pipeline.md), which is only
+possible when the queue lives in the same database as the effects.
+
+* Claiming takes a row whose lease is free or expired and stamps a fresh
+  ``lease_token``. On PostgreSQL the candidate row is chosen with
+  ``FOR UPDATE SKIP LOCKED`` so concurrent workers never wait on each other;
+  on SQLite the claim runs in a ``BEGIN IMMEDIATE`` write transaction, which
+  serialises writers for the few microseconds it takes.
+* A killed worker's lease runs out and any worker takes the row again: the
+  stage is redone from its recorded inputs.
+* Every advance is *fenced*: ``UPDATE jobs ... WHERE id = ? AND lease_token =
+  ? AND stage = ?`` must touch exactly one row, else the caller lost its lease
+  (someone else took over) and its whole transaction is rolled back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
+
+from securecomm.store.workflow_models import Job, utcnow
+
+
+class LeaseLost(RuntimeError):
+    """The worker no longer holds the job it tried to advance: another worker took it over."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A worker's temporary hold on one job at one stage."""
+
+    job_id: int
+    tcn: str
+    stage: str
+    token: str
+    owner: str
+    attempts: int
+    expires_at: dt.datetime
+
+
+def default_owner() -> str:
+    """A worker name unique across hosts and processes, kept in the job row for diagnosis."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _is_sqlite(session_or_engine: Session | Engine) -> bool:
+    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
+    return bind.dialect.name == "sqlite"
+
+
+def begin_write(session: Session) -> None:
+    """Open ``session``'s transaction as a write transaction.
+
+    On SQLite a plain (deferred) transaction that reads first and writes
+    later can fail with ``database is locked`` when another process wrote in
+    between; ``BEGIN IMMEDIATE`` takes the write lock up front (waiting up to
+    the busy timeout). On PostgreSQL row locks do this job and nothing is
+    needed. When the engine already issued its own ``BEGIN`` (a driver in
+    explicit-transaction mode), every write path here starts with a write
+    statement, which takes the lock just as early.
+    """
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    dbapi = conn.connection.dbapi_connection
+    conn.exec_driver_sql("PRAGMA busy_timeout = 60000")
+    if dbapi is not None and not dbapi.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextlib.contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A session in one write transaction: committed on success, rolled back on any error."""
+    session = Session(engine, expire_on_commit=False)
+    try:
+        begin_write(session)
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+class JobQueue:
+    """Lease, advance and retry ``jobs`` rows.
+
+    ``lease_seconds`` bounds how long a dead worker delays its job;
+    it must exceed the longest stage (a worker extends its lease between
+    stages with ``extend``).
+    """
+
+    def __init__(self, engine: Engine, *, owner: str | None = None, lease_seconds: float = 60.0,
+                 max_attempts: int = 5) -> None:
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        self.engine = engine
+        self.owner = owner or default_owner()
+        self.lease_seconds = float(lease_seconds)
+        self.max_attempts = int(max_attempts)
+
+    # -- producer side -------------------------------------------------------------------------
+    @staticmethod
+    def enqueue(session: Session, tcn: str, stage: str, *, priority: int = 0) -> Job:
+        """Add the job of a new transaction inside the caller's transaction (with its ``transactions`` row)."""
+        now = utcnow()
+        job = Job(tcn=tcn, stage=stage, state="ready", priority=priority, attempts=0,
+                  available_at=now, created_at=now, updated_at=now)
+        session.add(job)
+        return job
+
+    # -- worker side ---------------------------------------------------------------------------
+    def claim(self) -> Lease | None:
+        """Lease the next runnable job, or None when nothing is runnable right now."""
+        token = str(uuid.uuid4())
+        now = utcnow()
+        expires = now + dt.timedelta(seconds=self.lease_seconds)
+        with write_session(self.engine) as session:
+            pick = (select(Job.id)
+                    .where(Job.state == "ready", Job.available_at <= now,
+                           (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < now))
+                    .order_by(Job.priority.desc(), Job.id)
+                    .limit(1))
+            if not _is_sqlite(session):
+                pick = pick.with_for_update(skip_locked=True)
+            job_id = session.execute(pick).scalar_one_or_none()
+            if job_id is None:
+                return None
+            session.execute(
+                update(Job).where(Job.id == job_id)
+                .values(lease_token=token, lease_owner=self.owner, lease_expires_at=expires,
+                        attempts=Job.attempts + 1, updated_at=now)
+            )
+            tcn, stage, attempts = session.execute(
+                select(Job.tcn, Job.stage, Job.attempts).where(Job.id == job_id)).one()
+        return Lease(job_id=job_id, tcn=tcn, stage=stage, token=token, owner=self.owner,
+                     attempts=attempts, expires_at=expires)
+
+    def advance(self, session: Session, lease: Lease, *, next_stage: str | None,
+                state: str = "ready") -> Lease | None:
+        """Move the job past ``lease.stage`` inside the caller's transaction (fenced on the lease).
+
+        ``state`` ``ready`` keeps the job (and, with a fresh expiry, the lease: the same
+        worker runs the next stage at once); ``waiting`` parks it for a human; ``done``
+        finishes it. Raises ``LeaseLost`` when the lease is no longer ours, which must
+        roll the caller's whole transaction back. Returns the continued lease, if any.
+        """
+        if state not in ("ready", "waiting", "done"):
+            raise ValueError(f"cannot advance a job to state {state!r}")
+        if state == "ready" and not next_stage:
+            raise ValueError("a ready job needs a next stage")
+        now = utcnow()
+        keep = state == "ready"
+        expires = now + dt.timedelta(seconds=self.lease_seconds) if keep else None
+        result = session.execute(
+            update(Job)
+            .where(Job.id == lease.job_id, Job.lease_token == lease.token, Job.stage == lease.stage,
+                   Job.state == "ready")
+            .values(stage=next_stage or lease.stage, state=state, attempts=0 if keep else Job.attempts,
+                    lease_token=lease.token if keep else None,
+                    lease_owner=self.owner if keep else None,
+                    lease_expires_at=expires, last_error=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            raise LeaseLost(f"job {lease.job_id} ({lease.tcn}) at stage {lease.stage!r} is no longer "
+                            f"leased by {self.owner}")
+        if not keep:
+            return None
+        return Lease(job_id=lease.job_id, tcn=lease.tcn, stage=next_stage or lease.stage,
+                     token=lease.token, owner=self.owner, attempts=1, expires_at=expires)
+
+    def extend(self, lease: Lease) -> Lease:
+        """Push the lease's expiry forward (before a long stage); ``LeaseLost`` if it is gone."""
+        now = utcnow()
+        expires = now + dt.timedelta(seconds=self.lease_seconds)
+        with write_session(self.engine) as session:
+            result = session.execute(
+                update(Job).where(Job.id == lease.job_id, Job.lease_token == lease.token,
+                                  Job.stage == lease.stage, Job.state == "ready")
+                .values(lease_expires_at=expires, updated_at=now)
+                .execution_options(synchronize_session=False))
+            if result.rowcount != 1:
+                raise LeaseLost(f"job {lease.job_id} ({lease.tcn}) lease expired and was taken over")
+        return Lease(job_id=lease.job_id, tcn=lease.tcn, stage=lease.stage, token=lease.token,
+                     owner=lease.owner, attempts=lease.attempts, expires_at=expires)
+
+    def fail(self, lease: Lease, error: str, *, retry_in: float = 1.0) -> str:
+        """Record a failed attempt: retry after ``retry_in`` s, or give up after ``max_attempts``.
+
+        Returns the job's new state (``ready`` or ``failed``); nothing when the lease was lost.
+        """
+        now = utcnow()
+        final = lease.attempts >= self.max_attempts
+        with write_session(self.engine) as session:
+            result = session.execute(
+                update(Job).where(Job.id == lease.job_id, Job.lease_token == lease.token,
+                                  Job.stage == lease.stage)
+                .values(state="failed" if final else "ready", last_error=error[:4000],
+                        lease_token=None, lease_owner=None, lease_expires_at=None,
+                        available_at=now + dt.timedelta(seconds=retry_in * lease.attempts),
+                        updated_at=now)
+                .execution_options(synchronize_session=False))
+            if result.rowcount != 1:
+                return ""
+        return "failed" if final else "ready"
+
+    def release(self, lease: Lease) -> None:
+        """Give a lease back without counting an attempt (a worker shutting down cleanly)."""
+        with write_session(self.engine) as session:
+            session.execute(
+                update(Job).where(Job.id == lease.job_id, Job.lease_token == lease.token)
+                .values(lease_token=None, lease_owner=None, lease_expires_at=None,
+                        attempts=Job.attempts - 1, updated_at=utcnow())
+                .execution_options(synchronize_session=False))
+
+    @staticmethod
+    def resume(session: Session, tcn: str, stage: str) -> None:
+        """Put a job parked in ``waiting`` back to ``ready`` at ``stage`` (a review was resolved)."""
+        now = utcnow()
+        result = session.execute(
+            update(Job).where(Job.tcn == tcn, Job.state == "waiting")
+            .values(state="ready", stage=stage, attempts=0, available_at=now, lease_token=None,
+                    lease_owner=None, lease_expires_at=None, updated_at=now)
+            .execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            raise ValueError(f"transaction {tcn} has no job waiting for review")
+
+    # -- inspection ----------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        """Jobs per state (``ready``, ``waiting``, ``done``, ``failed``)."""
+        with Session(self.engine) as session:
+            rows = session.execute(select(Job.state, func.count()).group_by(Job.state)).all()
+        return {state: int(n) for state, n in rows}
+
+    def outstanding(self) -> int:
+        """Jobs still to run (leased or not): ``work`` runs until this is zero."""
+        with Session(self.engine) as session:
+            return int(session.execute(
+                select(func.count()).select_from(Job).where(Job.state == "ready")).scalar_one())
+
+    def next_available_in(self) -> float | None:
+        """Seconds until some ready job becomes claimable (its lease or back-off ends), None if none."""
+        now = utcnow()
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(Job.available_at, Job.lease_expires_at).where(Job.state == "ready")).all()
+        if not rows:
+            return None
+        waits = []
+        for available_at, lease_expires_at in rows:
+            at = max(available_at, lease_expires_at or available_at)
+            waits.append(max(0.0, (at - now).total_seconds()))
+        return min(waits)
+
+
+def sqlite_pragmas(engine: Engine) -> None:
+    """Put an SQLite database file into WAL mode so readers never block the writing worker."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        conn.commit()
+
+
+__all__ = ["JobQueue", "Lease", "LeaseLost", "begin_write", "default_owner", "sqlite_pragmas",
+           "write_session"]

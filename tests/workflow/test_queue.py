@@ -1,0 +1,147 @@
+"""The durable job queue: leases, fencing, expiry and retry, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from securecomm.store.db import make_engine, migrate
+from securecomm.store.workflow_models import Job, Response, StageRun, Transaction, utcnow
+from securecomm.workflow.queue import JobQueue, LeaseLost, write_session
+
+
+@pytest.fixture
+def engine(db_url):
+    eng = make_engine(db_url)
+    migrate(eng)
+    yield eng
+    eng.dispose()
+
+
+def _submit(engine, tcn: str, stage: str = "validate") -> None:
+    raw = tcn.encode()
+    with write_session(engine) as s:
+        s.add(Transaction(tcn=tcn, ori="MA0130100", tot="CAR", state="received", raw=raw,
+                          sha256=hashlib.sha256(raw).hexdigest()))
+        s.flush()
+        JobQueue.enqueue(s, tcn, stage)
+
+
+def test_migration_builds_workflow_schema_with_constraints(engine):
+    _submit(engine, "T1")
+    with pytest.raises(Exception):
+        _submit(engine, "T1")  # TCN unique
+    with write_session(engine) as s:
+        s.add(Response(tcn="T1", kind="SRE", recipient="MA0130100", recipient_role="ori", format="nist",
+                       payload=b"x"))
+    with pytest.raises(Exception):
+        with write_session(engine) as s:
+            s.add(Response(tcn="T1", kind="SRE", recipient="MA0130100", recipient_role="ori",
+                           format="nist", payload=b"y"))
+    with pytest.raises(Exception):
+        with write_session(engine) as s:
+            s.add(Response(tcn="T1", kind="XYZ", recipient="A", recipient_role="ori", format="nist",
+                           payload=b"y"))
+
+
+def test_claim_advance_and_finish(engine):
+    q = JobQueue(engine, owner="w1", lease_seconds=30)
+    _submit(engine, "T1")
+    _submit(engine, "T2")
+    lease = q.claim()
+    assert lease is not None and lease.tcn == "T1" and lease.stage == "validate" and lease.attempts == 1
+    second = q.claim()
+    assert second is not None and second.tcn == "T2"  # T1 is leased: skipped, not waited on
+    assert q.claim() is None
+    with write_session(engine) as s:
+        s.add(StageRun(tcn="T1", stage="validate", status="done", output={"ok": True}))
+        nxt = q.advance(s, lease, next_stage="extract")
+    assert nxt is not None and nxt.stage == "extract" and nxt.token == lease.token
+    with write_session(engine) as s:
+        assert q.advance(s, nxt, next_stage=None, state="done") is None
+    with Session(engine) as s:
+        job = s.scalars(select(Job).where(Job.tcn == "T1")).one()
+        assert job.state == "done" and job.lease_token is None
+    assert q.counts() == {"done": 1, "ready": 1}
+    assert q.outstanding() == 1
+
+
+def test_expired_lease_is_taken_over_and_the_old_holder_cannot_commit(engine):
+    slow = JobQueue(engine, owner="slow", lease_seconds=30)
+    fast = JobQueue(engine, owner="fast", lease_seconds=30)
+    _submit(engine, "T1")
+    old = slow.claim()
+    assert old is not None
+    assert fast.claim() is None
+    with write_session(engine) as s:  # the slow worker was killed: its lease runs out
+        s.execute(update(Job).values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+    new = fast.claim()
+    assert new is not None and new.tcn == "T1" and new.token != old.token and new.attempts == 2
+    with pytest.raises(LeaseLost):
+        with write_session(engine) as s:
+            s.add(StageRun(tcn="T1", stage="validate", status="done", output={"by": "slow"}))
+            slow.advance(s, old, next_stage="extract")
+    with write_session(engine) as s:
+        s.add(StageRun(tcn="T1", stage="validate", status="done", output={"by": "fast"}))
+        fast.advance(s, new, next_stage="extract")
+    with Session(engine) as s:
+        runs = s.scalars(select(StageRun)).all()
+        assert [r.output["by"] for r in runs] == ["fast"]  # the loser's effects rolled back
+        assert s.scalars(select(Job)).one().stage == "extract"
+    with pytest.raises(LeaseLost):
+        slow.extend(old)
+
+
+def test_failures_back_off_then_give_up(engine):
+    q = JobQueue(engine, owner="w", lease_seconds=30, max_attempts=2)
+    _submit(engine, "T1")
+    lease = q.claim()
+    assert q.fail(lease, "boom", retry_in=0.0) == "ready"
+    lease = q.claim()
+    assert lease is not None and lease.attempts == 2
+    assert q.fail(lease, "boom again", retry_in=0.0) == "failed"
+    assert q.claim() is None
+    with Session(engine) as s:
+        job = s.scalars(select(Job)).one()
+        assert job.state == "failed" and job.last_error == "boom again"
+
+
+def test_waiting_job_resumes_only_when_told(engine):
+    q = JobQueue(engine, owner="w", lease_seconds=30)
+    _submit(engine, "T1")
+    lease = q.claim()
+    with write_session(engine) as s:
+        q.advance(s, lease, next_stage="review", state="waiting")
+    assert q.claim() is None and q.outstanding() == 0
+    with write_session(engine) as s:
+        q.resume(s, "T1", "iaq")
+    lease = q.claim()
+    assert lease is not None and lease.stage == "iaq"
+    with pytest.raises(ValueError):
+        with write_session(engine) as s:
+            q.resume(s, "T1", "iaq")  # not waiting any more
+
+
+def test_concurrent_claims_never_share_a_job(engine):
+    for i in range(12):
+        _submit(engine, f"T{i:02d}")
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        q = JobQueue(engine, owner=f"w{n}", lease_seconds=30)
+        while (lease := q.claim()) is not None:
+            with lock:
+                got.append(lease.tcn)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == [f"T{i:02d}" for i in range(12)]
