@@ -1,0 +1,365 @@
+"""Master fingerprints: class, orientation, ridge frequency, fingertip shape, ridges, minutiae.
+
+A :class:`Master` is a handful of numbers drawn from a seed; the ridge
+pattern (a few hundred kilobytes) is regenerated from those numbers on demand
+and kept in a small LRU cache, so people with ten fingers each stay cheap.
+
+Pipeline, after SFinGe (Cappelli, Maio, Maltoni):
+
+1. class from the natural frequencies, singular points placed per class;
+2. orientation from the Sherlock-Monro zero-pole model (arches: an explicit
+   bump model, since an arch has no singular point);
+3. ridge period map around 9 px with smooth random variation;
+4. fingertip silhouette (two half ellipses joined by a rectangle);
+5. ridges grown from a few random seeds by iterated contextual Gabor
+   filtering (frequency-domain filter bank, per-pixel blend by the local
+   orientation and period), which creates minutiae where growing fronts meet
+   and where the period or orientation forces ridges to split or end;
+6. minutiae read off the cleaned binary ridge map (thinning + crossing
+   number), so the ground truth is exactly the pattern that is rendered.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import scipy.fft as sfft
+
+from securecomm.synth import _skeleton
+
+#: Fingerprint classes and their natural frequencies (NIST / Wilson et al. 1994).
+CLASSES: tuple[str, ...] = ("arch", "tented_arch", "left_loop", "right_loop", "whorl")
+CLASS_FREQUENCIES: tuple[float, ...] = (0.037, 0.029, 0.338, 0.317, 0.279)
+
+#: Per-hand class priors: ulnar loops dominate (right loops on the right hand,
+#: left loops on the left hand); the two hands average to CLASS_FREQUENCIES.
+_HAND_PRIORS = {
+    "right": (0.037, 0.029, 0.050, 0.605, 0.279),
+    "left": (0.037, 0.029, 0.626, 0.029, 0.279),
+}
+
+#: Mean ridge period (pixels at 500 ppi) and its spread between fingers.
+MEAN_PERIOD = 9.0
+
+_N_ORIENT = 16
+_N_ITER = 10
+_SEED_AREA = 1500.0  # canvas pixels per growth seed: more seeds, more fronts, more minutiae
+_GAIN = 4.0  # saturation of the growth non-linearity: crisp, binary-like ridges
+
+
+@dataclass(frozen=True)
+class Master:
+    """Parameters of one synthetic finger; the ridge pattern is derived from them."""
+
+    seed: int
+    klass: str
+    cores: tuple[tuple[float, float], ...]
+    deltas: tuple[tuple[float, float], ...]
+    arch: tuple[float, float, float, float]  # arch bump: x centre, amplitude, width, y centre
+    opening: float  # loops: direction the loop opens to, radians (image frame); 0 otherwise
+    period: float  # mean ridge period, px
+    tip: tuple[float, float, float, float]  # fingertip: half width, top ellipse, rectangle, bottom ellipse
+    size: tuple[int, int]  # canvas (width, height)
+    position: int = 0  # finger position 1..10, 0 when not part of a ten-print
+    unprintable: bool = False
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        """Centre of the fingertip silhouette in canvas pixels."""
+        w, h = self.size
+        return w / 2.0, h / 2.0
+
+    def pattern(self) -> "MasterPattern":
+        """The ridge pattern and its minutiae (cached; deterministic from the parameters)."""
+        return _pattern(self)
+
+
+@dataclass(frozen=True, eq=False)
+class MasterPattern:
+    """Derived arrays of a master, in canvas coordinates (x right, y down)."""
+
+    ridges: np.ndarray  # float32 (H, W) in [-1, 1]; > 0 on ridges
+    mask: np.ndarray  # bool (H, W) fingertip silhouette
+    orientation: np.ndarray  # float32 (H, W) ridge direction, radians in [0, pi), image frame (y down)
+    period: np.ndarray  # float32 (H, W) ridge period map in pixels
+    minutiae: np.ndarray  # float32 (N, 4): x, y, ISO angle (CCW as seen, [0, 2pi)), kind (1 ending, 2 bifurcation)
+
+
+def _check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return int(seed)
+
+
+def make_master(seed: int, position: int = 0, klass: str | None = None) -> Master:
+    """Draw a master finger from ``seed`` (class by natural frequency unless ``klass`` is given).
+
+    ``position`` (1..10) sets the fingertip size (thumbs are wider) and, when
+    ``klass`` is None, uses per-hand class priors; 0 means "any finger".
+    """
+    seed = _check_seed(seed)
+    if not isinstance(position, (int, np.integer)) or not 0 <= int(position) <= 10:
+        raise ValueError(f"position must be 0..10, got {position!r}")
+    if klass is not None and klass not in CLASSES:
+        raise ValueError(f"klass must be one of {CLASSES}, got {klass!r}")
+    rng = np.random.default_rng([seed, 0x4D415354])  # "MAST"
+    if klass is None:
+        if position == 0:
+            probs = CLASS_FREQUENCIES
+        else:
+            probs = _HAND_PRIORS["right" if position <= 5 else "left"]
+        klass = CLASSES[int(rng.choice(len(CLASSES), p=np.asarray(probs) / np.sum(probs)))]
+    else:
+        rng.random()  # keep the draw sequence aligned with the class draw
+
+    # Fingertip silhouette: thumbs wider, little fingers narrower.
+    finger = (position - 1) % 5 if position else int(rng.integers(1, 4))
+    half_w = {0: 205.0, 1: 175.0, 2: 180.0, 3: 170.0, 4: 150.0}[finger] * rng.uniform(0.92, 1.08)
+    top = half_w * rng.uniform(0.95, 1.15)
+    rect = half_w * rng.uniform(0.55, 0.8)
+    bottom = half_w * rng.uniform(0.35, 0.55)
+    margin = 24
+    width = int(2 * half_w + 2 * margin) // 8 * 8 + 8
+    height = int(top + rect + bottom + 2 * margin) // 8 * 8 + 8
+    cx, cy = width / 2.0, height / 2.0
+    # The core sits around the middle of the first phalanx, a bit above the crease.
+    top_y = cy - (top + rect + bottom) / 2.0
+    ccx = cx + rng.normal(0, 0.08) * half_w
+    ccy = top_y + (top + rect * 0.5) * rng.uniform(0.85, 1.1)
+
+    cores: list[tuple[float, float]] = []
+    deltas: list[tuple[float, float]] = []
+    arch = (cx, 0.0, 1.0, 0.0)
+    opening = 0.0
+    if klass == "arch":
+        arch = (ccx, float(rng.uniform(0.5, 0.9)), float(half_w * rng.uniform(0.45, 0.7)),
+                float(ccy + rng.uniform(-20, 30)))
+    elif klass == "tented_arch":
+        gap = rng.uniform(35, 70)
+        cores.append((ccx, ccy))
+        deltas.append((ccx + rng.normal(0, 6), ccy + gap))
+    elif klass in ("left_loop", "right_loop"):
+        side = 1.0 if klass == "left_loop" else -1.0  # left loop: delta to the right of the core
+        cores.append((ccx - side * rng.uniform(0, 25), ccy - rng.uniform(0, 20)))
+        deltas.append((ccx + side * rng.uniform(90, 150), ccy + rng.uniform(80, 140)))
+        # direction the loop opens to (image frame, y down): left or right, tilted downwards
+        opening = math.pi - rng.uniform(0.1, 0.45) if side > 0 else rng.uniform(0.1, 0.45)
+    else:  # whorl: two cores stacked near the centre, two deltas low left and right
+        sep = rng.uniform(12, 35)
+        tilt = rng.uniform(-0.6, 0.6)
+        cores.append((ccx + sep * math.sin(tilt), ccy - sep * math.cos(tilt)))
+        cores.append((ccx - sep * math.sin(tilt), ccy + sep * math.cos(tilt)))
+        dy = rng.uniform(90, 140)
+        deltas.append((ccx - rng.uniform(100, 150), ccy + dy + rng.normal(0, 12)))
+        deltas.append((ccx + rng.uniform(100, 150), ccy + dy + rng.normal(0, 12)))
+    period = float(np.clip(rng.normal(MEAN_PERIOD, 0.55), 7.5, 11.0))
+    if position in (1, 6):
+        period = min(period * 1.04, 11.0)
+    unprintable = False
+    return Master(seed=seed, klass=klass,
+                  cores=tuple((float(x), float(y)) for x, y in cores),
+                  deltas=tuple((float(x), float(y)) for x, y in deltas),
+                  arch=tuple(float(v) for v in arch),  # type: ignore[arg-type]
+                  opening=float(opening), period=period, tip=(float(half_w), float(top), float(rect), float(bottom)),
+                  size=(width, height), position=int(position), unprintable=unprintable)
+
+
+# ---------------------------------------------------------------------------------------------
+# Derived fields
+
+
+def fingertip_mask(m: Master) -> np.ndarray:
+    """Silhouette of the first phalanx: a half ellipse on top, a rectangle, a flatter half ellipse."""
+    w, h = m.size
+    half_w, top, rect, bottom = m.tip
+    cx, cy = m.centre
+    top_y = cy - (top + rect + bottom) / 2.0
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    dx = (xx - cx) / half_w
+    y1 = top_y + top  # end of the top ellipse
+    y2 = y1 + rect
+    upper = (yy < y1) & (dx ** 2 + ((yy - y1) / top) ** 2 <= 1.0)
+    middle = (yy >= y1) & (yy <= y2) & (np.abs(dx) <= 1.0)
+    lower = (yy > y2) & (dx ** 2 + ((yy - y2) / bottom) ** 2 <= 1.0)
+    return upper | middle | lower
+
+
+def orientation_field(m: Master) -> np.ndarray:
+    """Ridge direction in [0, pi) (image frame, y down) from the zero-pole model."""
+    w, h = m.size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    z = xx + 1j * yy
+    if m.klass == "arch":
+        ax, amp, sx, ay = m.arch
+        # Ridges y = y0 - A(y0) exp(-(x-ax)^2 / 2 sx^2); slope from the bump, amplitude fading away from ay.
+        fade = np.exp(-((yy - ay) / (0.9 * m.tip[0])) ** 2)
+        slope = amp * fade * ((xx - ax) / sx) * np.exp(-((xx - ax) ** 2) / (2 * sx ** 2)) * 1.6
+        theta = np.arctan(slope)
+    else:
+        theta = np.zeros_like(xx)
+        bend = _loop_bend(m)
+        for c in m.cores:
+            phi = np.angle(z - complex(*c))
+            if bend is not None:  # Vizcaya-Gerhardt-style monotone warp of the core's argument
+                phi = phi + bend[0] * np.sin(phi - bend[1])
+            theta += 0.5 * phi
+        for d in m.deltas:
+            theta -= 0.5 * np.angle(z - complex(*d))
+    return np.mod(theta, np.pi).astype(np.float32)
+
+
+def _loop_bend(m: Master) -> tuple[float, float] | None:
+    """Amplitude and phase of the warp that turns a loop's opening towards ``m.opening``.
+
+    In the bare zero-pole model a loop opens along the mirror image of the
+    delta-to-core direction (down-left for a delta down-right), not sideways as
+    real loops do. Warping the core's argument phi -> phi + A sin(phi - beta)
+    (monotone for |A| < 1) moves the opening axis where it belongs.
+    """
+    if m.klass not in ("left_loop", "right_loop"):
+        return None
+    c, d = m.cores[0], m.deltas[0]
+    theta0 = -0.5 * math.atan2(c[1] - d[1], c[0] - d[0])
+    need = m.opening - 2.0 * theta0
+    need = math.atan2(math.sin(need), math.cos(need))
+    amp = float(np.clip(need, -0.9, 0.9))
+    return amp, m.opening - math.pi / 2.0
+
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cell: int) -> np.ndarray:
+    """Low-frequency noise in about [-1, 1]: a coarse random grid upsampled bicubically."""
+    h, w = shape
+    gh, gw = h // cell + 3, w // cell + 3
+    coarse = rng.standard_normal((gh, gw)).astype(np.float32)
+    up = cv2.resize(coarse, (gw * cell, gh * cell), interpolation=cv2.INTER_CUBIC)
+    return np.ascontiguousarray(up[cell:cell + h, cell:cell + w])
+
+
+def period_map(m: Master) -> np.ndarray:
+    """Ridge period in pixels: the master's mean, +-6% smooth variation, a little finer near deltas."""
+    w, h = m.size
+    rng = np.random.default_rng([m.seed, 0x50455244])  # "PERD"
+    var = _smooth_noise(rng, (h, w), 96)
+    p = m.period * (1.0 + 0.06 * np.clip(var, -1.5, 1.5))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    for d in m.deltas:
+        r2 = (xx - d[0]) ** 2 + (yy - d[1]) ** 2
+        p *= 1.0 - 0.06 * np.exp(-r2 / (2 * 60.0 ** 2))
+    return p.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ridge growth
+
+
+def _filter_bank(shape: tuple[int, int], periods: tuple[float, ...]) -> np.ndarray:
+    """Even Gabor filters in the rfft2 domain: (n_period, n_orient, H, W//2+1) float32."""
+    h, w = shape
+    fy = sfft.fftfreq(h)[:, None]
+    fx = sfft.rfftfreq(w)[None, :]
+    bank = np.empty((len(periods), _N_ORIENT, h, w // 2 + 1), np.float32)
+    sig_n, sig_t = 3.6, 5.0  # spatial sigmas across / along ridges, px
+    for j, p in enumerate(periods):
+        f0 = 1.0 / p
+        for k in range(_N_ORIENT):
+            th = k * np.pi / _N_ORIENT  # ridge direction; frequency along the normal
+            nx, ny = -np.sin(th), np.cos(th)
+            fn = fx * nx + fy * ny
+            ft = fx * ny - fy * nx
+            g = np.exp(-2 * np.pi ** 2 * (sig_t ** 2 * ft ** 2)) * (
+                np.exp(-2 * np.pi ** 2 * sig_n ** 2 * (fn - f0) ** 2)
+                + np.exp(-2 * np.pi ** 2 * sig_n ** 2 * (fn + f0) ** 2))
+            bank[j, k] = g
+    return bank
+
+
+def _blend_weights(theta: np.ndarray, period: np.ndarray, periods: tuple[float, ...]) -> list:
+    """Per-pixel bilinear weights over (period band, orientation) filters: list of (j, k, weight map)."""
+    t = theta / (np.pi / _N_ORIENT)
+    k0 = np.floor(t).astype(np.int32) % _N_ORIENT
+    wk = (t - np.floor(t)).astype(np.float32)
+    p0, p1 = periods
+    wj = np.clip((period - p0) / (p1 - p0), 0.0, 1.0).astype(np.float32)
+    out = []
+    for j, wjm in ((0, 1.0 - wj), (1, wj)):
+        for k in range(_N_ORIENT):
+            wmap = np.where(k0 == k, 1.0 - wk, 0.0) + np.where((k0 + 1) % _N_ORIENT == k, wk, 0.0)
+            wmap = (wmap * wjm).astype(np.float32)
+            if wmap.max() > 1e-3:
+                out.append((j, k, wmap))
+    return out
+
+
+def grow_ridges(m: Master, theta: np.ndarray, period: np.ndarray) -> np.ndarray:
+    """Iterated contextual Gabor filtering from a few random seeds; result in [-1, 1]."""
+    h, w = theta.shape
+    rng = np.random.default_rng([m.seed, 0x47524F57])  # "GROW"
+    lo = float(np.floor(period.min() * 2) / 2)
+    hi = float(np.ceil(period.max() * 2) / 2)
+    if hi - lo < 0.5:
+        hi = lo + 0.5
+    periods = (lo, hi)
+    bank = _bank_cached((h, w), periods)
+    weights = _blend_weights(theta, period, periods)
+    img = np.zeros((h, w), np.float32)
+    n_seeds = max(6, int(h * w / _SEED_AREA))
+    ys = rng.integers(0, h, n_seeds)
+    xs = rng.integers(0, w, n_seeds)
+    img[ys, xs] = rng.choice([-1.0, 1.0], n_seeds).astype(np.float32)
+    for _ in range(_N_ITER):
+        spec = sfft.rfft2(img, workers=1)
+        acc = np.zeros((h, w), np.float32)
+        for j, k, wmap in weights:
+            acc += wmap * sfft.irfft2(spec * bank[j, k], s=(h, w), workers=1).astype(np.float32)
+        scale = np.percentile(np.abs(acc), 90) + 1e-12
+        img = np.clip(acc * (_GAIN / scale), -1.0, 1.0)
+    return img
+
+
+@functools.lru_cache(maxsize=8)
+def _bank_cached(shape: tuple[int, int], periods: tuple[float, float]) -> np.ndarray:
+    return _filter_bank(shape, periods)
+
+
+# ---------------------------------------------------------------------------------------------
+# Minutiae of the grown pattern
+
+
+def clean_binary(ridges: np.ndarray, period: float) -> np.ndarray:
+    """Ridge map with dots and pinholes smaller than about two ridge periods squared flipped."""
+    b = (ridges > 0).astype(np.uint8)
+    min_area = int(1.5 * period * period)
+    for value in (1, 0):
+        src = (b == value).astype(np.uint8)
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(src, connectivity=4)
+        small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < min_area)
+        small = small[small != 0] if value == 1 else small[small != 0]
+        if small.size:
+            b[np.isin(lab, small) & (src == 1)] = 1 - value
+    return b.astype(bool)
+
+
+def _pattern_uncached(m: Master) -> MasterPattern:
+    theta = orientation_field(m)
+    per = period_map(m)
+    mask = fingertip_mask(m)
+    grown = grow_ridges(m, theta, per)
+    binary = clean_binary(grown, m.period)
+    ridges = np.where(binary, np.abs(grown), -np.abs(grown)).astype(np.float32)
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=int(1.5 * m.period)) > 0
+    minutiae = _skeleton.minutiae_from_binary(binary, inner, m.period)
+    return MasterPattern(ridges=ridges, mask=mask, orientation=theta, period=per, minutiae=minutiae)
+
+
+@functools.lru_cache(maxsize=64)
+def _pattern(m: Master) -> MasterPattern:
+    pat = _pattern_uncached(m)
+    for arr in (pat.ridges, pat.mask, pat.orientation, pat.period, pat.minutiae):
+        arr.setflags(write=False)
+    return pat
