@@ -1,0 +1,251 @@
+"""Agencies by ORI and the interoperability activation schedule.
+
+Secure Communities was switched on jurisdiction by jurisdiction: a state, a
+county or a single agency (ORI) from an effective date, sometimes to an end
+date. Whether a booking's fingerprints go to the immigration repository is
+decided by the *booking's date*, not by when it is processed, so a backlog
+replayed later is searched exactly as it would have been on the day.
+
+Agency files (CSV with a header row, or JSON: a list of objects, or an object
+with an ``"agencies"`` list) have these columns:
+
+=============  ========  =====================================================
+column         required  meaning
+=============  ========  =====================================================
+ori            yes       9-character ORI; its first two letters are the state
+name           yes       agency name
+state          yes       two-letter state code
+county         no        county name (activation by county uses it)
+kind           no        police | sheriff | jail | SIB | federal | other
+sib_ori        no        ORI of the state identification bureau that gets copies
+field_office   no        ICE ERO area of responsibility that gets IARs
+=============  ========  =====================================================
+
+Activation files have ``scope`` (state | county | ori), ``value`` (the state
+code, ``ST:County``, or the ORI), ``effective_from`` and optional
+``effective_to`` (ISO dates, both inclusive) and ``note``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from securecomm.store.models import ACTIVATION_SCOPES, AGENCY_KINDS, Activation, Agency
+
+__all__ = [
+    "JurisdictionError", "load_agencies", "load_activations", "upsert_agency", "activate", "is_activated",
+    "activation_for", "agency", "agencies", "county_key", "validate_ori",
+]
+
+_ORI = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")
+_STATE = re.compile(r"^[A-Z]{2}$")
+
+
+class JurisdictionError(ValueError):
+    """An agency or activation record is malformed (the message names the field and the record)."""
+
+
+def validate_ori(ori: object, what: str = "ORI") -> str:
+    """The ORI upper-cased; 9 characters, the first two the state letters."""
+    if not isinstance(ori, str) or not _ORI.match(ori.strip().upper()):
+        raise JurisdictionError(f"{what} {ori!r} is not a 9-character ORI (two state letters + 7 characters)")
+    return ori.strip().upper()
+
+
+def _state(value: object, where: str) -> str:
+    if not isinstance(value, str) or not _STATE.match(value.strip().upper()):
+        raise JurisdictionError(f"{where}: state {value!r} is not a two-letter code")
+    return value.strip().upper()
+
+
+def county_key(state: str, county: str) -> str:
+    """The activation value of a county: ``"ST:COUNTY NAME"`` (county names repeat across states)."""
+    county = " ".join(county.split()).upper()
+    if not county:
+        raise JurisdictionError("county activation needs a county name")
+    return f"{_state(state, 'county activation')}:{county}"
+
+
+def upsert_agency(session: Session, *, ori: str, name: str, state: str, county: str = "", kind: str = "police",
+                  sib_ori: str | None = None, field_office: str = "") -> Agency:
+    """Add an agency, or update the one with this ORI."""
+    ori = validate_ori(ori)
+    where = f"agency {ori}"
+    state = _state(state, where)
+    kind = (kind or "police").strip()
+    if ori[:2] != state and kind != "federal":
+        raise JurisdictionError(f"{where}: ORI begins with {ori[:2]!r} but state is {state!r}")
+    if not isinstance(name, str) or not name.strip():
+        raise JurisdictionError(f"{where}: name is required")
+    kind = (kind or "police").strip()
+    if kind not in AGENCY_KINDS:
+        raise JurisdictionError(f"{where}: kind {kind!r} is not one of {', '.join(AGENCY_KINDS)}")
+    sib = validate_ori(sib_ori, f"{where}: sib_ori") if sib_ori else None
+    row = session.get(Agency, ori)
+    if row is None:
+        row = Agency(ori=ori)
+        session.add(row)
+    row.name, row.state, row.county, row.kind = name.strip(), state, " ".join((county or "").split()), kind
+    row.sib_ori, row.field_office = sib, (field_office or "").strip()
+    return row
+
+
+def _read_records(path: Path, key: str) -> list[Mapping[str, object]]:
+    path = Path(path)
+    if not path.is_file():
+        raise JurisdictionError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    text = path.read_text("utf-8-sig")
+    if suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise JurisdictionError(f"{path}: not valid JSON ({exc})") from exc
+        if isinstance(data, dict):
+            data = data.get(key)
+        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+            raise JurisdictionError(f"{path}: expected a list of objects (or {{{key!r}: [...]}})")
+        return data
+    if suffix == ".csv":
+        return list(csv.DictReader(text.splitlines()))
+    raise JurisdictionError(f"{path}: unsupported file type {suffix!r} (use .csv or .json)")
+
+
+def _blank(v: object) -> str:
+    return "" if v is None else str(v).strip()
+
+
+def load_agencies(session: Session, path: Path | str) -> int:
+    """Load (upsert) agencies from a CSV or JSON file; returns how many rows were read."""
+    rows = _read_records(Path(path), "agencies")
+    for i, rec in enumerate(rows, start=1):
+        try:
+            upsert_agency(session, ori=_blank(rec.get("ori")), name=_blank(rec.get("name")),
+                          state=_blank(rec.get("state")), county=_blank(rec.get("county")),
+                          kind=_blank(rec.get("kind")) or "police", sib_ori=_blank(rec.get("sib_ori")) or None,
+                          field_office=_blank(rec.get("field_office")))
+        except JurisdictionError as exc:
+            raise JurisdictionError(f"{path} record {i}: {exc}") from exc
+    session.flush()
+    return len(rows)
+
+
+def _date(value: object, what: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise JurisdictionError(f"{what} {value!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+def activate(session: Session, *, state: str | None = None, county: str | None = None, ori: str | None = None,
+             effective_from: dt.date | str, effective_to: dt.date | str | None = None,
+             note: str = "") -> Activation:
+    """Schedule interoperability for a state, a county (``state`` + ``county``) or one ORI.
+
+    Both dates are inclusive; ``effective_to=None`` means until further notice.
+    """
+    start = _date(effective_from, "effective_from")
+    end = _date(effective_to, "effective_to") if effective_to not in (None, "") else None
+    if end is not None and end < start:
+        raise JurisdictionError(f"activation ends {end} before it starts {start}")
+    if ori:
+        if state or county:
+            raise JurisdictionError("activate one ORI, one county or one state, not several")
+        scope, value = "ori", validate_ori(ori)
+    elif county:
+        if not state:
+            raise JurisdictionError(f"county {county!r} needs its state")
+        scope, value = "county", county_key(state, county)
+    elif state:
+        scope, value = "state", _state(state, "state activation")
+    else:
+        raise JurisdictionError("activate needs state=, county= (with state=) or ori=")
+    row = Activation(scope=scope, value=value, effective_from=start, effective_to=end, note=note or "")
+    session.add(row)
+    session.flush()
+    return row
+
+
+def load_activations(session: Session, path: Path | str) -> int:
+    """Load an activation schedule file (see the module docstring); returns rows read."""
+    rows = _read_records(Path(path), "activations")
+    for i, rec in enumerate(rows, start=1):
+        scope, value = _blank(rec.get("scope")).lower(), _blank(rec.get("value"))
+        try:
+            if scope not in ACTIVATION_SCOPES:
+                raise JurisdictionError(f"scope {scope!r} is not one of {', '.join(ACTIVATION_SCOPES)}")
+            kwargs: dict[str, str] = {}
+            if scope == "county":
+                st, sep, name = value.partition(":")
+                if not sep:
+                    raise JurisdictionError(f"county value {value!r} must be 'ST:County'")
+                kwargs = {"state": st, "county": name}
+            else:
+                kwargs = {scope: value}
+            activate(session, effective_from=_blank(rec.get("effective_from")),
+                     effective_to=_blank(rec.get("effective_to")) or None, note=_blank(rec.get("note")), **kwargs)
+        except JurisdictionError as exc:
+            raise JurisdictionError(f"{path} record {i}: {exc}") from exc
+    return len(rows)
+
+
+def agency(session: Session, ori: str) -> Agency | None:
+    """The agency with this ORI, or None when unknown (the workflow rejects unknown ORIs)."""
+    if not isinstance(ori, str):
+        return None
+    return session.get(Agency, ori.strip().upper())
+
+
+def agencies(session: Session, state: str | None = None) -> list[Agency]:
+    """All agencies (of one state), by ORI."""
+    q = select(Agency).order_by(Agency.ori)
+    if state:
+        q = q.where(Agency.state == state.strip().upper())
+    return list(session.scalars(q))
+
+
+def activation_for(session: Session, ori: str, on: dt.date) -> Activation | None:
+    """The activation that covers ``ori`` on date ``on`` (most specific first), or None.
+
+    An unknown ORI is never activated: it has no known county or state.
+    """
+    row = agency(session, ori)
+    if row is None:
+        return None
+    on = _date(on, "date")
+    keys = [("ori", row.ori), ("state", row.state)]
+    if row.county:
+        keys.append(("county", county_key(row.state, row.county)))
+    candidates = session.scalars(
+        select(Activation).where(
+            or_(*(and_(Activation.scope == s, Activation.value == v) for s, v in keys)),
+            Activation.effective_from <= on,
+            or_(Activation.effective_to.is_(None), Activation.effective_to >= on),
+        )
+    ).all()
+    if not candidates:
+        return None
+    rank = {"ori": 0, "county": 1, "state": 2}
+    return min(candidates, key=lambda a: (rank[a.scope], -a.effective_from.toordinal(), a.id))
+
+
+def is_activated(session: Session, ori: str, on: dt.date) -> bool:
+    """Is a booking by ``ori`` dated ``on`` searched against the immigration repository?"""
+    return activation_for(session, ori, on) is not None
+
+
+def activations(session: Session) -> Iterable[Activation]:
+    """The whole schedule, by start date."""
+    return session.scalars(select(Activation).order_by(Activation.effective_from, Activation.id)).all()

@@ -1,0 +1,1 @@
+"""Versioned policy data: offense levels, enforcement priorities, protections, retention."""

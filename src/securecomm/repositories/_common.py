@@ -1,0 +1,114 @@
+"""What both repositories share: identifier sequences, template checks, biographic rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from sqlalchemy import insert, update
+from sqlalchemy.orm import Session
+
+from securecomm.engine.errors import TemplateError
+from securecomm.engine.template import Template
+from securecomm.interchange import ncic
+from securecomm.interchange.records import Biographic, Charge
+from securecomm.store.models import IdSequence
+
+
+class RepositoryError(ValueError):
+    """A repository request is malformed or contradicts what is stored."""
+
+
+class UnknownRecord(LookupError):
+    """No subject / identity with that identifier."""
+
+
+def next_in_sequence(session: Session, name: str) -> int:
+    """Advance the named counter and return the new value.
+
+    The UPDATE takes the row lock (PostgreSQL) or the write lock (SQLite), so
+    concurrent enrolments get distinct numbers; the value is only used once
+    the enclosing transaction commits.
+    """
+    stmt = update(IdSequence).where(IdSequence.name == name).values(value=IdSequence.value + 1) \
+        .returning(IdSequence.value)
+    value = session.execute(stmt).scalar_one_or_none()
+    if value is None:  # a database migrated before this counter existed
+        session.execute(insert(IdSequence).values(name=name, value=1))
+        value = 1
+    return int(value)
+
+
+def check_templates(templates: Mapping[int, bytes], what: str) -> dict[int, tuple[bytes, int]]:
+    """Templates by finger position 1..10, each parsed once so garbage never enters a gallery.
+
+    Returns position -> (bytes, image quality).
+    """
+    if not isinstance(templates, Mapping) or not templates:
+        raise RepositoryError(f"{what}: at least one finger template is required")
+    out: dict[int, tuple[bytes, int]] = {}
+    for pos, data in templates.items():
+        if isinstance(pos, bool) or not isinstance(pos, int) or not 1 <= pos <= 10:
+            raise RepositoryError(f"{what}: finger position {pos!r} is not 1..10")
+        if isinstance(data, Template):
+            data = data.to_bytes()
+        try:
+            tpl = Template.from_bytes(data)
+        except TemplateError as exc:
+            raise RepositoryError(f"{what}: finger {pos} template is unreadable: {exc}") from exc
+        out[pos] = (bytes(data), int(tpl.image_quality))
+    return out
+
+
+def check_biographic(person: Biographic, what: str) -> None:
+    if not isinstance(person, Biographic):
+        raise RepositoryError(f"{what}: person must be a Biographic, got {type(person).__name__}")
+    if not person.last_name.strip() or not person.first_name.strip():
+        raise RepositoryError(f"{what}: last and first name are required")
+    if not isinstance(person.dob, dt.date):
+        raise RepositoryError(f"{what}: date of birth {person.dob!r} is not a date")
+    if person.sex not in ("M", "F", "X", "U"):
+        raise RepositoryError(f"{what}: sex {person.sex!r} is not M, F, X or U")
+
+
+def person_columns(person: Biographic) -> dict[str, object]:
+    return {"last_name": person.last_name.strip(), "first_name": person.first_name.strip(),
+            "middle_name": person.middle_name.strip(), "dob": person.dob, "sex": person.sex,
+            "pob": person.pob.strip(), "citizenship": person.citizenship.strip()}
+
+
+def person_of(row) -> Biographic:
+    return Biographic(last_name=row.last_name, first_name=row.first_name, dob=row.dob, sex=row.sex,
+                      pob=row.pob, middle_name=row.middle_name, citizenship=row.citizenship)
+
+
+def check_ncic(code: str, what: str) -> str:
+    """A valid NCIC uniform offense code, or a RepositoryError naming it."""
+    if not ncic.is_valid(code):
+        try:
+            ncic.lookup(code)
+        except ncic.UnknownOffenseCode as exc:
+            raise RepositoryError(f"{what}: {exc}") from exc
+    return code.strip()
+
+
+def check_charges(charges: tuple[Charge, ...], what: str) -> None:
+    for i, ch in enumerate(charges, start=1):
+        if not isinstance(ch, Charge):
+            raise RepositoryError(f"{what}: charge {i} is not a Charge")
+        check_ncic(ch.ncic, f"{what} charge {i}")
+
+
+def check_digit_letter(digits: str) -> str:
+    """Check letter over a digit string: weights 1..n mod 23 catch any one wrong digit or swap."""
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXY"  # 23 letters: no I, O, Z (read as 1, 0, 2)
+    return alphabet[sum((i + 1) * int(d) for i, d in enumerate(digits)) % len(alphabet)]
+
+
+def luhn_digit(digits: str) -> str:
+    """Luhn check digit for a digit string."""
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        n = int(d) * (2 if i % 2 == 0 else 1)
+        total += n - 9 if n > 9 else n
+    return str((10 - total % 10) % 10)

@@ -1,0 +1,296 @@
+"""The criminal repository: subjects by UCN, their ten-prints, and their rap sheets.
+
+A booking the 1:N search does not identify creates a subject; an identified
+one appends an arrest to the subject's rap sheet. Both are idempotent on the
+booking's TCN, so a pipeline stage retried after a crash never creates a
+second subject or a duplicate arrest. Reading a rap sheet is audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from securecomm.interchange import ncic
+from securecomm.interchange.records import Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition
+from securecomm.repositories._common import (RepositoryError, UnknownRecord, check_biographic, check_charges,
+                                             check_digit_letter, check_ncic, check_templates, next_in_sequence,
+                                             person_columns, person_of)
+from securecomm.store import audit
+from securecomm.store.models import OUTCOMES, ArrestRow, ChargeRow, CriminalSubject, CriminalTemplate, DispositionRow
+
+__all__ = ["CriminalRepository", "RapSheet", "render_rap_sheet", "make_ucn", "is_valid_ucn", "UnknownSubject"]
+
+#: Generated UCNs: 8 digits of sequence + 1 check letter (9 characters, like an FBI number).
+UCN_DIGITS = 8
+
+
+class UnknownSubject(UnknownRecord):
+    """No criminal subject with that UCN."""
+
+
+def make_ucn(n: int) -> str:
+    """The UCN for sequence number ``n``: zero-padded digits and a check letter."""
+    if not 1 <= n < 10**UCN_DIGITS:
+        raise RepositoryError(f"UCN sequence {n} outside 1..{10**UCN_DIGITS - 1}")
+    digits = f"{n:0{UCN_DIGITS}d}"
+    return digits + check_digit_letter(digits)
+
+
+def is_valid_ucn(ucn: str) -> bool:
+    """True for a generated UCN whose check letter is right."""
+    return (isinstance(ucn, str) and len(ucn) == UCN_DIGITS + 1 and ucn[:-1].isdigit()
+            and ucn[-1] == check_digit_letter(ucn[:-1]))
+
+
+@dataclass(frozen=True)
+class RapSheet:
+    """A subject's identification record: who, and every arrest with charges and dispositions."""
+
+    ucn: str
+    person: Biographic
+    arrests: tuple[Arrest, ...]
+
+    def convictions(self) -> list[tuple[Arrest, Disposition]]:
+        """Every convicted disposition with its arrest, oldest first."""
+        return [(a, d) for a in self.arrests for d in a.dispositions if d.outcome == "convicted"]
+
+
+def _arrest_of(row: ArrestRow) -> Arrest:
+    return Arrest(
+        date=row.date, ori=row.ori, tcn=row.tcn,
+        charges=tuple(Charge(c.ncic, c.literal) for c in row.charges),
+        dispositions=tuple(Disposition(d.ncic, d.outcome, d.date, bool(d.felony), int(d.sentence_days))
+                           for d in row.dispositions),
+    )
+
+
+def _literal(code: str, literal: str) -> str:
+    return literal or (ncic.describe(code) if ncic.is_valid(code) else "")
+
+
+def render_rap_sheet(sheet: RapSheet) -> str:
+    """The plain-text identification record the SRE carries back to the booking agency."""
+    p = sheet.person
+    name = f"{p.last_name}, {p.first_name}" + (f" {p.middle_name}" if p.middle_name else "")
+    lines = [
+        "IDENTIFICATION RECORD",
+        f"UCN: {sheet.ucn}",
+        f"NAME: {name.upper()}",
+        f"SEX: {p.sex}  DOB: {p.dob.isoformat()}  POB: {p.pob or 'UNKNOWN'}"
+        + (f"  CTZ: {p.citizenship}" if p.citizenship else ""),
+        f"ARRESTS: {len(sheet.arrests)}  CONVICTIONS: {len(sheet.convictions())}",
+    ]
+    for i, a in enumerate(sheet.arrests, start=1):
+        lines.append("")
+        lines.append(f"ARREST {i}  DATE: {a.date.isoformat()}  ORI: {a.ori}  TCN: {a.tcn}")
+        for j, c in enumerate(a.charges, start=1):
+            lines.append(f"  CHARGE {j}: {c.ncic} {_literal(c.ncic, c.literal)}".rstrip())
+        if not a.dispositions:
+            lines.append("  DISPOSITION: NONE REPORTED")
+        for d in a.dispositions:
+            grade = "FELONY" if d.felony else "MISDEMEANOR"
+            when = d.date.isoformat() if d.date else "DATE UNKNOWN"
+            text = f"  DISPOSITION: {d.ncic} {d.outcome.upper()} {when}"
+            if d.outcome == "convicted":
+                text += f" {grade}" + (f" SENTENCE {d.sentence_days} DAYS" if d.sentence_days else " NO CUSTODY")
+            lines.append(text)
+    return "\n".join(lines) + "\n"
+
+
+class CriminalRepository:
+    """Subjects, templates and rap sheets in one SQLAlchemy session (the caller commits)."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    # ------------------------------------------------------------------ writes
+
+    def _new_ucn(self) -> str:
+        while True:  # skip numbers an imported record already uses
+            ucn = make_ucn(next_in_sequence(self.session, "ucn"))
+            if self._subject(ucn) is None:
+                return ucn
+
+    def _subject(self, ucn: str) -> CriminalSubject | None:
+        return self.session.scalar(select(CriminalSubject).where(CriminalSubject.ucn == ucn))
+
+    def _require(self, ucn: str) -> CriminalSubject:
+        row = self._subject(ucn) if isinstance(ucn, str) else None
+        if row is None:
+            raise UnknownSubject(f"no criminal subject with UCN {ucn!r}")
+        return row
+
+    def _add_arrest(self, subject: CriminalSubject, *, date: dt.date, ori: str, tcn: str,
+                    charges: tuple[Charge, ...], dispositions: tuple[Disposition, ...] = ()) -> ArrestRow:
+        row = ArrestRow(date=date, ori=ori.strip().upper(), tcn=tcn.strip())
+        row.charges = [ChargeRow(seq=i, ncic=c.ncic.strip(), literal=c.literal.strip()[:200])
+                       for i, c in enumerate(charges)]
+        for d in dispositions:
+            row.dispositions.append(self._disposition_row(d, f"arrest {tcn}"))
+        subject.arrests.append(row)
+        return row
+
+    @staticmethod
+    def _disposition_row(d: Disposition, what: str) -> DispositionRow:
+        if not isinstance(d, Disposition):
+            raise RepositoryError(f"{what}: disposition must be a Disposition")
+        check_ncic(d.ncic, f"{what} disposition")
+        if d.outcome not in OUTCOMES:
+            raise RepositoryError(f"{what}: disposition outcome {d.outcome!r} is not one of {', '.join(OUTCOMES)}")
+        if d.sentence_days < 0:
+            raise RepositoryError(f"{what}: sentence of {d.sentence_days} days is negative")
+        return DispositionRow(ncic=d.ncic.strip(), outcome=d.outcome, date=d.date, felony=bool(d.felony),
+                              sentence_days=int(d.sentence_days))
+
+    def _arrest_by_tcn(self, tcn: str) -> ArrestRow | None:
+        return self.session.scalar(select(ArrestRow).where(ArrestRow.tcn == tcn.strip()))
+
+    def _check_arrest(self, *, tcn: str, ori: str, charges: tuple[Charge, ...], what: str) -> None:
+        if not isinstance(tcn, str) or not tcn.strip() or len(tcn.strip()) > 40:
+            raise RepositoryError(f"{what}: TCN {tcn!r} must be 1..40 characters")
+        if not isinstance(ori, str) or len(ori.strip()) != 9:
+            raise RepositoryError(f"{what}: ORI {ori!r} is not 9 characters")
+        check_charges(charges, what)
+
+    def enroll(self, enrolment: CriminalEnrolment, templates: Mapping[int, bytes]) -> str:
+        """Enrol a subject with prior history; returns the UCN (the given one, or a new one)."""
+        what = f"enrolment {enrolment.tcn}"
+        check_biographic(enrolment.person, what)
+        tpls = check_templates(templates, what)
+        for a in enrolment.arrests:
+            self._check_arrest(tcn=a.tcn, ori=a.ori, charges=a.charges, what=f"{what} arrest {a.tcn}")
+            if self._arrest_by_tcn(a.tcn) is not None:
+                raise RepositoryError(f"{what}: arrest TCN {a.tcn} is already on a rap sheet")
+        if enrolment.ucn:
+            ucn = enrolment.ucn.strip().upper()
+            if not ucn.isalnum() or len(ucn) > 16:
+                raise RepositoryError(f"{what}: UCN {enrolment.ucn!r} must be 1..16 letters and digits")
+            if self._subject(ucn) is not None:
+                raise RepositoryError(f"{what}: UCN {ucn} is already enrolled")
+            next_in_sequence(self.session, "ucn")  # take the enrolment lock: row ids commit in order
+        else:
+            ucn = self._new_ucn()
+        subject = CriminalSubject(ucn=ucn, **person_columns(enrolment.person))
+        subject.templates = [CriminalTemplate(position=p, template=b, image_quality=q) for p, (b, q) in tpls.items()]
+        for a in sorted(enrolment.arrests, key=lambda a: a.date):
+            self._add_arrest(subject, date=a.date, ori=a.ori, tcn=a.tcn, charges=a.charges,
+                             dispositions=a.dispositions)
+        self.session.add(subject)
+        self.session.flush()
+        return ucn
+
+    def create_subject_from_booking(self, booking: Booking, templates: Mapping[int, bytes]) -> str:
+        """A booking not identified: a new subject whose rap sheet starts with this arrest.
+
+        Idempotent: a booking whose TCN is already on file returns that subject's UCN.
+        """
+        what = f"booking {booking.tcn}"
+        self._check_arrest(tcn=booking.tcn, ori=booking.ori, charges=booking.charges, what=what)
+        existing = self._arrest_by_tcn(booking.tcn)
+        if existing is not None:
+            return existing.subject.ucn
+        check_biographic(booking.person, what)
+        tpls = check_templates(templates, what)
+        subject = CriminalSubject(ucn=self._new_ucn(), **person_columns(booking.person))
+        subject.templates = [CriminalTemplate(position=p, template=b, image_quality=q) for p, (b, q) in tpls.items()]
+        self._add_arrest(subject, date=booking.arrest_date, ori=booking.ori, tcn=booking.tcn, charges=booking.charges)
+        self.session.add(subject)
+        self.session.flush()
+        return subject.ucn
+
+    def append_arrest(self, ucn: str, booking: Booking) -> None:
+        """An identified booking: add its arrest to the subject's rap sheet (idempotent on TCN)."""
+        what = f"booking {booking.tcn}"
+        self._check_arrest(tcn=booking.tcn, ori=booking.ori, charges=booking.charges, what=what)
+        subject = self._require(ucn)
+        existing = self._arrest_by_tcn(booking.tcn)
+        if existing is not None:
+            if existing.subject_id != subject.id:
+                raise RepositoryError(f"{what}: TCN already on the rap sheet of UCN {existing.subject.ucn}, not {ucn}")
+            return
+        self._add_arrest(subject, date=booking.arrest_date, ori=booking.ori, tcn=booking.tcn, charges=booking.charges)
+        self.session.flush()
+
+    def record_disposition(self, tcn: str, disposition: Disposition) -> None:
+        """Record what a court made of a charge of the arrest with this TCN.
+
+        A final outcome replaces a ``pending`` one for the same charge; recording
+        the same disposition twice is a no-op.
+        """
+        arrest = self._arrest_by_tcn(tcn) if isinstance(tcn, str) else None
+        if arrest is None:
+            raise UnknownRecord(f"no arrest with TCN {tcn!r}")
+        new = self._disposition_row(disposition, f"arrest {tcn}")
+        for d in arrest.dispositions:
+            same = (d.ncic, d.outcome, d.date, bool(d.felony), d.sentence_days) == \
+                (new.ncic, new.outcome, new.date, new.felony, new.sentence_days)
+            if same:
+                return
+        for d in list(arrest.dispositions):
+            if d.ncic == new.ncic and d.outcome == "pending" and new.outcome != "pending":
+                arrest.dispositions.remove(d)
+        arrest.dispositions.append(new)
+        self.session.flush()
+
+    # ------------------------------------------------------------------ reads
+
+    def exists(self, ucn: str) -> bool:
+        return self._subject(ucn) is not None
+
+    def ucn_for_tcn(self, tcn: str) -> str | None:
+        """The UCN whose rap sheet holds the arrest with this TCN (no personal data, not audited)."""
+        arrest = self._arrest_by_tcn(tcn)
+        return arrest.subject.ucn if arrest is not None else None
+
+    def rap_sheet(self, ucn: str, *, actor: str, role: str, purpose: str = "") -> RapSheet:
+        """The subject's rap sheet; the read is audited (who, in which role, why)."""
+        row = self.session.scalar(
+            select(CriminalSubject).where(CriminalSubject.ucn == ucn).options(
+                selectinload(CriminalSubject.arrests).selectinload(ArrestRow.charges),
+                selectinload(CriminalSubject.arrests).selectinload(ArrestRow.dispositions)))
+        if row is None:
+            raise UnknownSubject(f"no criminal subject with UCN {ucn!r}")
+        audit.record(self.session, actor=actor, role=role, action="read", object_type="rap_sheet",
+                     object_id=ucn, detail=purpose)
+        return RapSheet(ucn=row.ucn, person=person_of(row), arrests=tuple(_arrest_of(a) for a in row.arrests))
+
+    def templates(self, ucn: str, *, actor: str, role: str, purpose: str = "") -> dict[int, bytes]:
+        """The subject's enrolled templates by finger (examiner comparison); audited."""
+        subject = self._require(ucn)
+        audit.record(self.session, actor=actor, role=role, action="read", object_type="criminal_templates",
+                     object_id=ucn, detail=purpose)
+        return {t.position: bytes(t.template) for t in subject.templates}
+
+    def count(self) -> int:
+        return int(self.session.scalar(select(func.count(CriminalSubject.id))) or 0)
+
+    def gallery_rows(self, after_id: int = 0, batch: int = 1000) -> Iterator[tuple[int, str, dict[int, bytes]]]:
+        """(row id, UCN, templates by finger) for every subject with row id > ``after_id``, in id order.
+
+        The row id is a watermark: a search worker loads its gallery once,
+        remembers the last id, and later calls again with it to top up with
+        subjects enrolled since. Machine loading, not a person reading: not
+        audited (matches are audited where a person sees them). Every
+        enrolment takes the ``ucn`` sequence row lock before inserting, so
+        row ids become visible in id order and the watermark misses none.
+        """
+        last = int(after_id)
+        while True:
+            ids = self.session.execute(
+                select(CriminalSubject.id, CriminalSubject.ucn).where(CriminalSubject.id > last)
+                .order_by(CriminalSubject.id).limit(batch)).all()
+            if not ids:
+                return
+            by_id: dict[int, dict[int, bytes]] = {i: {} for i, _ in ids}
+            for sid, pos, data in self.session.execute(
+                    select(CriminalTemplate.subject_id, CriminalTemplate.position, CriminalTemplate.template)
+                    .where(CriminalTemplate.subject_id.in_(list(by_id)))):
+                by_id[sid][pos] = bytes(data)
+            for sid, ucn in ids:
+                yield sid, ucn, by_id[sid]
+            last = ids[-1][0]
