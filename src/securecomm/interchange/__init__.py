@@ -1,1 +1,27 @@
-"""ANSI/NIST-ITL interchange: transactions in and out, and the records they carry."""
+"""ANSI/NIST-ITL interchange: transactions in and out, and the records they carry.
+
+Public API: :func:`read_transaction` (parse + validate any ANSI/NIST-ITL 1-2011
+traditional-encoding file), the EBTS transaction readers/writers (CAR booking,
+CNA criminal enrolment, securecomm IEN immigration enrolment, SRE, ERRT) and
+the errors every problem becomes.
+"""
+
+from .errors import TransactionError, TransactionRejected
+from .reader import Transaction, inspect_transaction, read_transaction
+
+__all__ = [
+    "TransactionError", "TransactionRejected", "Transaction", "read_transaction", "inspect_transaction",
+]
+
+try:  # the EBTS layer lands after the reader; keep the reader importable on its own
+    from .ebts import (  # noqa: F401
+        parse_booking, parse_criminal_enrolment, parse_immigration_enrolment, parse_errt, parse_sre,
+        write_booking, write_criminal_enrolment, write_errt, write_immigration_enrolment, write_sre,
+    )
+
+    __all__ += [
+        "parse_booking", "parse_criminal_enrolment", "parse_immigration_enrolment", "parse_errt", "parse_sre",
+        "write_booking", "write_criminal_enrolment", "write_errt", "write_immigration_enrolment", "write_sre",
+    ]
+except ImportError:  # pragma: no cover
+    pass

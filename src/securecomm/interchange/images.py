@@ -1,0 +1,213 @@
+"""Decode and encode the finger images carried in Type-4 / Type-14 (and other image) records.
+
+WSQ goes through an isolated worker process (see ``_wsq_worker.py``: the C
+decoder can abort the interpreter on corrupt input); PNG, JPEG and JPEG 2000
+through Pillow; uncompressed images are checked against their declared size.
+Every failure is an :class:`ImageDecodeError` with a plain reason, which the
+reader turns into a TransactionError naming record and field.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import struct
+import subprocess
+import sys
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["ImageDecodeError", "decode", "encode_wsq", "normalise_compression", "GCA_CODES", "MAX_SIDE"]
+
+#: Type-4 binary GCA codes and Type-14 CGA names (ANSI/NIST-ITL 1-2011 Table 15).
+GCA_CODES = {0: "NONE", 1: "WSQ20", 2: "JPEGB", 3: "JPEGL", 4: "JP2", 5: "JP2L", 6: "PNG"}
+_ALIASES = {"WSQ": "WSQ20", "WSQ20": "WSQ20", "NONE": "NONE", "JPEGB": "JPEGB", "JPEGL": "JPEGL",
+            "JP2": "JP2", "JP2L": "JP2L", "PNG": "PNG"}
+#: Largest image side accepted (pixels): 16 inches at 1000 ppi, plenty for a slap or palm.
+MAX_SIDE = 16000
+
+
+class ImageDecodeError(ValueError):
+    """An image that cannot be decoded; the message says why."""
+
+
+def normalise_compression(value: str | int) -> str:
+    """Map a GCA code or CGA name to the Table 15 name; ImageDecodeError when unknown."""
+    if isinstance(value, int):
+        if value in GCA_CODES:
+            return GCA_CODES[value]
+        raise ImageDecodeError(f"unknown compression code {value} (Table 15 allows 0-6)")
+    name = str(value).strip().upper()
+    if name in _ALIASES:
+        return _ALIASES[name]
+    raise ImageDecodeError(f"unknown compression {value!r} (Table 15: NONE, WSQ20, JPEGB, JPEGL, JP2, JP2L, PNG)")
+
+
+# -- WSQ -----------------------------------------------------------------------------------
+
+def wsq_frame_size(data: bytes) -> tuple[int, int]:
+    """Walk the WSQ marker segments up to the frame header; (width, height).
+
+    Rejects obviously broken streams before they reach the C decoder, with a precise reason.
+    """
+    if len(data) < 2 or data[:2] != b"\xff\xa0":
+        raise ImageDecodeError("not a WSQ stream (missing SOI marker FFA0)")
+    pos = 2
+    while pos + 4 <= len(data):
+        marker = data[pos:pos + 2]
+        if marker[0] != 0xFF:
+            raise ImageDecodeError(f"WSQ stream corrupt: expected a marker at byte {pos}")
+        seglen = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker == b"\xff\xa2":  # SOF: length(2) A(1) B(1) Y(2) X(2) ...
+            if pos + 10 > len(data):
+                break
+            h = int.from_bytes(data[pos + 6:pos + 8], "big")
+            w = int.from_bytes(data[pos + 8:pos + 10], "big")
+            if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE):
+                raise ImageDecodeError(f"WSQ frame header gives an impossible size {w}x{h}")
+            if pos + 2 + seglen > len(data):
+                break
+            return w, h
+        if marker not in (b"\xff\xa4", b"\xff\xa5", b"\xff\xa6", b"\xff\xa7", b"\xff\xa8"):
+            raise ImageDecodeError(f"WSQ stream corrupt: unexpected marker {marker.hex().upper()} before the frame header")
+        if seglen < 2:
+            raise ImageDecodeError(f"WSQ stream corrupt: segment {marker.hex().upper()} has length {seglen}")
+        pos += 2 + seglen
+    raise ImageDecodeError("WSQ stream truncated before the frame header (SOF FFA2)")
+
+
+class _WsqWorker:
+    """One long-lived decoding process, restarted when corrupt input kills it."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        atexit.register(self.close)
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        script = Path(__file__).with_name("_wsq_worker.py")
+        return subprocess.Popen([sys.executable, "-I", str(script)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            try:
+                proc.stdin.close()  # type: ignore[union-attr]
+                proc.wait(timeout=2)
+            except Exception:  # noqa: BLE001 - shutting down
+                proc.kill()
+
+    def decode(self, data: bytes) -> tuple[np.ndarray, int]:
+        with self._lock:
+            for attempt in (1, 2):
+                if self._proc is None or self._proc.poll() is not None:
+                    self._proc = self._start()
+                proc = self._proc
+                try:
+                    proc.stdin.write(struct.pack(">I", len(data)) + data)  # type: ignore[union-attr]
+                    proc.stdin.flush()  # type: ignore[union-attr]
+                    kind = proc.stdout.read(1)  # type: ignore[union-attr]
+                except (BrokenPipeError, OSError):
+                    kind = b""
+                if kind == b"K":
+                    w, h, ppi = struct.unpack(">iii", _read_exact(proc, 12))
+                    pixels = _read_exact(proc, w * h)
+                    return np.frombuffer(pixels, dtype=np.uint8).reshape(h, w).copy(), ppi
+                if kind == b"E":
+                    (n,) = struct.unpack(">I", _read_exact(proc, 4))
+                    raise ImageDecodeError("WSQ decoder: " + _read_exact(proc, n).decode("utf-8", "replace"))
+                # the worker died on this input: restart it, and do not retry the same bytes twice
+                self._proc = None
+                proc.kill()
+                proc.wait()
+                if attempt == 1 and kind == b"" and proc.returncode in (None, 0):
+                    continue  # it had exited for another reason; try once with a fresh worker
+                raise ImageDecodeError("WSQ data is corrupt (the decoder aborted on it)")
+        raise ImageDecodeError("WSQ decoder unavailable")
+
+
+def _read_exact(proc: subprocess.Popen[bytes], n: int) -> bytes:
+    buf = proc.stdout.read(n)  # type: ignore[union-attr]
+    if buf is None or len(buf) != n:
+        raise ImageDecodeError("WSQ decoder stopped mid-reply (corrupt data)")
+    return buf
+
+
+_WORKER = _WsqWorker()
+
+
+def decode_wsq(data: bytes) -> tuple[np.ndarray, int]:
+    """Pixels and the ppi recorded in the WSQ stream (-1 when absent)."""
+    w, h = wsq_frame_size(data)
+    pixels, ppi = _WORKER.decode(data)
+    if pixels.shape != (h, w):
+        raise ImageDecodeError(f"WSQ decoded to {pixels.shape[1]}x{pixels.shape[0]}, frame header says {w}x{h}")
+    return pixels, ppi
+
+
+def encode_wsq(pixels: np.ndarray, ppi: int = 500, bitrate: float = 0.75) -> bytes:
+    """WSQ-compress 8-bit grayscale pixels (our own clean arrays only; in-process)."""
+    import _wsq
+
+    arr = np.ascontiguousarray(pixels, dtype=np.uint8)
+    if arr.ndim != 2 or min(arr.shape) < 32:
+        raise ValueError(f"WSQ needs a 2-D image of at least 32x32 pixels, got shape {arr.shape}")
+    del ppi, bitrate  # the wsq binding fixes the bit rate and writes no ppi
+    return bytes(_wsq.compress(arr.tobytes(), arr.shape[0], arr.shape[1], 12))
+
+
+# -- other codecs ---------------------------------------------------------------------------
+
+def _decode_pillow(data: bytes, name: str) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            w, h = im.size
+            if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE):
+                raise ImageDecodeError(f"{name} image has an impossible size {w}x{h}")
+            im.load()
+    except ImageDecodeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types on corrupt data
+        raise ImageDecodeError(f"{name} data cannot be decoded ({type(exc).__name__}: {exc})") from None
+    if im.mode not in ("L", "I;16", "1"):
+        im = im.convert("L")
+    arr = np.asarray(im)
+    if arr.dtype != np.uint8:
+        arr = (arr >> 8).astype(np.uint8) if arr.dtype == np.uint16 else arr.astype(np.uint8)
+    return arr
+
+
+def decode(data: bytes, compression: str | int, *, width: int, height: int, bpx: int = 8) -> np.ndarray:
+    """Decode one image to 8-bit grayscale and check it against the declared width/height."""
+    name = normalise_compression(compression)
+    if not data:
+        raise ImageDecodeError("no image data")
+    if name == "NONE":
+        if bpx not in (8, 16, 24, 48) and bpx != 0:
+            raise ImageDecodeError(f"uncompressed image with unsupported {bpx} bits per pixel")
+        nbytes = width * height * max(bpx, 8) // 8
+        if width <= 0 or height <= 0 or len(data) != nbytes:
+            raise ImageDecodeError(f"uncompressed image of {len(data)} bytes does not match "
+                                   f"{width}x{height} at {bpx or 8} bits per pixel ({nbytes} bytes)")
+        if bpx in (0, 8):
+            arr = np.frombuffer(data, dtype=np.uint8).reshape(height, width).copy()
+        elif bpx == 16:
+            arr = (np.frombuffer(data, dtype=">u2").reshape(height, width) >> 8).astype(np.uint8)
+        else:
+            arr = np.frombuffer(data, dtype=np.uint8).reshape(height, width, -1).mean(axis=2).astype(np.uint8)
+        return arr
+    if name == "WSQ20":
+        arr, _ppi = decode_wsq(data)
+    else:
+        arr = _decode_pillow(data, name)
+    if arr.shape[:2] != (height, width):
+        raise ImageDecodeError(f"{name} image is {arr.shape[1]}x{arr.shape[0]}, the record declares {width}x{height}")
+    return arr

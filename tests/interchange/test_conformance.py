@@ -1,0 +1,84 @@
+"""NIST BioCTS conformance samples: every pass file read and its images decoded; every fail file rejected."""
+
+from __future__ import annotations
+
+import pytest
+
+from securecomm.interchange import TransactionRejected, read_transaction
+from securecomm.interchange.reader import inspect_transaction
+
+
+def _files(root, kind):
+    return sorted((root / kind).iterdir())
+
+
+def test_pass_files_read_and_images_decoded(ansi_nist):
+    files = _files(ansi_nist, "pass")
+    assert len(files) >= 10
+    total_fingers = 0
+    for path in files:
+        tx = read_transaction(path.read_bytes())
+        assert tx.records[0].rtype == 1 and tx.tot, path.name
+        # every image-bearing record decoded to its declared size
+        for rec in tx.records:
+            if rec.rtype in (4, 13, 14, 15) and (rec.data or 999 in rec.fields):
+                assert rec.position in tx.images, f"{path.name}: {rec.label} not decoded"
+                h, w = tx.images[rec.position].shape
+                if rec.tagged:
+                    assert (w, h) == (int(rec.value(6)), int(rec.value(7)))
+                else:
+                    assert (w, h) == (rec.header["HLL"], rec.header["VLL"])
+        for img in tx.finger_images():
+            assert img.pixels.dtype.name == "uint8" and img.pixels.size > 0
+            assert 300 <= img.ppi <= 1100
+            # a real image, not a constant block
+            assert img.pixels.std() > 5
+        total_fingers += len(tx.finger_images())
+    assert total_fingers >= 30
+
+
+def test_type4_tenprint_card_positions(ansi_nist):
+    tx = read_transaction((ansi_nist / "pass" / "pass-type-4-tpcard.an2").read_bytes())
+    positions = sorted(f.position for f in tx.finger_images())
+    assert positions == list(range(1, 15))
+    rolled = [f for f in tx.finger_images() if f.position <= 10]
+    assert all(f.impression == 3 and f.compression == "WSQ20" for f in rolled)
+    assert all(abs(f.ppi - 500) < 1 for f in rolled)
+
+
+@pytest.mark.parametrize("name", ["fail-deprecated-records.an2", "fail-missing-info-items.an2",
+                                  "fail-type-1-L1.an2", "fail-type-1-L2.an2",
+                                  "fail-type-1-wrong-record-number.an2", "fail-type-14-L1.an2"])
+def test_fail_files_rejected_naming_record_and_field(ansi_nist, name):
+    data = (ansi_nist / "fail" / name).read_bytes()
+    with pytest.raises(TransactionRejected) as info:
+        read_transaction(data)
+    errors = info.value.errors
+    assert errors
+    for e in errors:
+        assert e.record.startswith("Type-") and e.field and e.reason
+        assert e.record in str(e) and e.field in str(e)
+
+
+def test_every_fail_file_rejected(ansi_nist):
+    for path in _files(ansi_nist, "fail"):
+        with pytest.raises(TransactionRejected):
+            read_transaction(path.read_bytes())
+
+
+def test_specific_rules_fire(ansi_nist):
+    fail = ansi_nist / "fail"
+
+    def fields(name):
+        return {(e.record, e.field.split()[0]) for e in inspect_transaction((fail / name).read_bytes()).errors}
+
+    assert ("Type-3 #2", "1.003") in fields("fail-deprecated-records.an2")
+    assert ("Type-1", "1.013") in fields("fail-missing-info-items.an2")
+    l1 = fields("fail-type-1-L1.an2")
+    assert {("Type-1", "1.002"), ("Type-1", "1.003"), ("Type-1", "1.005"), ("Type-1", "1.014")} <= l1
+    l2 = fields("fail-type-1-L2.an2")
+    assert ("Type-2 #2", "2.002") in l2 and ("Type-1", "1.015") in l2
+    assert ("Type-1", "0.002") in fields("fail-type-1-wrong-record-number.an2")
+    t14 = fields("fail-type-14-L1.an2")
+    assert {("Type-14 #2", "14.003"), ("Type-14 #2", "14.005"), ("Type-14 #2", "14.008"),
+            ("Type-14 #2", "14.022")} <= t14
