@@ -1,7 +1,75 @@
-"""``securecomm bench``: see the module docstring of the area it fronts."""
+"""``securecomm bench``: engine benchmarks (see :mod:`securecomm.engine.fvc`).
+
+``securecomm bench fvc DIR [--json] [--ppi N] [--templates extract|iso] [--limit-fingers N]``
+runs the FVC all-pairs protocol on every ``DB*`` folder under DIR.
+"""
 
 from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
 
 import typer
 
 app = typer.Typer(help="bench commands", no_args_is_help=True)
+
+
+@app.command("fvc")
+def fvc(
+    directory: Path = typer.Argument(..., help="folder holding DB* folders of F_I.tif images (FVC layout)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    ppi: Optional[float] = typer.Option(None, "--ppi", help="image resolution (default: a 'ppi' file, else 500)"),
+    templates: str = typer.Option("extract", "--templates", help="extract (our extractor) or iso (the .iso files)"),
+    limit_fingers: Optional[int] = typer.Option(None, "--limit-fingers", min=2,
+                                                help="use only the first N fingers of each database"),
+) -> None:
+    """EER, FMR100, FMR1000, ZeroFMR, extraction time and match throughput per database."""
+    from securecomm.engine import fvc as runner
+
+    if templates not in ("extract", "iso"):
+        raise typer.BadParameter("must be 'extract' or 'iso'", param_hint="--templates")
+    try:
+        dbs = runner.find_databases(directory)
+    except FileNotFoundError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    try:
+        if as_json:
+            result = runner.run(directory, templates, ppi, limit_fingers, databases=dbs)
+        else:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            err = Console(file=sys.stderr)
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=err) as bar:
+                tasks: dict[str, int] = {}
+
+                def progress(name: str, done: int, total: int) -> None:
+                    if name not in tasks:
+                        tasks[name] = bar.add_task(f"{name} templates", total=total)
+                    bar.update(tasks[name], completed=done)
+
+                result = runner.run(directory, templates, ppi, limit_fingers, databases=dbs, progress=progress)
+    except (ValueError, RuntimeError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"FVC all-pairs protocol, templates: {templates}")
+    for col in ("database", "EER %", "FMR100 %", "FMR1000 %", "ZeroFMR %", "genuine", "impostor",
+                "extract ms (median)", "match pairs/s"):
+        table.add_column(col, justify="right")
+    for name, d in result["databases"].items():
+        ems = d["extract_ms_median"]
+        table.add_row(name, f"{d['eer_pct']:.2f}", f"{d['fmr100_pct']:.2f}", f"{d['fmr1000_pct']:.2f}",
+                      f"{d['zerofmr_pct']:.2f}", str(d["genuine"]), str(d["impostor"]),
+                      "-" if ems is None else f"{ems:.1f}", f"{d['match_pairs_per_s']:.0f}")
+    Console().print(table)
+    Console().print(f"mean EER: {result['mean_eer_pct']:.2f} %")

@@ -132,7 +132,9 @@ def _in_hull(px, py, hx, hy, omega):
 
 @njit(cache=True)
 def build_cylinders(x, y, a, radius, sigma_s, sigma_d, mu_psi, omega, min_vc, min_m):
-    """Bit cylinders for every minutia; returns (bits[n, CW], valid[n, SW], keep[n]).
+    """Bit cylinders for every minutia; returns (bits[n, CW], valid[n, CW], keep[n]).
+
+    ``valid`` is the spatial validity mask (SW words) repeated for each of the ND layers.
 
     A cell is valid when its centre is within ``radius`` of the minutia and inside the
     convex hull of all minutiae enlarged by ``omega``; a cylinder is kept when at least
@@ -141,7 +143,7 @@ def build_cylinders(x, y, a, radius, sigma_s, sigma_d, mu_psi, omega, min_vc, mi
     """
     n = x.size
     bits = np.zeros((n, CW), np.uint64)
-    valid = np.zeros((n, SW), np.uint64)
+    valid = np.zeros((n, CW), np.uint64)
     keep = np.zeros(n, np.bool_)
     if n == 0:
         return bits, valid, keep
@@ -218,6 +220,9 @@ def build_cylinders(x, y, a, radius, sigma_s, sigma_d, mu_psi, omega, min_vc, mi
                         bits[m, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
         if nvalid >= min_vc * n_in_radius:
             keep[m] = True
+        for k in range(1, ND):
+            for q in range(SW):
+                valid[m, k * SW + q] = valid[m, q]
     return bits, valid, keep
 
 
@@ -247,94 +252,138 @@ def _fast_atan2(y, x):
 
 
 @njit(cache=True)
-def _score_pair(abits, avalid, ax, ay, aa, bbits, bvalid, bx, by, ba,
+def _pair_geometry(x, y, a, dist, ray):
+    """dist[i, k] = |m_k - m_i|; ray[i, k] = direction of m_i minus the direction of the ray m_i -> m_k."""
+    n = x.size
+    for i in range(n):
+        dist[i, i] = 0.0
+        ray[i, i] = 0.0
+        for k in range(n):
+            if k != i:
+                dx = x[k] - x[i]
+                dy = y[k] - y[i]
+                dist[i, k] = math.sqrt(dx * dx + dy * dy)
+                ray[i, k] = _dphi(a[i], math.atan2(dy, dx))
+
+
+@njit(cache=True)
+def _score_pair(abits, avalid, ax, ay, aa, adist, aray, bbits, bvalid, bx, by, ba,
                 min_me_cells, delta_theta, min_np, max_np, mu_p, tau_p,
                 n_rel, w_r, mu1, tau1, mu2, tau2, mu3, tau3,
-                gam, vals, ia, ib, used_a, used_b, lam, lam2, lam0, rho, eff):
-    """MCC bit-cylinder local similarities + LSS-R global score for one pair of templates."""
+                rbest, keys, ia, ib, used_b, lam, lam2, lam0, rho, eff):
+    """MCC bit-cylinder local similarities + LSS-R global score for one pair of templates.
+
+    The probe side's pairwise geometry (adist, aray) is computed once per probe by the caller.
+    """
     na = ax.size
     nb = bx.size
     if na < 2 or nb < 2:
         return 0.0
-    # 1. Local similarity matrix (only matchable pairs).
+    # 1. Local similarities of matchable pairs. avalid/bvalid hold the spatial validity mask
+    #    repeated for every direction layer (CW words), so one flat loop covers all layers.
+    #    Only each probe minutia's two best partners are kept: the greedy pairing below
+    #    almost never reaches further down a row, and keeping two makes selection cheap.
     cnt = 0
     for i in range(na):
+        arow = abits[i]
+        avrow = avalid[i]
+        g1 = 0.0
+        j1 = -1
+        g2 = 0.0
+        j2 = -1
         for j in range(nb):
             if abs(_dphi(aa[i], ba[j])) > delta_theta:
                 continue
+            bvrow = bvalid[j]
             vc = 0
             for q in range(SW):
-                vc += _popcnt64(avalid[i, q] & bvalid[j, q])
+                vc += _popcnt64(avrow[q] & bvrow[q])
             if vc < min_me_cells:
                 continue
+            brow = bbits[j]
             s_a = 0
             s_b = 0
             s_x = 0
-            for k in range(ND):
-                for q in range(SW):
-                    w = k * SW + q
-                    x1 = abits[i, w] & bvalid[j, q]
-                    x2 = bbits[j, w] & avalid[i, q]
-                    s_a += _popcnt64(x1)
-                    s_b += _popcnt64(x2)
-                    s_x += _popcnt64(x1 ^ x2)
+            for w in range(CW):
+                x1 = arow[w] & bvrow[w]
+                x2 = brow[w] & avrow[w]
+                s_a += _popcnt64(x1)
+                s_b += _popcnt64(x2)
+                s_x += _popcnt64(x1 ^ x2)
             if s_a + s_b == 0:
                 continue
             g = 1.0 - math.sqrt(float(s_x)) / (math.sqrt(float(s_a)) + math.sqrt(float(s_b)))
-            if g <= 0.0:
-                continue
-            gam[cnt] = g
-            vals[cnt] = i * nb + j
+            if g > g1:
+                g2 = g1
+                j2 = j1
+                g1 = g
+                j1 = j
+            elif g > g2:
+                g2 = g
+                j2 = j
+        if j1 >= 0:
+            rbest[cnt] = g1
+            keys[cnt] = (np.int64(g1 * 1099511627776.0) << 17) | (i * 2)
             cnt += 1
+        if j2 >= 0:
+            rbest[cnt] = g2
+            keys[cnt] = (np.int64(g2 * 1099511627776.0) << 17) | (i * 2 + 1)
+            cnt += 1
+        lam2[i] = j1  # scratch: best and second best column of row i
+        eff[i] = j2
     if cnt == 0:
         return 0.0
     nmin = min(na, nb)
     n_p = min_np + int(round(_sig(float(nmin), mu_p, tau_p) * (max_np - min_np)))
-    # 2. Preselect n_R = min(na, nb) pairs, best first, each minutia used at most once.
-    order = np.argsort(-gam[:cnt], kind="mergesort")
-    for i in range(na):
-        used_a[i] = False
+    # 2. Preselect up to n_R = min(na, nb) pairs, best first, each minutia used at most once.
+    #    Keys (quantised similarity, then row/rank) sort the same way every time.
+    ks = np.sort(keys[:cnt])
     for j in range(nb):
         used_b[j] = False
     nr = 0
-    for oi in range(cnt):
-        idx = vals[order[oi]]
-        i = idx // nb
-        j = idx % nb
-        if used_a[i] or used_b[j]:
+    for c in range(cnt - 1, -1, -1):
+        code = ks[c] & 131071
+        i = code >> 1
+        j = int(lam2[i]) if (code & 1) == 0 else int(eff[i])
+        if used_b[j]:
             continue
-        used_a[i] = True
+        if nr > 0 and (code & 1) == 1 and ia[nr - 1] == i:
+            continue
+        dup = False
+        for t in range(nr):
+            if ia[t] == i:
+                dup = True
+                break
+        if dup:
+            continue
         used_b[j] = True
         ia[nr] = i
         ib[nr] = j
-        lam0[nr] = gam[order[oi]]
+        lam0[nr] = (ks[c] >> 17) / 1099511627776.0
         nr += 1
         if nr == nmin:
             break
     if n_p > nr:
         n_p = nr
-    # 3. Relaxation: compatibility of every two selected pairs.
+    # 3. Relaxation: compatibility of every two selected pairs (distance, relative direction,
+    #    and the direction of the joining ray must agree in both prints).
     for t in range(nr):
         rho[t, t] = 0.0
+        i1 = ia[t]
+        j1 = ib[t]
         for k in range(t + 1, nr):
-            i1 = ia[t]
             i2 = ia[k]
-            j1 = ib[t]
             j2 = ib[k]
-            dxa = ax[i2] - ax[i1]
-            dya = ay[i2] - ay[i1]
             dxb = bx[j2] - bx[j1]
             dyb = by[j2] - by[j1]
-            da = math.sqrt(dxa * dxa + dya * dya)
             db = math.sqrt(dxb * dxb + dyb * dyb)
-            d1 = abs(da - db)
+            d1 = abs(adist[i1, i2] - db)
             r = 0.0
             if d1 < mu1 + 8.0:  # beyond this the sigmoid is < 1e-5
                 d2 = abs(_dphi(_dphi(aa[i1], aa[i2]), _dphi(ba[j1], ba[j2])))
                 if d2 < mu2 + 0.5:
-                    ra = _dphi(aa[i1], _fast_atan2(dya, dxa))
-                    rb = _dphi(ba[j1], _fast_atan2(dyb, dxb))
-                    d3 = abs(_dphi(ra, rb))
+                    rb = _dphi(ba[j1], math.atan2(dyb, dxb))
+                    d3 = abs(_dphi(aray[i1, i2], rb))
                     if d3 < mu3 + 0.5:
                         r = _sig(d1, mu1, tau1) * _sig(d2, mu2, tau2) * _sig(d3, mu3, tau3)
             rho[t, k] = r
@@ -353,49 +402,60 @@ def _score_pair(abits, avalid, ax, ay, aa, bbits, bvalid, bx, by, ba,
     # 4. Keep the n_P pairs whose similarity survived relaxation best; average their final values.
     for t in range(nr):
         eff[t] = lam[t] / lam0[t]
-    order2 = np.argsort(-eff[:nr], kind="mergesort")
     tot = 0.0
-    for q in range(n_p):
-        tot += lam[order2[q]]
+    for _ in range(n_p):
+        best = -1
+        for t in range(nr):
+            if eff[t] >= 0.0 and (best < 0 or eff[t] > eff[best]):
+                best = t
+        tot += lam[best]
+        eff[best] = -1.0
     return tot / n_p
-
-
-@njit(cache=True)
-def _scratch(max_n):
-    m = max_n * max_n
-    return (np.empty(m), np.empty(m, np.int64), np.empty(max_n, np.int64), np.empty(max_n, np.int64),
-            np.empty(max_n, np.bool_), np.empty(max_n, np.bool_), np.empty(max_n), np.empty(max_n),
-            np.empty(max_n), np.empty((max_n, max_n)), np.empty(max_n))
-
-
-@njit(cache=True)
-def score_one(abits, avalid, ax, ay, aa, bbits, bvalid, bx, by, ba, params):
-    """Score one pair; params is the float64 parameter vector laid out by mcc.MCCParams.vector()."""
-    max_n = max(ax.size, bx.size, 1)
-    gam, vals, ia, ib, ua, ub, lam, lam2, lam0, rho, eff = _scratch(max_n)
-    return _score_pair(abits, avalid, ax, ay, aa, bbits, bvalid, bx, by, ba,
-                       params[0], params[1], int(params[2]), int(params[3]), params[4], params[5],
-                       int(params[6]), params[7], params[8], params[9], params[10], params[11],
-                       params[12], params[13],
-                       gam, vals, ia, ib, ua, ub, lam, lam2, lam0, rho, eff)
 
 
 @njit(cache=True)
 def score_many(abits, avalid, ax, ay, aa, gbits, gvalid, gx, gy, ga, offsets, params, out):
     """Score one probe against every template of a packed gallery (rows offsets[g]:offsets[g+1])."""
     ng = offsets.size - 1
-    max_n = ax.size
+    na = ax.size
+    max_n = max(na, 1)
     for g in range(ng):
         c = offsets[g + 1] - offsets[g]
         if c > max_n:
             max_n = c
-    max_n = max(max_n, 1)
-    gam, vals, ia, ib, ua, ub, lam, lam2, lam0, rho, eff = _scratch(max_n)
+    adist = np.empty((na, na))
+    aray = np.empty((na, na))
+    _pair_geometry(ax, ay, aa, adist, aray)
+    rbest = np.empty(2 * max_n)
+    keys = np.empty(2 * max_n, np.int64)
+    ia = np.empty(max_n, np.int64)
+    ib = np.empty(max_n, np.int64)
+    used_b = np.empty(max_n, np.bool_)
+    lam = np.empty(max_n)
+    lam2 = np.empty(max_n)
+    lam0 = np.empty(max_n)
+    rho = np.empty((max_n, max_n))
+    eff = np.empty(max_n)
+    min_me_cells = params[0]
+    delta_theta = params[1]
+    min_np = int(params[2])
+    max_np = int(params[3])
+    n_rel = int(params[6])
     for g in range(ng):
         s = offsets[g]
         e = offsets[g + 1]
-        out[g] = _score_pair(abits, avalid, ax, ay, aa, gbits[s:e], gvalid[s:e], gx[s:e], gy[s:e], ga[s:e],
-                             params[0], params[1], int(params[2]), int(params[3]), params[4], params[5],
-                             int(params[6]), params[7], params[8], params[9], params[10], params[11],
+        out[g] = _score_pair(abits, avalid, ax, ay, aa, adist, aray,
+                             gbits[s:e], gvalid[s:e], gx[s:e], gy[s:e], ga[s:e],
+                             min_me_cells, delta_theta, min_np, max_np, params[4], params[5],
+                             n_rel, params[7], params[8], params[9], params[10], params[11],
                              params[12], params[13],
-                             gam, vals, ia, ib, ua, ub, lam, lam2, lam0, rho, eff)
+                             rbest, keys, ia, ib, used_b, lam, lam2, lam0, rho, eff)
+
+
+@njit(cache=True)
+def score_one(abits, avalid, ax, ay, aa, bbits, bvalid, bx, by, ba, params):
+    """Score one pair: the bulk kernel on a one-template gallery, so both paths agree exactly."""
+    out = np.zeros(1)
+    offsets = np.array([0, bx.size], np.int64)
+    score_many(abits, avalid, ax, ay, aa, bbits, bvalid, bx, by, ba, offsets, params, out)
+    return out[0]

@@ -69,7 +69,7 @@ class PackedGallery:
     """Many prepared templates in contiguous arrays; template g owns rows offsets[g]:offsets[g+1]."""
 
     bits: np.ndarray  # uint64 [N, CW]
-    valid: np.ndarray  # uint64 [N, SW]
+    valid: np.ndarray  # uint64 [N, CW]
     x: np.ndarray
     y: np.ndarray
     angle: np.ndarray
@@ -95,7 +95,7 @@ def pack(templates: Iterable[Template | Prepared]) -> PackedGallery:
             return np.zeros((0, *shape_tail), dtype)
         return np.ascontiguousarray(np.concatenate([getattr(p.cyl, name) for p in preps]), dtype=dtype)
 
-    return PackedGallery(cat("bits", (K.CW,), np.uint64), cat("valid", (K.SW,), np.uint64),
+    return PackedGallery(cat("bits", (K.CW,), np.uint64), cat("valid", (K.CW,), np.uint64),
                          cat("x", (), np.float64), cat("y", (), np.float64), cat("angle", (), np.float64),
                          offsets)
 

@@ -70,7 +70,7 @@ class Cylinders:
     """The valid cylinders of one template with their minutiae (y up, radians)."""
 
     bits: np.ndarray  # uint64 [n, CW]
-    valid: np.ndarray  # uint64 [n, SW]
+    valid: np.ndarray  # uint64 [n, CW], spatial mask repeated per direction layer
     x: np.ndarray  # float64 [n]
     y: np.ndarray  # float64 [n], pointing up the image
     angle: np.ndarray  # float64 [n]

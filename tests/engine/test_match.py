@@ -1,0 +1,84 @@
+"""MCC matcher: genuine above impostor on FVC2002 SDK templates, bulk == pairwise, bad input named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from securecomm.engine.errors import TemplateError
+from securecomm.engine.iso19794 import read_iso_file
+from securecomm.engine.match import PackedGallery, match, match_many, pack, prepare
+from securecomm.engine.template import Template
+
+
+@pytest.fixture(scope="module")
+def db1(fvc2002):
+    """Four fingers x four impressions of DB1_B and DB3_B (the hardest sensor)."""
+    out = []
+    for db in ("DB1_B", "DB3_B"):
+        for f in range(101, 105):
+            for i in range(1, 5):
+                out.append((f"{db}/{f}", read_iso_file(fvc2002 / db / f"{f}_{i}.iso")))
+    return out
+
+
+def test_genuine_outscore_impostor(db1):
+    labels = [lab for lab, _ in db1]
+    gallery = pack([t for _, t in db1])
+    gen, imp = [], []
+    for a, (la, ta) in enumerate(db1):
+        s = match_many(ta, gallery)
+        for b in range(a + 1, len(db1)):
+            (gen if labels[b] == la else imp).append(s[b])
+    gen, imp = np.array(gen), np.array(imp)
+    assert np.median(gen) > 3 * max(float(np.median(imp)), 0.01)
+    # nearly every genuine pair beats the best impostor pair (allowing a couple of hard ones)
+    assert np.mean(gen > imp.max()) >= 0.85
+    assert 0.0 <= imp.min() and gen.max() <= 1.0
+
+
+def test_self_match_is_high_and_scores_deterministic(db1):
+    t = db1[0][1]
+    assert match(t, t) > 0.5
+    assert match(t, db1[1][1]) == match(t, db1[1][1])
+
+
+def test_bulk_equals_pairwise(db1):
+    temps = [t for _, t in db1]
+    gallery = pack(temps)
+    assert isinstance(gallery, PackedGallery) and len(gallery) == len(temps)
+    for probe in temps[:4]:
+        bulk = match_many(probe, gallery)
+        pair = np.array([match(probe, t) for t in temps], np.float32)
+        assert bulk.dtype == np.float32
+        np.testing.assert_array_equal(bulk, pair)
+    prepared = [prepare(t) for t in temps]
+    np.testing.assert_array_equal(match_many(prepared[0], pack(prepared)), match_many(temps[0], gallery))
+
+
+def test_empty_and_tiny_templates_score_zero(db1):
+    t = db1[0][1]
+    empty = Template.empty(300, 400)
+    assert match(t, empty) == 0.0 and match(empty, t) == 0.0
+    one = Template(t.x[:1], t.y[:1], t.angle[:1], t.kind[:1], t.quality[:1], 300, 400)
+    assert match(one, t) == 0.0
+    assert len(match_many(empty, pack([]))) == 0
+    np.testing.assert_array_equal(match_many(t, pack([empty, empty])), [0.0, 0.0])
+
+
+def test_rotation_and_translation_invariance(db1):
+    t = db1[0][1]
+    c, s = np.cos(0.3), np.sin(0.3)
+    x, y = t.x - 150, t.y - 200
+    # rotate by 0.3 rad counter-clockwise as seen on the image (y down), shift a bit
+    xr = c * x + s * y + 170
+    yr = -s * x + c * y + 210
+    rot = Template(xr, yr, np.mod(t.angle + 0.3, 2 * np.pi), t.kind, t.quality, 400, 450)
+    assert match(t, rot) > 0.5
+
+
+def test_bad_input_named():
+    with pytest.raises(TemplateError, match="Template"):
+        match("not a template", "x")  # type: ignore[arg-type]
+    with pytest.raises(TemplateError, match="PackedGallery"):
+        match_many(Template.empty(10, 10), [Template.empty(10, 10)])  # type: ignore[arg-type]

@@ -1,0 +1,122 @@
+"""Ten-print 1:N search: mates found among distractors, non-enrolled probes get no hit, bands calibrated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from securecomm.engine.errors import TemplateError
+from securecomm.engine.iso19794 import read_iso_file
+from securecomm.engine.template import Template
+from securecomm.engine.tenprint import (Candidate, ExhaustiveBackend, SearchBackend, SearchResult, TenprintGallery,
+                                        Thresholds, calibrate_thresholds, fuse)
+
+DBS = ("DB1_B", "DB2_B", "DB3_B", "DB4_B")
+
+
+@pytest.fixture(scope="module")
+def cards(fvc2002):
+    """Ten synthetic 'subjects': subject s has finger 101+s of DB1..DB4 at positions 1..4 (and 6..9)."""
+    def card(s: int, impression: int) -> dict[int, Template]:
+        out = {}
+        for k, db in enumerate(DBS):
+            out[1 + k] = read_iso_file(fvc2002 / db / f"{101 + s}_{impression}.iso")
+            out[6 + k] = read_iso_file(fvc2002 / db / f"{101 + s}_{impression + 4}.iso")
+        return out
+    return {s: (card(s, 1), card(s, 2)) for s in range(10)}
+
+
+@pytest.fixture(scope="module")
+def gallery(cards):
+    g = TenprintGallery()
+    for s, (enrol, _) in cards.items():
+        g.add(f"S{s}", enrol)
+    return g
+
+
+def test_finds_mate_among_distractors(gallery, cards):
+    assert len(gallery) == 10
+    for s in (0, 3, 7):
+        res = gallery.search(cards[s][1], k=5)
+        assert isinstance(res, SearchResult) and res.decision == "hit"
+        assert res.candidates[0].subject_id == f"S{s}"
+        assert len(res.candidates) == 5
+        assert [c.score for c in res.candidates] == sorted((c.score for c in res.candidates), reverse=True)
+        assert set(res.candidates[0].finger_scores) == {1, 2, 3, 4, 6, 7, 8, 9}
+        assert res.candidates[0].score > 3 * res.candidates[1].score
+
+
+def test_partial_probe_and_missing_fingers(gallery, cards):
+    probe = {2: cards[5][1][2], 7: cards[5][1][7], 10: None}
+    res = gallery.search(probe, k=3)
+    assert res.candidates[0].subject_id == "S5"
+    assert set(res.candidates[0].finger_scores) == {2, 7}
+    # unprintable probe finger (no minutiae) counts as missing
+    res2 = gallery.search({1: Template.empty(300, 400), 3: cards[5][1][3]}, k=1)
+    assert res2.candidates[0].subject_id == "S5" and set(res2.candidates[0].finger_scores) == {3}
+
+
+def test_not_enrolled_probe_is_no_hit(cards):
+    g = TenprintGallery()
+    for s, (enrol, _) in cards.items():
+        g.add(f"S{s}", enrol)
+    g.remove("S4")
+    assert len(g) == 9
+    res = g.search(cards[4][1], k=5)
+    assert res.decision == "no_hit"
+    assert all(c.subject_id != "S4" for c in res.candidates)
+    with pytest.raises(KeyError):
+        g.remove("S4")
+    # re-enrol and find again (the backend compacts/repacks behind the scenes)
+    g.add("S4", cards[4][0])
+    assert g.search(cards[4][1], k=1).candidates[0].subject_id == "S4"
+
+
+def test_empty_gallery_and_empty_probe(cards):
+    g = TenprintGallery()
+    assert g.search(cards[0][1]).decision == "no_hit"
+    g.add("S0", cards[0][0])
+    assert g.search({}).candidates == []
+
+
+def test_bad_input():
+    g = TenprintGallery()
+    with pytest.raises(ValueError, match="finger position"):
+        g.add("A", {11: Template.empty(10, 10)})
+    with pytest.raises(TemplateError, match="not a Template"):
+        g.add("A", {1: "minutiae"})
+    with pytest.raises(ValueError, match="subject id"):
+        g.add("", {})
+    with pytest.raises(ValueError, match="k must be"):
+        g.search({}, k=0)
+    with pytest.raises(ValueError):
+        Thresholds(hit=1.0, review=2.0)
+
+
+def test_fusion_is_count_normalised():
+    rng = np.random.default_rng(0)
+    from securecomm.engine import tenprint as T
+    imp = rng.normal(T.IMPOSTOR_MEAN, T.IMPOSTOR_SD, (4000, 10)).astype(np.float32)
+    one = imp.copy()
+    one[:, 1:] = np.nan
+    f10, f1 = fuse(imp), fuse(one)
+    assert abs(f10.std() - 1) < 0.1 and abs(f1.std() - 1) < 0.1
+    assert np.all(fuse(np.full((2, 10), np.nan)) == 0)
+
+
+def test_calibrate_thresholds():
+    rng = np.random.default_rng(1)
+    imp = rng.normal(0, 1, 200_000)
+    th = calibrate_thresholds(imp, gallery_size=1, fpir_hit=0.001, fpir_review=0.01)
+    assert th.hit == pytest.approx(3.09, abs=0.1) and th.review == pytest.approx(2.33, abs=0.05)
+    big = calibrate_thresholds(imp, gallery_size=1_000_000)
+    assert big.hit > th.hit and big.review > th.review and big.hit >= big.review
+    with pytest.raises(ValueError):
+        calibrate_thresholds(imp[:10], 100)
+    assert th.decide(th.hit) == "hit" and th.decide(th.review) == "review" and th.decide(th.review - 1) == "no_hit"
+
+
+def test_backend_protocol():
+    assert isinstance(ExhaustiveBackend(), SearchBackend)
+    c = Candidate("x", 1.0, {1: 0.5})
+    assert c.subject_id == "x"
