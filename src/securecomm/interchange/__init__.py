@@ -13,15 +13,14 @@ __all__ = [
     "TransactionError", "TransactionRejected", "Transaction", "read_transaction", "inspect_transaction",
 ]
 
-try:  # the EBTS layer lands after the reader; keep the reader importable on its own
-    from .ebts import (  # noqa: F401
-        parse_booking, parse_criminal_enrolment, parse_immigration_enrolment, parse_errt, parse_sre,
-        write_booking, write_criminal_enrolment, write_errt, write_immigration_enrolment, write_sre,
-    )
+from .ebts import (
+    ErrorResponse, SearchResult, parse_booking, parse_criminal_enrolment, parse_errt,
+    parse_immigration_enrolment, parse_sre, write_booking, write_criminal_enrolment, write_errt,
+    write_immigration_enrolment, write_sre,
+)
 
-    __all__ += [
-        "parse_booking", "parse_criminal_enrolment", "parse_immigration_enrolment", "parse_errt", "parse_sre",
-        "write_booking", "write_criminal_enrolment", "write_errt", "write_immigration_enrolment", "write_sre",
-    ]
-except ImportError:  # pragma: no cover
-    pass
+__all__ += [
+    "ErrorResponse", "SearchResult", "parse_booking", "parse_criminal_enrolment", "parse_immigration_enrolment",
+    "parse_errt", "parse_sre", "write_booking", "write_criminal_enrolment", "write_errt",
+    "write_immigration_enrolment", "write_sre",
+]
