@@ -151,3 +151,15 @@ def test_rolled_impression_is_larger_and_richer():
 def test_invalid_parameters_name_the_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_impressions_of_one_master_match_better_than_other_masters():
+    """With the engine's own extractor and matcher, on rendered images."""
+    from securecomm.engine.extract import extract
+    from securecomm.engine.match import match
+
+    masters = [make_master(40 + i) for i in range(3)]
+    temps = [[extract(render(m, s, "plain", quality=0.8).pixels) for s in (1, 2)] for m in masters]
+    genuine = [match(t[0], t[1]) for t in temps]
+    impostor = [match(temps[i][0], temps[j][1]) for i in range(3) for j in range(3) if i != j]
+    assert min(genuine) > max(impostor), (genuine, impostor)
