@@ -67,7 +67,7 @@ def analyse(pixels: object, ppi: float = 500) -> Analysis:
     lap("prepare")
     first = orientation.orientation_field(img)
     lap("tensor")
-    seg = segment.segment(img, first.coherence)
+    seg = segment.segment(img, first.coherence, first.theta)
     mask = seg.mask
     lap("segment")
     if mask.sum() < 32 * 32:

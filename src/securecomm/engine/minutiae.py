@@ -21,12 +21,15 @@
    *broken ridges* -- two endings facing each other within :data:`GAP` px;
    *clusters* -- minutiae closer than :data:`CLUSTER` px to another one;
    *unreliable area* -- orientation coherence below :data:`MIN_COHERENCE`.
-6. **Direction** (ISO/IEC 19794-2 convention): an ending points along its
-   ridge, out of the ridge body, in the direction the ridge would continue;
-   a bifurcation points along its stem (the valley that ends between the two
-   branches "continues" that way, the dual of a ridge ending). The sign comes
-   from the trace, the angle itself from the smooth orientation field at the
-   minutia, which is less noisy than a few skeleton pixels.
+6. **Direction** (ISO/IEC 19794-2 and ANSI/NIST convention: bisect the
+   smallest angle of the three rays along the valleys of a ridge ending, or
+   along the ridges of a bifurcation): an ending points back along its ridge,
+   into the ridge body; a bifurcation points between its two branches, away
+   from the stem. The two rules are duals, so a minutia seen as an ending in
+   one impression and as a bifurcation in another keeps its direction. The
+   sign comes from the trace, the angle itself from the smooth orientation
+   field at the minutia, which is less noisy than a few skeleton pixels. (The
+   commercial SDK templates shipped with FVC2002 agree with this convention.)
 7. **Reliability** 0..100 per minutia: local coherence times local clarity
    (Gabor response strength) times a distance-to-border factor.
 """
@@ -46,7 +49,7 @@ MIN_BLOB = 12
 #: Length of the skeleton traced from each minutia (px).
 TRACE = 12
 #: Minimum distance (px) from the foreground edge.
-BORDER = 14
+BORDER = 8
 #: Branch length below which an ending and the minutia it reaches are artefacts (px).
 SPUR = 10
 #: Broken-ridge gap (px): two endings facing each other this close are removed.
@@ -266,8 +269,8 @@ def _analyse(sk, cn, ys, xs, kinds, trace_len):
                 ok[i] = False
                 continue
             ey, ex, st, c = _trace(sk, cn, y, x, by[0], bx[0], trace_len)
-            dirx[i] = x - ex
-            diry[i] = y - ey
+            dirx[i] = ex - x
+            diry[i] = ey - y
             if c != 2:
                 reach[i] = st
                 reach_kind[i] = c
@@ -303,8 +306,8 @@ def _analyse(sk, cn, ys, xs, kinds, trace_len):
                 if val < bestv:
                     bestv = val
                     best = b
-            dirx[i] = vx[best]
-            diry[i] = vy[best]
+            dirx[i] = -vx[best]
+            diry[i] = -vy[best]
     return dirx, diry, reach, reach_kind, reach_y, reach_x, ok
 
 
@@ -362,8 +365,8 @@ def detect(enhanced: np.ndarray, mask: np.ndarray, theta: np.ndarray, coherence:
                 if end[a] and end[b]:
                     diff = np.abs(np.mod(dd[a] - dd[b] + np.pi, 2 * np.pi) - np.pi)
                     if diff > np.pi * 0.66:  # roughly opposite: facing each other
-                        # the segment between them follows their direction
-                        ang = np.arctan2(py[b] - py[a], px[b] - px[a])
+                        # the gap between them continues their ridges (a points away from b)
+                        ang = np.arctan2(py[a] - py[b], px[a] - px[b])
                         dev = np.abs(np.mod(ang - dd[a] + np.pi, 2 * np.pi) - np.pi)
                         if dev < np.pi / 3:
                             drop[a] = drop[b] = True

@@ -71,13 +71,15 @@ def gradients(img: np.ndarray, sigma: float = GRADIENT_SIGMA) -> tuple[np.ndarra
 
 
 def orientation_field(img: np.ndarray, mask: np.ndarray | None = None,
-                      tensor_sigma: float = TENSOR_SIGMA,
-                      field_sigma: float = FIELD_SIGMA) -> OrientationField:
+                      tensor_sigma: float | None = None,
+                      field_sigma: float | None = None) -> OrientationField:
     """Ridge orientation of every pixel of ``img`` (see the module docstring).
 
     ``mask`` (optional, bool) restricts the wide smoothing to the foreground, so
     the background's random orientations do not leak into the print's edge.
     """
+    tensor_sigma = TENSOR_SIGMA if tensor_sigma is None else tensor_sigma
+    field_sigma = FIELD_SIGMA if field_sigma is None else field_sigma
     gx, gy = gradients(img)
     gxx = _blur(gx * gx, tensor_sigma)
     gyy = _blur(gy * gy, tensor_sigma)

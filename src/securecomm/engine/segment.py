@@ -11,13 +11,18 @@ enough. A block (:data:`BLOCK` px) is foreground when it shows *ridges*:
    patch of several parallel ridges;
 2. **orientation coherence** (see :mod:`orientation`) -- ridges are locally
    parallel; handwriting, print and noise are not (or only along one thin
-   stroke, which the band energy rejects);
-3. thresholds are relative to the image itself (an Otsu split of the block
+   stroke);
+3. **periodicity** -- the autocorrelation peak of the oriented x-signature
+   (see :mod:`frequency`): several parallel ridges repeat at the ridge period,
+   while a printed box line or a pen stroke, coherent as it is, is a single
+   dip with no repeat. This is what keeps ten-print card rulings out;
+4. thresholds are relative to the image itself (an Otsu split of the block
    energies, kept within fixed fractions of the strongest blocks), so dry,
    wet and low-contrast sensors all segment without per-sensor tuning.
 
 The block mask is then cleaned with morphology: a closing bridges gaps
-between ridge patches, an opening removes isolated blocks, the largest
+between ridge patches, an opening with a disc of about one ridge-patch
+(5 blocks) removes isolated blocks and thin strips along ruled lines, the largest
 connected component is kept (with any other component at least a third as
 large, for the odd split print), and holes are filled -- a scar inside a
 finger is still part of the finger. The block mask is up-sampled and
@@ -40,7 +45,10 @@ DOG_FINE, DOG_COARSE = 1.2, 4.5
 #: Minimum block coherence of a ridge area.
 MIN_COHERENCE = 0.22
 #: Energy threshold limits, as fractions of the 95th-percentile block energy.
-ENERGY_FLOOR, ENERGY_CEIL = 0.18, 0.45
+ENERGY_FLOOR, ENERGY_CEIL = 0.10, 0.30
+#: Periodicity: block step (px) and the smallest smoothed autocorrelation peak of a ridge area.
+PERIOD_STEP = 16
+MIN_PERIODICITY = 0.15
 
 
 @dataclass(frozen=True)
@@ -103,8 +111,24 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     return mask.astype(bool) | holes
 
 
-def segment(img: np.ndarray, coherence: np.ndarray, block: int = BLOCK) -> Segmentation:
-    """Foreground of a 500 ppi image, given its per-pixel orientation coherence."""
+def periodicity(img: np.ndarray, theta: np.ndarray, block: int = BLOCK) -> np.ndarray:
+    """Per-block strength (0..1) of the ridge-period repeat, on the ``block`` grid."""
+    from securecomm.engine import frequency
+
+    h, w = img.shape
+    f = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 1.0)
+    everywhere = np.ones((h, w), np.bool_)
+    _, conf = frequency._block_periods(f, theta.astype(np.float32), everywhere, PERIOD_STEP,
+                                       frequency.WINDOW_ACROSS, frequency.WINDOW_ALONG,
+                                       frequency.MIN_PERIOD, frequency.MAX_PERIOD, frequency.MIN_PEAK)
+    conf = cv2.GaussianBlur(conf, (0, 0), 0.8, borderType=cv2.BORDER_REPLICATE)
+    nh, nw = -(-h // block), -(-w // block)
+    return cv2.resize(conf, (nw, nh), interpolation=cv2.INTER_LINEAR)
+
+
+def segment(img: np.ndarray, coherence: np.ndarray, theta: np.ndarray | None = None,
+            block: int = BLOCK) -> Segmentation:
+    """Foreground of a 500 ppi image, given its per-pixel orientation coherence and field."""
     f = img.astype(np.float32)
     band = cv2.GaussianBlur(f, (0, 0), DOG_FINE) - cv2.GaussianBlur(f, (0, 0), DOG_COARSE)
     energy = np.sqrt(cv2.GaussianBlur(band * band, (0, 0), 6.0))
@@ -117,11 +141,12 @@ def segment(img: np.ndarray, coherence: np.ndarray, block: int = BLOCK) -> Segme
     t = _otsu(be)
     t = min(max(t, ENERGY_FLOOR * ref), ENERGY_CEIL * ref)
     fg = (be > t) & (bc > MIN_COHERENCE)
-    k3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+    if theta is not None:
+        fg &= periodicity(img, theta, block) > MIN_PERIODICITY
     k5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     m = fg.astype(np.uint8)
     m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, k5, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    m = cv2.morphologyEx(m, cv2.MORPH_OPEN, k3, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    m = cv2.morphologyEx(m, cv2.MORPH_OPEN, k5, borderType=cv2.BORDER_CONSTANT, borderValue=0)
     m = _largest_components(m > 0)
     m = _fill_holes(m)
     h, w = img.shape
