@@ -158,3 +158,13 @@ def test_state_limits_are_dated_data():
     assert trust.cap({"convicted_felonies": 0, "level": "L3"}) == "notification_request"
     assert trust.cap({"convicted_felonies": 1, "level": "L2"}) == "detainer"
     assert "Values" in state_limit_for("CA", D(2018, 1, 1)).name
+
+
+def test_most_serious_charge_ranks_even_under_a_conviction_scheme():
+    charges = [Charge("5405"), Charge("2303"), Charge("1304"), Charge("0911")]
+    for version in ("2011-morton", "2014-pep"):
+        p = load_policy(version)
+        assert p.most_serious_charge(charges).ncic == "1304"  # first L1 in booking order
+        assert p.charge_level(Charge("2303")) == "L2"
+    with pytest.raises(PolicyError, match="without charges"):
+        load_policy("2014-pep").most_serious_charge([])

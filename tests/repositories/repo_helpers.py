@@ -25,3 +25,6 @@ def booking(tcn: str, *, ori: str = "MA0130100", date: dt.date = dt.date(2012, 6
     return Booking(ori=ori, tcn=tcn, dai="DCFBIWA00", date=date,
                    person=Biographic(last, first, dt.date(1985, 3, 4), "M", "MX"),
                    arrest_date=date, charges=tuple(charges))
+
+
+PERSON = Biographic("LEE", "ANN", dt.date(1979, 9, 9), "F", "KR")

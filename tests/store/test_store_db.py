@@ -108,3 +108,24 @@ def test_audit_record_and_trail(db_url):
         with pytest.raises(audit.AuditError, match="actor is required"):
             audit.record(s, actor="", role="lesc", action="read", object_type="x", object_id="1")
     engine.dispose()
+
+
+def test_migrate_needs_no_alembic_ini_in_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nowhere near the repository
+    engine, _ = db.open_store(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    assert db.current_revision(engine) is not None
+    assert not (tmp_path / "alembic.ini").exists()
+    engine.dispose()
+
+
+def test_downgrade_to_base_and_back(db_url):
+    from alembic import command
+
+    engine = db.make_engine(db_url)
+    db.migrate(engine)
+    with engine.begin() as conn:
+        command.downgrade(db.alembic_config(engine, conn), "base")
+    assert not set(DOMAIN_TABLES) & set(inspect(engine).get_table_names())
+    db.migrate(engine)
+    assert set(DOMAIN_TABLES) <= set(inspect(engine).get_table_names())
+    engine.dispose()

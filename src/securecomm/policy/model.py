@@ -245,6 +245,22 @@ class Policy:
         """'L1' | 'L2' | 'L3' | 'NC' for the booking's charges and the rap sheet's arrests."""
         return self.offense_facts(charges, arrests_with_dispositions)["level"]
 
+    def charge_level(self, charge: Charge) -> str:
+        """The level of one charge on its own, for ranking a booking's charges.
+
+        A conviction-based scheme gives every bare charge 'NC', so ranking uses
+        the policy's ``charge_ranking_scheme`` (default: the charge-based one).
+        """
+        scheme = self.scheme if self.scheme.basis == "charge" else \
+            load_scheme(str(self.raw.get("charge_ranking_scheme", "sc-charge-2008")))
+        return scheme.facts((charge,), ())["level"]
+
+    def most_serious_charge(self, charges: Sequence[Charge]) -> Charge:
+        """The booking's most serious charge (the one the IAQ carries); ties keep booking order."""
+        if not charges:
+            raise PolicyError("a booking without charges has no most serious charge")
+        return min(charges, key=lambda c: LEVELS.index(self.charge_level(c)))
+
     def priority(self, facts: Mapping[str, Any]) -> Priority:
         """The first priority rule that holds over ``facts`` (offense and immigration facts), else 'none'."""
         rule = rules.first_match(self.priority_rules, facts)
