@@ -112,3 +112,14 @@ def test_gallery_rows_watermark_tops_up(session):
     late = repo.create_subject_from_booking(booking("G9"), {1: template_bytes(99)})
     top = list(repo.gallery_rows(mark))
     assert [(u, sorted(t)) for _, u, t in top] == [(late, [1])]
+
+
+def test_oversight_reads_no_personal_data(session):
+    from securecomm.repositories import AccessDenied, ImmigrationRepository
+
+    ucn = CriminalRepository(session).create_subject_from_booking(booking("T-O"), ten_print(6))
+    with pytest.raises(AccessDenied, match="statistics and audit records only"):
+        CriminalRepository(session).rap_sheet(ucn, actor="auditor1", role="oversight")
+    with pytest.raises(AccessDenied):
+        ImmigrationRepository(session).identity("0000000000", actor="x", role="public")
+    assert audit.trail(session, "rap_sheet") == []

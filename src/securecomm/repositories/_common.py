@@ -23,6 +23,20 @@ class UnknownRecord(LookupError):
     """No subject / identity with that identifier."""
 
 
+class AccessDenied(PermissionError):
+    """The role may not read personal data (oversight reads statistics and audit records only)."""
+
+
+#: Roles that never read personal data, whatever they ask for.
+NO_PERSONAL_DATA_ROLES = frozenset({"oversight", "public", "statistics", "auditor"})
+
+
+def check_role(role: str, what: str) -> None:
+    """Refuse personal-data reads to roles that see only aggregates and the audit trail."""
+    if isinstance(role, str) and role.strip().lower() in NO_PERSONAL_DATA_ROLES:
+        raise AccessDenied(f"role {role!r} may not read {what}: it sees statistics and audit records only")
+
+
 def next_in_sequence(session: Session, name: str) -> int:
     """Advance the named counter and return the new value.
 

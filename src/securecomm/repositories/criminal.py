@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from securecomm.interchange import ncic
 from securecomm.interchange.records import Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition
 from securecomm.repositories._common import (RepositoryError, UnknownRecord, check_biographic, check_charges,
+                                             check_role,
                                              check_digit_letter, check_ncic, check_templates, next_in_sequence,
                                              person_columns, person_of)
 from securecomm.store import audit
@@ -249,6 +250,7 @@ class CriminalRepository:
 
     def rap_sheet(self, ucn: str, *, actor: str, role: str, purpose: str = "") -> RapSheet:
         """The subject's rap sheet; the read is audited (who, in which role, why)."""
+        check_role(role, "a rap sheet")
         row = self.session.scalar(
             select(CriminalSubject).where(CriminalSubject.ucn == ucn).options(
                 selectinload(CriminalSubject.arrests).selectinload(ArrestRow.charges),
@@ -261,6 +263,7 @@ class CriminalRepository:
 
     def templates(self, ucn: str, *, actor: str, role: str, purpose: str = "") -> dict[int, bytes]:
         """The subject's enrolled templates by finger (examiner comparison); audited."""
+        check_role(role, "fingerprint templates")
         subject = self._require(ucn)
         audit.record(self.session, actor=actor, role=role, action="read", object_type="criminal_templates",
                      object_id=ucn, detail=purpose)

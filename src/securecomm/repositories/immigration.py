@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session, selectinload
 from securecomm.interchange.records import (ENCOUNTER_TYPES, Biographic, Booking, Encounter,
                                             ImmigrationEnrolment)
 from securecomm.policy.retention import RetentionPolicy
-from securecomm.repositories._common import (RepositoryError, UnknownRecord, check_biographic, check_templates,
+from securecomm.repositories._common import (RepositoryError, UnknownRecord, check_biographic, check_role,
+                                             check_templates,
                                              luhn_digit, next_in_sequence, person_columns, person_of)
 from securecomm.store import audit
 from securecomm.store.models import (AliasRow, EncounterRow, ImmigrationIdentity, ImmigrationTemplate,
@@ -210,6 +211,7 @@ class ImmigrationRepository:
 
     def identity(self, fin: str, *, actor: str, role: str, purpose: str = "") -> ImmigrationRecord:
         """The identity with aliases and encounters; the read is audited."""
+        check_role(role, "an immigration record")
         row = self.session.scalar(
             select(ImmigrationIdentity).where(ImmigrationIdentity.fin == fin).options(
                 selectinload(ImmigrationIdentity.aliases), selectinload(ImmigrationIdentity.encounters)))
@@ -225,6 +227,7 @@ class ImmigrationRepository:
 
     def templates(self, fin: str, *, actor: str, role: str, purpose: str = "") -> dict[int, bytes]:
         """Enrolled templates by finger (examiner comparison); audited."""
+        check_role(role, "fingerprint templates")
         row = self._require(fin)
         audit.record(self.session, actor=actor, role=role, action="read", object_type="immigration_templates",
                      object_id=fin, detail=purpose)
