@@ -81,7 +81,7 @@ class Record:
             v = self.header.get("IDC")
             return v if isinstance(v, int) else None
         f = self.fields.get(2)
-        if f is None or not f.value.isdigit():
+        if self.rtype == 1 or f is None or not f.value.isdigit():
             return None
         return int(f.value)
 
