@@ -89,6 +89,7 @@ def test_unmatched_bookings_are_not_kept_unless_policy_says(session):
     assert list(repo.gallery_rows()) == []
     assert repo.purge_expired(dt.date(2012, 7, 1)) == 0  # kept through 2012-07-01 inclusive
     assert repo.purge_expired(dt.date(2012, 7, 2)) == 1
+    assert [(r.action, r.object_id) for r in audit.trail(session, "retained_booking")] == [("purge", "NM-1")]
     assert repo.retained_count() == 0
     with pytest.raises(Exception, match="retain_days > 0"):
         RetentionPolicy.from_dict({"version": "x", "effective_from": "2012-01-01", "retain_unmatched": True})

@@ -289,10 +289,15 @@ class ImmigrationRepository:
     def retained_count(self) -> int:
         return int(self.session.scalar(select(func.count(RetainedBooking.id))) or 0)
 
-    def purge_expired(self, on: dt.date) -> int:
-        """Drop retained no-match bookings whose retention ended before ``on``; returns how many."""
-        ids = list(self.session.scalars(select(RetainedBooking.id).where(RetainedBooking.retain_until < on)))
+    def purge_expired(self, on: dt.date, *, actor: str = "retention", role: str = "system") -> int:
+        """Drop retained no-match bookings whose retention ended before ``on``; returns how many (audited)."""
+        rows = self.session.execute(select(RetainedBooking.id, RetainedBooking.tcn)
+                                    .where(RetainedBooking.retain_until < on)).all()
+        ids = [i for i, _ in rows]
         if ids:
             self.session.execute(delete(RetainedTemplate).where(RetainedTemplate.booking_id.in_(ids)))
             self.session.execute(delete(RetainedBooking).where(RetainedBooking.id.in_(ids)))
+            for _, tcn in rows:
+                audit.record(self.session, actor=actor, role=role, action="purge", object_type="retained_booking",
+                             object_id=tcn, detail=f"retention ended before {on}")
         return len(ids)
