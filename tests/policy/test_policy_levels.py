@@ -24,10 +24,11 @@ def conv(code, felony=False, days=0):
 
 
 def test_versions_and_which_is_in_force():
-    assert policy_versions() == ["2008-sc", "2011-morton", "2014-pep", "2017-eo13768"]
+    assert policy_versions() == ["2008-sc", "2011-morton", "2012-detainer-guidance", "2014-pep", "2017-eo13768"]
     assert policy_for(D(2011, 3, 1)).version == "2008-sc"
     assert policy_for(D(2011, 3, 2)).version == "2011-morton"
-    assert policy_for(D(2014, 11, 19)).version == "2011-morton"
+    assert policy_for(D(2012, 12, 20)).version == "2011-morton"
+    assert policy_for(D(2014, 11, 19)).version == "2012-detainer-guidance"
     assert policy_for(D(2014, 11, 20)).version == "2014-pep"
     assert policy_for(D(2019, 1, 1)).version == "2017-eo13768"
     with pytest.raises(PolicyError, match="no policy in force on 2001-01-01"):
@@ -88,6 +89,7 @@ def test_priorities_change_with_policy():
                   "last_unlawful_entry": D(2015, 6, 1), "years_since_unlawful_entry": 0.5}
     for version, booking_day, prio, action in [
         ("2011-morton", D(2015, 12, 1), "2", "detainer"),
+        ("2012-detainer-guidance", D(2015, 12, 1), "2", "notification_request"),  # DUI charge, not convicted
         ("2014-pep", D(2015, 12, 1), "2", "notification_request"),  # 2(c), not a conviction: no detainer
         ("2017-eo13768", D(2017, 6, 1), "1", "detainer"),           # charged with any offense
     ]:

@@ -88,6 +88,8 @@ def test_same_person_under_pep_gets_a_notification_not_a_detainer():
                    (Disposition("2303", "convicted", D(2013, 2, 1), False, 5),))
     d11 = determine(record=rec, rap_sheet=sheet(prior), booking=booking(D(2014, 6, 1)), band="hit", score=0.95)
     d14 = determine(record=rec, rap_sheet=sheet(prior), booking=booking(D(2015, 6, 1)), band="hit", score=0.95)
+    assert (d11.policy_version, d11.priority, d11.action) == ("2012-detainer-guidance", "1", "notification_request")
+    d11 = determine(record=rec, rap_sheet=sheet(prior), booking=booking(D(2012, 6, 1)), band="hit", score=0.95)
     assert (d11.policy_version, d11.action) == ("2011-morton", "detainer")  # convicted criminal: priority 1
     assert (d14.policy_version, d14.offense_level, d14.priority, d14.action) == ("2014-pep", "L3", "none", "none")
 
@@ -133,9 +135,9 @@ def test_biographic_mismatch_goes_to_a_person():
 
 def test_trust_act_caps_the_request_in_california():
     rec = record(E("admission", D(2010, 1, 1), expires=D(2010, 7, 1)))
-    prior = Arrest(D(2012, 1, 1), "CA0194200", "OLD", (Charge("2303"),),
-                   (Disposition("2303", "convicted", D(2012, 2, 1), False, 5),))
-    d = determine(record=rec, rap_sheet=sheet(prior), booking=booking(D(2014, 6, 1)), band="hit", score=0.9,
+    priors = [Arrest(D(2012, 1, i), "CA0194200", f"OLD{i}", (Charge("2303"),),
+                     (Disposition("2303", "convicted", D(2012, 2, i), False, 5),)) for i in (1, 2, 3)]
+    d = determine(record=rec, rap_sheet=sheet(*priors), booking=booking(D(2014, 6, 1)), band="hit", score=0.9,
                   state="CA")
     assert (d.action_before_safeguards, d.action) == ("detainer", "notification_request")
     assert "TRUST Act" in d.state_limit
