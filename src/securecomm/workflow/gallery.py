@@ -1,0 +1,77 @@
+"""A worker's in-memory search galleries, kept in step with the repositories by watermark.
+
+Each worker process holds the criminal and immigration templates in an engine
+:class:`~securecomm.engine.tenprint.TenprintGallery` (searching needs them in
+memory, packed). The repositories are the truth: before every search the
+worker reads the template rows committed since its last look (``gallery_rows
+(after_id)``, ordered by row id) and adds them, so a subject that another
+worker enrolled a moment ago -- a no-hit booking becomes a new criminal
+subject -- is searched by every worker from then on.
+
+The engine's subject id is the repository identifier itself (UCN or FIN):
+the gallery never sees names or labels, only templates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from securecomm.engine.template import Template
+from securecomm.engine.tenprint import SearchResult, TenprintGallery, Thresholds
+
+
+def _rows(kind: str, session: Session, after_id: int) -> Iterable[tuple[int, str, dict[int, bytes]]]:
+    """(row id, UCN/FIN, templates by finger) of subjects committed after ``after_id``, by row id."""
+    from securecomm.repositories import CriminalRepository, ImmigrationRepository
+
+    repo = CriminalRepository(session) if kind == "criminal" else ImmigrationRepository(session)
+    yield from repo.gallery_rows(after_id)
+
+
+class RepositoryGallery:
+    """One repository's templates in memory, topped up before each search."""
+
+    def __init__(self, kind: str, thresholds: Thresholds | None = None) -> None:
+        if kind not in ("criminal", "immigration"):
+            raise ValueError(f"unknown repository {kind!r}")
+        self.kind = kind
+        self.gallery = TenprintGallery(thresholds)
+        self.watermark = 0
+
+    def __len__(self) -> int:
+        return len(self.gallery)
+
+    def refresh(self, session: Session) -> int:
+        """Add every template row committed since the last refresh; returns how many rows were new."""
+        n = 0
+        for row_id, key, templates in _rows(self.kind, session, self.watermark):
+            fingers = {int(p): Template.from_bytes(b) for p, b in templates.items()}
+            if fingers:
+                self.gallery.add(key, fingers)
+            self.watermark = max(self.watermark, int(row_id))
+            n += 1
+        return n
+
+    def search(self, session: Session, probe: Mapping[int, Template], k: int = 5) -> SearchResult:
+        """Top up from the repository, then search 1:N."""
+        self.refresh(session)
+        return self.gallery.search(probe, k=k)
+
+    @staticmethod
+    def key_of(subject_id: str) -> str:
+        """The repository identifier of an engine subject (they are the same string)."""
+        return subject_id
+
+
+class Galleries:
+    """The two galleries a worker searches."""
+
+    def __init__(self, thresholds: Thresholds | None = None) -> None:
+        self.criminal = RepositoryGallery("criminal", thresholds)
+        self.immigration = RepositoryGallery("immigration", thresholds)
+
+    def refresh(self, session: Session) -> dict[str, Any]:
+        return {"criminal": self.criminal.refresh(session), "immigration": self.immigration.refresh(session)}

@@ -1,0 +1,347 @@
+"""Submit transactions, run workers, report status: the booking pipeline's front door.
+
+* ``submit`` records a transaction byte for byte with its job, in one write
+  transaction; a TCN already received is recognised and never queued again.
+* ``Worker`` leases a job and drives it through as many stages as it can.
+  Each stage is computed outside any write transaction (search and
+  extraction take time), then its outcome is committed together with the
+  job's fenced advance in ONE transaction (see ``Worker._commit`` and
+  docs/pipeline.md for why this gives exactly-once effects under SIGKILL).
+* Bad input becomes an ERRT and a rejected transaction; an unexpected
+  error is retried with back-off and finally marks the job failed -- the
+  worker itself never dies of a transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from securecomm.interchange.errors import TransactionError, TransactionRejected
+from securecomm.store.workflow_models import (BookingTemplate, Job, Response, ReviewItem, StageRun, Transaction,
+                                              utcnow)
+from securecomm.workflow.gallery import Galleries
+from securecomm.workflow.header import peek_header
+from securecomm.workflow.queue import JobQueue, Lease, LeaseLost, write_session
+from securecomm.workflow.stages import (INLINE_STAGES, RUNNERS, PipelineConfig, Rejected, StageContext,
+                                        StageOutcome, errt_outcome)
+
+log = logging.getLogger("securecomm.workflow")
+
+#: Stages whose unexpected failures come from the submitted bytes themselves: answered by ERRT.
+_INPUT_STAGES = ("validate", "extract")
+
+
+# ----------------------------------------------------------------------------------- submit
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """What became of one submitted file: ``queued``, ``duplicate`` (same TCN, same bytes) or ``conflict``."""
+
+    tcn: str
+    outcome: str
+    state: str
+    message: str = ""
+
+
+def submit(engine: Engine, raw: bytes) -> SubmitResult:
+    """Record a transaction and queue it, unless its TCN was already received."""
+    if not isinstance(raw, (bytes, bytearray)) or not raw:
+        raise ValueError("a submission must be the non-empty bytes of an ANSI/NIST-ITL transaction")
+    raw = bytes(raw)
+    head = peek_header(raw)
+    try:
+        with write_session(engine) as s:
+            existing = s.scalars(select(Transaction).where(Transaction.tcn == head.tcn)).one_or_none()
+            if existing is not None:
+                return _seen(existing, head.sha256)
+            s.add(Transaction(tcn=head.tcn, ori=head.ori, tot=head.tot, state="received", raw=raw,
+                              sha256=head.sha256, received_at=utcnow()))
+            s.flush()
+            JobQueue.enqueue(s, head.tcn, "validate")
+    except IntegrityError:  # a concurrent submitter won the race for this TCN
+        with Session(engine) as s:
+            existing = s.scalars(select(Transaction).where(Transaction.tcn == head.tcn)).one()
+            return _seen(existing, head.sha256)
+    return SubmitResult(head.tcn, "queued", "received")
+
+
+def _seen(existing: Transaction, sha256: str) -> SubmitResult:
+    if existing.sha256 == sha256:
+        return SubmitResult(existing.tcn, "duplicate", existing.state, "already received; not processed again")
+    return SubmitResult(existing.tcn, "conflict", existing.state,
+                        "TCN already used by a different transaction; resubmit with a new TCN")
+
+
+# ----------------------------------------------------------------------------------- worker
+
+
+class _Heartbeat:
+    """Extends a lease while a long stage computes, so a live worker is not mistaken for a dead one."""
+
+    def __init__(self, queue: JobQueue, lease: Lease) -> None:
+        self.queue, self.lease = queue, lease
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        period = max(0.2, self.queue.lease_seconds / 3)
+        while not self._stop.wait(period):
+            try:
+                self.lease = self.queue.extend(self.lease)
+            except LeaseLost:
+                self.lost = True
+                return
+            except Exception:  # a busy database: try again next beat; the fence keeps us safe anyway
+                log.debug("lease heartbeat failed", exc_info=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Worker:
+    """Leases jobs and runs their stages until the queue is empty (or forever)."""
+
+    def __init__(self, engine: Engine, config: PipelineConfig | None = None, *, owner: str | None = None,
+                 lease_seconds: float = 60.0, max_attempts: int = 5, galleries: Galleries | None = None) -> None:
+        self.engine = engine
+        self.config = config or PipelineConfig()
+        self.queue = JobQueue(engine, owner=owner, lease_seconds=lease_seconds, max_attempts=max_attempts)
+        self.galleries = galleries or Galleries()
+        self.stages_run = 0
+
+    # one job ------------------------------------------------------------------------------------
+    def step(self) -> bool:
+        """Lease one job and drive it as far as it goes; False when nothing was runnable."""
+        lease = self.queue.claim()
+        if lease is None:
+            return False
+        while lease is not None:
+            lease = self._run_stage(lease)
+        return True
+
+    def _context(self, session: Session, tcn: str) -> StageContext:
+        tx = session.scalars(select(Transaction).where(Transaction.tcn == tcn)).one()
+        outputs = {r.stage: dict(r.output) for r in session.scalars(select(StageRun).where(StageRun.tcn == tcn))}
+        reviews = {r.kind: r for r in session.scalars(select(ReviewItem).where(ReviewItem.tcn == tcn))}
+        return StageContext(session=session, tx=tx, outputs=outputs, config=self.config,
+                            galleries=self.galleries, reviews=reviews, worker=self.queue.owner)
+
+    def _outcome(self, ctx: StageContext, lease: Lease) -> StageOutcome:
+        runner = RUNNERS.get(lease.stage)
+        if runner is None:
+            raise RuntimeError(f"job {lease.tcn} is at unknown stage {lease.stage!r}")
+        try:
+            return runner(ctx)
+        except (Rejected, TransactionRejected) as exc:
+            return errt_outcome(ctx, exc.errors, lease.stage)
+        except Exception as exc:
+            if lease.stage not in _INPUT_STAGES or lease.attempts < self.queue.max_attempts:
+                raise
+            # The bytes themselves keep breaking the reader: answer them rather than retry forever.
+            return errt_outcome(ctx, [TransactionError("transaction", "-", f"unreadable: {exc}")], lease.stage)
+
+    def _run_stage(self, lease: Lease) -> Lease | None:
+        if lease.stage in INLINE_STAGES:
+            return self._run_inline(lease)
+        try:
+            with _Heartbeat(self.queue, lease):
+                with Session(self.engine, expire_on_commit=False) as session:
+                    outcome = self._outcome(self._context(session, lease.tcn), lease)
+        except Exception as exc:
+            state = self.queue.fail(lease, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}")
+            log.warning("%s: stage %s failed (%s): %s", lease.tcn, lease.stage, state or "lease lost", exc)
+            return None
+        try:
+            nxt = self._commit(lease, outcome)
+        except LeaseLost:
+            log.info("%s: lease on stage %s lost; another worker finishes it", lease.tcn, lease.stage)
+            return None
+        except IntegrityError as exc:  # an effect already recorded: only possible if the fence was bypassed
+            state = self.queue.fail(lease, f"integrity: {exc.orig}")
+            log.error("%s: stage %s hit a uniqueness guard (%s)", lease.tcn, lease.stage, state)
+            return None
+        self.stages_run += 1
+        return nxt
+
+    def _run_inline(self, lease: Lease) -> Lease | None:
+        """A light stage: computed and committed in the same write transaction."""
+        try:
+            with write_session(self.engine) as s:
+                outcome = self._outcome(self._context(s, lease.tcn), lease)
+                nxt = self._record(s, lease, outcome)
+        except LeaseLost:
+            log.info("%s: lease on stage %s lost; another worker finishes it", lease.tcn, lease.stage)
+            return None
+        except Exception as exc:
+            state = self.queue.fail(lease, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}")
+            log.warning("%s: stage %s failed (%s): %s", lease.tcn, lease.stage, state or "lease lost", exc)
+            return None
+        self.stages_run += 1
+        return nxt
+
+    def _commit(self, lease: Lease, outcome: StageOutcome) -> Lease | None:
+        """The stage's effects and the job's advance, in one transaction, fenced on the lease."""
+        with write_session(self.engine) as s:
+            return self._record(s, lease, outcome)
+
+    def _record(self, s: Session, lease: Lease, outcome: StageOutcome) -> Lease | None:
+        """Write one stage's outcome and advance its job (fenced) inside the caller's transaction."""
+        nxt = self.queue.advance(s, lease, next_stage=outcome.next_stage, state=outcome.job_state)
+        extra = outcome.apply(s) if outcome.apply is not None else {}
+        s.add(StageRun(tcn=lease.tcn, stage=lease.stage, status=outcome.status,
+                       output={**outcome.output, **(extra or {})}, attempt=lease.attempts,
+                       worker=self.queue.owner, finished_at=utcnow()))
+        for pos, (data, n) in sorted(outcome.templates.items()):
+            s.add(BookingTemplate(tcn=lease.tcn, position=pos, template=data, minutiae=n))
+        for r in outcome.responses:
+            s.add(Response(tcn=lease.tcn, kind=r.kind, recipient=r.recipient, recipient_role=r.role,
+                           format=r.format, payload=r.payload, summary=r.summary, created_at=utcnow()))
+        if outcome.review is not None:
+            v = outcome.review
+            s.add(ReviewItem(tcn=lease.tcn, kind=v.kind, reason=v.reason, band=v.band, score=v.score,
+                             candidate=v.candidate, details=v.details, state="open", created_at=utcnow()))
+        tx = s.scalars(select(Transaction).where(Transaction.tcn == lease.tcn)).one()
+        if outcome.tx_state:
+            tx.state = outcome.tx_state
+            if outcome.tx_state in ("done", "rejected"):
+                tx.finished_at = utcnow()
+        if outcome.tx_error:
+            tx.error = outcome.tx_error
+        if outcome.booking_date is not None:
+            tx.booking_date = outcome.booking_date
+        return nxt
+
+    # many jobs -----------------------------------------------------------------------------------
+    def run(self, *, until_empty: bool = True, poll: float = 0.5, stop: threading.Event | None = None,
+            on_step: Callable[[], None] | None = None) -> int:
+        """Process jobs; with ``until_empty`` return once no job is left to run. Returns jobs touched."""
+        touched = 0
+        while stop is None or not stop.is_set():
+            if self.step():
+                touched += 1
+                if on_step is not None:
+                    on_step()
+                continue
+            if until_empty and self.queue.outstanding() == 0:
+                break
+            wait = self.queue.next_available_in()
+            time.sleep(min(poll, max(0.05, wait if wait is not None else poll)))
+        return touched
+
+
+# ----------------------------------------------------------------------------------- reading
+
+
+def transaction_status(engine: Engine, tcn: str) -> dict[str, Any]:
+    """Everything known about one transaction: state, job, stages, responses, reviews."""
+    with Session(engine) as s:
+        tx = s.scalars(select(Transaction).where(Transaction.tcn == tcn)).one_or_none()
+        if tx is None:
+            raise LookupError(f"no transaction with TCN {tcn!r}")
+        job = s.scalars(select(Job).where(Job.tcn == tcn)).one_or_none()
+        runs = s.scalars(select(StageRun).where(StageRun.tcn == tcn).order_by(StageRun.id)).all()
+        resp = s.scalars(select(Response).where(Response.tcn == tcn).order_by(Response.id)).all()
+        items = s.scalars(select(ReviewItem).where(ReviewItem.tcn == tcn).order_by(ReviewItem.id)).all()
+        return {
+            "tcn": tx.tcn, "ori": tx.ori, "tot": tx.tot, "state": tx.state, "error": tx.error,
+            "received_at": tx.received_at.isoformat(timespec="seconds"),
+            "finished_at": tx.finished_at.isoformat(timespec="seconds") if tx.finished_at else None,
+            "booking_date": tx.booking_date.isoformat() if tx.booking_date else None,
+            "job": None if job is None else {"stage": job.stage, "state": job.state, "attempts": job.attempts,
+                                             "last_error": (job.last_error or "").splitlines()[0:1]},
+            "stages": [{"stage": r.stage, "status": r.status, "output": r.output, "attempt": r.attempt}
+                       for r in runs],
+            "responses": [{"kind": r.kind, "recipient": r.recipient, "role": r.recipient_role,
+                           "summary": r.summary} for r in resp],
+            "reviews": [{"id": i.id, "kind": i.kind, "state": i.state, "decision": i.decision} for i in items],
+        }
+
+
+def responses(engine: Engine, tcn: str) -> list[Response]:
+    """The responses sent for one transaction, in the order they were committed."""
+    with Session(engine, expire_on_commit=False) as s:
+        if s.scalars(select(Transaction.id).where(Transaction.tcn == tcn)).one_or_none() is None:
+            raise LookupError(f"no transaction with TCN {tcn!r}")
+        rows = s.scalars(select(Response).where(Response.tcn == tcn).order_by(Response.id)).all()
+        s.expunge_all()
+        return list(rows)
+
+
+# ----------------------------------------------------------------------------------- manual queue
+
+#: What a reviewer may decide, per kind of item.
+REVIEW_DECISIONS = {
+    "biometric": ("confirm", "reject"),
+    "criminal_biometric": ("confirm", "reject"),
+    "status": ("no_action", "notification_request", "detainer"),
+}
+
+
+def review_items(engine: Engine, *, state: str | None = "open") -> list[ReviewItem]:
+    """The manual queue (open items by default), oldest first."""
+    with Session(engine, expire_on_commit=False) as s:
+        q = select(ReviewItem).order_by(ReviewItem.id)
+        if state:
+            q = q.where(ReviewItem.state == state)
+        rows = s.scalars(q).all()
+        s.expunge_all()
+        return list(rows)
+
+
+def resolve_review(engine: Engine, item_id: int, decision: str, *, reviewer: str, note: str = "") -> ReviewItem:
+    """Record a human decision and let the waiting transaction go on (in one transaction)."""
+    with write_session(engine) as s:
+        item = s.get(ReviewItem, item_id)
+        if item is None:
+            raise LookupError(f"no review item {item_id}")
+        allowed = REVIEW_DECISIONS.get(item.kind, ())
+        if decision not in allowed:
+            raise ValueError(f"review item {item_id} ({item.kind}) takes one of {', '.join(allowed)}, "
+                             f"not {decision!r}")
+        if item.state != "open":
+            raise ValueError(f"review item {item_id} is already {item.state}")
+        if not reviewer.strip():
+            raise ValueError("a review decision needs the reviewer's name")
+        if item.kind == "status" and decision != "no_action" and (item.details or {}).get("removable") is False:
+            raise ValueError(f"review item {item_id}: the person is not removable; only no_action is possible")
+        item.decision = decision
+        item.state = {"confirm": "confirmed", "reject": "rejected"}.get(decision, "resolved")
+        item.resolved_by = reviewer.strip()
+        item.resolved_at = utcnow()
+        if note:
+            item.details = {**(item.details or {}), "note": note}
+        _audit(s, reviewer, item, decision)
+        if item.kind in ("biometric", "status"):
+            job = s.scalars(select(Job).where(Job.tcn == item.tcn)).one()
+            JobQueue.resume(s, item.tcn, job.stage)
+        s.flush()
+        s.expunge(item)
+        return item
+
+
+def _audit(session: Session, reviewer: str, item: ReviewItem, decision: str) -> None:
+    try:
+        from securecomm.store import audit
+    except ImportError:  # pragma: no cover - the audit module ships with the store
+        return
+    record = getattr(audit, "record", None)
+    if record is not None:
+        record(session, actor=reviewer, role="examiner", action=f"review:{decision}",
+               object_type="transaction", object_id=item.tcn, detail=f"{item.kind} item {item.id}")

@@ -1,0 +1,538 @@
+"""One function per pipeline stage: read what earlier stages recorded, compute, say what to commit.
+
+A stage returns a :class:`StageOutcome` -- its recorded output, the
+responses to send, a review item to open, the domain writes to make
+(``apply``), the next stage -- and the worker (``securecomm.workflow.pipeline``)
+commits all of that together with the job's advance in ONE transaction. The
+heavy stages (validate, extract, the two searches) compute outside any write
+transaction and only hand over ``apply``; the light ones (``INLINE_STAGES``)
+run inside the commit transaction, so their audited reads land with them. That is what makes a crash at any moment
+safe: either nothing of the stage is in the database (the stage is redone)
+or all of it is (the stage is skipped). See docs/pipeline.md.
+
+Order: validate -> extract -> criminal_search -> sre -> immigration_search
+-> idr -> iaq -> status_determination -> iar. A booking from an ORI not
+activated on its date stops after ``sre``; a no-match stops after ``idr``;
+an immigration match in the examiner-review band waits in the manual queue
+before ``idr``; a status the rules do not decide waits before ``iar``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from securecomm.interchange.errors import TransactionError, TransactionRejected
+from securecomm.interchange.records import Booking
+from securecomm.store.workflow_models import BookingTemplate, ReviewItem, Transaction
+
+#: The stages in order; ``next_stage`` of each outcome names one of these.
+STAGES = ("validate", "extract", "criminal_search", "sre", "immigration_search", "idr", "iaq",
+          "status_determination", "iar")
+
+#: Recipient name of the status determination centre (the LESC has no booking ORI of its own here).
+LESC = "LESC"
+#: Named in the biometric evidence of every IDR/IAQ.
+MATCHER = "securecomm-mcc"
+
+
+def utc_now() -> dt.datetime:
+    """Aware UTC now, for the ``created`` stamp of JSON documents."""
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Settings every worker of one deployment must share."""
+
+    min_fingers: int = 8  # a booking with fewer usable fingers is rejected (ERRT)
+    candidates: int = 5  # candidates kept per search
+    cjis_ori: str = "DCFBIWA0Z"  # the criminal repository, sender of SRE/ERRT (interchange.ebts.FBI_ORI)
+    ident_ori: str = "DCIDENT00"  # the immigration repository, sender of IDR (interchange.ebts.IDENT_ORI)
+    lesc: str = LESC
+
+
+@dataclass(frozen=True)
+class OutgoingResponse:
+    """One message to commit to the outbox (``responses``)."""
+
+    kind: str
+    recipient: str
+    role: str
+    format: str  # "nist" or "json"
+    payload: bytes
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReviewSpec:
+    """A manual-queue item to open."""
+
+    kind: str  # biometric | criminal_biometric | status
+    reason: str
+    band: str = ""
+    score: float | None = None
+    candidate: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StageOutcome:
+    """Everything one stage wants committed, atomically with its job's advance."""
+
+    status: str  # done | skipped | rejected | review
+    output: dict[str, Any]
+    next_stage: str | None
+    job_state: str = "ready"  # ready (go on) | waiting (human) | done
+    responses: list[OutgoingResponse] = field(default_factory=list)
+    review: ReviewSpec | None = None
+    tx_state: str | None = None  # new transactions.state, when it changes
+    tx_error: str | None = None
+    booking_date: dt.date | None = None
+    templates: dict[int, tuple[bytes, int]] = field(default_factory=dict)  # position -> (bytes, minutiae)
+    apply: Callable[[Session], dict[str, Any]] | None = None  # domain writes; returns output additions
+
+
+class Rejected(Exception):
+    """Bad input found by a stage: answered with an ERRT naming record, field and reason."""
+
+    def __init__(self, errors: list[TransactionError]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(str(e) for e in self.errors))
+
+
+@dataclass
+class StageContext:
+    """What a stage may read: the transaction, earlier outputs, resolved reviews, the galleries."""
+
+    session: Session
+    tx: Transaction
+    outputs: dict[str, dict[str, Any]]
+    config: PipelineConfig
+    galleries: Any  # securecomm.workflow.gallery.Galleries
+    reviews: dict[str, ReviewItem] = field(default_factory=dict)
+    worker: str = "worker"  # who reads personal data, for the audit trail
+
+    @property
+    def tcn(self) -> str:
+        return self.tx.tcn
+
+    def booking(self) -> Booking:
+        """The parsed booking (cached per worker: later stages need it without re-decoding WSQ)."""
+        return _booking_cache(self.tx, self.config)
+
+    def templates(self) -> dict[int, Any]:
+        """The booking's stored templates (extracted once, by the ``extract`` stage)."""
+        from securecomm.engine.template import Template
+
+        rows = self.session.scalars(select(BookingTemplate).where(BookingTemplate.tcn == self.tcn)).all()
+        return {r.position: Template.from_bytes(r.template) for r in rows}
+
+
+_CACHE: OrderedDict[tuple[str, str], Booking] = OrderedDict()
+
+
+def _booking_cache(tx: Transaction, config: PipelineConfig) -> Booking:
+    from securecomm.interchange import parse_booking, read_transaction
+
+    key = (tx.tcn, tx.sha256)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    booking = parse_booking(read_transaction(tx.raw), min_fingers=config.min_fingers)
+    _CACHE[key] = booking
+    while len(_CACHE) > 16:
+        _CACHE.popitem(last=False)
+    return booking
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+
+def _sib(session: Session, booking: Booking) -> str:
+    """The state bureau that gets copies: the booking's own 1.SIB field, else the agency's."""
+    from securecomm.jurisdictions import agency
+
+    if booking.sib_ori:
+        return booking.sib_ori
+    row = agency(session, booking.ori)
+    return (row.sib_ori or "") if row is not None else ""
+
+
+def _field_office(session: Session, ori: str) -> str:
+    from securecomm.jurisdictions import agency
+
+    row = agency(session, ori)
+    return (row.field_office or "") if row is not None else ""
+
+
+def _json(model: Any) -> bytes:
+    if hasattr(model, "model_dump_json"):
+        return model.model_dump_json().encode()
+    return json.dumps(model, default=str, sort_keys=True).encode()
+
+
+def _candidates(result: Any) -> list[dict[str, Any]]:
+    return [{"subject": c.subject_id, "score": round(float(c.score), 4),
+             "finger_scores": {str(p): round(float(s), 4) for p, s in c.finger_scores.items()}}
+            for c in result.candidates]
+
+
+_ORI = re.compile(r"^[A-Z0-9]{9}$")
+
+
+def safe_tcn(tcn: str) -> str:
+    """A TCN as the writers accept it (letters, digits, '-'; 1..40): how a response refers to it."""
+    return (re.sub(r"[^A-Za-z0-9-]", "-", tcn) or "UNKNOWN")[:40]
+
+
+def response_tcn(tcn: str, kind: str) -> str:
+    """The TCN of a response: the submission's TCN (made safe) and the kind, at most 40 characters."""
+    return f"{safe_tcn(tcn)[:39 - len(kind)]}-{kind}"
+
+
+def errt_outcome(ctx: StageContext, errors: list[TransactionError], stage: str) -> StageOutcome:
+    """Reject the transaction: one ERRT to the submitter naming every problem; nothing else happens.
+
+    A submitter whose ORI cannot even be read gets its ERRT kept under recipient ``UNKNOWN``
+    (addressed, in the file, back to the criminal repository itself) for an operator to route.
+    """
+    from securecomm.interchange import write_errt
+
+    ori = (ctx.tx.ori or "").strip().upper()
+    known = bool(_ORI.match(ori))
+    date = ctx.tx.booking_date or ctx.tx.received_at.date()
+    payload = write_errt(tcn=response_tcn(ctx.tcn, "ERRT"), tcr=safe_tcn(ctx.tcn),
+                         ori=ctx.config.cjis_ori, dai=ori if known else ctx.config.cjis_ori, errors=errors, date=date)
+    detail = [{"record": e.record, "field": e.field, "reason": e.reason} for e in errors]
+    return StageOutcome(
+        status="rejected", output={"errors": detail, "stage": stage}, next_stage=None, job_state="done",
+        responses=[OutgoingResponse("ERRT", ori if known else "UNKNOWN", "ori", "nist", payload, {"errors": detail})],
+        tx_state="rejected", tx_error="; ".join(str(e) for e in errors))
+
+
+# ----------------------------------------------------------------------------------- stages
+
+
+def validate(ctx: StageContext) -> StageOutcome:
+    """Read and check the transaction: TOT, mandatory fields, NCIC codes, known ORI, enough fingers."""
+    from securecomm.interchange import ncic
+    from securecomm.jurisdictions import agency
+
+    try:
+        booking = ctx.booking()
+    except TransactionRejected as exc:
+        raise Rejected(exc.errors) from exc
+    errors: list[TransactionError] = []
+    if agency(ctx.session, booking.ori) is None:
+        errors.append(TransactionError("Type-1", "1.008 ORI", f"ORI {booking.ori!r} is not a known agency"))
+    for i, charge in enumerate(booking.charges, start=1):
+        if not ncic.is_valid(charge.ncic):
+            errors.append(TransactionError("Type-2", "2.901 NOC",
+                                           f"charge {i}: {charge.ncic!r} is not an NCIC offense code"))
+    if booking.tcn != ctx.tcn:
+        errors.append(TransactionError("Type-1", "1.009 TCN", "TCN differs from the submitted header"))
+    if errors:
+        raise Rejected(errors)
+    fingers = sorted(p for p, f in booking.fingers.items() if not f.amputated)
+    return StageOutcome(
+        status="done", next_stage="extract", tx_state="accepted", booking_date=booking.date,
+        output={"ori": booking.ori, "date": booking.date.isoformat(), "fingers": fingers,
+                "charges": [c.ncic for c in booking.charges], "sib": _sib(ctx.session, booking)})
+
+
+def extract(ctx: StageContext) -> StageOutcome:
+    """Extract one template per finger, once; they are stored so a restart never re-extracts."""
+    from securecomm.engine.extract import extract as extract_template
+
+    booking = ctx.booking()
+    stored: dict[int, tuple[bytes, int]] = {}
+    failed: list[str] = []
+    for pos, img in sorted(booking.fingers.items()):
+        if img.amputated or not 1 <= pos <= 10:
+            continue
+        try:
+            tpl = extract_template(img.pixels, ppi=img.ppi)
+        except Exception as exc:  # an unreadable image is the submitter's problem, reported below
+            failed.append(f"finger {pos}: {exc}")
+            continue
+        stored[pos] = (tpl.to_bytes(), int(tpl.x.size))
+    usable = [p for p, (_, n) in stored.items() if n >= 4]
+    if len(usable) < ctx.config.min_fingers:
+        raise Rejected([TransactionError(
+            "Type-4/14", "DATA", f"only {len(usable)} finger images yield usable minutiae; "
+            f"{ctx.config.min_fingers} required" + (f" ({'; '.join(failed)})" if failed else ""))])
+    return StageOutcome(status="done", next_stage="criminal_search", templates=stored,
+                        output={"fingers": sorted(stored), "minutiae": {str(p): n for p, (_, n) in stored.items()},
+                                "failed": failed})
+
+
+def criminal_search(ctx: StageContext) -> StageOutcome:
+    """1:N against the criminal master file; identify (append the arrest) or enrol a new subject."""
+    from securecomm.repositories import CriminalRepository
+
+    booking = ctx.booking()
+    probe = ctx.templates()
+    result = ctx.galleries.criminal.search(ctx.session, probe, k=ctx.config.candidates)
+    best = result.best
+    output: dict[str, Any] = {"decision": result.decision, "candidates": _candidates(result)}
+    review = None
+    templates = {p: t.to_bytes() for p, t in probe.items()}
+    if result.decision == "hit":
+        ucn = ctx.galleries.criminal.key_of(best.subject_id)
+
+        def apply(session: Session) -> dict[str, Any]:
+            CriminalRepository(session).append_arrest(ucn, booking)
+            return {"result": "I", "ucn": ucn}
+    else:
+        if result.decision == "review":
+            # An examiner must confirm a weak criminal match; until then the booking is a new subject
+            # (never an identification on weak evidence), and the item lets examiners consolidate.
+            review = ReviewSpec(kind="criminal_biometric", band="review", score=float(best.score),
+                                candidate=ctx.galleries.criminal.key_of(best.subject_id),
+                                reason="criminal repository candidate in the examiner-review band",
+                                details={"candidates": output["candidates"]})
+
+        def apply(session: Session) -> dict[str, Any]:
+            ucn = CriminalRepository(session).create_subject_from_booking(booking, templates)
+            return {"result": "N", "ucn": ucn}
+    return StageOutcome(status="done", next_stage="sre", output=output, apply=apply, review=review)
+
+
+def sre(ctx: StageContext) -> StageOutcome:
+    """Submission Results -- Electronic to the booking agency, copy to the state bureau."""
+    from securecomm.interchange import write_sre
+    from securecomm.repositories import CriminalRepository, render_rap_sheet
+
+    booking = ctx.booking()
+    found = ctx.outputs["criminal_search"]
+    sheet = CriminalRepository(ctx.session).rap_sheet(found["ucn"], actor=ctx.worker, role="criminal_repository",
+                                                      purpose=f"SRE for {ctx.tcn}")
+    rap = render_rap_sheet(sheet)
+    sib = ctx.outputs["validate"].get("sib", "")
+    responses = []
+    for recipient, role in ((booking.ori, "ori"), (sib, "sib")):
+        if not recipient:
+            continue
+        payload = write_sre(tcn=response_tcn(ctx.tcn, "SRE"), tcr=safe_tcn(ctx.tcn), ori=ctx.config.cjis_ori, dai=recipient,
+                            result=found["result"], ucn=found["ucn"], rap_sheet=rap, date=booking.date)
+        responses.append(OutgoingResponse("SRE", recipient, role, "nist", payload,
+                                          {"result": found["result"], "ucn": found["ucn"]}))
+    return StageOutcome(status="done", next_stage="immigration_search", responses=responses,
+                        output={"result": found["result"], "ucn": found["ucn"],
+                                "recipients": [r.recipient for r in responses]})
+
+
+def immigration_search(ctx: StageContext) -> StageOutcome:
+    """If the ORI was activated on the booking's date, search the immigration repository."""
+    from securecomm.jurisdictions import is_activated
+
+    booking = ctx.booking()
+    if not is_activated(ctx.session, booking.ori, booking.date):
+        return StageOutcome(status="skipped", next_stage=None, job_state="done", tx_state="done",
+                            output={"activated": False})
+    probe = ctx.templates()
+    result = ctx.galleries.immigration.search(ctx.session, probe, k=ctx.config.candidates)
+    best = result.best
+    thresholds = ctx.galleries.immigration.gallery.thresholds
+    output: dict[str, Any] = {"activated": True, "decision": result.decision, "candidates": _candidates(result),
+                              "threshold": thresholds.hit, "review_threshold": thresholds.review}
+    if best is not None and result.decision != "no_hit":
+        output.update(fin=ctx.galleries.immigration.key_of(best.subject_id), score=round(float(best.score), 4),
+                      finger_scores={str(p): round(float(s), 4) for p, s in best.finger_scores.items()})
+    if result.decision == "review":
+        # Never an automatic IAQ on a weak match: a human examiner decides first (see `securecomm review`).
+        return StageOutcome(
+            status="review", next_stage="idr", job_state="waiting", output=output,
+            review=ReviewSpec(kind="biometric", band="review", score=float(best.score), candidate=output["fin"],
+                              reason="immigration match in the examiner-review band: confirm before any IAQ",
+                              details={"candidates": output["candidates"], "threshold": thresholds.hit}))
+    return StageOutcome(status="done", next_stage="idr", output=output)
+
+
+def _evidence(ctx: StageContext, found: dict[str, Any]) -> Any:
+    """The biometric evidence every match carries: fused score, threshold, per-finger scores, examiner."""
+    from securecomm.interchange.messages import BiometricEvidence, FingerEvidence
+
+    item = ctx.reviews.get("biometric")
+    confirmed = item is not None and item.decision == "confirm"
+    fingers = tuple(FingerEvidence(position=int(p), score=max(0.0, float(s)))
+                    for p, s in sorted(found.get("finger_scores", {}).items(), key=lambda kv: int(kv[0])))
+    return BiometricEvidence(score=max(0.0, float(found["score"])), threshold=float(found["threshold"]),
+                             matcher=MATCHER, fingers=fingers, examiner_confirmed=confirmed,
+                             examiner_id=(item.resolved_by or "") if confirmed else "")
+
+
+def _immigration_match(ctx: StageContext) -> tuple[bool, dict[str, Any]]:
+    found = ctx.outputs["immigration_search"]
+    if found["decision"] == "hit":
+        return True, found
+    if found["decision"] == "review":
+        item = ctx.reviews.get("biometric")
+        return (item is not None and item.decision == "confirm"), found
+    return False, found
+
+
+def idr(ctx: StageContext) -> StageOutcome:
+    """IDENT Data Response to the booking agency and the state bureau: match or no match.
+
+    A review-band result reaches here only after the examiner decided: confirmed, it is a
+    match (with the examiner named in the evidence); rejected, it is a no-match.
+    """
+    from securecomm.interchange.messages import IDR
+    from securecomm.policy.retention import retention_policy_for
+    from securecomm.repositories import ImmigrationRepository
+
+    booking = ctx.booking()
+    matched, found = _immigration_match(ctx)
+    sib = ctx.outputs["validate"].get("sib", "") or None
+    fin = found.get("fin", "") if matched else ""
+    message = IDR(tcn=response_tcn(ctx.tcn, "IDR"), tcr=safe_tcn(ctx.tcn), ori=booking.ori, sib_ori=sib,
+                  created=utc_now(), result="match" if matched else "no_match", fin=fin or None,
+                  evidence=_evidence(ctx, found) if matched else None,
+                  examiner_review=found["decision"] == "review")
+    payload = _json(message)
+    responses = [OutgoingResponse("IDR", r, role, "json", payload, {"match": matched, "fin": fin})
+                 for r, role in ((booking.ori, "ori"), (sib, "sib")) if r]
+    if matched:
+        return StageOutcome(status="done", next_stage="iaq", responses=responses,
+                            output={"match": True, "fin": fin, "band": found["decision"]})
+    # The immigration side keeps no prints of people it did not match, unless retention policy says so.
+    policy = retention_policy_for(booking.date)
+    templates = {p: t.to_bytes() for p, t in ctx.templates().items()}
+    kept = ImmigrationRepository(ctx.session).retain_unmatched(booking, templates, policy)
+    return StageOutcome(status="done", next_stage=None, job_state="done", tx_state="done",
+                        responses=responses, output={"match": False, "retained": kept is not None,
+                                                     "retention_policy": policy.version})
+
+
+def _most_serious(booking: Booking) -> str:
+    """The NCIC code of the booking's most serious charge under the policy of the booking's date."""
+    from securecomm.policy.model import policy_for
+
+    policy = policy_for(booking.date)
+    rank = {"L1": 0, "L2": 1, "L3": 2, "NC": 3}
+    return min(booking.charges, key=lambda c: rank.get(policy.offense_level([c]), 4)).ncic
+
+
+def iaq(ctx: StageContext) -> StageOutcome:
+    """Immigration Alien Query to the status determination centre (only on a confident or confirmed match)."""
+    from securecomm.interchange import ncic
+    from securecomm.interchange.messages import IAQ
+    from securecomm.repositories import ImmigrationRepository
+
+    booking = ctx.booking()
+    fin = ctx.outputs["idr"]["fin"]
+    record = ImmigrationRepository(ctx.session).identity(fin, actor=ctx.worker, role="immigration_repository",
+                                                         purpose=f"IAQ for {ctx.tcn}")
+    code = _most_serious(booking)
+    sre_ucn = ctx.outputs["criminal_search"].get("ucn")
+    person = booking.person
+    message = IAQ(tcn=response_tcn(ctx.tcn, "IAQ"), idr_tcn=response_tcn(ctx.tcn, "IDR"),
+                  booking_tcn=safe_tcn(ctx.tcn), created=utc_now(), ori=booking.ori,
+                  sib_ori=ctx.outputs["validate"].get("sib") or None, last_name=person.last_name,
+                  first_name=person.first_name, middle_name=person.middle_name, dob=person.dob, sex=person.sex,
+                  pob=(person.pob or "XX")[:2].upper(), custody_status=booking.custody or "IN CUSTODY",
+                  most_serious_ncic=code, most_serious_literal=ncic.describe(code), ucn=sre_ucn or None,
+                  a_number=record.a_number or None, fin=fin,
+                  evidence=_evidence(ctx, ctx.outputs["immigration_search"]))
+    return StageOutcome(status="done", next_stage="status_determination",
+                        responses=[OutgoingResponse("IAQ", ctx.config.lesc, "lesc", "json", _json(message),
+                                                    {"fin": fin, "ncic": code})],
+                        output={"fin": fin, "most_serious_ncic": code})
+
+
+def status_determination(ctx: StageContext) -> StageOutcome:
+    """Apply the status rules; whatever they cannot decide (and every protected person) goes to a human."""
+    from securecomm.jurisdictions import agency
+    from securecomm.repositories import CriminalRepository, ImmigrationRepository
+    from securecomm.workflow.status_determination import determine
+
+    booking = ctx.booking()
+    fin = ctx.outputs["idr"]["fin"]
+    ucn = ctx.outputs["criminal_search"]["ucn"]
+    found = ctx.outputs["immigration_search"]
+    purpose = f"status determination for {ctx.tcn}"
+    record = ImmigrationRepository(ctx.session).identity(fin, actor=ctx.worker, role="lesc", purpose=purpose)
+    sheet = CriminalRepository(ctx.session).rap_sheet(ucn, actor=ctx.worker, role="lesc", purpose=purpose)
+    row = agency(ctx.session, booking.ori)
+    det = determine(record=record, rap_sheet=sheet, booking=booking, band=found["decision"],
+                    score=float(found.get("score", 0.0)), state=row.state if row is not None else None)
+    output = {"status": det.status, "removable": det.removable, "level": det.offense_level,
+              "priority": det.priority, "priority_label": det.priority_label,
+              "protected_flags": sorted(det.protected_flags), "action": det.action,
+              "action_before_safeguards": det.action_before_safeguards, "manual_review": bool(det.manual_review),
+              "reasons": list(det.reasons), "policy_version": det.policy_version, "band": det.band,
+              "score": det.score, "state_limit": det.state_limit, "a_number": record.a_number}
+    if det.manual_review:
+        return StageOutcome(status="review", next_stage="iar", job_state="waiting", output=output,
+                            review=ReviewSpec(kind="status", reason="; ".join(det.reasons), band=det.band,
+                                              score=det.score, candidate=fin, details=output))
+    return StageOutcome(status="done", next_stage="iar", output=output)
+
+
+#: Protection flags of the repository -> the vocabulary of the IAR document.
+IAR_FLAGS = {"victim_witness": "victim", "u_visa": "u_visa_applicant", "t_visa": "t_visa_applicant",
+             "vawa": "vawa_self_petitioner"}
+#: Actions of the status determination -> the IAR's recommended_action.
+IAR_ACTIONS = {"none": "no_action", "no_action": "no_action", "notification_request": "notification_request",
+               "detainer": "detainer"}
+
+
+def iar(ctx: StageContext) -> StageOutcome:
+    """Immigration Alien Response to the field office, the booking agency and the state bureau."""
+    from securecomm.interchange.messages import IAR
+
+    booking = ctx.booking()
+    det = dict(ctx.outputs["status_determination"])
+    reasons = list(det.get("reasons", []))
+    action = IAR_ACTIONS[det["action"]]
+    removable = det.get("removable")
+    if det.get("manual_review"):
+        item = ctx.reviews.get("status")
+        if item is None or item.state != "resolved":
+            raise RuntimeError(f"{ctx.tcn}: IAR before its status review was resolved")
+        action = IAR_ACTIONS[item.decision]
+        reasons.append(f"analyst {item.resolved_by} decided {item.decision}")
+        if removable is None:  # the analyst's research settles what the rules left open
+            removable = action != "no_action"
+    office = _field_office(ctx.session, booking.ori) or "UNASSIGNED"
+    sib = ctx.outputs["validate"].get("sib", "") or None
+    priority = det.get("priority")
+    message = IAR(tcn=response_tcn(ctx.tcn, "IAR"), iaq_tcn=response_tcn(ctx.tcn, "IAQ"),
+                  booking_tcn=safe_tcn(ctx.tcn), created=utc_now(), fin=ctx.outputs["idr"]["fin"],
+                  a_number=det.get("a_number") or None, immigration_status=det["status"],
+                  removable=bool(removable), criminal_level=det["level"],
+                  enforcement_priority=int(priority) if str(priority) in ("1", "2", "3") else None,
+                  policy_version=det["policy_version"],
+                  protected_flags=tuple(IAR_FLAGS[f] for f in det.get("protected_flags", []) if f in IAR_FLAGS),
+                  recommended_action=action, manual_review=bool(det.get("manual_review")),
+                  review_reasons=tuple(reasons) if det.get("manual_review") else (), field_office=office,
+                  originating_agency=booking.ori, sib_ori=sib)
+    payload = _json(message)
+    summary = {"status": det["status"], "action": action, "level": det["level"], "priority": priority,
+               "manual_review": bool(det.get("manual_review"))}
+    responses = [OutgoingResponse("IAR", r, role, "json", payload, summary)
+                 for r, role in ((office, "field_office"), (booking.ori, "ori"), (sib, "sib")) if r]
+    return StageOutcome(status="done", next_stage=None, job_state="done", tx_state="done",
+                        responses=responses, output=summary)
+
+
+#: Stages that only read and write rows (no image work, no search): they run inside the commit
+#: transaction itself, so their audited reads and their outputs land together.
+INLINE_STAGES = frozenset({"sre", "idr", "iaq", "status_determination", "iar"})
+
+#: Stage name -> function.
+RUNNERS: dict[str, Callable[[StageContext], StageOutcome]] = {
+    "validate": validate, "extract": extract, "criminal_search": criminal_search, "sre": sre,
+    "immigration_search": immigration_search, "idr": idr, "iaq": iaq,
+    "status_determination": status_determination, "iar": iar,
+}

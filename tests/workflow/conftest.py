@@ -1,0 +1,27 @@
+"""Fixtures of the workflow tests: the small scenario, built once (cached on disk), and a store set up from it."""
+
+from __future__ import annotations
+
+import pytest
+
+from securecomm.demo import scenario as scenario_mod
+from securecomm.store.db import make_engine, migrate
+
+#: Extra re-arrest bookings the kill test adds to the scenario's five.
+EXTRA = 9
+
+
+@pytest.fixture(scope="session")
+def scenario(request):
+    """The scenario's transactions (synthetic fingerprints, real ANSI/NIST-ITL), with extra bookings."""
+    return scenario_mod.build_cached(request.config.cache.mkdir("securecomm-scenario"), extra=EXTRA)
+
+
+@pytest.fixture
+def store(db_url, scenario):
+    """A migrated store (SQLite or PostgreSQL) with agencies, activations and the enrolments loaded."""
+    engine = make_engine(db_url)
+    migrate(engine)
+    scenario_mod.setup_store(engine, scenario)
+    yield engine
+    engine.dispose()

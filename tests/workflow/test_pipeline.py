@@ -1,0 +1,206 @@
+"""The booking pipeline end to end on the small scenario, on SQLite and PostgreSQL.
+
+Real transactions (synthetic fingerprints), real extraction and search, real
+repositories; the assertions follow the programme's message flow.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from securecomm.engine.tenprint import Thresholds
+from securecomm.interchange.ebts import parse_errt, parse_sre
+from securecomm.store.models import ArrestRow, CriminalSubject
+from securecomm.store.workflow_models import Job, Response, ReviewItem, StageRun, Transaction
+from securecomm.workflow.gallery import Galleries
+from securecomm.workflow.pipeline import (Worker, resolve_review, responses, review_items, submit,
+                                          transaction_status)
+from securecomm.workflow.queue import JobQueue, LeaseLost
+from securecomm.workflow.stages import PipelineConfig
+
+CONFIG = PipelineConfig(min_fingers=2)
+
+
+def _worker(engine, **kw) -> Worker:
+    return Worker(engine, CONFIG, lease_seconds=30, **kw)
+
+
+def _kinds(engine, tcn: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for r in responses(engine, tcn):
+        out.setdefault(r.kind, []).append(r.recipient)
+    return out
+
+
+def _stage(engine, tcn: str, stage: str) -> dict:
+    return next(s for s in transaction_status(engine, tcn)["stages"] if s["stage"] == stage)
+
+
+def test_bookings_flow_to_every_response(store, scenario):
+    for raw in scenario.bookings.values():
+        assert submit(store, raw).outcome == "queued"
+    _worker(store).run()
+    t = scenario.tcns
+
+    # activated, in both repositories: SRE I, IDR match, one IAQ, IAR to field office, agency and bureau
+    b1 = t["b1_overstay"]
+    assert transaction_status(store, b1)["state"] == "done"
+    assert _kinds(store, b1) == {"SRE": ["MA0130100", "MASIB0000"], "IDR": ["MA0130100", "MASIB0000"],
+                                 "IAQ": ["LESC"], "IAR": ["ERO BOSTON", "MA0130100", "MASIB0000"]}
+    sre = parse_sre(responses(store, b1)[0].payload)
+    assert sre.result == "I" and sre.ucn == _stage(store, b1, "criminal_search")["output"]["ucn"]
+    iaq = json.loads(next(r.payload for r in responses(store, b1) if r.kind == "IAQ"))
+    assert iaq["fin"] == _stage(store, b1, "idr")["output"]["fin"] and iaq["most_serious_ncic"] == "1313"
+    assert iaq["evidence"]["score"] >= iaq["evidence"]["threshold"] and iaq["evidence"]["fingers"]
+    iar = json.loads(next(r.payload for r in responses(store, b1) if r.kind == "IAR"))
+    assert iar["iaq_tcn"] == iaq["tcn"] and iar["originating_agency"] == "MA0130100"
+
+    # a citizen in neither repository: SRE N (a new subject), IDR no match, nothing to the LESC
+    b2 = t["b2_citizen"]
+    assert _kinds(store, b2) == {"SRE": ["MA0130100", "MASIB0000"], "IDR": ["MA0130100", "MASIB0000"]}
+    assert parse_sre(responses(store, b2)[0].payload).result == "N"
+    assert json.loads(responses(store, b2)[2].payload)["result"] == "no_match"
+
+    # booked where the programme was not yet active: no immigration search at all
+    b3 = t["b3_ewi"]
+    assert _kinds(store, b3) == {"SRE": ["MA0090100", "MASIB0000"]}
+    assert _stage(store, b3, "immigration_search")["status"] == "skipped"
+
+    # the re-arrest is identified against the subject the first booking created
+    b5 = t["b5_citizen"]
+    assert _stage(store, b5, "criminal_search")["output"]["result"] == "I"
+    assert _stage(store, b5, "criminal_search")["output"]["ucn"] == _stage(store, b2, "criminal_search")["output"]["ucn"]
+
+    # a protected person (U visa): IAQ, then the manual queue -- no IAR until a person decides
+    b4 = t["b4_protected"]
+    assert "IAR" not in _kinds(store, b4) and _kinds(store, b4)["IAQ"] == ["LESC"]
+    items = [i for i in review_items(store) if i.tcn == b4]
+    assert [i.kind for i in items] == ["status"] and "protected" in items[0].reason
+    with Session(store) as s:
+        assert s.scalars(select(Job.state).where(Job.tcn == b4)).one() == "waiting"
+    with pytest.raises(ValueError):
+        resolve_review(store, items[0].id, "deport", reviewer="analyst 7")
+    resolve_review(store, items[0].id, "no_action", reviewer="analyst 7")
+    _worker(store).run()
+    iar4 = json.loads(next(r.payload for r in responses(store, b4) if r.kind == "IAR"))
+    assert iar4["manual_review"] and iar4["recommended_action"] == "no_action"
+    assert "u_visa_applicant" in iar4["protected_flags"]
+    assert transaction_status(store, b4)["state"] == "done"
+    with Session(store) as s:  # every booking on exactly one rap sheet
+        assert s.scalar(select(func.count()).select_from(ArrestRow).where(ArrestRow.tcn.in_(list(t.values())))) == 5
+
+
+def test_bad_input_is_answered_with_errt_and_changes_nothing_else(store, scenario):
+    good = scenario.bookings["b2_citizen"]
+    bad = {
+        "truncated": good[: len(good) // 2],
+        "garbage": b"\x00\x01 not a transaction at all",
+        "wrong_tot": good.replace(b"1.004:CAR", b"1.004:CNA", 1),
+        "bad_ncic": good.replace(b"2.901:5404", b"2.901:0000", 1),
+        "unknown_ori": good.replace(b"MA0130100", b"MA9999999"),
+    }
+    assert bad["wrong_tot"] != good and bad["bad_ncic"] != good
+    # TCNs must differ from the good booking's for the damaged copies to be new submissions
+    for name in ("wrong_tot", "bad_ncic", "unknown_ori"):
+        bad[name] = bad[name].replace(scenario.tcns["b2_citizen"].encode(), f"BAD-{name}".upper().replace("_", "-")
+                                      .ljust(len(scenario.tcns["b2_citizen"]), "0").encode())
+    tcns = {name: submit(store, raw).tcn for name, raw in bad.items()}
+    with Session(store) as s:
+        subjects_before = s.scalar(select(func.count()).select_from(CriminalSubject))
+    _worker(store).run()
+    for name, tcn in tcns.items():
+        st = transaction_status(store, tcn)
+        assert st["state"] == "rejected", (name, st)
+        rows = responses(store, tcn)
+        assert [r.kind for r in rows] == ["ERRT"], name
+        errt = parse_errt(rows[0].payload)
+        assert errt.errors and all(e.record and e.field and e.reason for e in errt.errors), name
+        assert [s["stage"] for s in st["stages"]] == ["validate"], name
+    fields = {name: " ".join(f"{e.record} {e.field} {e.reason}" for e in parse_errt(responses(store, tcn)[0].payload).errors)
+              for name, tcn in tcns.items()}
+    assert "TOT" in fields["wrong_tot"] or "1.004" in fields["wrong_tot"]
+    assert "0000" in fields["bad_ncic"]
+    assert "MA9999999" in fields["unknown_ori"]
+    with Session(store) as s:  # nothing else happened: no subject created, no job left
+        assert s.scalar(select(func.count()).select_from(CriminalSubject)) == subjects_before
+        assert JobQueue(store).outstanding() == 0
+
+
+def test_resubmitted_tcn_is_recognised_not_processed_twice(store, scenario):
+    raw = scenario.bookings["b2_citizen"]
+    assert submit(store, raw).outcome == "queued"
+    _worker(store).run()
+    with Session(store) as s:
+        runs = s.scalar(select(func.count()).select_from(StageRun))
+    again = submit(store, raw)
+    assert again.outcome == "duplicate" and again.state == "done"
+    other = submit(store, raw[:-10] + b"0123456789")
+    assert other.outcome == "conflict"
+    assert _worker(store).run() == 0
+    with Session(store) as s:
+        assert s.scalar(select(func.count()).select_from(StageRun)) == runs
+        assert s.scalar(select(func.count()).select_from(Transaction)) == 5  # 4 enrolments + 1 booking
+
+
+def test_a_crashed_stage_is_redone_once_and_a_stale_worker_cannot_commit(store, scenario):
+    tcn = submit(store, scenario.bookings["b1_overstay"]).tcn
+    stale = _worker(store)
+    lease = stale.queue.claim()
+    # the stale worker runs validate and extract, then computes the criminal search and "hangs"
+    lease = stale._run_stage(lease)
+    lease = stale._run_stage(lease)
+    assert lease.stage == "criminal_search"
+    with Session(store) as s:
+        ctx = stale._context(s, tcn)
+        outcome = stale._outcome(ctx, lease)
+    with Session(store) as s:  # its lease runs out; another worker takes the job over and finishes it
+        job = s.scalars(select(Job).where(Job.tcn == tcn)).one()
+    from securecomm.store.workflow_models import utcnow
+    import datetime as dt
+    from sqlalchemy import update
+    from securecomm.workflow.queue import write_session
+    with write_session(store) as s:
+        s.execute(update(Job).where(Job.id == job.id).values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+    _worker(store).run()
+    with pytest.raises(LeaseLost):
+        stale._commit(lease, outcome)
+    assert _kinds(store, tcn) == {"SRE": ["MA0130100", "MASIB0000"], "IDR": ["MA0130100", "MASIB0000"],
+                                  "IAQ": ["LESC"], "IAR": ["ERO BOSTON", "MA0130100", "MASIB0000"]}
+    with Session(store) as s:
+        assert s.scalar(select(func.count()).select_from(ArrestRow).where(ArrestRow.tcn == tcn)) == 1
+        assert s.scalar(select(func.count()).select_from(StageRun).where(StageRun.tcn == tcn)) == 9
+
+
+def test_review_band_match_waits_for_an_examiner_and_never_sends_an_iaq_by_itself(store, scenario):
+    strict = Galleries(Thresholds(hit=1e6, review=9.0))  # every true match now lands in the review band
+    b1 = submit(store, scenario.bookings["b1_overstay"]).tcn
+    b4 = submit(store, scenario.bookings["b4_protected"]).tcn
+    _worker(store, galleries=strict).run()
+    for tcn in (b1, b4):
+        assert _stage(store, tcn, "immigration_search")["output"]["decision"] == "review"
+        assert "IAQ" not in _kinds(store, tcn) and "IDR" not in _kinds(store, tcn)
+    items = {i.tcn: i for i in review_items(store) if i.kind == "biometric"}
+    assert set(items) == {b1, b4} and all(i.score is not None for i in items.values())
+    resolve_review(store, items[b1].id, "confirm", reviewer="examiner 3")
+    resolve_review(store, items[b4].id, "reject", reviewer="examiner 3")
+    _worker(store, galleries=strict).run()
+    # rejected: an IDR no-match and nothing more
+    assert _kinds(store, b4) == {"SRE": ["MA0090100", "MASIB0000"], "IDR": ["MA0090100", "MASIB0000"]}
+    # confirmed: IDR and IAQ carry the examiner; status determination still sends it to a person
+    iaq = json.loads(next(r.payload for r in responses(store, b1) if r.kind == "IAQ"))
+    assert iaq["evidence"]["examiner_confirmed"] and iaq["evidence"]["examiner_id"] == "examiner 3"
+    status_items = [i for i in review_items(store) if i.tcn == b1 and i.kind == "status"]
+    assert len(status_items) == 1 and "IAR" not in _kinds(store, b1)
+    resolve_review(store, status_items[0].id, "notification_request", reviewer="analyst 1")
+    _worker(store, galleries=strict).run()
+    iar = json.loads(next(r.payload for r in responses(store, b1) if r.kind == "IAR"))
+    assert iar["recommended_action"] == "notification_request" and iar["manual_review"]
+    with Session(store) as s:
+        assert s.scalar(select(func.count()).select_from(Response).where(Response.kind == "IAQ")) == 1
+        assert s.scalar(select(func.count()).select_from(ReviewItem).where(ReviewItem.state == "open")) == \
+            s.scalar(select(func.count()).select_from(ReviewItem).where(ReviewItem.kind == "criminal_biometric",
+                                                                        ReviewItem.state == "open"))
