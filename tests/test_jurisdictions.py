@@ -50,6 +50,8 @@ def test_effective_to_is_inclusive_and_county_needs_its_state(session):
     assert jur.is_activated(session, "NY0300000", dt.date(2011, 12, 31))
     assert not jur.is_activated(session, "NY0300000", dt.date(2012, 1, 1))
     assert not jur.is_activated(session, "WA0300000", dt.date(2011, 6, 1))
+    jur.activate(session, county="WA:King", effective_from="2013-01-01")
+    assert jur.is_activated(session, "WA0300000", dt.date(2013, 1, 1))
     with pytest.raises(jur.JurisdictionError, match="needs its state"):
         jur.activate(session, county="Kings", effective_from="2011-01-01")
     with pytest.raises(jur.JurisdictionError, match="ends 2010-01-01 before it starts"):

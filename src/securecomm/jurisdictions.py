@@ -152,7 +152,7 @@ def _date(value: object, what: str) -> dt.date:
 def activate(session: Session, *, state: str | None = None, county: str | None = None, ori: str | None = None,
              effective_from: dt.date | str, effective_to: dt.date | str | None = None,
              note: str = "") -> Activation:
-    """Schedule interoperability for a state, a county (``state`` + ``county``) or one ORI.
+    """Schedule interoperability for a state, a county (``state`` + ``county``, or ``county="ST:County"``) or one ORI.
 
     Both dates are inclusive; ``effective_to=None`` means until further notice.
     """
@@ -165,6 +165,8 @@ def activate(session: Session, *, state: str | None = None, county: str | None =
             raise JurisdictionError("activate one ORI, one county or one state, not several")
         scope, value = "ori", validate_ori(ori)
     elif county:
+        if not state and ":" in county:  # the stored form "ST:County" is accepted as well
+            state, _, county = county.partition(":")
         if not state:
             raise JurisdictionError(f"county {county!r} needs its state")
         scope, value = "county", county_key(state, county)
