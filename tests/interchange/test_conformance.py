@@ -82,3 +82,42 @@ def test_specific_rules_fire(ansi_nist):
     t14 = fields("fail-type-14-L1.an2")
     assert {("Type-14 #2", "14.003"), ("Type-14 #2", "14.005"), ("Type-14 #2", "14.008"),
             ("Type-14 #2", "14.022")} <= t14
+
+
+def _t1(cnt: str, extra: str = "", nsr: str = "00.00") -> bytes:
+    """A minimal traditional-encoding Type-1 with the given CNT, built by hand."""
+    body = (f"\x1d1.002:0500\x1d1.003:{cnt}\x1d1.004:A\x1d1.005:20120726\x1d1.007:DAI\x1d1.008:ORI"
+            f"\x1d1.009:TCN\x1d1.011:{nsr}\x1d1.012:{nsr}{extra}\x1c")
+    n = len("1.001:") + len(body)
+    n += len(str(n + 3))
+    return (f"1.001:{n}" + body).encode()
+
+
+def _t2(fields: str, idc: int = 0) -> bytes:
+    body = f"\x1d2.002:{idc}{fields}\x1c"
+    n = len("2.001:") + len(body)
+    n += len(str(n + 2))
+    return (f"2.001:{n}" + body).encode()
+
+
+def test_hand_built_transactions():
+    base = _t1("1\x1f1\x1e2\x1f0") + _t2("")
+    assert len(base.split(b"\x1c")[0]) + 1 == int(base.split(b"\x1d")[0].split(b":")[1])
+    read_transaction(base)
+    # very long field numbers are legal
+    read_transaction(_t1("1\x1f1\x1e2\x1f0") + _t2("\x1d2.003:X\x1d2.999999999:0"))
+    # NSR must be 00.00 without Type-3..6 records
+    errs = inspect_transaction(_t1("1\x1f1\x1e2\x1f0", nsr="19.69") + _t2("")).errors
+    assert {e.field for e in errs} == {"1.011 NSR", "1.012 NTR"}
+    # two Type-2 records with the same IDC
+    errs = inspect_transaction(_t1("1\x1f2\x1e2\x1f0\x1e2\x1f0") + _t2("") + _t2("")).errors
+    assert any(e.record == "Type-2 #3" and e.field == "2.002 IDC" for e in errs)
+    # CNT says 2 other records, only one present: truncated
+    errs = inspect_transaction(_t1("1\x1f2\x1e2\x1f0\x1e2\x1f1") + _t2("")).errors
+    assert any("truncated" in e.reason for e in errs)
+    # unknown record type in CNT
+    errs = inspect_transaction(_t1("1\x1f1\x1e22\x1f0") + _t2("")).errors
+    assert any(e.field == "1.003 CNT" for e in errs)
+    # TCN with a control character
+    errs = inspect_transaction(_t1("1\x1f1\x1e2\x1f0").replace(b"1.009:TCN", b"1.009:T\x07N") + _t2("")).errors
+    assert any(e.field == "1.009 TCN" for e in errs)

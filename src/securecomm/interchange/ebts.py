@@ -415,6 +415,7 @@ class _Writer:
 
     def __init__(self, tot: str, *, ori: str, dai: str, tcn: str, tcr: str = "", date: dt.date,
                  images: bool) -> None:
+        """``images``: the transaction carries Type-4 records (NSR/NTR 19.69; 00.00 otherwise, 2011 rule)."""
         for name, v in (("ORI", ori), ("DAI", dai)):
             if not _ORI.match(v):
                 raise ValueError(f"{name} {v!r} must be 9 upper-case letters or digits")
@@ -551,7 +552,7 @@ def write_booking(booking: Booking, *, image_type: Literal[4, 14] = 14) -> bytes
         raise ValueError("a booking needs at least one charge")
     _check_charges(booking.charges, "charge")
     w = _Writer(TOT_BOOKING, ori=booking.ori, dai=booking.dai, tcn=booking.tcn, date=booking.date,
-                images=bool(booking.fingers))
+                images=image_type == 4 and bool(booking.fingers))
     w.field(F_RET, "Y")
     if booking.sib_ori:
         if not _ORI.match(booking.sib_ori):
@@ -572,7 +573,7 @@ def write_criminal_enrolment(enrolment: CriminalEnrolment, *, dai: str = FBI_ORI
                              image_type: Literal[4, 14] = 14) -> bytes:
     """A :class:`CriminalEnrolment` -> CNA transaction with prior arrests/charges/dispositions (2.910-2.912)."""
     w = _Writer(TOT_CRIMINAL_ENROLMENT, ori=enrolment.ori, dai=dai, tcn=enrolment.tcn,
-                date=date or dt.date.today(), images=bool(enrolment.fingers))
+                date=date or dt.date.today(), images=image_type == 4 and bool(enrolment.fingers))
     w.field(F_RET, "Y")
     if enrolment.ucn:
         w.field(F_FBI, enrolment.ucn)
@@ -602,7 +603,7 @@ def write_immigration_enrolment(enrolment: ImmigrationEnrolment, *, ori: str = I
     if not enrolment.encounters:
         raise ValueError("an immigration enrolment needs at least one encounter")
     w = _Writer(TOT_IMMIGRATION_ENROLMENT, ori=ori, dai=dai, tcn=enrolment.tcn, date=date or dt.date.today(),
-                images=bool(enrolment.fingers))
+                images=image_type == 4 and bool(enrolment.fingers))
     w.person(enrolment.person)
     w.subfields(F_AKA, [(a,) for a in enrolment.aliases])
     if enrolment.fin:

@@ -36,7 +36,7 @@ IMAGE_COMMON = {
 
 TYPE10 = {
     1: "LEN", 2: "IDC", 3: "IMT", 4: "SRC", 5: "PHD", 6: "HLL", 7: "VLL", 8: "SLC", 9: "THPS",
-    10: "TVPS", 11: "CGA", 12: "CSP", 13: "SAP", 999: "DATA",
+    10: "TVPS", 11: "CGA", 12: "CSP", 13: "SAP", 20: "POS", 21: "POA", 999: "DATA",
 }
 
 TYPE9 = {1: "LEN", 2: "IDC", 3: "IMP", 4: "FMT", 5: "OFR", 6: "FGP", 7: "FPC", 8: "CRP", 9: "DLT",

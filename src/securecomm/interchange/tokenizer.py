@@ -25,6 +25,8 @@ from .fields import binary_label, label
 
 FS, GS, RS, US = 0x1C, 0x1D, 0x1E, 0x1F
 BINARY_TYPES = frozenset({3, 4, 5, 6, 7, 8})
+#: Tagged record types whose field 999 (DATA) is binary and runs to the end of the record.
+DATA_TYPES = frozenset({10, 11, 12, 13, 14, 15, 16, 17, 19, 20, 21, 99})
 #: Types 3-8 share an 18-byte header except Type-7 (user-defined: LEN and IDC only)
 #: and Type-8 (signature: LEN IDC SIG SRT ISR HLL VLL = 12 bytes).
 BINARY_HEADER_SIZE = {3: 18, 4: 18, 5: 18, 6: 18, 7: 5, 8: 12}
@@ -171,7 +173,7 @@ class _Walker:
             frec, fnum = int(tm.group(1)), int(tm.group(2))
             tag_text = tm.group(0)[:-1].decode()
             vstart = tm.end()
-            if fnum == 999 and frec == rtype:
+            if fnum == 999 and frec == rtype and rtype in DATA_TYPES:
                 raw = data[vstart:body_end]
                 vend = body_end
             else:

@@ -164,6 +164,18 @@ def check_type1(c: Checker, t1: Record, records: list[Record]) -> None:
         _items(c, t1, 16, 3, 3, required=(1, 2, 3))
     if 17 in t1.fields:
         _items(c, t1, 17, 2, 2, required=(1, 2))
+    has_low_res_binary = any(r.rtype in (3, 4, 5, 6) for r in records[1:])
+    for n in (11, 12):
+        f = t1.fields.get(n)
+        if f is not None and _NSR.match(f.value) and not has_low_res_binary and f.value != "00.00":
+            c.error(t1, f.label, f"must be 00.00 when the transaction holds no Type-3 to Type-6 records (found {f.value})")
+    gns = t1.fields.get(18)
+    if gns is not None and gns.value not in ("ISO", "GENC"):
+        c.error(t1, gns.label, f"geographic name set {gns.value!r} must be ISO or GENC")
+    for n in (4, 7, 8, 9, 10):
+        f = t1.fields.get(n)
+        if f is not None and any(not (32 <= ord(ch) < 127) for sub in f.subfields for item in sub for ch in item):
+            c.error(t1, f.label, "only printable characters are allowed")
     for n in t1.fields:
         if n > 23 and n != 999:
             c.warn(t1, label(1, n), "field not defined for the Type-1 record")
@@ -292,8 +304,21 @@ def check_image_record(c: Checker, rec: Record) -> None:
             comp = images.normalise_compression(cga.value)
         except images.ImageDecodeError as exc:
             c.error(rec, cga.label, str(exc))
+    if t in FRICTION_TYPES:
+        _int_field(c, rec, 6, 10, 99999)
+        _int_field(c, rec, 7, 10, 99999)
+        _int_field(c, rec, 12, 8, 99)
+        if rec.value(8) in ("1", "2") and rec.value(9) != rec.value(10):
+            c.error(rec, label(t, 9), f"with SLC {rec.value(8)} THPS {rec.value(9)!r} and TVPS {rec.value(10)!r} must be equal")
+        com = rec.fields.get(20)
+        if com is not None and len(com.value) > 126:
+            c.error(rec, com.label, "comment longer than 126 characters")
     if t == 14:
         _check_type14_specific(c, rec)
+    elif t == 13:
+        _check_type13_specific(c, rec)
+    elif t == 10:
+        _check_type10_specific(c, rec)
     data = rec.fields.get(999)
     if data is None:
         amputated = t == 14 and 18 in rec.fields
@@ -315,6 +340,8 @@ def _check_type14_specific(c: Checker, rec: Record) -> None:
     fgp = rec.fields.get(13)
     positions: list[int] = []
     if fgp is not None:
+        if len(fgp.subfields) > 1:
+            c.error(rec, fgp.label, f"a Type-14 record holds one friction ridge position, found {len(fgp.subfields)}")
         for sub in fgp.subfields:
             v = _int(sub[0]) if sub else None
             if v is None or v not in FINGER_FGP:
@@ -324,7 +351,7 @@ def _check_type14_specific(c: Checker, rec: Record) -> None:
     if 14 in rec.fields:
         subs = _items(c, rec, 14, 2, 2, required=(1, 2))
         if 19 not in positions:
-            c.warn(rec, label(14, 14), "PPD is only meaningful with finger position 19 (EJI or tip)")
+            c.error(rec, label(14, 14), "may only be present when the finger position is 19 (EJI or tip)")
         for sub in subs:
             if len(sub) >= 2:
                 if _int(sub[0]) is None or _int(sub[0]) > 10:  # type: ignore[operator]
@@ -333,6 +360,8 @@ def _check_type14_specific(c: Checker, rec: Record) -> None:
                     c.error(rec, label(14, 14), f"finger image code {sub[1]!r} is not one of {sorted(FIC)}")
     elif 19 in positions:
         c.error(rec, label(14, 14), "mandatory when finger position is 19 (EJI or tip)")
+    if 15 in rec.fields and 19 not in positions:
+        c.error(rec, label(14, 15), "may only be present when the finger position is 19 (EJI or tip)")
     if 15 in rec.fields:
         for sub in _items(c, rec, 15, 6, 6, required=(1, 2, 3, 4, 5, 6)):
             if len(sub) != 6:
@@ -344,9 +373,38 @@ def _check_type14_specific(c: Checker, rec: Record) -> None:
             nums = [_int(x) for x in sub[2:]]
             if any(n is None for n in nums):
                 c.error(rec, label(14, 15), "segment coordinates must be numbers")
-            elif not (nums[0] < nums[1] and nums[2] < nums[3]):  # type: ignore[operator]
+            elif not (nums[0] <= nums[1] and nums[2] <= nums[3]):  # type: ignore[operator]
                 c.error(rec, label(14, 15), f"segment box {sub[2]}-{sub[3]} x {sub[4]}-{sub[5]}: "
-                        "right must exceed left and bottom must exceed top")
+                        "right must not be left of left, bottom not above top")
+    ppd_fingers = {_int(sub[0]) for sub in rec.fields[14].subfields if sub} if 14 in rec.fields else set()
+    allowed_fingers: set[int] = {0}
+    for p in positions:
+        allowed_fingers |= SLAP_FINGERS.get(p, {p})
+        if p == 19:
+            allowed_fingers |= {f for f in ppd_fingers if f is not None}
+    seg_fingers: set[int] = set()
+    if 21 in rec.fields:
+        if not any(p in SLAP_FINGERS for p in positions):
+            c.error(rec, label(14, 21), "segmentation is only defined for multi-finger images (FGP 13, 14, 15, 40-50)")
+        for sub in _items(c, rec, 21, 5, 5, required=(1, 2, 3, 4, 5)):
+            nums = [_int(x) for x in sub]
+            if len(sub) != 5 or any(n is None for n in nums):
+                c.error(rec, label(14, 21), f"segment {'^'.join(sub)!r} must be five numbers FRSP^LHC^RHC^TVC^BVC")
+                continue
+            seg_fingers.add(nums[0])  # type: ignore[arg-type]
+            _in_positions(c, rec, 21, sub[0], allowed_fingers)
+            if not (nums[1] <= nums[2] and nums[3] <= nums[4]):  # type: ignore[operator]
+                c.error(rec, label(14, 21), f"segment of finger {sub[0]}: right must not be left of left, bottom not above top")
+    if 25 in rec.fields:
+        for sub in _items(c, rec, 25, 8, None, required=(1, 2)):
+            nop = _int(sub[1]) if len(sub) > 1 else None
+            if nop is None or not 3 <= nop <= 99 or len(sub) != 2 + 2 * nop or any(_int(x) is None for x in sub):
+                c.error(rec, label(14, 25), "each subfield must be FRAS^NOP then NOP (3-99) vertex coordinate pairs")
+            else:
+                seg_fingers.add(int(sub[0]))
+                _in_positions(c, rec, 25, sub[0], allowed_fingers)
+    if 26 in rec.fields:
+        _int_field(c, rec, 26, 1, 255)
     if 18 in rec.fields:
         for sub in _items(c, rec, 18, 2, 2, required=(1, 2)):
             if len(sub) == 2 and sub[1].strip() not in ("XX", "UP"):
@@ -355,8 +413,9 @@ def _check_type14_specific(c: Checker, rec: Record) -> None:
         for sub in _items(c, rec, 22, 2, 2, required=(1, 2)):
             if len(sub) == 2:
                 q = _int(sub[1])
-                if q is None or not (q <= 5 or q in (254, 255)):
-                    c.error(rec, label(14, 22), f"NIST quality {sub[1]!r} must be 0-5, 254 or 255")
+                if q is None or not (1 <= q <= 5 or q in (254, 255)):
+                    c.error(rec, label(14, 22), f"NIST quality {sub[1]!r} must be 1-5, 254 or 255")
+                _in_positions(c, rec, 22, sub[0], allowed_fingers)
     for n in (23, 24):
         if n in rec.fields:
             for sub in _items(c, rec, n, 4, 4, required=(1, 2, 3, 4)):
@@ -369,8 +428,83 @@ def _check_type14_specific(c: Checker, rec: Record) -> None:
                     c.error(rec, label(14, n), f"algorithm vendor id {sub[2]!r} must be 4 hexadecimal digits")
                 if alg is None or not (1 <= alg <= 65535):
                     c.error(rec, label(14, n), f"algorithm product code {sub[3]!r} must be 1-65535")
+                if n == 23:
+                    if _int(sub[0]) not in seg_fingers:
+                        c.error(rec, label(14, 23), f"finger {sub[0]!r} has no segment in 14.021 SEG or 14.025 ASEG")
+                else:
+                    _in_positions(c, rec, 24, sub[0], allowed_fingers)
     if 27 in rec.fields and rec.value(27) != "Y":
         c.error(rec, label(14, 27), f"stitched image flag {rec.value(27)!r} may only be Y")
+
+
+def _check_type13_specific(c: Checker, rec: Record) -> None:
+    fgp = rec.fields.get(13)
+    positions = []
+    if fgp is not None:
+        for sub in fgp.subfields:
+            v = _int(sub[0]) if sub else None
+            if v is None or v > 99:
+                c.error(rec, fgp.label, f"friction ridge position {sub[0] if sub else ''!r} is not a Table 8 code")
+            else:
+                positions.append(v)
+    for n in (14, 15):
+        if n in rec.fields and 19 not in positions:
+            c.error(rec, label(13, n), "may only be present when a friction ridge position is 19 (EJI or tip)")
+    if 14 in rec.fields:
+        for sub in _items(c, rec, 14, 2, 2, required=(1, 2)):
+            if len(sub) == 2 and sub[1].strip() not in FIC:
+                c.error(rec, label(13, 14), f"finger image code {sub[1]!r} is not one of {sorted(FIC)}")
+    if 24 in rec.fields:
+        for sub in _items(c, rec, 24, 4, 4, required=(1, 2, 3, 4)):
+            q = _int(sub[1]) if len(sub) == 4 else None
+            if len(sub) == 4 and (q is None or not (q <= 100 or q in (254, 255)) or not _HEX4.match(sub[2])):
+                c.error(rec, label(13, 24), f"quality entry {'^'.join(sub)!r} must be FRMP^QVU(0-100,254,255)^QAV(4 hex)^QAP")
+
+
+IMT_VALUES = frozenset({"FACE", "SCAR", "MARK", "TATTOO", "CHEMICAL", "BRANDED", "HAND", "FOOT"})
+CSP_VALUES = frozenset({"GRAY", "RGB", "SRGB", "YCC", "SYCC", "UNK"})
+SAP_VALUES = frozenset({0, 1, 10, 11, 12, 13, 14, 15, 20, 30, 32, 40, 41, 42, 50, 51, 52})
+POS_VALUES = frozenset({"F", "R", "L", "A", "D"})
+
+
+def _check_type10_specific(c: Checker, rec: Record) -> None:
+    _mandatory(c, rec, (3, 5, 12))
+    imt = rec.value(3)
+    if imt and imt not in IMT_VALUES:
+        c.error(rec, label(10, 3), f"image type {imt!r} is not one of {sorted(IMT_VALUES)}")
+    _int_field(c, rec, 6, 10, 99999)
+    _int_field(c, rec, 7, 10, 99999)
+    csp = rec.value(12)
+    if csp and csp not in CSP_VALUES:
+        c.error(rec, label(10, 12), f"colour space {csp!r} is not one of {sorted(CSP_VALUES)}")
+    if 13 in rec.fields:
+        _int_field(c, rec, 13, 0, 99, SAP_VALUES)
+    elif imt == "FACE":
+        c.error(rec, label(10, 13), "mandatory for a FACE image")
+    pos = rec.value(20)
+    if pos and pos not in POS_VALUES:
+        c.error(rec, label(10, 20), f"subject pose {pos!r} must be one of F, R, L, A, D")
+    poa = rec.fields.get(21)
+    if poa is not None:
+        try:
+            ok = -180 <= float(poa.value) <= 180
+        except ValueError:
+            ok = False
+        if not ok:
+            c.error(rec, poa.label, f"pose offset angle {poa.value!r} must be between -180 and 180")
+
+
+#: Fingers contained in a multi-finger image position (Table 8: 13/14 four-finger slaps, 15 both thumbs,
+#: 40-50 upper/lower joints and combinations are left open).
+SLAP_FINGERS: dict[int, set[int]] = {13: {2, 3, 4, 5}, 14: {7, 8, 9, 10}, 15: {1, 6}, 11: {1}, 12: {6},
+                                     **{p: set(range(0, 11)) for p in range(40, 51)}}
+
+
+def _in_positions(c: Checker, rec: Record, n: int, value: str, allowed: set[int]) -> None:
+    v = _int(value)
+    if v is None or v not in allowed:
+        c.error(rec, label(rec.rtype, n), f"finger {value!r} is not part of this record's position "
+                f"(14.013 FGP {rec.value(13)!r})")
 
 
 CHECKS: dict[int, Callable[[Checker, Record], None]] = {9: check_type9}
@@ -382,6 +516,13 @@ def validate(records: list[Record]) -> Checker:
     if not records:
         return c
     check_type1(c, records[0], records)
+    seen: dict[tuple[int, int], Record] = {}
+    for rec in records[1:]:
+        if rec.idc is not None and rec.rtype not in DEPRECATED_TYPES:
+            first = seen.setdefault((rec.rtype, rec.idc), rec)
+            if first is not rec:
+                fld = label(rec.rtype, 2) if rec.tagged else binary_label(rec.rtype, "IDC")
+                c.error(rec, fld, f"IDC {rec.idc} is already used by {first.label}: records of one type need distinct IDCs")
     for rec in records[1:]:
         if rec.tagged:
             check_tagged_common(c, rec)
