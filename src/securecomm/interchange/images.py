@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import io
+import os
 import struct
 import subprocess
 import sys
@@ -84,6 +85,7 @@ class _WsqWorker:
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen[bytes] | None = None
+        self._pid = os.getpid()  # a forked child must not share its parent's worker pipes
         self._lock = threading.Lock()
         atexit.register(self.close)
 
@@ -102,6 +104,8 @@ class _WsqWorker:
                 proc.kill()
 
     def decode(self, data: bytes) -> tuple[np.ndarray, int]:
+        if self._pid != os.getpid():  # we are a forked child: start our own worker
+            self._proc, self._pid, self._lock = None, os.getpid(), threading.Lock()
         with self._lock:
             for attempt in (1, 2):
                 if self._proc is None or self._proc.poll() is not None:

@@ -26,9 +26,9 @@ DEPRECATED_TYPES = frozenset({3, 5, 6})
 VERSIONS = {"0500": "2011", "0501": "2011 Update 2013", "0502": "2011 Update 2015"}
 OLD_VERSIONS = {"0200", "0201", "0300", "0400"}
 #: Table 7 impression types allowed for exemplar fingers (Type-4 / Type-14).
-EXEMPLAR_IMP = frozenset({0, 1, 2, 3, 8, *range(20, 30)})
-LATENT_IMP = frozenset({4, 5, 6, 7, 12, 13, 14, 15, *range(30, 40)})
-PALM_IMP = frozenset({10, 11, 12, 13, 14, 15, *range(20, 40)})
+EXEMPLAR_IMP = frozenset({0, 1, 2, 3, 8, *range(20, 30), 41, 42, 43})
+LATENT_IMP = frozenset({4, 5, 6, 7, 12, 13, 14, 15, 28, 29, *range(32, 40)})
+PALM_IMP = frozenset({10, 11, 12, 13, 14, 15, *range(20, 32), 41, 42, 43})
 FINGER_FGP = frozenset({*range(0, 16), 19, *range(40, 51)})
 FIC = frozenset({"EJI", "TIP", "FV1", "FV2", "FV3", "FV4", "PRX", "DST", "MED"})
 LOS = frozenset({"TIP", "PRX", "DST", "MED", "NA"})
@@ -461,9 +461,12 @@ def _check_type13_specific(c: Checker, rec: Record) -> None:
                 c.error(rec, label(13, 24), f"quality entry {'^'.join(sub)!r} must be FRMP^QVU(0-100,254,255)^QAV(4 hex)^QAP")
 
 
-IMT_VALUES = frozenset({"FACE", "SCAR", "MARK", "TATTOO", "CHEMICAL", "BRANDED", "HAND", "FOOT"})
+IMT_VALUES = frozenset({
+    "FACE", "SCAR", "MARK", "TATTOO", "FRONTAL-C", "REAR-C", "FRONTAL-N", "REAR-N", "TORSO-BACK", "TORSO-FRONT",
+    "CONDITION", "MISSING", "OTHER", "CHEST", "FEET", "HANDS-PALM", "HANDS-BACK", "GENITALS", "BUTTOCKS",
+    "RIGHT LEG", "LEFT LEG", "RIGHT ARM", "LEFT ARM", "HEAD", "EXTRAORAL", "INTRAORAL", "LIP"})
 CSP_VALUES = frozenset({"GRAY", "RGB", "SRGB", "YCC", "SYCC", "UNK"})
-SAP_VALUES = frozenset({0, 1, 10, 11, 12, 13, 14, 15, 20, 30, 32, 40, 41, 42, 50, 51, 52})
+SAP_VALUES = frozenset({0, 1, 10, 11, 12, 13, 14, 15, 20, 30, 32, 40, 42, 50, 51, 52})
 POS_VALUES = frozenset({"F", "R", "L", "A", "D"})
 
 
