@@ -9,7 +9,7 @@ from securecomm.engine.errors import TemplateError
 from securecomm.engine.iso19794 import read_iso_file
 from securecomm.engine.template import Template
 from securecomm.engine.tenprint import (Candidate, ExhaustiveBackend, SearchBackend, SearchResult, TenprintGallery,
-                                        Thresholds, calibrate_thresholds, fuse)
+                                        Thresholds, calibrate_thresholds, fuse, thresholds_for)
 
 DBS = ("DB1_B", "DB2_B", "DB3_B", "DB4_B")
 
@@ -93,15 +93,36 @@ def test_bad_input():
         Thresholds(hit=1.0, review=2.0)
 
 
-def test_fusion_is_count_normalised():
+@pytest.fixture(scope="module")
+def impostor_scores(fvc2002):
+    """Every cross-finger match() score of DB1_B and DB3_B (SDK templates)."""
+    from securecomm.engine.match import match_many, pack
+
+    out = []
+    for db in ("DB1_B", "DB3_B"):
+        files = sorted((fvc2002 / db).glob("*.iso"))
+        temps = [read_iso_file(f) for f in files]
+        fingers = np.array([f.name.split("_")[0] for f in files])
+        gallery = pack(temps)
+        for i, t in enumerate(temps):
+            s = match_many(t, gallery)
+            out.append(s[i + 1:][fingers[i + 1:] != fingers[i]])
+    return np.concatenate(out)
+
+
+def test_fusion_is_count_normalised(impostor_scores):
+    """Non-mated fused scores mean the same (P(F >= f) ~ 10**-f) whether 1 or 6 fingers are compared."""
     rng = np.random.default_rng(0)
-    from securecomm.engine import tenprint as T
-    imp = rng.normal(T.IMPOSTOR_MEAN, T.IMPOSTOR_SD, (4000, 10)).astype(np.float32)
-    one = imp.copy()
-    one[:, 1:] = np.nan
-    f10, f1 = fuse(imp), fuse(one)
-    assert abs(f10.std() - 1) < 0.1 and abs(f1.std() - 1) < 0.1
+    for n in (1, 3, 6):
+        m = np.full((20_000, 10), np.nan, np.float32)
+        m[:, :n] = rng.choice(impostor_scores, (20_000, n))
+        f = fuse(m)
+        assert 0.004 <= np.mean(f >= 2) <= 0.025, n
+        assert np.mean(f >= 1) == pytest.approx(0.1, abs=0.04), n
     assert np.all(fuse(np.full((2, 10), np.nan)) == 0)
+    strong = np.full((1, 10), np.nan)
+    strong[0, 0] = 0.5
+    assert fuse(strong)[0] > thresholds_for().hit
 
 
 def test_calibrate_thresholds():
@@ -113,6 +134,8 @@ def test_calibrate_thresholds():
     assert big.hit > th.hit and big.review > th.review and big.hit >= big.review
     with pytest.raises(ValueError):
         calibrate_thresholds(imp[:10], 100)
+    assert thresholds_for(1_000_000).hit == pytest.approx(9.0, abs=0.01)
+    assert thresholds_for(1000, 0.001, 0.01).review == pytest.approx(5.0, abs=0.01)
     assert th.decide(th.hit) == "hit" and th.decide(th.review) == "review" and th.decide(th.review - 1) == "no_hit"
 
 

@@ -284,6 +284,8 @@ def _score_pair(abits, avalid, ax, ay, aa, adist, aray, bbits, bvalid, bx, by, b
     #    Only each probe minutia's two best partners are kept: the greedy pairing below
     #    almost never reaches further down a row, and keeping two makes selection cheap.
     cnt = 0
+    g_sum = 0.0
+    g_n = 0
     for i in range(na):
         arow = abits[i]
         avrow = avalid[i]
@@ -313,6 +315,8 @@ def _score_pair(abits, avalid, ax, ay, aa, adist, aray, bbits, bvalid, bx, by, b
             if s_a + s_b == 0:
                 continue
             g = 1.0 - math.sqrt(float(s_x)) / (math.sqrt(float(s_a)) + math.sqrt(float(s_b)))
+            g_sum += g
+            g_n += 1
             if g > g1:
                 g2 = g1
                 j2 = j1
@@ -410,7 +414,14 @@ def _score_pair(abits, avalid, ax, ay, aa, adist, aray, bbits, bvalid, bx, by, b
                 best = t
         tot += lam[best]
         eff[best] = -1.0
-    return tot / n_p
+    # 5. Normalise by the chance level of this comparison: the mean local similarity of all
+    #    matchable cylinder pairs. It depends on the sensor (cylinder density), so dividing by
+    #    it keeps impostor scores, and so one threshold's false match rate, alike across sensors.
+    #    r / (1 + r) maps the ratio monotonically into [0, 1).
+    if g_sum <= 0.0:
+        return 0.0
+    r = (tot / n_p) / (g_sum / g_n)
+    return r / (1.0 + r)
 
 
 @njit(cache=True)

@@ -43,7 +43,7 @@ class MCCParams:
     tau_p: float = 0.4
     n_rel: int = 5
     w_r: float = 0.5
-    mu1: float = 5.0
+    mu1: float = 8.0  # paper: 5 px; 8 tolerates more distortion (FVC2002, all databases alike)
     tau1: float = -8.0 / 5.0
     mu2: float = math.pi / 12
     tau2: float = -30.0

@@ -5,15 +5,19 @@ Why this shape:
 * **Bulk per finger position.** For each probe finger we call ``match_many`` once
   against the packed gallery of that finger position (every subject's right thumb,
   ...), so a search is at most ten numba calls, whatever the gallery size.
-* **Fusion that keeps one threshold meaningful.** A per-finger score ``s`` (the
-  :func:`securecomm.engine.match.match` scale) is turned into evidence
-  ``z = (s - IMPOSTOR_MEAN) / IMPOSTOR_SD`` using the single-finger impostor
-  distribution, and the fingers both sides have are combined as
-  ``sum(z) / sqrt(n)`` (Stouffer). For a non-mated subject the fused score then
-  has about the same distribution whether 1 or 10 fingers could be compared, so a
-  threshold means about the same false positive identification rate (FPIR) for a
-  ten-print card, a partial card, or a subject enrolled with missing fingers.
-  Fingers missing on either side, or unprintable (no usable minutiae), do not count.
+* **Fusion that keeps one threshold meaningful.** Each per-finger score ``s`` (the
+  :func:`securecomm.engine.match.match` scale) becomes its impostor tail
+  probability ``p = P(impostor >= s)`` from a model of the single-finger impostor
+  distribution (quantiles for the bulk, exponential pieces for the tail, fitted on
+  FVC2002). The fingers both sides have are combined with Fisher's method
+  (``-2 sum ln p`` is chi-squared with ``2n`` degrees of freedom for a non-mate) and
+  the fused score is ``-log10`` of the combined probability. So the fused score
+  reads as "one in 10**score non-mated comparisons scores this high", whether 1 or
+  10 fingers could be compared, and one threshold means the same false positive
+  identification rate (FPIR) for a full card, a partial card, or a subject enrolled
+  with missing fingers. Fingers missing on either side, or unprintable (too few
+  usable minutiae), do not count. (Fingers of one person are treated as independent;
+  a conservative FPIR target absorbs the small correlation.)
 * **Three bands from a target FPIR.** ``calibrate_thresholds`` turns impostor fused
   scores and a gallery size into a *hit* threshold (act automatically) and a
   *review* threshold (an examiner must confirm). Below review: no hit. A match is
@@ -39,10 +43,19 @@ from securecomm.engine.template import Template
 
 FINGER_POSITIONS = tuple(range(1, 11))
 
-#: Single-finger impostor score distribution of ``match`` (FVC2002 SDK templates, all four
-#: databases pooled, every cross-finger pair; see docs/benchmarks.md). Re-measure if the matcher changes.
-IMPOSTOR_MEAN = 0.0142
-IMPOSTOR_SD = 0.0024
+#: Single-finger impostor distribution of ``match`` scores (FVC2002, SDK and our own templates,
+#: all four databases pooled, every cross-finger pair: 23,040 scores; see docs/benchmarks.md).
+#: Quantiles at levels 0.0, 0.1, ..., 0.9 for the bulk, then an exponential tail with scale
+#: TAIL_BETA_90 from the 90th percentile to the 99th and TAIL_BETA_99 beyond (the far tail is a
+#: little heavier). Re-measure with benchmarks/bench_fvc.py if the matcher changes.
+IMPOSTOR_QUANTILES = (0.0316, 0.0385, 0.0401, 0.0414, 0.0426, 0.0440, 0.0457, 0.0477, 0.0507, 0.0561)
+TAIL_BETA_90 = 0.00976
+IMPOSTOR_Q99 = 0.0786
+TAIL_BETA_99 = 0.0121
+
+#: Evidence of one finger is capped here (p = 1e-30) so that a single perfect finger cannot
+#: make up for every other finger disagreeing.
+MAX_FINGER_EVIDENCE = 30.0
 
 #: A probe finger needs this many usable minutiae (valid cylinders) to count as printable.
 MIN_USABLE_MINUTIAE = 4
@@ -69,9 +82,27 @@ class Thresholds:
         return "no_hit"
 
 
-#: Defaults: calibrate_thresholds on FVC2002 ten-print-like impostor fused scores for a gallery of
-#: 1,000,000 subjects at FPIR 0.1 % (hit) and 1 % (review); see docs/benchmarks.md.
-DEFAULT_THRESHOLDS = Thresholds(hit=12.0, review=9.0)
+#: Defaults for a gallery of 1,000,000 subjects: hit at FPIR 0.1 %, examiner review at FPIR 1 %.
+#: Because the fused score is -log10 of the per-comparison false match probability, these are
+#: -log10(1 - (1 - FPIR) ** (1 / N)): 9.0 and 8.0 (see :func:`thresholds_for`).
+DEFAULT_GALLERY_SIZE = 1_000_000
+
+
+def thresholds_for(gallery_size: int = DEFAULT_GALLERY_SIZE, fpir_hit: float = 0.001,
+                   fpir_review: float = 0.01) -> "Thresholds":
+    """Thresholds from the fused score's model meaning (no impostor sample needed)."""
+    if gallery_size < 1:
+        raise ValueError(f"gallery size must be at least 1, got {gallery_size}")
+    if not (0 < fpir_hit <= fpir_review < 1):
+        raise ValueError(f"need 0 < fpir_hit ({fpir_hit}) <= fpir_review ({fpir_review}) < 1")
+
+    def t(fpir: float) -> float:
+        return -math.log10(-math.expm1(math.log1p(-fpir) / gallery_size))
+
+    return Thresholds(hit=round(t(fpir_hit), 3), review=round(t(fpir_review), 3))
+
+
+DEFAULT_THRESHOLDS = Thresholds(hit=9.0, review=8.0)
 
 
 @dataclass(frozen=True)
@@ -190,18 +221,53 @@ class ExhaustiveBackend:
         return [self._ids[i] for i in live], scores[live]
 
 
-def fuse(scores: np.ndarray) -> np.ndarray:
-    """Fused score per row of a [n, 10] per-finger score matrix (NaN = not compared); 0 with no fingers."""
+def finger_evidence(scores) -> np.ndarray:
+    """-log10 P(impostor score >= s) for each single-finger score (NaN stays NaN)."""
     s = np.asarray(scores, np.float64)
-    have = ~np.isnan(s)
-    z = np.where(have, (np.nan_to_num(s) - IMPOSTOR_MEAN) / IMPOSTOR_SD, 0.0)
+    q = np.asarray(IMPOSTOR_QUANTILES)
+    levels = np.arange(q.size) / q.size
+    # bulk: interpolate the survival function between quantiles (1 below the lowest)
+    surv = 1.0 - np.interp(s, q, levels, left=0.0, right=levels[-1])
+    log_p = np.log(np.maximum(surv, 1e-300))
+    u90 = q[-1]
+    mid = s > u90
+    log_p = np.where(mid, math.log(0.1) - (np.minimum(s, IMPOSTOR_Q99) - u90) / TAIL_BETA_90, log_p)
+    far = s > IMPOSTOR_Q99
+    log_p99 = math.log(0.1) - (IMPOSTOR_Q99 - u90) / TAIL_BETA_90
+    log_p = np.where(far, log_p99 - (s - IMPOSTOR_Q99) / TAIL_BETA_99, log_p)
+    ev = np.clip(-log_p / math.log(10.0), 0.0, MAX_FINGER_EVIDENCE)
+    return np.where(np.isnan(s), np.nan, ev)
+
+
+def fuse(scores: np.ndarray) -> np.ndarray:
+    """Fused score per row of a [n, 10] per-finger score matrix (NaN = not compared); 0 with no fingers.
+
+    Fisher's method on the per-finger impostor tail probabilities, returned as -log10 of the
+    combined probability: P(chi2_2n >= x) = exp(-x/2) * sum_{k<n} (x/2)**k / k!.
+    """
+    s = np.atleast_2d(np.asarray(scores, np.float64))
+    ev = finger_evidence(s)
+    have = ~np.isnan(ev)
     n = have.sum(axis=1)
-    return np.where(n > 0, z.sum(axis=1) / np.sqrt(np.maximum(n, 1)), 0.0)
+    half_x = np.where(have, ev, 0.0).sum(axis=1) * math.log(10.0)  # x/2 = -sum ln p
+    ok = (n > 0) & (half_x > 0.0)
+    hx = np.where(ok, half_x, 1.0)
+    k = np.arange(10, dtype=np.float64)
+    lgk = np.array([math.lgamma(i + 1.0) for i in range(10)])
+    terms = k[None, :] * np.log(hx)[:, None] - lgk[None, :]
+    terms = np.where(k[None, :] < np.maximum(n, 1)[:, None], terms, -np.inf)
+    m = terms.max(axis=1)
+    m = np.where(np.isfinite(m), m, 0.0)
+    log_sf = -hx + m + np.log(np.exp(terms - m[:, None]).sum(axis=1))
+    out = np.where(ok, np.maximum(0.0, -log_sf / math.log(10.0)), 0.0)
+    return out
 
 
 def calibrate_thresholds(impostor_scores, gallery_size: int, fpir_hit: float = 0.001,
                          fpir_review: float = 0.01) -> Thresholds:
-    """Thresholds on the fused score for target FPIRs in a gallery of ``gallery_size`` subjects.
+    """Thresholds on the fused score from observed non-mated fused scores (e.g. a new extractor).
+
+    Use this instead of :func:`thresholds_for` when the single-finger model above may not hold.
 
     A non-mated search is a false positive when any of the N subjects scores above the
     threshold, so each comparison may exceed it with probability ``1 - (1 - FPIR)**(1/N)``.
