@@ -62,7 +62,7 @@ def gabor_bank(radius: int = RADIUS) -> tuple[np.ndarray, np.ndarray]:
     return bank, periods
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _filter(padded, theta, period, mask, bank, pmin, pstep, radius):
     h, w = theta.shape
     na = bank.shape[0]

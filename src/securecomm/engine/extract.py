@@ -65,7 +65,8 @@ def analyse(pixels: object, ppi: float = 500) -> Analysis:
 
     img, scale = image.prepare(pixels, ppi)
     lap("prepare")
-    first = orientation.orientation_field(img)
+    tensor = orientation.structure_tensor(img)
+    first = orientation.orientation_field(img, tensor=tensor)
     lap("tensor")
     seg = segment.segment(img, first.coherence, first.theta)
     mask = seg.mask
@@ -77,7 +78,7 @@ def analyse(pixels: object, ppi: float = 500) -> Analysis:
         rep = quality.QualityReport(0, 0.0, 0.0, 0.0, 0.0, 0.0, seg.fraction, 0)
         z = np.zeros(img.shape, np.float32)
         return Analysis(img, scale, mask, z, z, z, z, np.zeros(img.shape, np.uint8), empty, rep, t)
-    field = orientation.orientation_field(img, mask)
+    field = orientation.orientation_field(img, mask, tensor=tensor)
     lap("orientation")
     period, median_period = frequency.ridge_period(img, field.theta, mask)
     lap("frequency")
