@@ -98,15 +98,15 @@ class Transaction:
         return recs[0] if recs else None
 
     def _ppi_type4(self, rec: Record) -> float:
-        field_no = 11 if rec.header.get("ISR") == 0 else 12
+        """ISR 0: the image is at the minimum scanning resolution, 19.69 ppmm (500 ppi);
+        ISR 1: at the native resolution given in 1.012 NTR (ppmm)."""
+        if rec.header.get("ISR") != 1:
+            return 500.0
         try:
-            ppmm = float(self.type1.value(field_no))
+            ppmm = float(self.type1.value(12))
         except ValueError:
-            ppmm = 0.0
-        if ppmm <= 0 or rec.header.get("ISR") == 0:
-            # ISR 0 means the minimum scanning resolution of 19.69 ppmm (500 ppi)
-            return 500.0 if ppmm <= 0 or rec.header.get("ISR") == 0 else ppmm * 25.4
-        return round(ppmm * 25.4, 1)
+            return 500.0
+        return round(ppmm * 25.4, 1) if ppmm > 0 else 500.0
 
     @staticmethod
     def _ppi_tagged(rec: Record) -> float:
