@@ -48,6 +48,7 @@ class Checker:
         self.errors: list[TransactionError] = []
         self.warnings: list[TransactionError] = []
         self.images: dict[int, np.ndarray] = {}  # record position -> decoded pixels
+        self.legacy = False  # VER before 0500: rules new in 2011 are not applied
 
     def error(self, rec: Record | str, fld: str, reason: str) -> None:
         self.errors.append(TransactionError(rec if isinstance(rec, str) else rec.label, fld, reason))
@@ -340,7 +341,7 @@ def _check_type14_specific(c: Checker, rec: Record) -> None:
     fgp = rec.fields.get(13)
     positions: list[int] = []
     if fgp is not None:
-        if len(fgp.subfields) > 1:
+        if len(fgp.subfields) > 1 and not c.legacy:
             c.error(rec, fgp.label, f"a Type-14 record holds one friction ridge position, found {len(fgp.subfields)}")
         for sub in fgp.subfields:
             v = _int(sub[0]) if sub else None
@@ -518,6 +519,7 @@ def validate(records: list[Record]) -> Checker:
     c = Checker()
     if not records:
         return c
+    c.legacy = records[0].value(2) in OLD_VERSIONS
     check_type1(c, records[0], records)
     seen: dict[tuple[int, int], Record] = {}
     for rec in records[1:]:
