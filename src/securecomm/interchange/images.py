@@ -29,6 +29,8 @@ _ALIASES = {"WSQ": "WSQ20", "WSQ20": "WSQ20", "NONE": "NONE", "JPEGB": "JPEGB", 
             "JP2": "JP2", "JP2L": "JP2L", "PNG": "PNG"}
 #: Largest image side accepted (pixels): 16 inches at 1000 ppi, plenty for a slap or palm.
 MAX_SIDE = 16000
+#: Largest WSQ frame accepted (pixels): a full palm at 1000 ppi; bounds the decoder's memory.
+MAX_PIXELS = 64_000_000
 
 
 class ImageDecodeError(ValueError):
@@ -67,7 +69,7 @@ def wsq_frame_size(data: bytes) -> tuple[int, int]:
                 break
             h = int.from_bytes(data[pos + 6:pos + 8], "big")
             w = int.from_bytes(data[pos + 8:pos + 10], "big")
-            if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE):
+            if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE) or w * h > MAX_PIXELS:
                 raise ImageDecodeError(f"WSQ frame header gives an impossible size {w}x{h}")
             if pos + 2 + seglen > len(data):
                 break
