@@ -181,8 +181,8 @@ def check_type1(c: Checker, t1: Record, records: list[Record]) -> None:
         if n > 23 and n != 999:
             c.warn(t1, label(1, n), "field not defined for the Type-1 record")
     for n in t1.fields:
-        if any(ord(ch) > 127 for sub in t1.fields[n].subfields for item in sub for ch in item):
-            c.error(t1, label(1, n), "Type-1 fields must be 7-bit ASCII")
+        if n <= 16 and any(ord(ch) > 127 for sub in t1.fields[n].subfields for item in sub for ch in item):
+            c.error(t1, label(1, n), "this Type-1 field must be 7-bit ASCII")
 
 
 def _check_cnt(c: Checker, t1: Record, records: list[Record]) -> None:
@@ -380,7 +380,7 @@ def _check_type14_specific(c: Checker, rec: Record) -> None:
     ppd_fingers = {_int(sub[0]) for sub in rec.fields[14].subfields if sub} if 14 in rec.fields else set()
     allowed_fingers: set[int] = {0}
     for p in positions:
-        allowed_fingers |= SLAP_FINGERS.get(p, {p})
+        allowed_fingers |= SLAP_FINGERS.get(p, set()) | {p}
         if p == 19:
             allowed_fingers |= {f for f in ppd_fingers if f is not None}
     seg_fingers: set[int] = set()
@@ -527,7 +527,8 @@ def validate(records: list[Record]) -> Checker:
             first = seen.setdefault((rec.rtype, rec.idc), rec)
             if first is not rec:
                 fld = label(rec.rtype, 2) if rec.tagged else binary_label(rec.rtype, "IDC")
-                c.error(rec, fld, f"IDC {rec.idc} is already used by {first.label}: records of one type need distinct IDCs")
+                # linked records (e.g. a tattoo and its zoom) may share an IDC: worth a look, not a rejection
+                c.warn(rec, fld, f"IDC {rec.idc} is also used by {first.label}")
     for rec in records[1:]:
         if rec.tagged:
             check_tagged_common(c, rec)
