@@ -8,7 +8,7 @@ from securecomm.demo import scenario as scenario_mod
 from securecomm.store.db import make_engine, migrate
 
 #: Extra re-arrest bookings the kill test adds to the scenario's five.
-EXTRA = 9
+EXTRA = 5
 
 
 @pytest.fixture(scope="session")

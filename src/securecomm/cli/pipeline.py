@@ -46,6 +46,13 @@ def _engine(db: str | None, data: Path | None, *, upgrade: bool = True):
     return engine
 
 
+def _require_schema(engine) -> None:
+    from sqlalchemy import inspect
+
+    if not inspect(engine).has_table("jobs"):
+        _fail(f"no securecomm store at {engine.url.render_as_string(hide_password=True)}: run `securecomm init`")
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=console, transient=False)
@@ -217,7 +224,8 @@ def work(once: Annotated[bool, typer.Option("--once", help="run one job, then st
     from securecomm.workflow.stages import PipelineConfig
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    engine = _engine(db, data)
+    engine = _engine(db, data, upgrade=False)  # workers start often (and get killed): no migration here
+    _require_schema(engine)
     url = engine.url.render_as_string(hide_password=False)
     queue = JobQueue(engine)
     if once or workers <= 1:

@@ -133,15 +133,14 @@ def build_cached(folder, extra: int = 0) -> Scenario:
     import pickle
     from pathlib import Path
 
-    import securecomm.demo.scenario as me
-    import securecomm.interchange.ebts as ebts
-    import securecomm.synth.impression as impression
-    import securecomm.synth.master as master
-    import securecomm.synth.persons as persons
+    import securecomm.interchange as interchange
+    import securecomm.synth as synth
 
     h = hashlib.sha256(str(extra).encode())
-    for mod in (me, ebts, impression, master, persons):
-        h.update(Path(mod.__file__).read_bytes())
+    h.update(Path(__file__).read_bytes())
+    for package in (interchange, synth):  # writers, validator and generator: any change rebuilds
+        for src in sorted(Path(package.__file__).parent.glob("*.py")):
+            h.update(src.name.encode() + src.read_bytes())
     path = Path(folder) / f"scenario-{h.hexdigest()[:16]}.pickle"
     if path.is_file():
         try:

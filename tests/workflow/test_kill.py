@@ -1,0 +1,115 @@
+"""Durability: real worker processes SIGKILLed at random moments, restarted, and every booking still
+finishes exactly once -- one SRE per recipient, at most one IDR, exactly one IAQ and IAR where expected.
+
+Runs ``python -m securecomm work`` subprocesses against SQLite and PostgreSQL with a short lease, so a
+killed worker's job is taken over within seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from securecomm.store.models import ArrestRow
+from securecomm.store.workflow_models import Job, Response, StageRun, Transaction
+from securecomm.workflow.pipeline import submit
+from securecomm.workflow.queue import JobQueue
+
+LEASE = "1.5"
+CHAOS_SECONDS = 20.0
+MAX_KILLS = 4
+
+
+def _spawn(db_url: str, log) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "securecomm", "work", "--db", db_url, "--lease", LEASE, "--min-fingers", "2",
+           "--quiet"]
+    return subprocess.Popen(cmd, stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+@pytest.mark.slow
+def test_sigkilled_workers_finish_every_booking_exactly_once(store, scenario, db_url, tmp_path):
+    bookings = list(scenario.bookings.values()) + [raw for _, raw in scenario.extra_bookings]
+    bad = scenario.bookings["b2_citizen"][:700]  # a truncated copy under a new TCN: must end as one ERRT
+    bad = bad.replace(scenario.tcns["b2_citizen"].encode(), b"MA0130100-20120602-K999")
+    tcns = [submit(store, raw).tcn for raw in bookings]
+    bad_tcn = submit(store, bad).tcn
+    queue = JobQueue(store)
+    rng = random.Random(20121)
+    log = open(tmp_path / "workers.log", "wb")
+    procs: list[subprocess.Popen] = []
+    kills = 0
+
+    def committed() -> int:
+        with Session(store) as s:
+            return s.scalar(select(func.count()).select_from(StageRun))
+
+    deadline = time.monotonic() + CHAOS_SECONDS
+    try:
+        while time.monotonic() < deadline and kills < MAX_KILLS and queue.outstanding() > 0:
+            procs = [p for p in procs if p.poll() is None]
+            while len(procs) < 2:
+                procs.append(_spawn(db_url, log))
+            # wait until the workers are busy committing stages, then kill one at a random moment
+            seen = committed()
+            busy_by = time.monotonic() + 10
+            while committed() == seen and time.monotonic() < busy_by:
+                time.sleep(0.1)
+            time.sleep(rng.uniform(0.0, 1.5))
+            victim = rng.choice(procs)
+            if victim.poll() is None:
+                victim.send_signal(signal.SIGKILL)
+                victim.wait()
+                kills += 1
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                p.wait()
+    left = queue.outstanding()
+    t_final = time.monotonic()
+    # restart once more and let it finish; jobs of the killed workers are taken over when their leases end
+    final = subprocess.run([sys.executable, "-m", "securecomm", "work", "--db", db_url, "--lease", LEASE,
+                            "--min-fingers", "2", "--quiet"], stdout=log, stderr=log, timeout=240)
+    log.close()
+    assert final.returncode == 0, (tmp_path / "workers.log").read_text()[-3000:]
+    assert kills >= 3
+    print(f"kills={kills} outstanding after chaos={left} final run {time.monotonic() - t_final:.1f}s")
+
+    with Session(store) as s:
+        jobs = dict(s.execute(select(Job.tcn, Job.state)).all())
+        assert all(jobs[t] in ("done", "waiting") for t in tcns), Counter(jobs.values())
+        assert jobs[bad_tcn] == "done"
+        resp = Counter(s.execute(select(Response.tcn, Response.kind)).all())
+        per_recipient = Counter(s.execute(select(Response.tcn, Response.kind, Response.recipient)).all())
+        assert max(per_recipient.values()) == 1
+        states = dict(s.execute(select(Transaction.tcn, Transaction.state)).all())
+        outputs = {(r.tcn, r.stage): r for r in s.scalars(select(StageRun))}
+        arrests = Counter(s.scalars(select(ArrestRow.tcn).where(ArrestRow.tcn.in_(tcns))).all())
+    assert states[bad_tcn] == "rejected" and resp[(bad_tcn, "ERRT")] == 1
+    assert sum(n for (t, _), n in resp.items() if t == bad_tcn) == 1
+    for tcn in tcns:
+        assert arrests[tcn] == 1, tcn  # on exactly one rap sheet
+        assert resp[(tcn, "SRE")] == 2, tcn  # agency + state bureau
+        imm = outputs[(tcn, "immigration_search")]
+        if imm.status == "skipped":
+            assert resp[(tcn, "IDR")] == 0 and states[tcn] == "done"
+            continue
+        assert resp[(tcn, "IDR")] == 2
+        matched = outputs[(tcn, "idr")].output["match"]
+        assert resp[(tcn, "IAQ")] == (1 if matched else 0), tcn
+        if not matched:
+            assert states[tcn] == "done"
+        elif jobs[tcn] == "waiting":  # a person must decide (protected): no IAR yet
+            assert resp[(tcn, "IAR")] == 0 and outputs[(tcn, "status_determination")].status == "review"
+        else:
+            assert resp[(tcn, "IAR")] == 3 and states[tcn] == "done", tcn
+    assert sum(1 for t in tcns if resp[(t, "IAQ")]) >= 3  # the overstay is booked several times
