@@ -63,7 +63,7 @@ def test_rendered_ridge_period_matches_frequency_map():
     pat = m.pattern()
     blocks = _block_periods(pat.ridges, pat.mask)
     assert len(blocks) > 10
-    err = [abs(p - pat.period[y, x]) / pat.period[y, x] for y, x, p in blocks]
+    err = [abs(p - pat.period[y - 32:y + 32, x - 32:x + 32].mean()) / m.period for y, x, p in blocks]
     assert np.median(err) < 0.08, np.median(err)
     # and through an impression (rotation and distortion keep scale about 1)
     imp = render(m, 3, "plain", quality=1.0)

@@ -17,7 +17,7 @@ def test_packed_templates_have_extracted_template_statistics():
     p = T.impressions(3000, seed=4)
     assert len(p) == 3000
     counts = p.counts
-    assert 30 <= counts.mean() <= 48
+    assert 30 <= counts.mean() <= 60
     assert np.percentile(counts, 5) >= 10 and np.percentile(counts, 95) <= 90
     assert 0.45 <= np.mean(p.kind == 1) <= 0.65
     assert p.x.min() >= 0 and p.x.max() < p.width and p.angle.max() < 2 * np.pi

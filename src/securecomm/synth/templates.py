@@ -40,7 +40,7 @@ IMPRESSION_SIZES = {"plain": (400, 400), "rolled": (800, 750)}
 _CELL = 14.0  # jittered-grid cell, px: minimum spacing ~ (1 - _JITTER) * _CELL
 _JITTER = 0.65
 _TIP = (190.0, 235.0)  # fingertip ellipse semi-axes in the master frame
-_DENSITY = 0.105  # fraction of grid cells holding a minutia (mean plain impression ~ 38)
+_DENSITY = 0.13  # fraction of grid cells holding a minutia (mean plain impression ~ 46)
 
 #: Acquisition noise of a template-level impression (calibrated against the engine on rendered images).
 NOISE = {
@@ -50,6 +50,9 @@ NOISE = {
     "spurious": (0.05, 0.20),  # spurious minutiae per true one: base + slope * difficulty
     "distortion_px": (2.0, 6.0),  # quadratic distortion coefficient sd: base + slope * difficulty
     "type_flip": 0.10,
+    "quality_beta": (3.0, 2.0),  # per-impression quality ~ Beta(a, b); difficulty = 1 - quality
+    "offset_px": (30.0, 30.0),  # sd of the contact window's offset on the finger: base + slope * difficulty
+    "rotation_deg": (9.0, 8.0),  # sd of the rotation: base + slope * difficulty (clipped to +-20)
 }
 
 
@@ -204,13 +207,13 @@ def _block_impressions(seed: int, block: int, impression: int, kind: str) -> Pac
     counts = masters.counts
     fi = np.repeat(np.arange(n), counts)
     x, y, ang = masters.x, masters.y, masters.angle
-    hard = 1.0 - rng.beta(5.0, 2.0, n)  # acquisition difficulty per impression, as in the image renderer
+    hard = 1.0 - rng.beta(*NOISE["quality_beta"], n)  # acquisition difficulty, as in the image renderer
     if kind == "plain":
-        wcx = mw / 2 + rng.normal(0, 18 + 20 * hard)
-        wcy = mh / 2 + 0.08 * mh + rng.normal(0, 18 + 20 * hard)
+        wcx = mw / 2 + rng.normal(0, 1, n) * (NOISE["offset_px"][0] + NOISE["offset_px"][1] * hard)
+        wcy = mh / 2 + 0.08 * mh + rng.normal(0, 1, n) * (NOISE["offset_px"][0] + NOISE["offset_px"][1] * hard)
         wa = rng.uniform(0.30, 0.42, n) * W * (1 - 0.25 * hard * rng.random(n))
         wb = rng.uniform(0.36, 0.46, n) * H * (1 - 0.25 * hard * rng.random(n))
-        rot = np.clip(rng.normal(0, 7 + 6 * hard), -20, 20)
+        rot = np.clip(rng.normal(0, 1, n) * (NOISE["rotation_deg"][0] + NOISE["rotation_deg"][1] * hard), -20, 20)
     else:
         wcx = mw / 2 + rng.normal(0, 6, n)
         wcy = mh / 2 + rng.normal(0, 6, n)
