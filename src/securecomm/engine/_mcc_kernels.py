@@ -130,7 +130,7 @@ def _in_hull(px, py, hx, hy, omega):
 # --------------------------------------------------------------------------------------------
 # Cylinder creation.
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def build_cylinders(x, y, a, radius, sigma_s, sigma_d, mu_psi, omega, min_vc, min_m):
     """Bit cylinders for every minutia; returns (bits[n, CW], valid[n, CW], keep[n]).
 
@@ -424,7 +424,7 @@ def _score_pair(abits, avalid, ax, ay, aa, adist, aray, bbits, bvalid, bx, by, b
     return r / (1.0 + r)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def score_many(abits, avalid, ax, ay, aa, gbits, gvalid, gx, gy, ga, offsets, params, out):
     """Score one probe against every template of a packed gallery (rows offsets[g]:offsets[g+1])."""
     ng = offsets.size - 1
@@ -463,7 +463,7 @@ def score_many(abits, avalid, ax, ay, aa, gbits, gvalid, gx, gy, ga, offsets, pa
                              rbest, keys, ia, ib, used_b, lam, lam2, lam0, rho, eff)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def score_one(abits, avalid, ax, ay, aa, bbits, bvalid, bx, by, ba, params):
     """Score one pair: the bulk kernel on a one-template gallery, so both paths agree exactly."""
     out = np.zeros(1)
