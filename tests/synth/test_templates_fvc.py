@@ -36,6 +36,8 @@ def test_slices_and_blocks_are_independent_of_how_work_is_split():
         assert a.to_bytes() == b.to_bytes()
     again = T.impressions(T.BLOCK + 50, seed=9, impression=2)
     assert np.array_equal(again.x, whole.x) and np.array_equal(again.offsets, whole.offsets)
+    parallel = list(T.iter_blocks(T.BLOCK + 50, seed=9, impression=2, workers=2))
+    assert np.array_equal(np.concatenate([p.angle for p in parallel]), whole.angle)
 
 
 def test_mated_template_impressions_match_better_than_non_mated():
@@ -55,6 +57,7 @@ def test_mated_template_impressions_match_better_than_non_mated():
     (dict(n_fingers=5, seed=-1), "seed"),
     (dict(n_fingers=5, seed=1, kind="slap"), "kind"),
     (dict(n_fingers=5, seed=1, impression=-1), "impression"),
+    (dict(n_fingers=5, seed=1, start=-1), "start"),
 ])
 def test_template_generator_rejects_bad_parameters(kw, name):
     with pytest.raises(ValueError, match=name):

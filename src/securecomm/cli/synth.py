@@ -54,6 +54,7 @@ def gallery(
     subjects: int = typer.Option(100_000, "--subjects", help="ten-print subjects (10 fingers each)"),
     seed: int = typer.Option(0, "--seed"),
     out: Path = typer.Option(None, "--out", help="save packed arrays to this .npz (omit to only time it)"),
+    workers: int = typer.Option(1, "--workers", help="processes (output does not depend on it)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
 ) -> None:
     """Generate a template-level gallery (no images) and report the speed."""
@@ -64,11 +65,14 @@ def gallery(
     if subjects < 1:
         typer.echo(f"error: subjects must be >= 1, got {subjects}", err=True)
         raise typer.Exit(2)
+    if workers < 1:
+        typer.echo(f"error: workers must be >= 1, got {workers}", err=True)
+        raise typer.Exit(2)
     n = subjects * 10
     t0 = time.perf_counter()
     total = 0
     parts = []
-    for block in T.iter_blocks(n, seed):
+    for block in T.iter_blocks(n, seed, workers=workers):
         total += int(block.offsets[-1])
         if out is not None:
             parts.append(block)

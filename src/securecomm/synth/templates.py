@@ -23,8 +23,10 @@ on its own and results do not depend on how the work is split.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from typing import Iterator
 
+import numba
 import numpy as np
 
 from securecomm.engine.template import BIFURCATION, ENDING, MAX_MINUTIAE, Template
@@ -145,22 +147,36 @@ def _finger_fields(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
             "arch_amp": arch_amp, "arch_x": ccx, "arch_y": ccy + 20}
 
 
+@numba.njit(cache=True)
+def _orientation_kernel(idx, x, y, core_x, core_y, wc, delta_x, delta_y, wd, amp, arch_x, arch_y,
+                        sx, sy):  # pragma: no cover - compiled
+    n = x.size
+    out = np.empty(n, np.float32)
+    for i in range(n):
+        f = idx[i]
+        th = 0.0
+        for k in range(2):
+            if wc[f, k] != 0.0:
+                th += 0.5 * wc[f, k] * math.atan2(y[i] - core_y[f, k], x[i] - core_x[f, k])
+            if wd[f, k] != 0.0:
+                th -= 0.5 * wd[f, k] * math.atan2(y[i] - delta_y[f, k], x[i] - delta_x[f, k])
+        if amp[f] != 0.0:
+            dx = (x[i] - arch_x[f]) / sx
+            dy = (y[i] - arch_y[f]) / sy
+            th += math.atan(1.6 * amp[f] * math.exp(-dy * dy - 0.5 * dx * dx) * dx)
+        th = th % math.pi
+        out[i] = th
+    return out
+
+
 def _orientation(f: dict[str, np.ndarray], idx: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Ridge direction (image frame, y down, [0, pi)) of finger ``idx`` at (x, y), float32."""
-    x = x.astype(np.float32, copy=False)
-    y = y.astype(np.float32, copy=False)
-    th = np.zeros(x.shape, np.float32)
-    for k in range(2):
-        for key, wkey, sign in (("cores", "wc", 0.5), ("deltas", "wd", -0.5)):
-            pt = f[key][:, k]
-            w = f[wkey][:, k].astype(np.float32)[idx]
-            th += (sign * w) * np.arctan2(y - pt.imag.astype(np.float32)[idx], x - pt.real.astype(np.float32)[idx])
-    sx = np.float32(0.55 * _TIP[0])
-    dx = (x - f["arch_x"].astype(np.float32)[idx]) / sx
-    dy = (y - f["arch_y"].astype(np.float32)[idx]) / np.float32(0.9 * _TIP[0])
-    amp = f["arch_amp"].astype(np.float32)[idx]
-    th += np.arctan(np.float32(1.6) * amp * np.exp(-dy * dy - np.float32(0.5) * dx * dx) * dx)
-    return np.mod(th, np.float32(np.pi))
+    return _orientation_kernel(np.ascontiguousarray(idx, np.int64), np.ascontiguousarray(x, np.float64),
+                               np.ascontiguousarray(y, np.float64),
+                               np.ascontiguousarray(f["cores"].real), np.ascontiguousarray(f["cores"].imag),
+                               f["wc"], np.ascontiguousarray(f["deltas"].real),
+                               np.ascontiguousarray(f["deltas"].imag), f["wd"],
+                               f["arch_amp"], f["arch_x"], f["arch_y"], 0.55 * _TIP[0], 0.9 * _TIP[0])
 
 
 def _block_masters(seed: int, block: int) -> tuple[PackedTemplates, dict[str, np.ndarray]]:
@@ -296,23 +312,41 @@ def _slice(p: PackedTemplates, a: int, b: int) -> PackedTemplates:
                            p.quality[lo:hi], p.width, p.height, first=p.first + a)
 
 
+def _block_job(args: tuple[int, int, int, str]) -> PackedTemplates:
+    return _block_impressions(*args)
+
+
 def iter_blocks(n_fingers: int, seed: int, impression: int = 0, kind: str = "plain",
-                start: int = 0) -> Iterator[PackedTemplates]:
+                start: int = 0, workers: int = 1) -> Iterator[PackedTemplates]:
     """Impression ``impression`` of fingers ``start .. start + n_fingers - 1``, block by block.
 
     Two calls with the same ``seed`` and different ``impression`` give mated
-    templates (same masters, independent acquisitions).
+    templates (same masters, independent acquisitions). ``workers`` > 1 builds
+    blocks in that many processes; blocks come back in order and are identical.
     """
     n_fingers = _check_count("n_fingers", n_fingers)
     start = _check_count("start", start, 0)
     impression = _check_count("impression", impression, 0)
+    workers = _check_count("workers", workers)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an int >= 0, got {seed!r}")
     if kind not in IMPRESSION_SIZES:
         raise ValueError(f"kind must be one of {tuple(IMPRESSION_SIZES)}, got {kind!r}")
     stop = start + n_fingers
-    for block in range(start // BLOCK, (stop - 1) // BLOCK + 1):
-        packed = _block_impressions(int(seed), block, impression, kind)
+    blocks = range(start // BLOCK, (stop - 1) // BLOCK + 1)
+    jobs = [(int(seed), b, impression, kind) for b in blocks]
+    if workers > 1 and len(jobs) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results: Iterator[PackedTemplates] = pool.map(_block_job, jobs, chunksize=1)
+            yield from _trim(results, blocks, start, stop)
+    else:
+        yield from _trim(map(_block_job, jobs), blocks, start, stop)
+
+
+def _trim(results: Iterator[PackedTemplates], blocks: range, start: int, stop: int) -> Iterator[PackedTemplates]:
+    for block, packed in zip(blocks, results):
         a = max(start - block * BLOCK, 0)
         b = min(stop - block * BLOCK, BLOCK)
         yield packed if (a, b) == (0, BLOCK) else _slice(packed, a, b)
