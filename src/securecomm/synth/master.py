@@ -387,7 +387,7 @@ def _pattern_uncached(m: Master) -> MasterPattern:
     return MasterPattern(ridges=ridges, mask=mask, orientation=theta, period=per, minutiae=minutiae)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=24)  # ~2.5 MB each; a ten-print person needs 10
 def _pattern(m: Master) -> MasterPattern:
     pat = _pattern_uncached(m)
     for arr in (pat.ridges, pat.mask, pat.orientation, pat.period, pat.minutiae):
