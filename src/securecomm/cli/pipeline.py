@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import multiprocessing as mp
 import sys
 import time
 from pathlib import Path
@@ -195,17 +194,6 @@ def submit(files: Annotated[list[Path], typer.Argument(help="CAR booking transac
         raise typer.Exit(2)
 
 
-def _work_process(url: str, lease: float, min_fingers: int) -> int:
-    """One worker process (multiprocessing target): process until the queue is empty."""
-    from securecomm.store.db import make_engine
-    from securecomm.workflow.pipeline import Worker
-    from securecomm.workflow.stages import PipelineConfig
-
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    engine = make_engine(url)
-    return Worker(engine, PipelineConfig(min_fingers=min_fingers), lease_seconds=lease).run(until_empty=True)
-
-
 def work(once: Annotated[bool, typer.Option("--once", help="run one job, then stop")] = False,
          workers: Annotated[int, typer.Option("--workers", "-n", help="worker processes")] = 1,
          lease: Annotated[float, typer.Option("--lease", help="seconds before a silent worker's job is "
@@ -249,25 +237,19 @@ def work(once: Annotated[bool, typer.Option("--once", help="run one job, then st
         console.print(f"{n} job(s) processed, {worker.stages_run} stage(s) committed")
         _queue_summary(queue)
         return
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_work_process, args=(url, lease, min_fingers)) for _ in range(workers)]
-    for p in procs:
-        p.start()
-    try:
-        with _progress() as bar:
-            task = bar.add_task(f"processing ({workers} workers)", total=1)
-            while True:
-                c = queue.counts()
-                bar.update(task, total=max(sum(c.values()), 1), completed=sum(c.values()) - c.get("ready", 0))
-                if not any(p.is_alive() for p in procs):
-                    break
-                time.sleep(0.3)
-    finally:
-        for p in procs:
-            p.join()
+    from securecomm.workflow.pipeline import run_workers
+
+    with _progress() as bar:
+        task = bar.add_task(f"processing ({workers} workers)", total=1)
+
+        def poll(c: dict[str, int]) -> None:
+            bar.update(task, total=max(sum(c.values()), 1), completed=sum(c.values()) - c.get("ready", 0))
+
+        codes = run_workers(engine, workers, PipelineConfig(min_fingers=min_fingers), lease_seconds=lease,
+                            on_poll=poll)
     _queue_summary(queue)
-    if any(p.exitcode for p in procs):
-        _fail(f"worker exit codes {[p.exitcode for p in procs]}")
+    if any(codes):
+        _fail(f"worker exit codes {codes}")
 
 
 def _queue_summary(queue) -> None:
@@ -359,7 +341,11 @@ def review(ctx: typer.Context, all_: Annotated[bool, typer.Option("--all", help=
 
     engine = _engine(db, data)
     items = review_items(engine, state=None if all_ else "open")
-    table = Table("id", "TCN", "kind", "band", "score", "candidate", "state", "reason")
+    table = Table("id")
+    table.add_column("TCN", no_wrap=True)
+    for name in ("kind", "band", "score", "candidate", "state"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("reason", overflow="fold")
     for i in items:
         table.add_row(str(i.id), i.tcn, i.kind, i.band, "" if i.score is None else f"{i.score:.2f}", i.candidate,
                       i.state + (f" ({i.decision})" if i.decision else ""), i.reason[:70])

@@ -345,3 +345,46 @@ def _audit(session: Session, reviewer: str, item: ReviewItem, decision: str) -> 
     if record is not None:
         record(session, actor=reviewer, role="examiner", action=f"review:{decision}",
                object_type="transaction", object_id=item.tcn, detail=f"{item.kind} item {item.id}")
+
+
+# ----------------------------------------------------------------------------------- worker processes
+
+
+def _worker_process(url: str, config: PipelineConfig, lease_seconds: float) -> None:
+    """Target of one worker process: its own engine and galleries, until the queue is empty."""
+    from securecomm.store.db import make_engine
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    engine = make_engine(url)
+    try:
+        Worker(engine, config, lease_seconds=lease_seconds).run(until_empty=True)
+    finally:
+        engine.dispose()
+
+
+def run_workers(engine: Engine, workers: int, config: PipelineConfig | None = None, *, lease_seconds: float = 60.0,
+                on_poll: Callable[[dict[str, int]], None] | None = None, poll: float = 0.3) -> list[int]:
+    """Start ``workers`` worker processes, wait until they have emptied the queue; returns their exit codes.
+
+    ``on_poll`` gets the queue's counts by state every ``poll`` seconds (for a progress bar).
+    """
+    import multiprocessing as mp
+
+    config = config or PipelineConfig()
+    url = engine.url.render_as_string(hide_password=False)
+    queue = JobQueue(engine)
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_worker_process, args=(url, config, lease_seconds)) for _ in range(max(1, workers))]
+    for p in procs:
+        p.start()
+    try:
+        while any(p.is_alive() for p in procs):
+            if on_poll is not None:
+                on_poll(queue.counts())
+            time.sleep(poll)
+    finally:
+        for p in procs:
+            p.join()
+    if on_poll is not None:
+        on_poll(queue.counts())
+    return [int(p.exitcode or 0) for p in procs]

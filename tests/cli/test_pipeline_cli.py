@@ -1,0 +1,99 @@
+"""The pipeline commands end to end through Typer, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from typer.testing import CliRunner
+
+from securecomm.cli.app import app
+from securecomm.interchange.ebts import parse_sre
+
+runner = CliRunner()
+
+
+def _run(*args: str, ok: bool = True):
+    result = runner.invoke(app, list(args))
+    if ok:
+        assert result.exit_code == 0, (args, result.output, result.exception)
+    return result
+
+
+def _files(tmp_path, scenario):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    with (folder / "agencies.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(scenario.agencies[0]))
+        w.writeheader()
+        w.writerows(scenario.agencies)
+    paths = {}
+    for i, raw in enumerate(scenario.criminal):
+        (folder / f"cna{i}.an2").write_bytes(raw)
+    for i, raw in enumerate(scenario.immigration):
+        (folder / f"ien{i}.an2").write_bytes(raw)
+    for name, raw in scenario.bookings.items():
+        paths[name] = folder / f"{name}.an2"
+        paths[name].write_bytes(raw)
+    return folder, paths
+
+
+def test_operator_session(tmp_path, db_url, scenario):
+    folder, paths = _files(tmp_path, scenario)
+    db = ["--db", db_url]
+    assert "schema 0002_workflow" in _run("init", *db).output
+    assert "7 agencies loaded" in _run("agencies", "load", str(folder / "agencies.csv"), *db).output
+    assert "activated ori MA0130100 from 2008-11-12" in _run("activate", "--ori", "MA0130100", "--from", "2008-11-12",
+                                                              *db).output
+    _run("activate", "--state", "MA", "--from", "2012-05-15", *db)
+    bad = _run("activate", "--county", "Suffolk", "--from", "2012-01-01", *db, ok=False)
+    assert bad.exit_code == 1 and "needs its state" in bad.output
+    out = _run("enroll", "criminal", *map(str, sorted(folder.glob("cna*.an2"))), "--min-fingers", "2", *db).output
+    assert "1 enrolled" in out
+    out = _run("enroll", "immigration", *map(str, sorted(folder.glob("ien*.an2"))), "--min-fingers", "2", *db).output
+    assert "3 enrolled" in out
+    again = _run("enroll", "immigration", str(folder / "ien0.an2"), "--min-fingers", "2", *db)
+    assert "1 duplicate" in again.output
+
+    out = _run("submit", *map(str, paths.values()), *db).output
+    assert "5 queued" in out
+    assert "1 duplicate" in _run("submit", str(paths["b1_overstay"]), *db).output
+    assert "1 job(s) processed" in _run("work", "--once", "--min-fingers", "2", *db).output
+    out = _run("work", "--quiet", "--min-fingers", "2", *db).output
+    assert "1 waiting for review" in out and "0 failed" in out
+
+    tcn = scenario.tcns["b1_overstay"]
+    status = json.loads(_run("status", tcn, "--json", *db).output)
+    assert status["state"] == "done" and [s["stage"] for s in status["stages"]][-1] == "iar"
+    assert "IAR" in _run("status", tcn, *db).output
+    missing = _run("status", "NO-SUCH-TCN", *db, ok=False)
+    assert missing.exit_code == 1 and "no transaction" in missing.output
+
+    doc = json.loads(_run("responses", tcn, "--format", "json", *db).output)
+    assert [d["kind"] for d in doc].count("IAQ") == 1
+    iar = next(d for d in doc if d["kind"] == "IAR")
+    assert iar["message"]["booking_tcn"] == tcn
+    out_dir = tmp_path / "out"
+    _run("responses", tcn, "--format", "nist", "--out", str(out_dir), *db)
+    sre = parse_sre((out_dir / f"{tcn}.SRE.MA0130100.an2").read_bytes())
+    assert sre.result == "I"
+
+    listing = _run("review", *db).output
+    assert scenario.tcns["b4_protected"] in listing and "status" in listing
+    from securecomm.store.db import make_engine
+    from securecomm.workflow.pipeline import review_items
+
+    engine = make_engine(db_url)
+    item = review_items(engine)[0]
+    engine.dispose()
+    refused = _run("review", "decide", str(item.id), "deport", "--reviewer", "analyst 2", *db, ok=False)
+    assert refused.exit_code == 1
+    _run("review", "decide", str(item.id), "notification_request", "--reviewer", "analyst 2", *db)
+    _run("work", "--quiet", "--min-fingers", "2", *db)
+    status = json.loads(_run("status", scenario.tcns["b4_protected"], "--json", *db).output)
+    assert status["state"] == "done" and status["reviews"][0]["decision"] == "notification_request"
+
+
+def test_work_refuses_an_uninitialised_store(tmp_path):
+    result = _run("work", "--db", f"sqlite:///{tmp_path / 'empty.db'}", ok=False)
+    assert result.exit_code == 1 and "securecomm init" in result.output
