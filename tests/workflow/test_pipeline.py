@@ -6,20 +6,21 @@ repositories; the assertions follow the programme's message flow.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from securecomm.engine.tenprint import Thresholds
 from securecomm.interchange.ebts import parse_errt, parse_sre
 from securecomm.store.models import ArrestRow, CriminalSubject
-from securecomm.store.workflow_models import Job, Response, ReviewItem, StageRun, Transaction
+from securecomm.store.workflow_models import Job, Response, ReviewItem, StageRun, Transaction, utcnow
 from securecomm.workflow.gallery import Galleries
 from securecomm.workflow.pipeline import (Worker, resolve_review, responses, review_items, submit,
                                           transaction_status)
-from securecomm.workflow.queue import JobQueue, LeaseLost
+from securecomm.workflow.queue import JobQueue, LeaseLost, write_session
 from securecomm.workflow.stages import PipelineConfig
 
 CONFIG = PipelineConfig(min_fingers=2)
@@ -157,14 +158,8 @@ def test_a_crashed_stage_is_redone_once_and_a_stale_worker_cannot_commit(store, 
     with Session(store) as s:
         ctx = stale._context(s, tcn)
         outcome = stale._outcome(ctx, lease)
-    with Session(store) as s:  # its lease runs out; another worker takes the job over and finishes it
-        job = s.scalars(select(Job).where(Job.tcn == tcn)).one()
-    from securecomm.store.workflow_models import utcnow
-    import datetime as dt
-    from sqlalchemy import update
-    from securecomm.workflow.queue import write_session
-    with write_session(store) as s:
-        s.execute(update(Job).where(Job.id == job.id).values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+    with write_session(store) as s:  # its lease runs out; another worker takes the job over and finishes it
+        s.execute(update(Job).where(Job.tcn == tcn).values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
     _worker(store).run()
     with pytest.raises(LeaseLost):
         stale._commit(lease, outcome)

@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
