@@ -72,6 +72,18 @@ def test_not_enrolled_probe_is_no_hit(cards):
     assert g.search(cards[4][1], k=1).candidates[0].subject_id == "S4"
 
 
+def test_calibrate_from_gallery(cards):
+    g = TenprintGallery()
+    for s, (enrol, _) in cards.items():
+        g.add(f"S{s}", enrol)
+    imp = g.impostor_scores()
+    assert imp.size == 10 * 9 and np.all(imp >= 0)
+    th = g.calibrate(gallery_size=1000)
+    assert g.thresholds == th and th.hit >= th.review > 0
+    # mates still clear the calibrated hit threshold, the remaining subjects fall below review
+    assert g.search(cards[2][1]).decision == "hit"
+
+
 def test_empty_gallery_and_empty_probe(cards):
     g = TenprintGallery()
     assert g.search(cards[0][1]).decision == "no_hit"
@@ -133,7 +145,7 @@ def test_calibrate_thresholds():
     big = calibrate_thresholds(imp, gallery_size=1_000_000)
     assert big.hit > th.hit and big.review > th.review and big.hit >= big.review
     with pytest.raises(ValueError):
-        calibrate_thresholds(imp[:10], 100)
+        calibrate_thresholds(imp[:40], 100)
     assert thresholds_for(1_000_000).hit == pytest.approx(9.0, abs=0.01)
     assert thresholds_for(1000, 0.001, 0.01).review == pytest.approx(5.0, abs=0.01)
     assert th.decide(th.hit) == "hit" and th.decide(th.review) == "review" and th.decide(th.review - 1) == "no_hit"

@@ -138,6 +138,14 @@ class SearchBackend(Protocol):
         """(subject ids, scores[n_subjects, 10]): match() score per finger position, NaN where not compared."""
         ...
 
+    def subject_ids(self) -> list[str]:
+        """Every enrolled subject id."""
+        ...
+
+    def fingers(self, subject_id: str) -> Mapping[int, Prepared]:
+        """The enrolled fingers of one subject (KeyError if not enrolled)."""
+        ...
+
 
 class ExhaustiveBackend:
     """Every subject compared, per finger position, by one bulk ``match_many`` call per packed chunk.
@@ -184,6 +192,15 @@ class ExhaustiveBackend:
         self._fingers[slot] = None
         for pos in fingers:
             self._pending[pos] = [(s, p) for s, p in self._pending[pos] if s != slot]
+
+    def subject_ids(self) -> list[str]:
+        return list(self._slot)
+
+    def fingers(self, subject_id: str) -> Mapping[int, Prepared]:
+        slot = self._slot.get(subject_id)
+        if slot is None:
+            raise KeyError(f"subject {subject_id!r} is not enrolled")
+        return dict(self._fingers[slot] or {})
 
     def _flush(self) -> None:
         if self._rows and self._dead_rows * 4 > self._rows:
@@ -276,8 +293,8 @@ def calibrate_thresholds(impostor_scores, gallery_size: int, fpir_hit: float = 0
     is conservative for the light, fast-decaying tails that similarity scores have.
     """
     imp = np.sort(np.asarray(impostor_scores, np.float64).ravel())
-    if imp.size < 100 or not np.all(np.isfinite(imp)):
-        raise ValueError(f"need at least 100 finite impostor scores, got {imp.size}")
+    if imp.size < 50 or not np.all(np.isfinite(imp)):
+        raise ValueError(f"need at least 50 finite impostor scores, got {imp.size}")
     if gallery_size < 1:
         raise ValueError(f"gallery size must be at least 1, got {gallery_size}")
     if not (0 < fpir_hit <= fpir_review < 1):
@@ -331,6 +348,36 @@ class TenprintGallery:
 
     def remove(self, subject_id: str) -> None:
         self.backend.remove(subject_id)
+
+    def impostor_scores(self, max_probes: int = 200) -> np.ndarray:
+        """Fused scores of enrolled subjects searched against every *other* subject (non-mated).
+
+        Assumes each subject is enrolled once. Probes are the first ``max_probes`` subject ids in
+        sorted order, so the sample, and thresholds calibrated from it, are deterministic.
+        """
+        ids = sorted(self.backend.subject_ids())[:max(1, int(max_probes))]
+        out = []
+        for sid in ids:
+            probe = self.backend.fingers(sid)
+            if not probe:
+                continue
+            sids, scores = self.backend.finger_scores(probe)
+            fused = fuse(scores)
+            out.append(fused[np.array([x != sid for x in sids], bool)])
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def calibrate(self, gallery_size: int | None = None, fpir_hit: float = 0.001, fpir_review: float = 0.01,
+                  max_probes: int = 200) -> Thresholds:
+        """Set (and return) thresholds from this gallery's own non-mated scores.
+
+        Use when the enrolled prints come from another extractor or population than the
+        FVC2002 model behind the defaults (for example synthetic fingerprints, whose
+        impostor scores run higher). ``gallery_size`` defaults to the current size.
+        """
+        imp = self.impostor_scores(max_probes)
+        n = gallery_size if gallery_size is not None else max(1, len(self))
+        self.thresholds = calibrate_thresholds(imp, n, fpir_hit, fpir_review)
+        return self.thresholds
 
     def search(self, probe: Mapping[int, Template | Prepared | None], k: int = 5) -> SearchResult:
         """Top-k subjects by fused score and the decision band of the best one."""
