@@ -14,8 +14,8 @@ level depends on the sensor and extractor (how densely cylinders are filled), an
 is what lifts impostor scores on some sensors; dividing by it made the false match
 rate at one fixed threshold about the same on all four FVC2002 sensors (at the
 pooled 1 % FMR threshold: 0.2-1.8 % per database instead of 0.03-2.2 %). The ratio
-r is reported as r / (1 + r). Typical values: impostors about 0.045 (99.9th
-percentile about 0.10), genuine pairs about 0.4, a template against itself about 0.7.
+r is reported as r / (1 + r). Typical values: impostors about 0.046 (99.9th
+percentile about 0.11), genuine pairs about 0.4, a template against itself about 0.7.
 The ten-print layer turns scores into impostor tail probabilities
 (:mod:`securecomm.engine.tenprint`).
 """

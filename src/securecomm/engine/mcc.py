@@ -36,7 +36,10 @@ class MCCParams:
     min_vc: float = 0.75  # fraction of in-radius cells that must be valid
     min_m: int = 2  # neighbours a cylinder needs
     min_me: float = 0.60  # fraction of in-radius cells two cylinders must share
-    delta_theta: float = math.pi / 2  # largest direction difference of matchable minutiae
+    # Largest direction difference of matchable minutiae. Paper: pi/2; pi/3 still tolerates about
+    # +-45 degrees of finger rotation (plus local direction noise), leaves a third fewer cylinder
+    # pairs to compare and was as accurate on FVC2002 (all databases alike).
+    delta_theta: float = math.pi / 3
     min_np: int = 4
     max_np: int = 12
     mu_p: float = 20.0
