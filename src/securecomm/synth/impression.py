@@ -16,6 +16,7 @@ minutiae go the other way by solving G(u) = m with a few Newton steps.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -108,6 +109,16 @@ def _to_impression(g: _Geometry, mx: np.ndarray, my: np.ndarray) -> tuple[np.nda
     return ux, uy
 
 
+@functools.lru_cache(maxsize=4)
+def _grid_sampler(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates, in coarse-grid units, of every pixel (shared, read-only)."""
+    sx, sy = np.meshgrid(np.arange(width, dtype=np.float32) / _GRID,
+                         np.arange(height, dtype=np.float32) / _GRID)
+    sx.setflags(write=False)
+    sy.setflags(write=False)
+    return sx, sy
+
+
 def _acq(name: str, hard: float) -> float:
     base, slope = ACQUISITION[name]
     return base + slope * hard
@@ -175,57 +186,72 @@ def render(master: Master | None, seed: int, kind: str = "plain", *,
     ggx, ggy = np.meshgrid(gx, gy)
     mx, my = _to_master(g, ggx, ggy)
     # bilinear interpolation of the coarse grid with grid nodes on exact pixels (align corners)
-    sx, sy = np.meshgrid(np.arange(width, dtype=np.float32) / _GRID,
-                         np.arange(height, dtype=np.float32) / _GRID)
+    sx, sy = _grid_sampler(width, height)
     map_x = cv2.remap(mx.astype(np.float32), sx, sy, cv2.INTER_LINEAR)
     map_y = cv2.remap(my.astype(np.float32), sx, sy, cv2.INTER_LINEAR)
+    tip_full = cv2.remap(pat.mask.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    # Work only in the finger's bounding box (a rolled box is mostly background).
+    rows = np.flatnonzero(tip_full.max(axis=1) > 0)
+    cols = np.flatnonzero(tip_full.max(axis=0) > 0)
+    if rows.size == 0:
+        y0, y1, x0, x1 = 0, 1, 0, 1
+    else:
+        y0, y1 = max(int(rows[0]) - 8, 0), min(int(rows[-1]) + 9, height)
+        x0, x1 = max(int(cols[0]) - 8, 0), min(int(cols[-1]) + 9, width)
+    bh, bw = y1 - y0, x1 - x0
+    map_x, map_y = map_x[y0:y1, x0:x1], map_y[y0:y1, x0:x1]
+    tip = tip_full[y0:y1, x0:x1]
     ridges = cv2.remap(pat.ridges, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                        borderValue=0.0)
-    tip = cv2.remap(pat.mask.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
 
     # -- contact area -----------------------------------------------------------------------------
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     if kind == "plain":
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         ax_ = rng.uniform(0.30, 0.42) * width * (1.0 - 0.25 * hard * rng.random())
         ay_ = rng.uniform(0.36, 0.46) * height * (1.0 - 0.25 * hard * rng.random())
         ccx = contact_c[0] + rng.normal(0, 10 + 40 * hard * (rng.random() < 0.3))
         ccy = contact_c[1] + rng.normal(0, 10 + 40 * hard * (rng.random() < 0.3))
         ell = ((xx - ccx) / ax_) ** 2 + ((yy - ccy) / ay_) ** 2
-        edge = _smooth_noise(rng, (height, width), 48) * 0.12
+        edge = _smooth_noise(rng, (bh, bw), 48) * 0.12
         contact = np.clip((1.0 - ell + edge) * 6.0, 0.0, 1.0)
     else:
-        edge = _smooth_noise(rng, (height, width), 48)
-        contact = np.clip(0.6 + 0.4 * edge, 0.0, 1.0) * 0 + 1.0
-        contact = np.clip(contact - np.clip(-edge - 1.2, 0, 1), 0.0, 1.0)
-    contact = contact * np.clip(tip * 1.0, 0.0, 1.0)
+        # rolled: the whole fingertip, with occasional gaps where the skin lifted
+        edge = _smooth_noise(rng, (bh, bw), 48)
+        contact = 1.0 - np.clip(-edge - 1.2, 0.0, 1.0)
+    contact = contact * np.clip(tip, 0.0, 1.0)
     contact = cv2.GaussianBlur(contact.astype(np.float32), (0, 0), 2.0)
 
     # -- moisture and pressure -------------------------------------------------------------------
     moisture = float(np.clip(rng.normal(0.0, 0.10 + 0.22 * hard), -0.6, 0.6))  # <0 dry, >0 wet
-    local = moisture + (0.10 + 0.25 * hard) * _smooth_noise(rng, (height, width), 40)
+    local = moisture + (0.10 + 0.25 * hard) * _smooth_noise(rng, (bh, bw), 40)
     # lighter pressure towards the edge of the contact area thins the ridges
     local = local - 0.35 * (1.0 - contact)
     ink = 0.5 * (1.0 + np.tanh((ridges + local) * 3.0))
     if moisture < 0 or hard > 0.3:
         # dry skin: ridges break into blotches
-        blot = _smooth_noise(rng, (height, width), 6)
+        blot = _smooth_noise(rng, (bh, bw), 6)
         dry = np.clip(-moisture * 1.2 + hard * 0.3, 0.0, 0.8)
         ink = ink * np.clip(1.0 + (blot - 0.9 + 0.9 * (1.0 - dry)) * 1.5 * dry, 0.0, 1.0)
     if moisture > 0.25:
         ink = cv2.GaussianBlur(ink, (0, 0), 0.6 + 1.5 * (moisture - 0.25))
-    ink = ink * contact
+    ink_box = (ink * contact).astype(np.float32)
+    ink = np.zeros((height, width), np.float32)
+    ink[y0:y1, x0:x1] = ink_box
+    contact_full = np.zeros((height, width), np.float32)
+    contact_full[y0:y1, x0:x1] = contact
+    contact = contact_full
 
     # -- sensor ----------------------------------------------------------------------------------
-    bg = rng.uniform(200, 245) + 10.0 * _smooth_noise(rng, (height, width), 128)
+    bg = np.float32(rng.uniform(200, 245)) + np.float32(10.0) * _smooth_noise(rng, (height, width), 128)
     contrast = rng.uniform(130, 200) * (1.0 - 0.35 * hard)
     img = bg - contrast * ink
     img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), rng.uniform(0.5, 0.9))
-    img = img + rng.normal(0.0, 3.0 + 10.0 * hard, (height, width)).astype(np.float32)
+    img = img + np.float32(3.0 + 10.0 * hard) * rng.standard_normal((height, width), dtype=np.float32)
     unprintable = bool(master.unprintable)
     if unprintable:
         # worn or scarred skin: almost no ridge contrast left
-        img = bg - 0.08 * contrast * ink + rng.normal(0, 12, (height, width))
+        img = bg - 0.08 * contrast * ink + 12.0 * rng.standard_normal((height, width), dtype=np.float32)
         img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 2.0)
     pixels = np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
