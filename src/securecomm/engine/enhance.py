@@ -12,7 +12,7 @@ the sign of the response is a clean ridge/valley map.
 2. **Filter bank**: kernels for :data:`N_ANGLES` orientations (7.5 degree steps)
    and ridge periods from :data:`MIN_PERIOD` to :data:`MAX_PERIOD` px in
    :data:`PERIOD_STEP` px steps, each ``exp(-u^2/2su^2 - v^2/2sv^2) cos(2 pi u / T)``
-   with ``u`` across and ``v`` along the ridge, ``su = 0.5 T`` and
+   with ``u`` across and ``v`` along the ridge, ``su = ACROSS_RATIO * T`` (0.4 T) and
    ``sv = ALONG_SIGMA`` px, made zero-mean so flat areas give zero response.
    The bank is built once per process.
 3. **Per-pixel filtering**: every foreground pixel is convolved with the kernel
@@ -35,7 +35,7 @@ from numba import njit
 N_ANGLES = 24
 MIN_PERIOD, MAX_PERIOD, PERIOD_STEP = 4.5, 16.0, 0.5
 ALONG_SIGMA = 4.0
-ACROSS_RATIO = 0.5
+ACROSS_RATIO = 0.4
 RADIUS = 8
 NORM_SIGMA = 8.0
 
