@@ -10,6 +10,7 @@ import math
 
 import numba
 import numpy as np
+from scipy.spatial import cKDTree
 
 # 8-neighbour offsets in cyclic order (P2..P9 of Zhang-Suen): N, NE, E, SE, S, SW, W, NW.
 _DY = np.array([-1, -1, 0, 1, 1, 1, 0, -1], np.int64)
@@ -192,9 +193,9 @@ def minutiae_from_binary(binary: np.ndarray, inner: np.ndarray, period: float) -
     steps = max(6, int(round(1.1 * period)))
     raw = _detect(skel, np.ascontiguousarray(inner, dtype=np.bool_), steps)
     if raw.shape[0] > 1:
-        xy = raw[:, :2]
-        d2 = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1)
-        np.fill_diagonal(d2, np.inf)
-        keep = d2.min(axis=1) > (0.7 * period) ** 2
+        tree = cKDTree(raw[:, :2])
+        close = tree.query_pairs(0.7 * period, output_type="ndarray")
+        keep = np.ones(raw.shape[0], bool)
+        keep[close.ravel()] = False
         raw = raw[keep]
     return raw.astype(np.float32)
