@@ -80,7 +80,7 @@ def _filter(padded, theta, period, mask, bank, pmin, pstep, radius):
             elif p >= npb:
                 p = npb - 1
             k = bank[a, p]
-            s = 0.0
+            s = np.float32(0.0)
             for dy in range(size):
                 row = padded[y + dy]
                 krow = k[dy]
@@ -90,20 +90,33 @@ def _filter(padded, theta, period, mask, bank, pmin, pstep, radius):
     return out
 
 
+def _smooth(a: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of a slowly varying map, computed at half resolution."""
+    h, w = a.shape
+    small = cv2.resize(a, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / 2)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def normalise(img: np.ndarray, sigma: float = NORM_SIGMA) -> np.ndarray:
     """Zero local mean, unit local standard deviation (float32)."""
     f = img.astype(np.float32)
-    mean = cv2.GaussianBlur(f, (0, 0), sigma)
+    mean = _smooth(f, sigma)
     d = f - mean
-    std = np.sqrt(cv2.GaussianBlur(d * d, (0, 0), sigma))
+    std = np.sqrt(np.maximum(_smooth(d * d, sigma), 0.0))
     floor = max(float(np.median(std)) * 0.1, 1.0)
     return d / np.maximum(std, floor)
 
 
-def enhance(img: np.ndarray, theta: np.ndarray, period: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Gabor-enhanced image: positive on ridges, negative in valleys, 0 outside ``mask``."""
+def enhance(img: np.ndarray, theta: np.ndarray, period: np.ndarray, mask: np.ndarray,
+            norm: np.ndarray | None = None) -> np.ndarray:
+    """Gabor-enhanced image: positive on ridges, negative in valleys, 0 outside ``mask``.
+
+    ``norm`` reuses :func:`normalise` of ``img`` when the caller already has it.
+    """
     bank, _ = gabor_bank()
-    norm = normalise(img)
+    if norm is None:
+        norm = normalise(img)
     padded = cv2.copyMakeBorder(norm, RADIUS, RADIUS, RADIUS, RADIUS, cv2.BORDER_REFLECT)
     resp = _filter(padded, theta.astype(np.float32), period.astype(np.float32),
                    mask.astype(np.bool_), bank, MIN_PERIOD, PERIOD_STEP, RADIUS)

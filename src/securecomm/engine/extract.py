@@ -83,7 +83,7 @@ def analyse(pixels: object, ppi: float = 500) -> Analysis:
     period, median_period = frequency.ridge_period(img, field.theta, mask)
     lap("frequency")
     norm = _enhance.normalise(img)
-    enhanced = _enhance.enhance(img, field.theta, period, mask)
+    enhanced = _enhance.enhance(img, field.theta, period, mask, norm)
     lap("enhance")
     raw, skel = minutiae.detect(enhanced, mask, field.theta, first.coherence, median_period)
     lap("minutiae")

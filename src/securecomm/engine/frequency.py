@@ -48,7 +48,6 @@ def _block_periods(img, theta, mask, block, across, along, pmin, pmax, min_peak)
     conf = np.zeros((nh, nw), np.float32)
     half_a = across // 2
     half_l = along // 2
-    r = int(np.sqrt(half_a * half_a + half_l * half_l)) + 1
     sums = np.zeros(across, np.float64)
     cnts = np.zeros(across, np.float64)
     sig = np.zeros(across, np.float64)
@@ -65,20 +64,16 @@ def _block_periods(img, theta, mask, block, across, along, pmin, pmax, min_peak)
             nx, ny = -ty, tx  # across
             sums[:] = 0.0
             cnts[:] = 0.0
-            for dy in range(-r, r + 1):
-                y = cy + dy
-                if y < 0 or y >= h:
-                    continue
-                for dx in range(-r, r + 1):
-                    x = cx + dx
-                    if x < 0 or x >= w:
-                        continue
-                    v = dx * tx + dy * ty
-                    if v < -half_l or v >= half_l:
-                        continue
-                    u = dx * nx + dy * ny
-                    k = int(np.floor(u + half_a))
-                    if k < 0 or k >= across:
+            # sample the oriented window directly (nearest pixel): across x along
+            for k in range(across):
+                u = k - half_a + 0.5
+                bx = cx + u * nx
+                by = cy + u * ny
+                for j in range(along):
+                    v = j - half_l + 0.5
+                    x = int(bx + v * tx + 0.5)
+                    y = int(by + v * ty + 0.5)
+                    if x < 0 or x >= w or y < 0 or y >= h:
                         continue
                     sums[k] += img[y, x]
                     cnts[k] += 1.0

@@ -71,6 +71,13 @@ def _block_mean(a: np.ndarray, block: int) -> np.ndarray:
     return pad.reshape(nh, block, nw, block).mean(axis=(1, 3))
 
 
+def _half_blur(a: np.ndarray, sigma: float) -> np.ndarray:
+    h, w = a.shape
+    small = cv2.resize(a, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / 2)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def _otsu(values: np.ndarray) -> float:
     v = np.sort(values.ravel())
     if v.size < 2 or v[0] == v[-1]:
@@ -130,9 +137,9 @@ def segment(img: np.ndarray, coherence: np.ndarray, theta: np.ndarray | None = N
             block: int = BLOCK) -> Segmentation:
     """Foreground of a 500 ppi image, given its per-pixel orientation coherence and field."""
     f = img.astype(np.float32)
-    band = cv2.GaussianBlur(f, (0, 0), DOG_FINE) - cv2.GaussianBlur(f, (0, 0), DOG_COARSE)
-    energy = np.sqrt(cv2.GaussianBlur(band * band, (0, 0), 6.0))
-    be = _block_mean(energy, block)
+    band = cv2.GaussianBlur(f, (0, 0), DOG_FINE) - _half_blur(f, DOG_COARSE)
+    be = np.sqrt(cv2.GaussianBlur(_block_mean(band * band, block), (0, 0), 0.75,
+                                  borderType=cv2.BORDER_REPLICATE))
     bc = _block_mean(coherence, block)
     ref = float(np.percentile(be, 95))
     if ref <= 1e-6:
