@@ -22,8 +22,8 @@ on its own and results do not depend on how the work is split.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from typing import Iterator
 
 import numba
@@ -113,197 +113,214 @@ def _check_count(name: str, n: int, minimum: int = 1) -> int:
     return int(n)
 
 
-def _finger_fields(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-    """Per-finger orientation model: up to two cores and two deltas with on/off weights, arch bump."""
-    w, h = MASTER_SIZE
-    klass = rng.choice(5, size=n, p=np.asarray(CLASS_FREQUENCIES) / sum(CLASS_FREQUENCIES))
-    ccx = w / 2 + rng.normal(0, 20, n)
-    ccy = h / 2 - 20 + rng.normal(0, 25, n)
-    side = np.where(klass == 2, 1.0, -1.0)  # left loop: delta to the right
-    cores = np.zeros((n, 2), np.complex128)
-    deltas = np.zeros((n, 2), np.complex128)
-    wc = np.zeros((n, 2))
-    wd = np.zeros((n, 2))
-    loop = (klass == 2) | (klass == 3)
-    tent = klass == 1
-    whorl = klass == 4
-    u = rng.uniform(size=(n, 4))
-    cores[:, 0] = ccx + 1j * ccy
-    wc[:, 0] = (klass != 0).astype(float)
-    deltas[:, 0] = np.where(loop, ccx + side * (90 + 60 * u[:, 0]) + 1j * (ccy + 80 + 60 * u[:, 1]),
-                            ccx + 1j * (ccy + 35 + 35 * u[:, 0]))
-    wd[:, 0] = (klass != 0).astype(float)
-    sep = 12 + 23 * u[:, 2]
-    cores[whorl, 0] = ccx[whorl] + 1j * (ccy[whorl] - sep[whorl])
-    cores[whorl, 1] = ccx[whorl] + 1j * (ccy[whorl] + sep[whorl])
-    wc[whorl, 1] = 1.0
-    dy = 90 + 50 * u[:, 3]
-    deltas[whorl, 0] = ccx[whorl] - 100 - 50 * u[whorl, 0] + 1j * (ccy[whorl] + dy[whorl])
-    deltas[whorl, 1] = ccx[whorl] + 100 + 50 * u[whorl, 1] + 1j * (ccy[whorl] + dy[whorl])
-    wd[whorl, 1] = 1.0
-    del tent
-    arch_amp = np.where(klass == 0, rng.uniform(0.5, 0.9, n), 0.0)
-    return {"klass": klass, "cores": cores, "deltas": deltas, "wc": wc, "wd": wd,
-            "arch_amp": arch_amp, "arch_x": ccx, "arch_y": ccy + 20}
+_CLASS_CDF = np.cumsum(np.asarray(CLASS_FREQUENCIES) / sum(CLASS_FREQUENCIES))
 
 
 @numba.njit(cache=True)
-def _orientation_kernel(idx, x, y, core_x, core_y, wc, delta_x, delta_y, wd, amp, arch_x, arch_y,
-                        sx, sy):  # pragma: no cover - compiled
-    n = x.size
-    out = np.empty(n, np.float32)
-    for i in range(n):
-        f = idx[i]
-        th = 0.0
-        for k in range(2):
-            if wc[f, k] != 0.0:
-                th += 0.5 * wc[f, k] * math.atan2(y[i] - core_y[f, k], x[i] - core_x[f, k])
-            if wd[f, k] != 0.0:
-                th -= 0.5 * wd[f, k] * math.atan2(y[i] - delta_y[f, k], x[i] - delta_x[f, k])
-        if amp[f] != 0.0:
-            dx = (x[i] - arch_x[f]) / sx
-            dy = (y[i] - arch_y[f]) / sy
-            th += math.atan(1.6 * amp[f] * math.exp(-dy * dy - 0.5 * dx * dx) * dx)
-        th = th % math.pi
-        out[i] = th
-    return out
+def _orient(x: float, y: float, sp: np.ndarray) -> float:  # pragma: no cover - compiled
+    """Zero-pole orientation (image frame, [0, pi)) from a finger's singular-point record ``sp``.
+
+    sp = [core0 x, y, w, core1 x, y, w, delta0 x, y, w, delta1 x, y, w, arch amp, arch x, arch y].
+    """
+    th = 0.0
+    for k in range(2):
+        if sp[3 * k + 2] != 0.0:
+            th += 0.5 * math.atan2(y - sp[3 * k + 1], x - sp[3 * k])
+        if sp[6 + 3 * k + 2] != 0.0:
+            th -= 0.5 * math.atan2(y - sp[6 + 3 * k + 1], x - sp[6 + 3 * k])
+    if sp[12] != 0.0:
+        dx = (x - sp[13]) / (0.55 * _TIP[0])
+        dy = (y - sp[14]) / (0.9 * _TIP[0])
+        th += math.atan(1.6 * sp[12] * math.exp(-dy * dy - 0.5 * dx * dx) * dx)
+    return th % math.pi
 
 
-def _orientation(f: dict[str, np.ndarray], idx: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Ridge direction (image frame, y down, [0, pi)) of finger ``idx`` at (x, y), float32."""
-    return _orientation_kernel(np.ascontiguousarray(idx, np.int64), np.ascontiguousarray(x, np.float64),
-                               np.ascontiguousarray(y, np.float64),
-                               np.ascontiguousarray(f["cores"].real), np.ascontiguousarray(f["cores"].imag),
-                               f["wc"], np.ascontiguousarray(f["deltas"].real),
-                               np.ascontiguousarray(f["deltas"].imag), f["wd"],
-                               f["arch_amp"], f["arch_x"], f["arch_y"], 0.55 * _TIP[0], 0.9 * _TIP[0])
+@numba.njit(cache=True)
+def _synth_block(mrng, irng, n, cells, want_impression, rolled, width, height, class_cdf, noise,
+                 out_x, out_y, out_a, out_k, out_q, counts):  # pragma: no cover - compiled
+    """Masters (and, if asked, one impression each) of ``n`` fingers, written to the out arrays.
+
+    ``mrng`` drives the masters, ``irng`` the acquisitions, both sequentially finger by
+    finger, so a finger's master is the same whatever impression is drawn.
+    """
+    mw, mh = MASTER_SIZE
+    two_pi = 2.0 * math.pi
+    n_cells = cells.shape[0]
+    sx_ = np.empty(n_cells)
+    sy_ = np.empty(n_cells)
+    sa_ = np.empty(n_cells)
+    sk_ = np.empty(n_cells, np.uint8)
+    sq_ = np.empty(n_cells, np.uint8)
+    sp = np.zeros(15)
+    total = 0
+    for f in range(n):
+        # ---- master: class and singular points
+        u = mrng.random()
+        klass = 0
+        while klass < 4 and u >= class_cdf[klass]:
+            klass += 1
+        ccx = mw / 2 + 20.0 * mrng.standard_normal()
+        ccy = mh / 2 - 20.0 + 25.0 * mrng.standard_normal()
+        u0, u1, u2, u3 = mrng.random(), mrng.random(), mrng.random(), mrng.random()
+        amp = 0.5 + 0.4 * mrng.random()
+        sp[:] = 0.0
+        if klass != 0:
+            sp[0], sp[1], sp[2] = ccx, ccy, 1.0
+            sp[8] = 1.0
+            if klass == 2 or klass == 3:
+                side = 1.0 if klass == 2 else -1.0  # left loop: delta to the right
+                sp[6], sp[7] = ccx + side * (90 + 60 * u0), ccy + 80 + 60 * u1
+            else:
+                sp[6], sp[7] = ccx, ccy + 35 + 35 * u0
+            if klass == 4:
+                sep = 12 + 23 * u2
+                sp[1] = ccy - sep
+                sp[3], sp[4], sp[5] = ccx, ccy + sep, 1.0
+                dy = 90 + 50 * u3
+                sp[6], sp[7] = ccx - 100 - 50 * u0, ccy + dy
+                sp[9], sp[10], sp[11] = ccx + 100 + 50 * u1, ccy + dy, 1.0
+        else:
+            sp[12], sp[13], sp[14] = amp, ccx, ccy + 20
+        dens = _DENSITY * math.exp(0.22 * mrng.standard_normal())
+        scale = 0.85 + 0.23 * mrng.random()
+        # ---- master minutiae: a thinned jittered grid, directions along the flow
+        # Bernoulli(dens) per cell, drawn as geometric gaps between chosen cells
+        m = 0
+        c = mrng.geometric(dens) - 1
+        while c < n_cells:
+            jx = (mrng.random() - 0.5) * (_JITTER * _CELL)
+            jy = (mrng.random() - 0.5) * (_JITTER * _CELL)
+            sx_[m] = mw / 2 + (cells[c, 0] + jx - mw / 2) * scale
+            sy_[m] = mh / 2 + (cells[c, 1] + jy - mh / 2) * scale
+            sa_[m] = math.pi if mrng.random() < 0.5 else 0.0  # sense; the flow is added when needed
+            sk_[m] = ENDING if mrng.random() < 0.55 else BIFURCATION
+            sq_[m] = 30 + int(mrng.random() * 71)
+            m += 1
+            c += mrng.geometric(dens)
+        count = 0
+        if not want_impression:
+            for i in range(min(m, MAX_MINUTIAE)):
+                sa_[i] = (sa_[i] - _orient(sx_[i], sy_[i], sp)) % two_pi
+                out_x[total + count], out_y[total + count], out_a[total + count] = sx_[i], sy_[i], sa_[i]
+                out_k[total + count], out_q[total + count] = sk_[i], sq_[i]
+                count += 1
+            counts[f] = count
+            total += count
+            continue
+        # ---- impression: window, pose, distortion, noise, misses, spurious minutiae
+        hard = 1.0 - irng.beta(noise[9], noise[10])
+        if not rolled:
+            off = noise[11] + noise[12] * hard
+            wcx = mw / 2 + off * irng.standard_normal()
+            wcy = mh / 2 + 0.08 * mh + off * irng.standard_normal()
+            wa = (0.30 + 0.12 * irng.random()) * width * (1 - 0.25 * hard * irng.random())
+            wb = (0.36 + 0.10 * irng.random()) * height * (1 - 0.25 * hard * irng.random())
+            rot = min(max(irng.standard_normal() * (noise[13] + noise[14] * hard), -20.0), 20.0)
+        else:
+            wcx = mw / 2 + 6.0 * irng.standard_normal()
+            wcy = mh / 2 + 6.0 * irng.standard_normal()
+            wa = 1e4
+            wb = 1e4
+            rot = min(max(3.0 * irng.standard_normal(), -8.0), 8.0)
+        dsd = noise[6] + noise[7] * hard
+        d0, d1 = dsd * irng.standard_normal(), dsd * irng.standard_normal()
+        d2, d3 = dsd * irng.standard_normal(), dsd * irng.standard_normal()
+        tx = width / 2 + 10.0 * irng.standard_normal()
+        ty = height / 2 + 10.0 * irng.standard_normal()
+        r = math.radians(rot)
+        cr, sr = math.cos(r), math.sin(r)
+        p_miss = noise[2] + noise[3] * hard
+        qdrop = int(30 * hard)
+        kept = 0
+        for i in range(m):
+            x, y = sx_[i], sy_[i]
+            if ((x - wcx) / wa) ** 2 + ((y - wcy) / wb) ** 2 > 1.0:
+                continue
+            if irng.random() < p_miss:
+                continue
+            uu, vv = (x - wcx) / 150.0, (y - wcy) / 150.0
+            x += d0 * uu * uu + d1 * uu * vv + noise[0] * irng.standard_normal()
+            y += d2 * vv * vv + d3 * uu * vv + noise[0] * irng.standard_normal()
+            a = sa_[i] - _orient(sx_[i], sy_[i], sp) + noise[1] * irng.standard_normal()
+            k = sk_[i]
+            if irng.random() < noise[8]:
+                k = BIFURCATION if k == ENDING else ENDING
+            dx, dy = x - wcx, y - wcy
+            ix = tx + cr * dx + sr * dy  # a CCW rotation as seen on a y-down image
+            iy = ty - sr * dx + cr * dy
+            if ix < 4 or iy < 4 or ix >= width - 4 or iy >= height - 4:
+                continue
+            kept += 1
+            if count < MAX_MINUTIAE:
+                j = total + count
+                out_x[j], out_y[j], out_a[j] = ix, iy, (a + r) % two_pi
+                out_k[j], out_q[j] = k, max(1, min(100, int(sq_[i]) - qdrop))
+                count += 1
+        n_sp = irng.poisson((noise[4] + noise[5] * hard) * kept)
+        for _ in range(n_sp):
+            rad = math.sqrt(irng.random()) * 0.9
+            phi = irng.random() * two_pi
+            ra, rb = (wa, wb) if not rolled else (200.0, 240.0)
+            x = wcx + rad * ra * math.cos(phi)
+            y = wcy + rad * rb * math.sin(phi)
+            a = -_orient(x, y, sp) + (math.pi if irng.random() < 0.5 else 0.0) + 0.15 * irng.standard_normal()
+            k = ENDING if irng.random() < 0.5 else BIFURCATION
+            q = 10 + int(irng.random() * 50)
+            dx, dy = x - wcx, y - wcy
+            ix = tx + cr * dx + sr * dy
+            iy = ty - sr * dx + cr * dy
+            if ix < 4 or iy < 4 or ix >= width - 4 or iy >= height - 4 or count >= MAX_MINUTIAE:
+                continue
+            j = total + count
+            out_x[j], out_y[j], out_a[j] = ix, iy, (a + r) % two_pi
+            out_k[j], out_q[j] = k, q
+            count += 1
+        counts[f] = count
+        total += count
+    return total
 
 
-def _block_masters(seed: int, block: int) -> tuple[PackedTemplates, dict[str, np.ndarray]]:
-    """All BLOCK master minutiae sets of one block (deterministic from seed and block index)."""
-    rng = np.random.default_rng([seed, block, 0x544D504C])  # "TMPL"
+def _noise_vector() -> np.ndarray:
+    return np.array([NOISE["pos_px"], NOISE["angle_rad"], *NOISE["miss"], *NOISE["spurious"],
+                     *NOISE["distortion_px"], NOISE["type_flip"], *NOISE["quality_beta"],
+                     *NOISE["offset_px"], *NOISE["rotation_deg"]], np.float64)
+
+
+def _run_block(seed: int, block: int, impression: int | None, kind: str) -> PackedTemplates:
+    """One block of BLOCK fingers: masters (impression None) or one impression of each."""
+    mrng = np.random.default_rng([seed, block, 0x544D504C])  # "TMPL"
+    irng = np.random.default_rng([seed, block, 0 if impression is None else impression,
+                                  0x494D5052 + (kind == "rolled")])  # "IMPR" (unused for masters)
     n = BLOCK
-    fields = _finger_fields(rng, n)
-    density = _DENSITY * np.exp(rng.normal(0.0, 0.22, n))
-    # Bernoulli(density_i) over every (finger, cell): draw at the top density by geometric gaps
-    # over the flattened index space (a tenth of the draws of a dense mask), then thin per finger.
-    n_cells = _CELLS.shape[0]
-    top = float(density.max())
-    gaps = rng.geometric(top, size=int(n * n_cells * top * 1.05) + 64)
-    flat = np.cumsum(gaps) - 1
-    flat = flat[flat < n * n_cells]
-    fi, ci = np.divmod(flat, n_cells)
-    sel = rng.random(fi.size, dtype=np.float32) < (density / top).astype(np.float32)[fi]
-    fi, ci = fi[sel], ci[sel]
-    m = fi.size
-    jit = (rng.random((m, 2), dtype=np.float32) - 0.5) * (_JITTER * _CELL)
-    scale = rng.uniform(0.85, 1.08, n)  # finger size
-    w, h = MASTER_SIZE
-    x = w / 2 + (_CELLS[ci, 0] + jit[:, 0] - w / 2) * scale[fi]
-    y = h / 2 + (_CELLS[ci, 1] + jit[:, 1] - h / 2) * scale[fi]
-    theta = _orientation(fields, fi, x, y)
-    flip = rng.random(m, dtype=np.float32) < 0.5
-    angle = np.mod(-theta + np.pi * flip, 2 * np.pi)
-    kind = np.where(rng.random(m, dtype=np.float32) < 0.55, ENDING, BIFURCATION).astype(np.uint8)
-    quality = rng.integers(30, 101, m, dtype=np.uint8)
+    cap = n * MAX_MINUTIAE
+    out_x = np.empty(cap, np.float64)
+    out_y = np.empty(cap, np.float64)
+    out_a = np.empty(cap, np.float64)
+    out_k = np.empty(cap, np.uint8)
+    out_q = np.empty(cap, np.uint8)
+    counts = np.zeros(n, np.int64)
+    if impression is None:
+        width, height = MASTER_SIZE
+    else:
+        width, height = IMPRESSION_SIZES[kind]
+    total = _synth_block(mrng, irng, n, _CELLS.astype(np.float64), impression is not None, kind == "rolled",
+                         float(width), float(height), _CLASS_CDF, _noise_vector(),
+                         out_x, out_y, out_a, out_k, out_q, counts)
     offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(fi, minlength=n), out=offsets[1:])
-    fields["scale"] = scale
-    packed = PackedTemplates(offsets, x.astype(np.float32), y.astype(np.float32),
-                             angle.astype(np.float32), kind, quality, w, h, first=block * BLOCK)
-    return packed, fields
+    np.cumsum(counts, out=offsets[1:])
+    angle = out_a[:total].astype(np.float32)
+    angle[angle >= np.float32(2 * np.pi)] = 0.0
+    return PackedTemplates(offsets, out_x[:total].astype(np.float32), out_y[:total].astype(np.float32), angle,
+                           out_k[:total].copy(), out_q[:total].copy(), int(width), int(height),
+                           first=block * BLOCK)
 
 
 def _block_impressions(seed: int, block: int, impression: int, kind: str) -> PackedTemplates:
-    masters, fields = _block_masters(seed, block)
-    rng = np.random.default_rng([seed, block, impression, 0x494D5052 + (kind == "rolled")])  # "IMPR"
-    n = len(masters)
-    W, H = IMPRESSION_SIZES[kind]
-    mw, mh = MASTER_SIZE
-    counts = masters.counts
-    fi = np.repeat(np.arange(n), counts)
-    x, y, ang = masters.x, masters.y, masters.angle
-    hard = 1.0 - rng.beta(*NOISE["quality_beta"], n)  # acquisition difficulty, as in the image renderer
-    if kind == "plain":
-        wcx = mw / 2 + rng.normal(0, 1, n) * (NOISE["offset_px"][0] + NOISE["offset_px"][1] * hard)
-        wcy = mh / 2 + 0.08 * mh + rng.normal(0, 1, n) * (NOISE["offset_px"][0] + NOISE["offset_px"][1] * hard)
-        wa = rng.uniform(0.30, 0.42, n) * W * (1 - 0.25 * hard * rng.random(n))
-        wb = rng.uniform(0.36, 0.46, n) * H * (1 - 0.25 * hard * rng.random(n))
-        rot = np.clip(rng.normal(0, 1, n) * (NOISE["rotation_deg"][0] + NOISE["rotation_deg"][1] * hard), -20, 20)
-    else:
-        wcx = mw / 2 + rng.normal(0, 6, n)
-        wcy = mh / 2 + rng.normal(0, 6, n)
-        wa = np.full(n, 1e4)
-        wb = np.full(n, 1e4)
-        rot = np.clip(rng.normal(0, 3, n), -8, 8)
-    f32 = np.float32
-    wcx, wcy, wa, wb, rot, hard = (np.asarray(v, f32) for v in (wcx, wcy, wa, wb, rot, hard))
-    # contact window in the master frame
-    inside = ((x - wcx[fi]) / wa[fi]) ** 2 + ((y - wcy[fi]) / wb[fi]) ** 2 <= 1.0
-    # missed minutiae: more when the acquisition is hard
-    p_miss = NOISE["miss"][0] + NOISE["miss"][1] * hard
-    inside &= rng.random(x.size, dtype=np.float32) >= p_miss[fi]
-    # smooth nonlinear distortion: a quadratic displacement field, ~ 0..10 px at the window edge
-    dcoef = rng.standard_normal((n, 4), dtype=f32) * (NOISE["distortion_px"][0] + NOISE["distortion_px"][1] * hard)[:, None]
-    u = (x - wcx[fi]) / f32(150.0)
-    v = (y - wcy[fi]) / f32(150.0)
-    x = x + dcoef[fi, 0] * u * u + dcoef[fi, 1] * u * v
-    y = y + dcoef[fi, 2] * v * v + dcoef[fi, 3] * u * v
-    # position and direction noise
-    x = x + NOISE["pos_px"] * rng.standard_normal(x.size, dtype=np.float32)
-    y = y + NOISE["pos_px"] * rng.standard_normal(y.size, dtype=np.float32)
-    ang = ang + NOISE["angle_rad"] * rng.standard_normal(ang.size, dtype=np.float32)
-    # rigid placement: master window centre -> impression centre, rotated by rot (CCW as seen)
-    r = np.radians(rot)[fi]
-    tx = (W / 2 + rng.normal(0, 10, n)).astype(f32)
-    ty = (H / 2 + rng.normal(0, 10, n)).astype(f32)
-    dx, dy = x - wcx[fi], y - wcy[fi]
-    c, s = np.cos(r), np.sin(r)
-    # a CCW rotation as seen on a y-down image: x' = c dx + s dy, y' = -s dx + c dy
-    ix = tx[fi] + c * dx + s * dy
-    iy = ty[fi] - s * dx + c * dy
-    ang = np.mod(ang + r, f32(2 * np.pi))
-    typ = masters.kind.copy()
-    flip = rng.random(typ.size, dtype=np.float32) < NOISE["type_flip"]
-    typ[flip] = np.where(typ[flip] == ENDING, BIFURCATION, ENDING)
-    qual = np.clip(masters.quality.astype(np.int16) - (30 * hard[fi]).astype(np.int16), 1, 100)
-    keep = inside & (ix >= 4) & (iy >= 4) & (ix < W - 4) & (iy < H - 4)
-    # spurious minutiae: a fraction of the true count, inside the placed window
-    n_kept = np.bincount(fi[keep], minlength=n)
-    n_sp = rng.poisson((NOISE["spurious"][0] + NOISE["spurious"][1] * hard) * n_kept)
-    si = np.repeat(np.arange(n), n_sp)
-    rad = np.sqrt(rng.random(si.size)) * 0.9
-    phi = rng.random(si.size) * 2 * np.pi
-    sx = wcx[si] + rad * wa[si] * np.cos(phi) * (kind == "plain") + rad * 200 * np.cos(phi) * (kind != "plain")
-    sy = wcy[si] + rad * wb[si] * np.sin(phi) * (kind == "plain") + rad * 240 * np.sin(phi) * (kind != "plain")
-    sth = _orientation(fields, si, sx, sy)
-    sang = np.mod(-sth + np.pi * (rng.random(si.size) < 0.5) + rng.normal(0, 0.15, si.size), 2 * np.pi)
-    sr = np.radians(rot)[si]
-    sdx, sdy = sx - wcx[si], sy - wcy[si]
-    six = tx[si] + np.cos(sr) * sdx + np.sin(sr) * sdy
-    siy = ty[si] - np.sin(sr) * sdx + np.cos(sr) * sdy
-    sang = np.mod(sang + sr, 2 * np.pi)
-    sok = (six >= 4) & (siy >= 4) & (six < W - 4) & (siy < H - 4)
-    # merge true and spurious, grouped by finger (stable sort keeps true minutiae first)
-    all_f = np.concatenate([fi[keep], si[sok]])
-    order = np.argsort(all_f, kind="stable")
-    all_f = all_f[order]
-    cols = [np.concatenate([a[keep], b[sok]])[order] for a, b in
-            ((ix, six), (iy, siy), (ang, sang))]
-    k_all = np.concatenate([typ[keep], rng.choice([ENDING, BIFURCATION], si.size)[sok]])[order]
-    q_all = np.concatenate([qual[keep], rng.integers(10, 60, si.size)[sok]])[order]
-    cnt = np.bincount(all_f, minlength=n)
-    if cnt.max(initial=0) > MAX_MINUTIAE:  # never in practice; keep templates valid regardless
-        rank = np.arange(all_f.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        ok = rank < MAX_MINUTIAE
-        all_f, cols, k_all, q_all = all_f[ok], [c_[ok] for c_ in cols], k_all[ok], q_all[ok]
-        cnt = np.bincount(all_f, minlength=n)
-    offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(cnt, out=offsets[1:])
-    angle = cols[2].astype(np.float32)
-    angle[angle >= np.float32(2 * np.pi)] = 0.0
-    return PackedTemplates(offsets, cols[0].astype(np.float32), cols[1].astype(np.float32), angle,
-                           k_all.astype(np.uint8), q_all.astype(np.uint8), W, H, first=block * BLOCK)
+    return _run_block(seed, block, impression, kind)
+
+
+def _block_masters(seed: int, block: int) -> PackedTemplates:
+    return _run_block(seed, block, None, "plain")
 
 
 def _slice(p: PackedTemplates, a: int, b: int) -> PackedTemplates:
@@ -372,7 +389,7 @@ def masters(n_fingers: int, seed: int, start: int = 0) -> PackedTemplates:
     parts = []
     stop = start + n_fingers
     for block in range(start // BLOCK, (stop - 1) // BLOCK + 1):
-        packed, _ = _block_masters(int(seed), block)
+        packed = _block_masters(int(seed), block)
         parts.append(_slice(packed, max(start - block * BLOCK, 0), min(stop - block * BLOCK, BLOCK)))
     counts = np.concatenate([p.counts for p in parts])
     offsets = np.zeros(counts.size + 1, np.int64)
