@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -425,18 +425,13 @@ def _score_pair(abits, avalid, ax, ay, aa, adist, aray, bbits, bvalid, bx, by, b
 
 
 @njit(cache=True, nogil=True)
-def score_many(abits, avalid, ax, ay, aa, gbits, gvalid, gx, gy, ga, offsets, params, out):
-    """Score one probe against every template of a packed gallery (rows offsets[g]:offsets[g+1])."""
-    ng = offsets.size - 1
-    na = ax.size
-    max_n = max(na, 1)
-    for g in range(ng):
+def _score_range(abits, avalid, ax, ay, aa, adist, aray, gbits, gvalid, gx, gy, ga, offsets, g0, g1, params, out):
+    """Score the probe against gallery templates g0..g1-1 with scratch space of its own."""
+    max_n = max(ax.size, 1)
+    for g in range(g0, g1):
         c = offsets[g + 1] - offsets[g]
         if c > max_n:
             max_n = c
-    adist = np.empty((na, na))
-    aray = np.empty((na, na))
-    _pair_geometry(ax, ay, aa, adist, aray)
     rbest = np.empty(2 * max_n)
     keys = np.empty(2 * max_n, np.int64)
     ia = np.empty(max_n, np.int64)
@@ -452,7 +447,7 @@ def score_many(abits, avalid, ax, ay, aa, gbits, gvalid, gx, gy, ga, offsets, pa
     min_np = int(params[2])
     max_np = int(params[3])
     n_rel = int(params[6])
-    for g in range(ng):
+    for g in range(g0, g1):
         s = offsets[g]
         e = offsets[g + 1]
         out[g] = _score_pair(abits, avalid, ax, ay, aa, adist, aray,
@@ -461,6 +456,33 @@ def score_many(abits, avalid, ax, ay, aa, gbits, gvalid, gx, gy, ga, offsets, pa
                              n_rel, params[7], params[8], params[9], params[10], params[11],
                              params[12], params[13],
                              rbest, keys, ia, ib, used_b, lam, lam2, lam0, rho, eff)
+
+
+@njit(cache=True, nogil=True)
+def score_many(abits, avalid, ax, ay, aa, gbits, gvalid, gx, gy, ga, offsets, params, out):
+    """Score one probe against every template of a packed gallery (rows offsets[g]:offsets[g+1])."""
+    na = ax.size
+    adist = np.empty((na, na))
+    aray = np.empty((na, na))
+    _pair_geometry(ax, ay, aa, adist, aray)
+    _score_range(abits, avalid, ax, ay, aa, adist, aray, gbits, gvalid, gx, gy, ga, offsets,
+                 0, offsets.size - 1, params, out)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def score_many_parallel(abits, avalid, ax, ay, aa, gbits, gvalid, gx, gy, ga, offsets, params, out, chunks):
+    """score_many over ``chunks`` slices of the gallery on numba's threads; identical scores
+    (every gallery template is scored by the same serial code, written by one thread)."""
+    na = ax.size
+    ng = offsets.size - 1
+    adist = np.empty((na, na))
+    aray = np.empty((na, na))
+    _pair_geometry(ax, ay, aa, adist, aray)
+    for c in prange(chunks):
+        g0 = c * ng // chunks
+        g1 = (c + 1) * ng // chunks
+        _score_range(abits, avalid, ax, ay, aa, adist, aray, gbits, gvalid, gx, gy, ga, offsets,
+                     g0, g1, params, out)
 
 
 @njit(cache=True, nogil=True)

@@ -106,13 +106,30 @@ def pack(templates: Iterable[Template | Prepared]) -> PackedGallery:
                          offsets)
 
 
-def match_many(probe: Template | Prepared, gallery: PackedGallery) -> np.ndarray:
-    """Scores of one probe against every gallery template, float32 in gallery order (one numba call)."""
+#: Galleries at least this large are scored on all of numba's threads when ``parallel`` is left None.
+PARALLEL_MIN_GALLERY = 50_000
+
+
+def match_many(probe: Template | Prepared, gallery: PackedGallery, parallel: bool | None = False) -> np.ndarray:
+    """Scores of one probe against every gallery template, float32 in gallery order (one numba call).
+
+    ``parallel=True`` spreads the gallery over numba's threads (``None``: only for galleries of
+    PARALLEL_MIN_GALLERY or more); the scores are identical either way. The default stays
+    single-threaded so that throughput figures are per core and callers control threading.
+    """
     if not isinstance(gallery, PackedGallery):
         raise TemplateError(f"a PackedGallery is required (see pack()), got {type(gallery).__name__}")
     p = prepare(probe).cyl
     out = np.zeros(len(gallery), np.float64)
+    if parallel is None:
+        parallel = len(gallery) >= PARALLEL_MIN_GALLERY
     if len(gallery):
-        K.score_many(p.bits, p.valid, p.x, p.y, p.angle, gallery.bits, gallery.valid, gallery.x, gallery.y,
-                     gallery.angle, gallery.offsets, _PVEC, out)
+        args = (p.bits, p.valid, p.x, p.y, p.angle, gallery.bits, gallery.valid, gallery.x, gallery.y,
+                gallery.angle, gallery.offsets, _PVEC, out)
+        if parallel:
+            import numba
+
+            K.score_many_parallel(*args, max(1, min(len(gallery), 8 * numba.get_num_threads())))
+        else:
+            K.score_many(*args)
     return out.astype(np.float32)

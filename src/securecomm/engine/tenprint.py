@@ -233,7 +233,7 @@ class ExhaustiveBackend:
         scores = np.full((len(self._ids), 10), np.nan, np.float32)
         for pos, p in probe.items():
             for gallery, slots in self._chunks[pos]:
-                scores[slots, pos - 1] = match_many(p, gallery)
+                scores[slots, pos - 1] = match_many(p, gallery, parallel=None)
         live = np.array([i for i, sid in enumerate(self._ids) if sid is not None], np.int64)
         return [self._ids[i] for i in live], scores[live]
 
