@@ -373,17 +373,37 @@ def demo(seed: Annotated[int, typer.Option(help="seed of the synthetic state")] 
          people: Annotated[int, typer.Option(help="people in the synthetic population")] = 0,
          bookings: Annotated[int, typer.Option(help="bookings to run through the pipeline")] = 0,
          processes: Annotated[int, typer.Option("--processes", "-j", help="rendering processes")] = 2,
+         fingers: Annotated[str, typer.Option(help="finger positions, e.g. 2,7 or 1-10 (default: both "
+                                                   "index fingers)")] = "",
          db: DbOpt = None, data: DataOpt = None) -> None:
     """Build a small synthetic state from a seed, run its bookings through the pipeline, summarise."""
+    from dataclasses import replace
+
     from securecomm.demo.runner import DemoConfig, run_demo
 
-    cfg = DemoConfig(seed=seed, processes=processes)
+    cfg = DemoConfig(seed=seed, processes=processes, workers=max(1, processes))
+    if fingers:
+        cfg = replace(cfg, fingers=_positions(fingers))
     if people:
         cfg = cfg.with_people(people)
     if bookings:
         cfg = cfg.with_bookings(bookings)
     folder = data or Path(__import__("os").environ.get("SECURECOMM_DATA", "data"))
     run_demo(cfg, data_dir=folder, db_url=db, console=console)
+
+
+def _positions(text: str) -> tuple[int, ...]:
+    """``"2,7"`` or ``"1-10"`` -> finger positions; a bad list is a usage error naming it."""
+    out: set[int] = set()
+    try:
+        for part in text.split(","):
+            a, _, b = part.strip().partition("-")
+            out.update(range(int(a), int(b or a) + 1))
+    except ValueError:
+        _fail(f"--fingers {text!r}: give positions like 2,7 or 1-10")
+    if not out or not out <= set(range(1, 11)):
+        _fail(f"--fingers {text!r}: positions are 1..10")
+    return tuple(sorted(out))
 
 
 def register(app: typer.Typer) -> None:

@@ -39,7 +39,7 @@ AGENCIES: tuple[tuple[str, str, str, str], ...] = (
 )
 PILOT_FROM = dt.date(2008, 11, 12)
 STATEWIDE_FROM = dt.date(2012, 5, 15)
-BOOKINGS_FROM = dt.date(2011, 6, 1)
+BOOKINGS_FROM = dt.date(2011, 11, 1)
 BOOKINGS_TO = dt.date(2013, 9, 30)
 
 #: Category -> share of the population.
@@ -126,6 +126,17 @@ def _pick(rng: np.random.Generator, table: dict[str, float] | tuple[tuple[str, f
     return items[int(rng.choice(len(items), p=p / p.sum()))][0]
 
 
+def _quota(rng: np.random.Generator, shares: dict[str, float], n: int) -> list[str]:
+    """``n`` labels in proportion to ``shares`` (largest remainder), shuffled."""
+    total = sum(shares.values())
+    exact = {k: n * v / total for k, v in shares.items()}
+    counts = {k: int(x) for k, x in exact.items()}
+    for k in sorted(exact, key=lambda k: counts[k] - exact[k])[: n - sum(counts.values())]:
+        counts[k] += 1
+    labels = [k for k, c in counts.items() for _ in range(c)]
+    return [labels[i] for i in rng.permutation(len(labels))]
+
+
 def _date_between(rng: np.random.Generator, a: dt.date, b: dt.date) -> dt.date:
     return a + dt.timedelta(days=int(rng.integers(0, max(1, (b - a).days) + 1)))
 
@@ -198,6 +209,8 @@ def build_population(seed: int, people: int, bookings: int, fingers: tuple[int, 
     if people < 2 or bookings < 1:
         raise ValueError("a demo needs at least 2 people and 1 booking")
     rng = np.random.default_rng([int(seed), 0x53434F4D])  # "SCOM"
+    if bookings < 1:
+        raise ValueError("a demo needs at least one booking")
     agencies = tuple({"ori": o, "name": n, "state": STATE, "county": c, "kind": k, "sib_ori": SIB_ORI,
                       "field_office": FIELD_OFFICE} for o, n, c, k in AGENCIES) + (
         {"ori": SIB_ORI, "name": "State Identification Bureau", "state": STATE, "county": "", "kind": "SIB",
@@ -208,16 +221,28 @@ def build_population(seed: int, people: int, bookings: int, fingers: tuple[int, 
         {"scope": "state", "value": STATE, "effective_from": STATEWIDE_FROM.isoformat(), "effective_to": "",
          "note": "statewide activation"},
     )
-    # Bookings first (who, when), so each person's records can end before their first booking.
-    n_good = bookings
+    # Who is who: categories by quota (largest remainder), so even a small state has every kind of person,
+    # and each protection given at least once when there are enough non-citizens to carry it.
+    categories = _quota(rng, CATEGORIES, people)
+    eligible = [i for i, c in enumerate(categories) if c not in ("citizen_birth", "naturalised")]
+    protections = [""] * people
+    wanted = _quota(rng, PROTECTIONS, max(len(PROTECTIONS), round(sum(PROTECTIONS.values()) * len(eligible))))
+    for i, name in zip(rng.permutation(eligible).tolist(), wanted):
+        if not (categories[i] == "ewi_never_encountered" and name != "victim_witness"):
+            protections[i] = name  # a petition is an encounter: the never-encountered can only be witnesses
+
+    # Bookings (who, when) before records, so each person's history can end before their first booking:
+    # everyone is booked once in a shuffled order, then about one booking in six is a re-arrest.
     booked: list[int] = []
-    for b in range(n_good):
-        # about one booking in six is a re-arrest of someone booked earlier in the demo
-        if booked and rng.random() < 0.18:
+    order = rng.permutation(people).tolist()
+    for b in range(bookings):
+        if b < people and not (booked and rng.random() < 0.15):
+            booked.append(order.pop())
+        elif booked:
             booked.append(booked[int(rng.integers(0, len(booked)))])
         else:
-            booked.append(int(rng.integers(0, people)))
-    dates = sorted(_date_between(rng, BOOKINGS_FROM, BOOKINGS_TO) for _ in range(n_good))
+            booked.append(order.pop())
+    dates = sorted(_date_between(rng, BOOKINGS_FROM, BOOKINGS_TO) for _ in range(bookings))
     first: dict[int, dt.date] = {}
     for who, d in zip(booked, dates):
         first.setdefault(who, d)
@@ -225,17 +250,7 @@ def build_population(seed: int, people: int, bookings: int, fingers: tuple[int, 
     planned: list[PlannedPerson] = []
     victim_witness: list[int] = []
     for i in range(people):
-        category = _pick(rng, CATEGORIES)
-        protection = ""
-        if category not in ("citizen_birth", "naturalised"):
-            r, acc = rng.random(), 0.0
-            for name, share in PROTECTIONS.items():
-                acc += share
-                if r < acc:
-                    protection = name
-                    break
-        if category == "ewi_never_encountered" and protection in ("u_visa", "t_visa", "vawa"):
-            protection = ""  # a petition is an encounter: such a person would be in the repository
+        category, protection = categories[i], protections[i]
         sex = "M" if rng.random() < 0.7 else "F"
         first_name = (_FIRST_M if sex == "M" else _FIRST_F)[int(rng.integers(0, 20))]
         last_name = _LAST[int(rng.integers(0, len(_LAST)))]

@@ -40,9 +40,9 @@ class DemoConfig:
     """Sizes of the demo; the defaults run in about three minutes on two cores."""
 
     seed: int = 2012
-    people: int = 30
+    people: int = 24
     bookings: int = 24
-    fingers: tuple[int, ...] = (2, 3, 7, 8)  # index and middle fingers of both hands
+    fingers: tuple[int, ...] = (2, 7)  # both index fingers (the US-VISIT two-print); --fingers 1-10 for ten-prints
     processes: int = 2  # rendering and extraction processes
     workers: int = 2  # pipeline worker processes
     bad_inputs: bool = True
@@ -281,6 +281,17 @@ def summarise(engine: Engine, pop: Population, fin_of: dict[int, str]) -> dict[s
         elif expected:
             missed += 1
     out["accuracy"] = {"true_matches": true_match, "false_matches": false_match, "missed_matches": missed}
+    examples: dict[str, str] = {}
+    for t in sorted(bookings, key=lambda t: t.id):
+        if t.state == "rejected":
+            examples.setdefault("ERRT", t.tcn)
+        elif (t.tcn, "iar") in runs:
+            examples.setdefault("IAR", t.tcn)
+        elif jobs.get(t.tcn) == "waiting":
+            examples.setdefault("manual review", t.tcn)
+        elif (t.tcn, "immigration_search") in runs and runs[(t.tcn, "immigration_search")].status == "skipped":
+            examples.setdefault("not activated", t.tcn)
+    out["examples"] = examples
     out["population"] = dict(Counter(p.category for p in people.values()))
     out["protected_people"] = dict(Counter(p.protection for p in people.values() if p.protection))
     return out
@@ -320,6 +331,8 @@ def print_summary(console: Console, result: DemoResult) -> None:
     by.add_row("protected people", _fmt(s["protected_people"]))
     by.add_row("match accuracy (vs synthetic truth)", _fmt(s["accuracy"]))
     console.print(by)
+    for what, tcn in s.get("examples", {}).items():
+        console.print(f"  {what:>14}: securecomm status {tcn}")
     secs = result.seconds
     console.print(f"time: {secs.get('total', 0):.0f} s (fingerprints {secs.get('render', 0):.0f} s, enrolment "
                   f"{secs.get('enrol', 0):.0f} s, pipeline {secs.get('pipeline', 0):.0f} s). Next: "

@@ -1,8 +1,9 @@
 """Turn the demo plan into real ANSI/NIST-ITL transactions with synthetic fingerprints.
 
 Each person's fingers are masters from ``securecomm.synth.make_person``; the
-enrolments carry *rolled* impressions and every booking a *different plain*
-impression of the same masters (another seed: other placement, pressure,
+criminal enrolments carry *rolled* impressions (ten-print cards), the
+immigration enrolments and every booking *different plain* impressions of the
+same masters (another seed: other placement, pressure,
 distortion, noise), so a match has to be found by the engine, as in life.
 Bad-input bookings are made by damaging real transactions the way real ones
 get damaged (truncation, a wrong TOT, an invalid offense code, an unknown
@@ -82,7 +83,8 @@ def person_transactions(p: PlannedPerson, bookings: list[PlannedBooking], positi
                                       person=p.person, arrests=p.arrests, fingers=fingers)
         criminal = write_criminal_enrolment(enrolment, date=enrol_date)
     if p.encounters:
-        fingers = _fingers(p.finger_seed, positions, IMMIGRATION_ENROLMENT_SEED, "rolled")
+        # IDENT enrols flat (plain) prints -- the two-print and later ten-print flats of US-VISIT
+        fingers = _fingers(p.finger_seed, positions, IMMIGRATION_ENROLMENT_SEED, "plain")
         enrolment = ImmigrationEnrolment(tcn=f"IEN-{p.index:05d}-{p.finger_seed % 100000:05d}", person=p.person,
                                          encounters=p.encounters, fingers=fingers, a_number=p.a_number)
         immigration = write_immigration_enrolment(enrolment, date=enrol_date)

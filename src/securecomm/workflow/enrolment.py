@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import multiprocessing as mp
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -137,7 +138,8 @@ def enroll_many(engine: Engine, kind: str, raws: Iterable[bytes], *, processes: 
             on_done(res)
 
     if processes > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=processes) as pool:
+        # spawn, not fork: a forked child would inherit (and on exit close) the parent's database connections
+        with ProcessPoolExecutor(max_workers=processes, mp_context=mp.get_context("spawn")) as pool:
             for item in pool.map(_prepare_safely, jobs, chunksize=1):
                 handle(item)
     else:
