@@ -26,6 +26,7 @@ SW = NS * NS // 64  # words per spatial layer (4)
 CW = SW * ND  # words per cylinder (24)
 
 TWO_PI = 2.0 * math.pi
+MAX_NR = 48  # most minutia pairs LSS-R relaxes (see _score_pair)
 
 
 @intrinsic
@@ -339,7 +340,9 @@ def _score_pair(abits, avalid, ax, ay, aa, adist, aray, bbits, bvalid, bx, by, b
         return 0.0
     nmin = min(na, nb)
     n_p = min_np + int(round(_sig(float(nmin), mu_p, tau_p) * (max_np - min_np)))
-    # 2. Preselect up to n_R = min(na, nb) pairs, best first, each minutia used at most once.
+    # 2. Preselect up to n_R = min(na, nb, MAX_NR) pairs, best first, each minutia used at most
+    #    once. The paper has no cap; it only bites on rolled prints (100+ minutiae), where the
+    #    relaxation's cost grows with n_R squared and n_P <= 12 pairs are kept in the end.
     #    Keys (quantised similarity, then row/rank) sort the same way every time.
     ks = np.sort(keys[:cnt])
     for j in range(nb):
@@ -365,7 +368,7 @@ def _score_pair(abits, avalid, ax, ay, aa, adist, aray, bbits, bvalid, bx, by, b
         ib[nr] = j
         lam0[nr] = (ks[c] >> 17) / 1099511627776.0
         nr += 1
-        if nr == nmin:
+        if nr == nmin or nr == MAX_NR:
             break
     if n_p > nr:
         n_p = nr
