@@ -46,11 +46,11 @@ _HAND_PRIORS = {
 MEAN_PERIOD = 9.0
 
 _N_ORIENT = 12
-_GROW_SCALE = 0.75  # ridges grow on a grid this much smaller, then are upsampled
+_GROW_SCALE = 0.6  # ridges grow on a grid this much smaller, then are upsampled
 #: Period bands of the growth filter bank (full-scale px), 1.4 px apart: a blend of two
 #: far-apart bands is bimodal rather than in between, so bands must be close.
 _BANDS: tuple[float, ...] = (6.0, 7.4, 8.8, 10.2, 11.6, 13.0)
-_N_ITER = 9
+_N_ITER = 7
 _SEED_AREA = 800.0  # canvas pixels per growth seed: more seeds, more fronts, more minutiae
 _GAIN = 4.0  # saturation of the growth non-linearity: crisp, binary-like ridges
 _PERIOD_CELL = 28  # scale of the ridge-period variation, px
