@@ -166,3 +166,20 @@ def test_blurred_and_cropped_image_scores_lower_quality(db1_101_1: np.ndarray) -
     good = assess(db1_101_1).score
     blurred = cv2.GaussianBlur(db1_101_1, (0, 0), 3.0)
     assert assess(blurred).score < good
+
+
+def test_other_resolutions_are_resampled_to_the_same_frame(fvc2002: Path) -> None:
+    """A print scanned at 1000 or 400 ppi gives (nearly) the template of the 500 ppi scan."""
+    import cv2
+
+    a = load(fvc2002, "DB1_B", "101_1")
+    b = load(fvc2002, "DB1_B", "101_2")
+    ta, tb = extract(a), extract(b)
+    other = extract(load(fvc2002, "DB1_B", "102_1"))
+    for ppi in (400, 1000):
+        s = ppi / 500
+        scan = cv2.resize(b, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
+        t = extract(scan, ppi)
+        assert abs(t.width - tb.width) <= 1 and abs(t.height - tb.height) <= 1
+        assert match(ta, t) > 0.5 * match(ta, tb)
+        assert match(ta, t) > 3 * match(other, t)
