@@ -8,5 +8,7 @@ from securecomm.demo import scenario as scenario_mod
 
 
 @pytest.fixture(scope="session")
-def scenario(request):
-    return scenario_mod.build_cached(request.config.cache.mkdir("securecomm-scenario"), extra=5)
+def scenario(request, tmp_path_factory):
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    folder = cache.mkdir("securecomm-scenario") if cache is not None else tmp_path_factory.mktemp("scenario")
+    return scenario_mod.build_cached(folder, extra=5)

@@ -97,3 +97,28 @@ def test_operator_session(tmp_path, db_url, scenario):
 def test_work_refuses_an_uninitialised_store(tmp_path):
     result = _run("work", "--db", f"sqlite:///{tmp_path / 'empty.db'}", ok=False)
     assert result.exit_code == 1 and "securecomm init" in result.output
+
+
+def test_operator_reads_are_audited(tmp_path, scenario, monkeypatch):
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from securecomm.store.db import make_engine
+    from securecomm.store.models import AuditEntry
+
+    folder, paths = _files(tmp_path, scenario)
+    db = ["--db", f"sqlite:///{tmp_path / 'a.db'}"]
+    monkeypatch.setenv("SECURECOMM_ACTOR", "clerk 5")
+    _run("init", *db)
+    _run("agencies", "load", str(folder / "agencies.csv"), *db)
+    _run("submit", str(paths["b2_citizen"]), *db)
+    tcn = scenario.tcns["b2_citizen"]
+    _run("status", tcn, *db)
+    _run("responses", tcn, *db)
+    _run("review", *db)
+    engine = make_engine(db[1])
+    with Session(engine) as s:
+        rows = s.scalars(select(AuditEntry).where(AuditEntry.actor == "clerk 5")).all()
+    engine.dispose()
+    assert [(r.action, r.object_type, r.object_id) for r in rows] == [
+        ("read", "transaction", tcn), ("read", "responses", tcn), ("read", "review_queue", "open")]

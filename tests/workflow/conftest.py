@@ -12,9 +12,11 @@ EXTRA = 5
 
 
 @pytest.fixture(scope="session")
-def scenario(request):
+def scenario(request, tmp_path_factory):
     """The scenario's transactions (synthetic fingerprints, real ANSI/NIST-ITL), with extra bookings."""
-    return scenario_mod.build_cached(request.config.cache.mkdir("securecomm-scenario"), extra=EXTRA)
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    folder = cache.mkdir("securecomm-scenario") if cache is not None else tmp_path_factory.mktemp("scenario")
+    return scenario_mod.build_cached(folder, extra=EXTRA)
 
 
 @pytest.fixture

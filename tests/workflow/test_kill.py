@@ -81,7 +81,7 @@ def test_sigkilled_workers_finish_every_booking_exactly_once(store, scenario, db
                             "--min-fingers", "2", "--quiet"], stdout=log, stderr=log, timeout=240)
     log.close()
     assert final.returncode == 0, (tmp_path / "workers.log").read_text()[-3000:]
-    assert kills >= 3
+    assert kills >= 2
     print(f"kills={kills} outstanding after chaos={left} final run {time.monotonic() - t_final:.1f}s")
 
     with Session(store) as s:

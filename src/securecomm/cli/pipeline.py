@@ -28,6 +28,21 @@ DataOpt = Annotated[Optional[Path], typer.Option("--data", help="data folder for
                                                                 "(default $SECURECOMM_DATA or ./data)")]
 
 
+def _operator() -> str:
+    """Who is at the keyboard, for the audit trail ($SECURECOMM_ACTOR, else the login name)."""
+    import getpass
+    import os
+
+    return os.environ.get("SECURECOMM_ACTOR") or getpass.getuser() or "unknown"
+
+
+def _audit(engine, object_type: str, object_id: str, detail: str = "") -> None:
+    from securecomm.workflow.pipeline import audit_read
+
+    audit_read(engine, actor=_operator(), role="operator", object_type=object_type, object_id=object_id,
+               detail=detail)
+
+
 def _url(db: str | None, data: Path | None) -> str:
     from securecomm.store.db import default_url, normalise_url
 
@@ -268,6 +283,7 @@ def status(tcn: Annotated[str, typer.Argument(help="transaction control number")
         info = transaction_status(engine, tcn)
     except LookupError as exc:
         _fail(str(exc))
+    _audit(engine, "transaction", tcn, "securecomm status")
     if as_json:
         console.print_json(json.dumps(info, default=str))
         return
@@ -302,6 +318,7 @@ def responses(tcn: Annotated[str, typer.Argument(help="transaction control numbe
         rows = list_responses(engine, tcn)
     except LookupError as exc:
         _fail(str(exc))
+    _audit(engine, "responses", tcn, f"securecomm responses --format {fmt}")
     if fmt == "json":
         doc = []
         for r in rows:
@@ -340,6 +357,7 @@ def review(ctx: typer.Context, all_: Annotated[bool, typer.Option("--all", help=
 
     engine = _engine(db, data)
     items = review_items(engine, state=None if all_ else "open")
+    _audit(engine, "review_queue", "all" if all_ else "open", f"{len(items)} items listed")
     table = Table("id")
     table.add_column("TCN", no_wrap=True)
     for name in ("kind", "band", "score", "candidate", "state"):

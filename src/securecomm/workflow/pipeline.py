@@ -249,6 +249,15 @@ class Worker:
 # ----------------------------------------------------------------------------------- reading
 
 
+def audit_read(engine: Engine, *, actor: str, role: str, object_type: str, object_id: str, detail: str = "") -> None:
+    """Record that a person read personal data (status, responses, the manual queue)."""
+    from securecomm.store import audit
+
+    with write_session(engine) as s:
+        audit.record(s, actor=actor, role=role, action="read", object_type=object_type, object_id=object_id,
+                     detail=detail)
+
+
 def transaction_status(engine: Engine, tcn: str) -> dict[str, Any]:
     """Everything known about one transaction: state, job, stages, responses, reviews."""
     with Session(engine) as s:
