@@ -86,3 +86,18 @@ def test_fvc_database_layout_and_ground_truth(tmp_path):
 def test_fvc_writer_rejects_bad_parameters(tmp_path, kw, name):
     with pytest.raises(ValueError, match=name):
         write_database(tmp_path, **kw)
+
+
+def test_cli_writes_a_database_and_names_bad_parameters(tmp_path):
+    from typer.testing import CliRunner
+
+    from securecomm.cli.synth import app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["fvc", str(tmp_path), "--fingers", "1", "--impressions", "2", "--seed", "5"])
+    assert ok.exit_code == 0, ok.output
+    assert (tmp_path / "DB1" / "1_2.png").is_file() and (tmp_path / "DB1" / "1_2.iso").is_file()
+    bad = runner.invoke(app, ["fvc", str(tmp_path / "x"), "--fingers", "0"])
+    assert bad.exit_code == 2 and "fingers" in bad.output
+    gal = runner.invoke(app, ["gallery", "--subjects", "20", "--json"])
+    assert gal.exit_code == 0 and json.loads(gal.output.strip().splitlines()[-1])["fingers"] == 200

@@ -362,14 +362,14 @@ def grow_ridges(m: Master, theta: np.ndarray, period: np.ndarray) -> np.ndarray:
 
 
 def clean_binary(ridges: np.ndarray, period: float) -> np.ndarray:
-    """Ridge map with dots and pinholes smaller than about two ridge periods squared flipped."""
+    """Ridge map with dots and pinholes smaller than 1.5 squared ridge periods flipped."""
     b = (ridges > 0).astype(np.uint8)
     min_area = int(1.5 * period * period)
     for value in (1, 0):
         src = (b == value).astype(np.uint8)
-        n, lab, stats, _ = cv2.connectedComponentsWithStats(src, connectivity=4)
+        _, lab, stats, _ = cv2.connectedComponentsWithStats(src, connectivity=4)
         small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < min_area)
-        small = small[small != 0] if value == 1 else small[small != 0]
+        small = small[small != 0]  # label 0 is the other phase
         if small.size:
             b[np.isin(lab, small) & (src == 1)] = 1 - value
     return b.astype(bool)
