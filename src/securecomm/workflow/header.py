@@ -47,7 +47,7 @@ def peek_header(raw: bytes) -> Header:
     tcn = _clean(fields.get(9, b""), 40)
     ori = _clean(fields.get(8, b""), 16)
     tot = _clean(fields.get(4, b""), 8)
-    readable = bool(tcn) and all(ch.isalnum() or ch in "-_." for ch in tcn)
+    readable = bool(tcn) and " " not in tcn
     if not readable:
         return Header(tcn=f"UNREAD-{digest[:24]}", ori=ori, tot=tot, sha256=digest, readable=False)
     return Header(tcn=tcn, ori=ori, tot=tot, sha256=digest, readable=True)

@@ -6,9 +6,10 @@ responses to send, a review item to open, the domain writes to make
 commits all of that together with the job's advance in ONE transaction. The
 heavy stages (validate, extract, the two searches) compute outside any write
 transaction and only hand over ``apply``; the light ones (``INLINE_STAGES``)
-run inside the commit transaction, so their audited reads land with them. That is what makes a crash at any moment
-safe: either nothing of the stage is in the database (the stage is redone)
-or all of it is (the stage is skipped). See docs/pipeline.md.
+run inside the commit transaction, so their audited reads land with them.
+That is what makes a crash at any moment safe: either nothing of the stage
+is in the database (the stage is redone) or all of it is (the stage is
+skipped). See docs/pipeline.md.
 
 Order: validate -> extract -> criminal_search -> sre -> immigration_search
 -> idr -> iaq -> status_determination -> iar. A booking from an ORI not
@@ -56,7 +57,6 @@ class PipelineConfig:
     min_fingers: int = 8  # a booking with fewer usable fingers is rejected (ERRT)
     candidates: int = 5  # candidates kept per search
     cjis_ori: str = "DCFBIWA0Z"  # the criminal repository, sender of SRE/ERRT (interchange.ebts.FBI_ORI)
-    ident_ori: str = "DCIDENT00"  # the immigration repository, sender of IDR (interchange.ebts.IDENT_ORI)
     lesc: str = LESC
 
 
@@ -210,12 +210,13 @@ def errt_outcome(ctx: StageContext, errors: list[TransactionError], stage: str) 
     ori = (ctx.tx.ori or "").strip().upper()
     known = bool(_ORI.match(ori))
     date = ctx.tx.booking_date or ctx.tx.received_at.date()
-    payload = write_errt(tcn=response_tcn(ctx.tcn, "ERRT"), tcr=safe_tcn(ctx.tcn),
-                         ori=ctx.config.cjis_ori, dai=ori if known else ctx.config.cjis_ori, errors=errors, date=date)
+    payload = write_errt(tcn=response_tcn(ctx.tcn, "ERRT"), tcr=safe_tcn(ctx.tcn), ori=ctx.config.cjis_ori,
+                         dai=ori if known else ctx.config.cjis_ori, errors=errors, date=date)
     detail = [{"record": e.record, "field": e.field, "reason": e.reason} for e in errors]
     return StageOutcome(
         status="rejected", output={"errors": detail, "stage": stage}, next_stage=None, job_state="done",
-        responses=[OutgoingResponse("ERRT", ori if known else "UNKNOWN", "ori", "nist", payload, {"errors": detail})],
+        responses=[OutgoingResponse("ERRT", ori if known else "UNKNOWN", "ori", "nist", payload,
+                                    {"errors": detail})],
         tx_state="rejected", tx_error="; ".join(str(e) for e in errors))
 
 
@@ -322,8 +323,9 @@ def sre(ctx: StageContext) -> StageOutcome:
     for recipient, role in ((booking.ori, "ori"), (sib, "sib")):
         if not recipient:
             continue
-        payload = write_sre(tcn=response_tcn(ctx.tcn, "SRE"), tcr=safe_tcn(ctx.tcn), ori=ctx.config.cjis_ori, dai=recipient,
-                            result=found["result"], ucn=found["ucn"], rap_sheet=rap, date=booking.date)
+        payload = write_sre(tcn=response_tcn(ctx.tcn, "SRE"), tcr=safe_tcn(ctx.tcn), ori=ctx.config.cjis_ori,
+                            dai=recipient, result=found["result"], ucn=found["ucn"], rap_sheet=rap,
+                            date=booking.date)
         responses.append(OutgoingResponse("SRE", recipient, role, "nist", payload,
                                           {"result": found["result"], "ucn": found["ucn"]}))
     return StageOutcome(status="done", next_stage="immigration_search", responses=responses,
