@@ -199,3 +199,25 @@ def test_review_band_match_waits_for_an_examiner_and_never_sends_an_iaq_by_itsel
         assert s.scalar(select(func.count()).select_from(ReviewItem).where(ReviewItem.state == "open")) == \
             s.scalar(select(func.count()).select_from(ReviewItem).where(ReviewItem.kind == "criminal_biometric",
                                                                         ReviewItem.state == "open"))
+
+
+def test_an_internal_error_is_retried_then_parked_and_the_worker_goes_on(store, scenario, monkeypatch):
+    from securecomm.workflow import stages
+
+    real_sre = stages.RUNNERS["sre"]
+    broken = scenario.tcns["b1_overstay"]
+
+    def flaky_sre(ctx):
+        if ctx.tcn == broken:
+            raise RuntimeError("rap sheet service down")
+        return real_sre(ctx)
+
+    monkeypatch.setitem(stages.RUNNERS, "sre", flaky_sre)
+    b1 = submit(store, scenario.bookings["b1_overstay"]).tcn
+    b2 = submit(store, scenario.bookings["b2_citizen"]).tcn
+    Worker(store, CONFIG, lease_seconds=30, max_attempts=2).run()
+    st = transaction_status(store, b1)
+    assert st["job"]["state"] == "failed" and "rap sheet service down" in st["job"]["last_error"][0]
+    assert "SRE" not in _kinds(store, b1)  # nothing half-done: the failed stage left no trace
+    assert [s["stage"] for s in st["stages"]] == ["validate", "extract", "criminal_search"]
+    assert transaction_status(store, b2)["state"] == "done"
