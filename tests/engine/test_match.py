@@ -119,3 +119,25 @@ def test_sdk_angle_convention_is_ours(fvc2002):
                 as_read.append(match(ts[i], ts[j]))
                 flipped.append(match(_mirrored(ts[i]), _mirrored(ts[j])))
     assert np.mean(as_read) > np.mean(flipped) + 0.05
+
+
+def _random_template(seed: int, n: int) -> Template:
+    rng = np.random.default_rng(seed)
+    return Template(rng.uniform(0, 299, n).astype(np.float32), rng.uniform(0, 399, n).astype(np.float32),
+                    rng.uniform(0, 2 * np.pi - 1e-3, n).astype(np.float32), rng.integers(0, 3, n).astype(np.uint8),
+                    rng.integers(0, 101, n).astype(np.uint8), 300, 400)
+
+
+def test_random_templates_never_break_the_matcher():
+    """Any valid template (clustered, collinear, duplicated, sparse) scores finitely in [0, 1)."""
+    temps = [_random_template(s, n) for s, n in enumerate((0, 1, 2, 3, 5, 12, 40, 80, 150))]
+    x = np.full(6, 100, np.float32)
+    temps.append(Template(x, np.arange(6, dtype=np.float32) * 10, np.zeros(6, np.float32),
+                          np.ones(6, np.uint8), np.zeros(6, np.uint8), 300, 400))  # collinear
+    temps.append(Template(x, x, np.zeros(6, np.float32), np.ones(6, np.uint8), np.zeros(6, np.uint8),
+                          300, 400))  # all on one spot
+    gallery = pack(temps)
+    for t in temps:
+        s = match_many(t, gallery)
+        assert np.all(np.isfinite(s)) and np.all((s >= 0) & (s < 1))
+        assert s[0] == 0.0  # the empty template

@@ -230,28 +230,6 @@ def build_cylinders(x, y, a, radius, sigma_s, sigma_d, mu_psi, omega, min_vc, mi
 # --------------------------------------------------------------------------------------------
 # Matching: local similarity matrix, then LSS-R consolidation.
 
-@njit(cache=True, inline="always")
-def _fast_atan2(y, x):
-    """atan2 to ~1e-4 rad; accurate enough for the relaxation's 15-degree tolerances, far cheaper."""
-    ax = abs(x)
-    ay = abs(y)
-    if ax == 0.0 and ay == 0.0:
-        return 0.0
-    if ax >= ay:
-        r = ay / ax
-        s = r * r
-        t = ((-0.0464964749 * s + 0.15931422) * s - 0.327622764) * s * r + r
-    else:
-        r = ax / ay
-        s = r * r
-        t = math.pi / 2 - (((-0.0464964749 * s + 0.15931422) * s - 0.327622764) * s * r + r)
-    if x < 0:
-        t = math.pi - t
-    if y < 0:
-        t = -t
-    return t
-
-
 @njit(cache=True)
 def _pair_geometry(x, y, a, dist, ray):
     """dist[i, k] = |m_k - m_i|; ray[i, k] = direction of m_i minus the direction of the ray m_i -> m_k."""
@@ -271,7 +249,7 @@ def _pair_geometry(x, y, a, dist, ray):
 def _score_pair(abits, avalid, ax, ay, aa, adist, aray, bbits, bvalid, bx, by, ba,
                 min_me_cells, delta_theta, min_np, max_np, mu_p, tau_p,
                 n_rel, w_r, mu1, tau1, mu2, tau2, mu3, tau3,
-                rbest, keys, ia, ib, used_b, lam, lam2, lam0, rho, eff):
+                keys, ia, ib, used_b, lam, lam2, lam0, rho, eff):
     """MCC bit-cylinder local similarities + LSS-R global score for one pair of templates.
 
     The probe side's pairwise geometry (adist, aray) is computed once per probe by the caller.
@@ -327,11 +305,9 @@ def _score_pair(abits, avalid, ax, ay, aa, adist, aray, bbits, bvalid, bx, by, b
                 g2 = g
                 j2 = j
         if j1 >= 0:
-            rbest[cnt] = g1
             keys[cnt] = (np.int64(g1 * 1099511627776.0) << 17) | (i * 2)
             cnt += 1
         if j2 >= 0:
-            rbest[cnt] = g2
             keys[cnt] = (np.int64(g2 * 1099511627776.0) << 17) | (i * 2 + 1)
             cnt += 1
         lam2[i] = j1  # scratch: best and second best column of row i
@@ -353,8 +329,6 @@ def _score_pair(abits, avalid, ax, ay, aa, adist, aray, bbits, bvalid, bx, by, b
         i = code >> 1
         j = int(lam2[i]) if (code & 1) == 0 else int(eff[i])
         if used_b[j]:
-            continue
-        if nr > 0 and (code & 1) == 1 and ia[nr - 1] == i:
             continue
         dup = False
         for t in range(nr):
@@ -435,7 +409,6 @@ def _score_range(abits, avalid, ax, ay, aa, adist, aray, gbits, gvalid, gx, gy, 
         c = offsets[g + 1] - offsets[g]
         if c > max_n:
             max_n = c
-    rbest = np.empty(2 * max_n)
     keys = np.empty(2 * max_n, np.int64)
     ia = np.empty(max_n, np.int64)
     ib = np.empty(max_n, np.int64)
@@ -458,7 +431,7 @@ def _score_range(abits, avalid, ax, ay, aa, adist, aray, gbits, gvalid, gx, gy, 
                              min_me_cells, delta_theta, min_np, max_np, params[4], params[5],
                              n_rel, params[7], params[8], params[9], params[10], params[11],
                              params[12], params[13],
-                             rbest, keys, ia, ib, used_b, lam, lam2, lam0, rho, eff)
+                             keys, ia, ib, used_b, lam, lam2, lam0, rho, eff)
 
 
 @njit(cache=True, nogil=True)
