@@ -164,28 +164,35 @@ def build_cylinders(x, y, a, radius, sigma_s, sigma_d, mu_psi, omega, min_vc, mi
             v = (i - (NS - 1) / 2.0) * ds
             if u * u + v * v <= radius * radius:
                 n_in_radius += 1
-    # Directional contribution depends only on the angle difference: tabulate per layer later.
     cd = np.empty(ND)
-    dth = np.empty(n)
+    near = np.empty(n, np.int64)
+    cdir = np.empty((n, ND))
+    reach2 = (radius + neigh_r) ** 2
     for m in range(n):
         xm = float(x[m])
         ym = float(y[m])
         am = float(a[m])
-        # Neighbours that can contribute at all.
+        # Neighbours that can contribute to some cell, with their directional contribution
+        # per layer (it depends only on the direction difference, not on the cell).
         cnt_m = 0
         for t in range(n):
             if t != m:
                 dx = x[t] - xm
                 dy = y[t] - ym
-                if dx * dx + dy * dy <= (radius + neigh_r) ** 2:
+                if dx * dx + dy * dy <= reach2:
+                    near[cnt_m] = t
+                    dth = _dphi(am, float(a[t]))
+                    for k in range(ND):
+                        phik = -math.pi + (k + 0.5) * dd
+                        alpha = _dphi(phik, dth)
+                        cdir[cnt_m, k] = 0.5 * (math.erf((alpha + dd / 2) / sq2sd)
+                                                - math.erf((alpha - dd / 2) / sq2sd))
                     cnt_m += 1
         if cnt_m < min_m:
             continue
         ca = math.cos(am)
         sa = math.sin(am)
         nvalid = 0
-        for t in range(n):
-            dth[t] = _dphi(am, float(a[t]))
         for i in range(NS):
             for j in range(NS):
                 u = (j - (NS - 1) / 2.0) * ds
@@ -201,9 +208,8 @@ def build_cylinders(x, y, a, radius, sigma_s, sigma_d, mu_psi, omega, min_vc, mi
                 nvalid += 1
                 for k in range(ND):
                     cd[k] = 0.0
-                for t in range(n):
-                    if t == m:
-                        continue
+                for q in range(cnt_m):
+                    t = near[q]
                     dx = x[t] - px
                     dy = y[t] - py
                     d2 = dx * dx + dy * dy
@@ -211,10 +217,7 @@ def build_cylinders(x, y, a, radius, sigma_s, sigma_d, mu_psi, omega, min_vc, mi
                         continue
                     cs = gs_norm * math.exp(-d2 * inv2s2)
                     for k in range(ND):
-                        phik = -math.pi + (k + 0.5) * dd
-                        alpha = _dphi(phik, dth[t])
-                        cdk = 0.5 * (math.erf((alpha + dd / 2) / sq2sd) - math.erf((alpha - dd / 2) / sq2sd))
-                        cd[k] += cs * cdk
+                        cd[k] += cs * cdir[q, k]
                 for k in range(ND):
                     if cd[k] >= mu_psi:
                         b = k * NS * NS + cell

@@ -18,15 +18,18 @@ Why this shape:
   with missing fingers. Fingers missing on either side, or unprintable (too few
   usable minutiae), do not count. (Fingers of one person are treated as independent;
   a conservative FPIR target absorbs the small correlation.)
-* **Three bands from a target FPIR.** ``calibrate_thresholds`` turns impostor fused
-  scores and a gallery size into a *hit* threshold (act automatically) and a
-  *review* threshold (an examiner must confirm). Below review: no hit. A match is
-  never acted on below the hit threshold.
+* **Three bands from a target FPIR.** A *hit* threshold (the match may be acted on)
+  and a *review* threshold (an examiner must confirm); below review: no hit.
+  ``thresholds_for`` derives both from target FPIRs and the gallery size using the
+  fused score's meaning; ``calibrate_thresholds`` (or ``TenprintGallery.calibrate``,
+  on the gallery's own subjects) derives them from observed non-mated fused scores
+  when the prints differ from the FVC2002 model (another extractor, synthetic data).
 * **Pluggable search.** :class:`SearchBackend` is the small protocol the gallery
-  uses (add, remove, len, per-finger scores of a probe against every subject); the
-  exhaustive in-memory :class:`ExhaustiveBackend` is the default, and an index
-  (MCC locality-sensitive hashing) or a sharded backend can implement the same four
-  methods.
+  uses (add, remove, len, subject ids, a subject's fingers, and per-finger scores of
+  a probe against every subject); the exhaustive in-memory :class:`ExhaustiveBackend`
+  is the default, and an index (MCC locality-sensitive hashing, returning NaN for
+  subjects it did not score) or a sharded backend can implement the same methods.
+  Not thread-safe: one search at a time per gallery (the kernels release the GIL).
 """
 
 from __future__ import annotations
@@ -53,8 +56,8 @@ TAIL_BETA_90 = 0.00999
 IMPOSTOR_Q99 = 0.0795
 TAIL_BETA_99 = 0.0140
 
-#: Evidence of one finger is capped here (p = 1e-30) so that a single perfect finger cannot
-#: make up for every other finger disagreeing.
+#: Evidence of one finger is capped here (p = 1e-30): far beyond the fitted tail the model says
+#: nothing more, and one extreme finger should not swamp what the others say.
 MAX_FINGER_EVIDENCE = 30.0
 
 #: A probe finger needs this many usable minutiae (valid cylinders) to count as printable.
@@ -164,6 +167,7 @@ class ExhaustiveBackend:
         self._pending: dict[int, list[tuple[int, Prepared]]] = {f: [] for f in FINGER_POSITIONS}
         self._dead_rows = 0
         self._rows = 0
+        self._live: tuple[list[str], np.ndarray] | None = None  # cached (ids, slots) of live subjects
 
     def __len__(self) -> int:
         return len(self._slot)
@@ -174,6 +178,7 @@ class ExhaustiveBackend:
     def add(self, subject_id: str, fingers: Mapping[int, Prepared]) -> None:
         if subject_id in self._slot:
             self.remove(subject_id)
+        self._live = None
         slot = len(self._ids)
         self._slot[subject_id] = slot
         self._ids.append(subject_id)
@@ -186,6 +191,7 @@ class ExhaustiveBackend:
         slot = self._slot.pop(subject_id, None)
         if slot is None:
             raise KeyError(f"subject {subject_id!r} is not enrolled")
+        self._live = None
         fingers = self._fingers[slot] or {}
         self._dead_rows += len(fingers)
         self._ids[slot] = None
@@ -234,8 +240,11 @@ class ExhaustiveBackend:
         for pos, p in probe.items():
             for gallery, slots in self._chunks[pos]:
                 scores[slots, pos - 1] = match_many(p, gallery, parallel=None)
-        live = np.array([i for i, sid in enumerate(self._ids) if sid is not None], np.int64)
-        return [self._ids[i] for i in live], scores[live]
+        if self._live is None:
+            slots = np.array([i for i, sid in enumerate(self._ids) if sid is not None], np.int64)
+            self._live = ([self._ids[i] for i in slots], slots)
+        ids, slots = self._live
+        return list(ids), scores[slots]
 
 
 def finger_evidence(scores) -> np.ndarray:
