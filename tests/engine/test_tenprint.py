@@ -44,6 +44,9 @@ def test_finds_mate_among_distractors(gallery, cards):
         assert [c.score for c in res.candidates] == sorted((c.score for c in res.candidates), reverse=True)
         assert set(res.candidates[0].finger_scores) == {1, 2, 3, 4, 6, 7, 8, 9}
         assert res.candidates[0].score > 3 * res.candidates[1].score
+        ev = res.candidates[0].finger_evidence
+        assert set(ev) == set(res.candidates[0].finger_scores) and max(ev.values()) > 5
+        assert res.thresholds == gallery.thresholds
 
 
 def test_partial_probe_and_missing_fingers(gallery, cards):

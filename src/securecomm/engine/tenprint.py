@@ -113,14 +113,20 @@ class Candidate:
     """One enrolled subject returned by a search, with the per-finger evidence behind its score."""
 
     subject_id: str
-    score: float  # fused
+    score: float  # fused: -log10 of the chance that a non-mate scores this high
     finger_scores: dict[int, float] = field(default_factory=dict)  # position -> match() score
+
+    @property
+    def finger_evidence(self) -> dict[int, float]:
+        """Per finger: -log10 of the chance that a non-mated finger scores this high (for examiners)."""
+        return {pos: float(finger_evidence(s)) for pos, s in self.finger_scores.items()}
 
 
 @dataclass(frozen=True)
 class SearchResult:
     decision: str  # "hit" | "review" | "no_hit"
     candidates: list[Candidate]  # best first
+    thresholds: Thresholds | None = None  # the bands the decision was made with (for the audit trail)
 
     @property
     def best(self) -> Candidate | None:
@@ -394,7 +400,7 @@ class TenprintGallery:
             raise ValueError(f"k must be at least 1, got {k}")
         p = _check_fingers(probe, "probe")
         if not p or len(self.backend) == 0:
-            return SearchResult("no_hit", [])
+            return SearchResult("no_hit", [], self.thresholds)
         ids, scores = self.backend.finger_scores(p)
         fused = fuse(scores)
         k = min(k, len(ids))
@@ -405,4 +411,4 @@ class TenprintGallery:
                            {pos: float(scores[i, pos - 1]) for pos in FINGER_POSITIONS
                             if not np.isnan(scores[i, pos - 1])})
                  for i in top]
-        return SearchResult(self.thresholds.decide(cands[0].score), cands)
+        return SearchResult(self.thresholds.decide(cands[0].score), cands, self.thresholds)
