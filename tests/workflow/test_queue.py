@@ -145,3 +145,20 @@ def test_concurrent_claims_never_share_a_job(engine):
     for t in threads:
         t.join()
     assert sorted(got) == [f"T{i:02d}" for i in range(12)]
+
+
+def test_a_job_that_keeps_killing_its_workers_is_parked(engine):
+    q = JobQueue(engine, owner="w", lease_seconds=30, max_attempts=3)
+    _submit(engine, "POISON")
+    _submit(engine, "OK")
+    for _ in range(3):  # three workers die holding it: their leases simply run out
+        lease = q.claim()
+        assert lease.tcn == "POISON"
+        with write_session(engine) as s:
+            s.execute(update(Job).where(Job.tcn == "POISON")
+                      .values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+    lease = q.claim()
+    assert lease is not None and lease.tcn == "OK"
+    with Session(engine) as s:
+        job = s.scalars(select(Job).where(Job.tcn == "POISON")).one()
+        assert job.state == "failed" and "abandoned 3 times" in job.last_error

@@ -123,30 +123,43 @@ class JobQueue:
 
     # -- worker side ---------------------------------------------------------------------------
     def claim(self) -> Lease | None:
-        """Lease the next runnable job, or None when nothing is runnable right now."""
-        token = str(uuid.uuid4())
-        now = utcnow()
-        expires = now + dt.timedelta(seconds=self.lease_seconds)
-        with write_session(self.engine) as session:
-            pick = (select(Job.id)
-                    .where(Job.state == "ready", Job.available_at <= now,
-                           (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < now))
-                    .order_by(Job.priority.desc(), Job.id)
-                    .limit(1))
-            if not _is_sqlite(session):
-                pick = pick.with_for_update(skip_locked=True)
-            job_id = session.execute(pick).scalar_one_or_none()
-            if job_id is None:
-                return None
-            session.execute(
-                update(Job).where(Job.id == job_id)
-                .values(lease_token=token, lease_owner=self.owner, lease_expires_at=expires,
-                        attempts=Job.attempts + 1, updated_at=now)
-            )
-            tcn, stage, attempts = session.execute(
-                select(Job.tcn, Job.stage, Job.attempts).where(Job.id == job_id)).one()
-        return Lease(job_id=job_id, tcn=tcn, stage=stage, token=token, owner=self.owner,
-                     attempts=attempts, expires_at=expires)
+        """Lease the next runnable job, or None when nothing is runnable right now.
+
+        A job whose previous holders all died on it (``max_attempts`` claims without an
+        advance: a poison transaction that kills the process) is parked as ``failed``
+        instead of being handed out again, so a crash loop is bounded.
+        """
+        while True:
+            token = str(uuid.uuid4())
+            now = utcnow()
+            expires = now + dt.timedelta(seconds=self.lease_seconds)
+            with write_session(self.engine) as session:
+                pick = (select(Job.id, Job.attempts)
+                        .where(Job.state == "ready", Job.available_at <= now,
+                               (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < now))
+                        .order_by(Job.priority.desc(), Job.id)
+                        .limit(1))
+                if not _is_sqlite(session):
+                    pick = pick.with_for_update(skip_locked=True)
+                row = session.execute(pick).one_or_none()
+                if row is None:
+                    return None
+                job_id, attempts = row
+                if attempts >= self.max_attempts:
+                    session.execute(
+                        update(Job).where(Job.id == job_id)
+                        .values(state="failed", lease_token=None, lease_owner=None, lease_expires_at=None,
+                                updated_at=now,
+                                last_error=f"abandoned {attempts} times at this stage (workers died on it)"))
+                    continue
+                session.execute(
+                    update(Job).where(Job.id == job_id)
+                    .values(lease_token=token, lease_owner=self.owner, lease_expires_at=expires,
+                            attempts=attempts + 1, updated_at=now)
+                )
+                tcn, stage = session.execute(select(Job.tcn, Job.stage).where(Job.id == job_id)).one()
+            return Lease(job_id=job_id, tcn=tcn, stage=stage, token=token, owner=self.owner,
+                         attempts=attempts + 1, expires_at=expires)
 
     def advance(self, session: Session, lease: Lease, *, next_stage: str | None,
                 state: str = "ready") -> Lease | None:
@@ -168,7 +181,7 @@ class JobQueue:
             update(Job)
             .where(Job.id == lease.job_id, Job.lease_token == lease.token, Job.stage == lease.stage,
                    Job.state == "ready")
-            .values(stage=next_stage or lease.stage, state=state, attempts=0 if keep else Job.attempts,
+            .values(stage=next_stage or lease.stage, state=state, attempts=1 if keep else Job.attempts,
                     lease_token=lease.token if keep else None,
                     lease_owner=self.owner if keep else None,
                     lease_expires_at=expires, last_error=None, updated_at=now)
