@@ -4,7 +4,9 @@
 template once (cylinders are the costly part), ``pack`` a gallery into contiguous
 arrays, and call ``match_many(probe, gallery)``: one numba call that walks the
 whole gallery, no Python per pair. ``match_many`` and ``match`` give identical
-scores (same kernel), and results are deterministic.
+scores (same kernel), and results are deterministic. The score is not exactly
+symmetric (the probe's minutiae drive the pair preselection): ``match(a, b)`` and
+``match(b, a)`` can differ slightly, so callers keep probe and gallery roles fixed.
 
 Score scale: a float in [0, 1). The LSS-R consolidated MCC similarity (the mean
 relaxed similarity of the n_P most consistent minutia pairs, see
@@ -13,7 +15,7 @@ comparison*: the mean local similarity over all matchable cylinder pairs. That
 level depends on the sensor and extractor (how densely cylinders are filled), and
 is what lifts impostor scores on some sensors; dividing by it made the false match
 rate at one fixed threshold about the same on all four FVC2002 sensors (at the
-pooled 1 % FMR threshold: 0.2-1.8 % per database instead of 0.03-2.2 %). The ratio
+pooled 1 % FMR threshold: 0.1-1.6 % per database instead of 0.03-2.2 %). The ratio
 r is reported as r / (1 + r). Typical values: impostors about 0.046 (99.9th
 percentile about 0.11), genuine pairs about 0.4, a template against itself about 0.7.
 The ten-print layer turns scores into impostor tail probabilities
@@ -50,7 +52,7 @@ class Prepared:
 
 
 def prepare(t: Template | Prepared) -> Prepared:
-    """Compute the cylinders of a template once (a few ms); pass-through if already prepared."""
+    """Compute the cylinders of a template once (about 1-5 ms); pass-through if already prepared."""
     if isinstance(t, Prepared):
         return t
     if not isinstance(t, Template):
@@ -66,7 +68,7 @@ def match_prepared(a: Prepared, b: Prepared) -> float:
 
 
 def match(a: Template | Prepared, b: Template | Prepared) -> float:
-    """Similarity of two fingerprints in [0, 1]; 0 when either has too few usable minutiae."""
+    """Similarity of two fingerprints in [0, 1); 0 when either has too few usable minutiae."""
     return match_prepared(prepare(a), prepare(b))
 
 
