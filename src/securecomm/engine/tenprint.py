@@ -388,6 +388,7 @@ class TenprintGallery:
         Use when the enrolled prints come from another extractor or population than the
         FVC2002 model behind the defaults (for example synthetic fingerprints, whose
         impostor scores run higher). ``gallery_size`` defaults to the current size.
+        Cost: ``max_probes`` full searches of the gallery (an administrative step, not per booking).
         """
         imp = self.impostor_scores(max_probes)
         n = gallery_size if gallery_size is not None else max(1, len(self))
