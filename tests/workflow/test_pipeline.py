@@ -221,3 +221,19 @@ def test_an_internal_error_is_retried_then_parked_and_the_worker_goes_on(store, 
     assert "SRE" not in _kinds(store, b1)  # nothing half-done: the failed stage left no trace
     assert [s["stage"] for s in st["stages"]] == ["validate", "extract", "criminal_search"]
     assert transaction_status(store, b2)["state"] == "done"
+
+
+def test_an_accepted_booking_is_finished_by_any_worker_whatever_its_settings(store, scenario):
+    tcn = submit(store, scenario.bookings["b1_overstay"]).tcn
+    lenient = _worker(store)  # accepts two-finger bookings
+    lease = lenient._run_stage(lenient.queue.claim())  # validate: accepted under min_fingers=2
+    lenient.queue.release(lease)
+    Worker(store, PipelineConfig(), lease_seconds=30).run()  # a default worker (min_fingers=8) finishes it
+    st = transaction_status(store, tcn)
+    assert st["state"] == "done" and [s["stage"] for s in st["stages"]][-1] == "iar"
+    assert "ERRT" not in _kinds(store, tcn)
+    # and a new two-finger booking is still rejected by the strict worker, at validate, with an ERRT
+    other = submit(store, scenario.bookings["b2_citizen"]).tcn
+    Worker(store, PipelineConfig(), lease_seconds=30).run()
+    assert transaction_status(store, other)["state"] == "rejected"
+    assert [s["stage"] for s in transaction_status(store, other)["stages"]] == ["validate"]

@@ -358,15 +358,12 @@ def review(ctx: typer.Context, all_: Annotated[bool, typer.Option("--all", help=
     engine = _engine(db, data)
     items = review_items(engine, state=None if all_ else "open")
     _audit(engine, "review_queue", "all" if all_ else "open", f"{len(items)} items listed")
-    table = Table("id")
-    table.add_column("TCN", no_wrap=True)
-    for name in ("kind", "band", "score", "candidate", "state"):
-        table.add_column(name, no_wrap=True)
-    table.add_column("reason", overflow="fold")
     for i in items:
-        table.add_row(str(i.id), i.tcn, i.kind, i.band, "" if i.score is None else f"{i.score:.2f}", i.candidate,
-                      i.state + (f" ({i.decision})" if i.decision else ""), i.reason[:70])
-    console.print(table)
+        score = "" if i.score is None else f" score {i.score:.2f}"
+        state = i.state + (f" ({i.decision} by {i.resolved_by})" if i.decision else "")
+        console.print(f"[bold]#{i.id}[/bold] {i.tcn}  {i.kind}  band {i.band or '-'}{score}  "
+                      f"candidate {i.candidate or '-'}  {state}", soft_wrap=True)
+        console.print(f"    {i.reason}", soft_wrap=True, highlight=False)
     console.print(f"{len(items)} item(s); decide with: securecomm review decide ID DECISION --reviewer NAME")
 
 

@@ -243,6 +243,12 @@ def build_population(seed: int, people: int, bookings: int, fingers: tuple[int, 
         else:
             booked.append(order.pop())
     dates = sorted(_date_between(rng, BOOKINGS_FROM, BOOKINGS_TO) for _ in range(bookings))
+    # a protected person is booked after statewide activation, so the demo shows what happens to them
+    late = [k for k, d in enumerate(dates) if d >= STATEWIDE_FROM and not protections[booked[k]]]
+    for k, who in enumerate(booked):
+        if protections[who] and dates[k] < STATEWIDE_FROM and late and booked.index(who) == k:
+            j = late.pop()
+            booked[k], booked[j] = booked[j], booked[k]
     first: dict[int, dt.date] = {}
     for who, d in zip(booked, dates):
         first.setdefault(who, d)

@@ -40,8 +40,8 @@ class DemoConfig:
     """Sizes of the demo; the defaults run in about three minutes on two cores."""
 
     seed: int = 2012
-    people: int = 30
-    bookings: int = 30
+    people: int = 40
+    bookings: int = 40
     fingers: tuple[int, ...] = (2, 7)  # both index fingers (the US-VISIT two-print); --fingers 1-10 for ten-prints
     processes: int = 2  # rendering and extraction processes
     workers: int = 2  # pipeline worker processes

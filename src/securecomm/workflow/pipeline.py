@@ -150,6 +150,9 @@ class Worker:
         try:
             return runner(ctx)
         except (Rejected, TransactionRejected) as exc:
+            if lease.stage not in _INPUT_STAGES:  # an accepted booking is never rejected afterwards
+                raise RuntimeError(f"stage {lease.stage} could not read accepted transaction {lease.tcn}: "
+                                   f"{exc}") from exc
             return errt_outcome(ctx, exc.errors, lease.stage)
         except Exception as exc:
             if lease.stage not in _INPUT_STAGES or lease.attempts < self.queue.max_attempts:

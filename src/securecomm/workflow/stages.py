@@ -126,8 +126,12 @@ class StageContext:
         return self.tx.tcn
 
     def booking(self) -> Booking:
-        """The parsed booking (cached per worker: later stages need it without re-decoding WSQ)."""
-        return _booking_cache(self.tx, self.config)
+        """The parsed booking (cached per worker: later stages need it without re-decoding WSQ).
+
+        Only ``validate`` applies the finger-count requirement; once a booking is accepted,
+        every later stage (on any worker, whatever its settings) reads it without one.
+        """
+        return _booking_cache(self.tx, self.config.min_fingers if "validate" not in self.outputs else 0)
 
     def templates(self) -> dict[int, Any]:
         """The booking's stored templates (extracted once, by the ``extract`` stage)."""
@@ -137,17 +141,17 @@ class StageContext:
         return {r.position: Template.from_bytes(r.template) for r in rows}
 
 
-_CACHE: OrderedDict[tuple[str, str], Booking] = OrderedDict()
+_CACHE: OrderedDict[tuple[str, str, int], Booking] = OrderedDict()
 
 
-def _booking_cache(tx: Transaction, config: PipelineConfig) -> Booking:
+def _booking_cache(tx: Transaction, min_fingers: int) -> Booking:
     from securecomm.interchange import parse_booking, read_transaction
 
-    key = (tx.tcn, tx.sha256)
+    key = (tx.tcn, tx.sha256, min_fingers)
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    booking = parse_booking(read_transaction(tx.raw), min_fingers=config.min_fingers)
+    booking = parse_booking(read_transaction(tx.raw), min_fingers=min_fingers)
     _CACHE[key] = booking
     while len(_CACHE) > 16:
         _CACHE.popitem(last=False)
@@ -247,7 +251,8 @@ def validate(ctx: StageContext) -> StageOutcome:
     return StageOutcome(
         status="done", next_stage="extract", tx_state="accepted", booking_date=booking.date,
         output={"ori": booking.ori, "date": booking.date.isoformat(), "fingers": fingers,
-                "charges": [c.ncic for c in booking.charges], "sib": _sib(ctx.session, booking)})
+                "charges": [c.ncic for c in booking.charges], "sib": _sib(ctx.session, booking),
+                "min_fingers": ctx.config.min_fingers})
 
 
 def extract(ctx: StageContext) -> StageOutcome:
@@ -267,10 +272,13 @@ def extract(ctx: StageContext) -> StageOutcome:
             continue
         stored[pos] = (tpl.to_bytes(), int(tpl.x.size))
     usable = [p for p, (_, n) in stored.items() if n >= 4]
-    if len(usable) < ctx.config.min_fingers:
+    # the requirement the booking was accepted under, whichever worker runs this stage
+    amputated = sum(1 for f in booking.fingers.values() if f.amputated)
+    required = min(int(ctx.outputs["validate"].get("min_fingers", ctx.config.min_fingers)), 10 - amputated)
+    if len(usable) < required:
         raise Rejected([TransactionError(
             "Type-4/14", "DATA", f"only {len(usable)} finger images yield usable minutiae; "
-            f"{ctx.config.min_fingers} required" + (f" ({'; '.join(failed)})" if failed else ""))])
+            f"{required} required" + (f" ({'; '.join(failed)})" if failed else ""))])
     return StageOutcome(status="done", next_stage="criminal_search", templates=stored,
                         output={"fingers": sorted(stored), "minutiae": {str(p): n for p, (_, n) in stored.items()},
                                 "failed": failed})
