@@ -86,24 +86,25 @@ def _block_periods(img, theta, mask, block, across, along, pmin, pmax, min_peak)
                     n += 1
                 else:
                     sig[k] = np.nan
-            if n < across * 0.8:
+            if n < across * 0.55:  # windows may run off the image: two periods or more suffice
                 continue
             mean /= n
-            for k in range(across):
-                if np.isnan(sig[k]):
-                    sig[k] = 0.0
-                else:
-                    sig[k] -= mean
             e0 = 0.0
             for k in range(across):
-                e0 += sig[k] * sig[k]
+                if not np.isnan(sig[k]):
+                    sig[k] -= mean
+                    e0 += sig[k] * sig[k]
+            e0 /= n
             if e0 <= 1e-9:
                 continue
             for lag in range(kmax + 2):
                 s = 0.0
+                npairs = 0
                 for k in range(across - lag):
-                    s += sig[k] * sig[k + lag]
-                ac[lag] = s / e0 * across / (across - lag)
+                    if not (np.isnan(sig[k]) or np.isnan(sig[k + lag])):
+                        s += sig[k] * sig[k + lag]
+                        npairs += 1
+                ac[lag] = s / npairs / e0 if npairs >= 8 else 0.0
             best = -1
             kmin = int(np.floor(pmin))
             for lag in range(max(kmin, 2), kmax + 1):

@@ -152,7 +152,9 @@ def segment(img: np.ndarray, coherence: np.ndarray, theta: np.ndarray | None = N
         fg &= periodicity(img, theta, block) > MIN_PERIODICITY
     k5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     m = fg.astype(np.uint8)
-    m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, k5, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    # closing with replicated borders: a print that runs off the image edge is not eroded
+    # there; the opening's dilation restores whatever its erosion took from a wide region
+    m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, k5, borderType=cv2.BORDER_REPLICATE)
     m = cv2.morphologyEx(m, cv2.MORPH_OPEN, k5, borderType=cv2.BORDER_CONSTANT, borderValue=0)
     m = _largest_components(m > 0)
     m = _fill_holes(m)
