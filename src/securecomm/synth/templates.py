@@ -42,12 +42,12 @@ IMPRESSION_SIZES = {"plain": (400, 400), "rolled": (800, 750)}
 _CELL = 14.0  # jittered-grid cell, px: minimum spacing ~ (1 - _JITTER) * _CELL
 _JITTER = 0.65
 _TIP = (190.0, 235.0)  # fingertip ellipse semi-axes in the master frame
-_DENSITY = 0.13  # fraction of grid cells holding a minutia (mean plain impression ~ 46)
+_DENSITY = 0.08  # fraction of grid cells seeding a minutia (with partners: mean plain impression ~ 41)
 
 #: Acquisition noise of a template-level impression (calibrated against the engine on rendered images).
 NOISE = {
-    "pos_px": 1.0,  # position noise, px (sd)
-    "angle_rad": 0.06,  # direction noise, rad (sd)
+    "pos_px": 0.8,  # position noise, px (sd)
+    "angle_rad": 0.05,  # direction noise, rad (sd)
     "miss": (0.08, 0.25),  # missed minutiae: base + slope * difficulty
     "spurious": (0.05, 0.20),  # spurious minutiae per true one: base + slope * difficulty
     "distortion_px": (2.0, 6.0),  # quadratic distortion coefficient sd: base + slope * difficulty
@@ -113,6 +113,11 @@ def _check_count(name: str, n: int, minimum: int = 1) -> int:
     return int(n)
 
 
+#: Chance that a minutia has a partner (short ridge, enclosure) 8-18 px ahead along the flow,
+#: facing it. Such motifs recur from finger to finger, which is what gives real impostor
+#: scores their tail: without them impostor q99 is 0.058, with them 0.083 (FVC2002: 0.068-0.086).
+_PAIR = 0.6
+_PAIR_LEN = (8.0, 18.0)
 _CLASS_CDF = np.cumsum(np.asarray(CLASS_FREQUENCIES) / sum(CLASS_FREQUENCIES))
 
 
@@ -146,11 +151,11 @@ def _synth_block(mrng, irng, n, cells, want_impression, rolled, width, height, c
     mw, mh = MASTER_SIZE
     two_pi = 2.0 * math.pi
     n_cells = cells.shape[0]
-    sx_ = np.empty(n_cells)
-    sy_ = np.empty(n_cells)
-    sa_ = np.empty(n_cells)
-    sk_ = np.empty(n_cells, np.uint8)
-    sq_ = np.empty(n_cells, np.uint8)
+    sx_ = np.empty(2 * n_cells)
+    sy_ = np.empty(2 * n_cells)
+    sa_ = np.empty(2 * n_cells)
+    sk_ = np.empty(2 * n_cells, np.uint8)
+    sq_ = np.empty(2 * n_cells, np.uint8)
     sp = np.zeros(15)
     total = 0
     for f in range(n):
@@ -196,6 +201,16 @@ def _synth_block(mrng, irng, n, cells, want_impression, rolled, width, height, c
             sk_[m] = ENDING if mrng.random() < 0.55 else BIFURCATION
             sq_[m] = 30 + int(mrng.random() * 71)
             m += 1
+            if mrng.random() < _PAIR:
+                # a short ridge or an enclosure: a partner ahead along the flow, facing back
+                th = _orient(sx_[m - 1], sy_[m - 1], sp) - sa_[m - 1]
+                ln = _PAIR_LEN[0] + (_PAIR_LEN[1] - _PAIR_LEN[0]) * mrng.random()
+                sx_[m] = sx_[m - 1] + ln * math.cos(th)
+                sy_[m] = sy_[m - 1] + ln * math.sin(th)
+                sa_[m] = math.pi - sa_[m - 1]
+                sk_[m] = sk_[m - 1]
+                sq_[m] = sq_[m - 1]
+                m += 1
             c += mrng.geometric(dens)
         count = 0
         if not want_impression:
