@@ -183,3 +183,18 @@ def test_other_resolutions_are_resampled_to_the_same_frame(fvc2002: Path) -> Non
         assert abs(t.width - tb.width) <= 1 and abs(t.height - tb.height) <= 1
         assert match(ta, t) > 0.5 * match(ta, tb)
         assert match(ta, t) > 3 * match(other, t)
+
+
+def test_print_filling_the_frame_keeps_its_edges(fvc2002: Path) -> None:
+    """A small sensor sees only the middle of a finger: ridges reach every image edge."""
+    b = load(fvc2002, "DB1_B", "101_2")
+    h, w = b.shape
+    crop = b[h // 2 - 100:h // 2 + 100, w // 2 - 100:w // 2 + 100]
+    a = analyse(crop)
+    assert a.mask.mean() > 0.75
+    assert a.mask[:12].mean() > 0.7 and a.mask[:, :12].mean() > 0.5  # top and left edges are all ridges
+    t = extract(crop)
+    assert len(t) >= 8
+    mate = extract(load(fvc2002, "DB1_B", "101_1"))
+    other = extract(load(fvc2002, "DB1_B", "102_1"))
+    assert match(mate, t) > 3 * match(other, t)
