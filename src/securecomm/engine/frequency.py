@@ -11,7 +11,9 @@ Jain (1998):
    ridges that is close to a sinusoid;
 2. its normalised autocorrelation peaks at the ridge period; the first peak in
    :data:`MIN_PERIOD`..:data:`MAX_PERIOD` px is refined to sub-pixel precision
-   with a parabola. A block whose peak is weak (creases, noise, singular
+   with a parabola. A window that runs off the image is used as far as it
+   goes (at least 55% of it, two periods), so prints touching the image edge
+   keep their edge. A block whose peak is weak (creases, noise, singular
    points) is marked invalid;
 3. invalid blocks are filled by normalised convolution (a Gaussian-weighted
    mean of the valid neighbours), falling back to the image median; the block

@@ -21,7 +21,8 @@ enough. A block (:data:`BLOCK` px) is foreground when it shows *ridges*:
    wet and low-contrast sensors all segment without per-sensor tuning.
 
 The block mask is then cleaned with morphology: a closing bridges gaps
-between ridge patches, an opening with a disc of about one ridge-patch
+between ridge patches (with the image border replicated, so a print that runs
+off the edge of a small sensor keeps its edge), an opening with a disc of about one ridge-patch
 (5 blocks) removes isolated blocks and thin strips along ruled lines, the largest
 connected component is kept (with any other component at least a third as
 large, for the odd split print), and holes are filled -- a scar inside a
