@@ -237,3 +237,27 @@ def test_an_accepted_booking_is_finished_by_any_worker_whatever_its_settings(sto
     Worker(store, PipelineConfig(), lease_seconds=30).run()
     assert transaction_status(store, other)["state"] == "rejected"
     assert [s["stage"] for s in transaction_status(store, other)["stages"]] == ["validate"]
+
+
+def test_a_worker_rides_out_a_database_outage(store, scenario, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    tcn = submit(store, scenario.bookings["b2_citizen"]).tcn
+    worker = _worker(store)
+    real_claim = worker.queue.claim
+    outages = iter([True, True, False])
+
+    def claim():
+        if next(outages, False):
+            raise OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
+        return real_claim()
+
+    monkeypatch.setattr(worker.queue, "claim", claim)
+    monkeypatch.setattr("securecomm.workflow.pipeline.time.sleep", lambda s: None)
+    assert worker.run() == 1
+    assert transaction_status(store, tcn)["state"] == "done"
+    worker.max_database_errors = 0
+    monkeypatch.setattr(worker.queue, "claim", lambda: (_ for _ in ()).throw(
+        OperationalError("SELECT", {}, Exception("gone"))))
+    with pytest.raises(OperationalError):
+        worker.run()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from securecomm.interchange.errors import TransactionError, TransactionRejected
@@ -125,6 +125,8 @@ class Worker:
         self.queue = JobQueue(engine, owner=owner, lease_seconds=lease_seconds, max_attempts=max_attempts)
         self.galleries = galleries or Galleries()
         self.stages_run = 0
+        #: Consecutive database errors a worker rides out (with back-off) before giving up.
+        self.max_database_errors = 20
 
     # one job ------------------------------------------------------------------------------------
     def step(self) -> bool:
@@ -236,15 +238,25 @@ class Worker:
             on_step: Callable[[], None] | None = None) -> int:
         """Process jobs; with ``until_empty`` return once no job is left to run. Returns jobs touched."""
         touched = 0
+        errors = 0
         while stop is None or not stop.is_set():
-            if self.step():
-                touched += 1
-                if on_step is not None:
-                    on_step()
+            try:
+                if self.step():
+                    touched += 1
+                    errors = 0
+                    if on_step is not None:
+                        on_step()
+                    continue
+                if until_empty and self.queue.outstanding() == 0:
+                    break
+                wait = self.queue.next_available_in()
+            except OperationalError as exc:  # the database itself is unwell (locked, restarting, gone)
+                errors += 1
+                if errors > self.max_database_errors:
+                    raise
+                log.warning("database error (%d in a row), retrying: %s", errors, exc)
+                time.sleep(min(30.0, 0.5 * 2 ** min(errors, 6)))
                 continue
-            if until_empty and self.queue.outstanding() == 0:
-                break
-            wait = self.queue.next_available_in()
             time.sleep(min(poll, max(0.05, wait if wait is not None else poll)))
         return touched
 
