@@ -19,11 +19,17 @@ def scenario(request, tmp_path_factory):
     return scenario_mod.build_cached(folder, extra=EXTRA)
 
 
+@pytest.fixture(scope="session")
+def prepared(scenario):
+    """The enrolments read and extracted once for the session (the writes happen per store)."""
+    return scenario_mod.prepare_enrolments(scenario)
+
+
 @pytest.fixture
-def store(db_url, scenario):
+def store(db_url, scenario, prepared):
     """A migrated store (SQLite or PostgreSQL) with agencies, activations and the enrolments loaded."""
     engine = make_engine(db_url)
     migrate(engine)
-    scenario_mod.setup_store(engine, scenario)
+    scenario_mod.setup_store(engine, scenario, prepared)
     yield engine
     engine.dispose()

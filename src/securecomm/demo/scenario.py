@@ -155,10 +155,22 @@ def build_cached(folder, extra: int = 0) -> Scenario:
     return sc
 
 
-def setup_store(engine, sc: Scenario) -> None:
-    """Agencies, the activation schedule and the enrolments of the scenario, through the real loaders."""
+def prepare_enrolments(sc: Scenario) -> dict[str, list]:
+    """The scenario's enrolments read and extracted (``workflow.enrolment.prepare``), reusable across stores."""
+    from securecomm.workflow.enrolment import prepare
+
+    return {"criminal": [prepare("criminal", raw, len(FINGERS)) for raw in sc.criminal],
+            "immigration": [prepare("immigration", raw, len(FINGERS)) for raw in sc.immigration]}
+
+
+def setup_store(engine, sc: Scenario, prepared: dict[str, list] | None = None) -> None:
+    """Agencies, the activation schedule and the enrolments of the scenario, through the real loaders.
+
+    ``prepared`` (from ``prepare_enrolments``) skips re-reading and re-extracting the same
+    enrolment files for every store; the repository writes are the same.
+    """
     from securecomm.jurisdictions import activate, upsert_agency
-    from securecomm.workflow.enrolment import enroll_many
+    from securecomm.workflow.enrolment import commit, enroll_many
     from securecomm.workflow.queue import write_session
 
     with write_session(engine) as s:
@@ -168,7 +180,10 @@ def setup_store(engine, sc: Scenario) -> None:
         for a in sc.activations:
             activate(s, **{a["scope"]: a["value"]}, effective_from=a["effective_from"])
     for kind, raws in (("criminal", sc.criminal), ("immigration", sc.immigration)):
-        results = enroll_many(engine, kind, raws, min_fingers=len(FINGERS))
+        if prepared is not None:
+            results = [commit(engine, item) for item in prepared[kind]]
+        else:
+            results = enroll_many(engine, kind, raws, min_fingers=len(FINGERS))
         bad = [r for r in results if r.outcome != "enrolled"]
         if bad:
             raise RuntimeError(f"scenario enrolment failed: {bad}")
