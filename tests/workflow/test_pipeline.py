@@ -103,10 +103,13 @@ def test_bad_input_is_answered_with_errt_and_changes_nothing_else(store, scenari
         "wrong_tot": good.replace(b"1.004:CAR", b"1.004:CNA", 1),
         "bad_ncic": good.replace(b"2.901:5404", b"2.901:0000", 1),
         "unknown_ori": good.replace(b"MA0130100", b"MA9999999"),
+        "missing_name": good.replace(b"\x1d2.018:", b"\x1d2.918:", 1),  # same length: only the field is gone
+        "corrupt_wsq": (lambda i: good[:i + 60] + bytes(400) + good[i + 460:])(good.find(b"\xff\xa0")),
     }
-    assert bad["wrong_tot"] != good and bad["bad_ncic"] != good
+    assert all(len(bad[k]) == len(good) and bad[k] != good
+               for k in ("wrong_tot", "bad_ncic", "missing_name", "corrupt_wsq"))
     # TCNs must differ from the good booking's for the damaged copies to be new submissions
-    for name in ("wrong_tot", "bad_ncic", "unknown_ori"):
+    for name in ("wrong_tot", "bad_ncic", "unknown_ori", "missing_name", "corrupt_wsq"):
         bad[name] = bad[name].replace(scenario.tcns["b2_citizen"].encode(), f"BAD-{name}".upper().replace("_", "-")
                                       .ljust(len(scenario.tcns["b2_citizen"]), "0").encode())
     tcns = {name: submit(store, raw).tcn for name, raw in bad.items()}
@@ -126,6 +129,8 @@ def test_bad_input_is_answered_with_errt_and_changes_nothing_else(store, scenari
     assert "TOT" in fields["wrong_tot"] or "1.004" in fields["wrong_tot"]
     assert "0000" in fields["bad_ncic"]
     assert "MA9999999" in fields["unknown_ori"]
+    assert "2.018" in fields["missing_name"]
+    assert "WSQ" in fields["corrupt_wsq"] and "14.999" in fields["corrupt_wsq"]
     with Session(store) as s:  # nothing else happened: no subject created, no job left
         assert s.scalar(select(func.count()).select_from(CriminalSubject)) == subjects_before
         assert JobQueue(store).outstanding() == 0
