@@ -266,3 +266,19 @@ def test_a_worker_rides_out_a_database_outage(store, scenario, monkeypatch):
         OperationalError("SELECT", {}, Exception("gone"))))
     with pytest.raises(OperationalError):
         worker.run()
+
+
+def test_workers_see_subjects_other_workers_created(store, scenario):
+    a, b = _worker(store), _worker(store)
+    with Session(store) as s:  # both galleries loaded before anything was booked
+        a.galleries.refresh(s)
+        b.galleries.refresh(s)
+    before = len(b.galleries.criminal)
+    first = submit(store, scenario.bookings["b2_citizen"]).tcn
+    assert a.step()  # worker A books the citizen: a new criminal subject
+    again = submit(store, scenario.bookings["b5_citizen"]).tcn
+    assert b.step()  # worker B, whose gallery predates that subject, must still identify the re-arrest
+    ucn = _stage(store, first, "criminal_search")["output"]["ucn"]
+    found = _stage(store, again, "criminal_search")["output"]
+    assert (found["result"], found["ucn"]) == ("I", ucn)
+    assert len(b.galleries.criminal) == before + 1
