@@ -166,3 +166,21 @@ def test_impressions_of_one_master_match_better_than_other_masters():
     genuine = [match(t[0], t[1]) for t in temps]
     impostor = [match(temps[i][0], temps[j][1]) for i in range(3) for j in range(3) if i != j]
     assert min(genuine) > max(impostor), (genuine, impostor)
+
+
+def test_same_bytes_in_a_fresh_process_with_other_thread_settings():
+    """No hidden state: a new interpreter, OpenCV on 4 threads, gives the same image and truth."""
+    import subprocess
+    import sys
+
+    code = ("import hashlib, cv2; cv2.setNumThreads(4); from securecomm.synth import make_person, render; "
+            "i = render(make_person(77).fingers[3], 4, 'plain'); "
+            "print(hashlib.sha256(i.pixels.tobytes() + i.minutiae.to_bytes()).hexdigest())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    cv2.setNumThreads(1)
+    try:
+        here = render(make_person(77).fingers[3], 4, "plain")
+    finally:
+        cv2.setNumThreads(-1)
+    digest = hashlib.sha256(here.pixels.tobytes() + here.minutiae.to_bytes()).hexdigest()
+    assert out.stdout.strip() == digest
