@@ -428,9 +428,7 @@ def _most_serious(booking: Booking) -> str:
     """The NCIC code of the booking's most serious charge under the policy of the booking's date."""
     from securecomm.policy.model import policy_for
 
-    policy = policy_for(booking.date)
-    rank = {"L1": 0, "L2": 1, "L3": 2, "NC": 3}
-    return min(booking.charges, key=lambda c: rank.get(policy.offense_level([c]), 4)).ncic
+    return policy_for(booking.date).most_serious_charge(booking.charges).ncic
 
 
 def iaq(ctx: StageContext) -> StageOutcome:
