@@ -116,3 +116,23 @@ def test_sigkilled_workers_finish_every_booking_exactly_once(store, scenario, db
         else:
             assert resp[(tcn, "IAR")] == 3 and states[tcn] == "done", tcn
     assert sum(1 for t in tcns if resp[(t, "IAQ")]) >= 3  # the overstay is booked several times
+
+
+def test_sigterm_stops_a_worker_cleanly_between_bookings(store, scenario, db_url, tmp_path):
+    tcns = [submit(store, raw).tcn for raw in scenario.bookings.values()]
+    log = open(tmp_path / "worker.log", "wb")
+    proc = _spawn(db_url, log)
+    with Session(store) as s:
+        deadline = time.monotonic() + 60
+        while s.scalar(select(func.count()).select_from(StageRun)) == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            s.expire_all()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 0, (tmp_path / "worker.log").read_text()[-2000:]
+    log.close()
+    with Session(store) as s:
+        held = s.scalar(select(func.count()).select_from(Job).where(Job.lease_token.is_not(None),
+                                                                      Job.state == "ready"))
+        finished = s.scalar(select(func.count()).select_from(Job).where(Job.state.in_(("done", "waiting"))))
+    assert held == 0  # the booking in hand was finished, nothing left leased
+    assert 1 <= finished <= len(tcns)

@@ -231,12 +231,15 @@ def work(once: Annotated[bool, typer.Option("--once", help="run one job, then st
     url = engine.url.render_as_string(hide_password=False)
     queue = JobQueue(engine)
     if once or workers <= 1:
+        from securecomm.workflow.pipeline import stop_on_sigterm
+
+        stop = stop_on_sigterm()
         worker = Worker(engine, PipelineConfig(min_fingers=min_fingers), lease_seconds=lease)
         if once:
             console.print(f"{int(worker.step())} job(s) processed")
             return
         if quiet:
-            n = worker.run(until_empty=True)
+            n = worker.run(until_empty=True, stop=stop)
         else:
             with _progress() as bar:
                 c = queue.counts()
@@ -247,7 +250,7 @@ def work(once: Annotated[bool, typer.Option("--once", help="run one job, then st
                     c = queue.counts()
                     bar.update(task, total=max(sum(c.values()), 1), completed=sum(c.values()) - c.get("ready", 0))
 
-                n = worker.run(until_empty=True, on_step=tick)
+                n = worker.run(until_empty=True, on_step=tick, stop=stop)
         console.print(f"{n} job(s) processed, {worker.stages_run} stage(s) committed")
         _queue_summary(queue)
         return

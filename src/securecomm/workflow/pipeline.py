@@ -134,8 +134,18 @@ class Worker:
         lease = self.queue.claim()
         if lease is None:
             return False
-        while lease is not None:
-            lease = self._run_stage(lease)
+        try:
+            while lease is not None:
+                lease = self._run_stage(lease)
+        except (KeyboardInterrupt, SystemExit):
+            # stopped by the operator mid-stage: nothing of the stage was committed; hand the job
+            # back now rather than making the next worker wait for the lease to run out
+            if lease is not None:
+                try:
+                    self.queue.release(lease)
+                except Exception:  # the lease will simply expire
+                    log.debug("could not release %s", lease.tcn, exc_info=True)
+            raise
         return True
 
     def _context(self, session: Session, tcn: str) -> StageContext:
@@ -379,11 +389,22 @@ def _worker_process(url: str, config: PipelineConfig, lease_seconds: float) -> N
     from securecomm.store.db import make_engine
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    stop = stop_on_sigterm()
     engine = make_engine(url)
     try:
-        Worker(engine, config, lease_seconds=lease_seconds).run(until_empty=True)
+        Worker(engine, config, lease_seconds=lease_seconds).run(until_empty=True, stop=stop)
     finally:
         engine.dispose()
+
+
+def stop_on_sigterm() -> threading.Event:
+    """An event set by SIGTERM: the worker finishes the booking in hand, then exits cleanly."""
+    import signal
+
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
 
 
 def run_workers(engine: Engine, workers: int, config: PipelineConfig | None = None, *, lease_seconds: float = 60.0,
