@@ -217,7 +217,29 @@ def orientation_field(m: Master) -> np.ndarray:
             theta += 0.5 * phi
         for d in m.deltas:
             theta -= 0.5 * np.angle(z - complex(*d))
+    theta = theta + _tip_curvature(m, xx, yy)
     return np.mod(theta, np.pi).astype(np.float32)
+
+
+def _tip_curvature(m: Master, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    """Angle added above the cores so the top ridges follow the rounded fingertip.
+
+    Real top ridges run parallel to the tip's outline; the zero-pole field alone
+    leaves them straight. Adding a continuous, single-valued angle field cannot
+    create or remove a singular point, so the class is unchanged.
+    """
+    half_w, top, rect, _ = m.tip
+    cx, cy = m.centre
+    top_y = cy - (top + rect + m.tip[3]) / 2.0
+    y1 = top_y + top  # centre line of the top half ellipse
+    # tangent of the ellipse level set through (x, y): slope dy/dx = -(dx/hw^2) / (dy/top^2)
+    dx = (xx - cx) / half_w ** 2
+    dy = np.minimum(yy - y1, -1.0) / top ** 2
+    tangent = np.arctan(-dx / dy)
+    core_y = min((c[1] for c in m.cores), default=y1)
+    # full effect near the top, none at and below the highest core
+    w = np.clip((core_y - 25.0 - yy) / max(core_y - 25.0 - top_y, 1.0), 0.0, 1.0)
+    return 0.75 * w * tangent
 
 
 def _loop_bend(m: Master) -> tuple[float, float] | None:
