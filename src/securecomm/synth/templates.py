@@ -3,10 +3,14 @@
 For search benchmarks at repository scale (10^6 subjects, 10^7 fingers) no
 image needs rendering: what the matcher sees is a minutiae set. This module
 draws *master minutiae sets* with the statistics of extracted templates and
-makes *impressions* of them, all vectorised over blocks of fingers:
+makes *impressions* of them, one compiled (numba) pass per block of fingers,
+with every random number drawn from numpy Generators seeded per block:
 
 * positions: a jittered grid thinned at random (so minutiae keep a minimum
-  spacing of about 5 px, as real ones do), inside a fingertip ellipse;
+  spacing of about 5 px, as real ones do), inside a fingertip ellipse; six in
+  ten get a partner 8-18 px ahead along the flow, facing back (short ridges,
+  enclosures): such motifs recur between fingers and give impostor scores
+  their real tail;
 * directions: along a per-finger zero-pole orientation field (class drawn at
   the natural frequencies), so neighbouring minutiae flow together as on a
   real finger -- independent random angles would make impostor scores too low;
