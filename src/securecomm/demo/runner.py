@@ -262,6 +262,22 @@ def summarise(engine: Engine, pop: Population, fin_of: dict[int, str]) -> dict[s
             iar_action[iar.output["action"]] += 1
     out.update(iar_by_status=dict(iar_status), iar_by_level=dict(iar_level), iar_by_action=dict(iar_action),
                matches_by_level=dict(match_level))
+    # the programme's monthly tables were by state and county: submissions, matches, and matches by level
+    county = {a["ori"]: a["county"] or a["name"] for a in pop.agencies}
+    by_county: dict[str, Counter] = {}
+    for t in bookings:
+        c = by_county.setdefault(county.get(t.ori, "unknown ORI"), Counter())
+        c["submissions"] += 1
+        imm = runs.get((t.tcn, "immigration_search"))
+        if imm is not None and imm.status != "skipped":
+            c["searched"] += 1
+        idr = runs.get((t.tcn, "idr"))
+        if idr is not None and idr.output.get("match"):
+            c["matches"] += 1
+            sd = runs.get((t.tcn, "status_determination"))
+            if sd is not None:
+                c[sd.output.get("level", "?")] += 1
+    out["by_county"] = {k: dict(v) for k, v in sorted(by_county.items())}
     # accuracy against the plan's truth (reporting only)
     true_match = false_match = missed = 0
     for t in bookings:
@@ -331,6 +347,13 @@ def print_summary(console: Console, result: DemoResult) -> None:
     by.add_row("protected people", _fmt(s["protected_people"]))
     by.add_row("match accuracy (vs synthetic truth)", _fmt(s["accuracy"]))
     console.print(by)
+    counties = Table(title="By county (as the monthly interoperability statistics)")
+    for col in ("county", "submissions", "searched", "matches", "L1", "L2", "L3", "NC"):
+        counties.add_column(col, justify="left" if col == "county" else "right")
+    for name, c in s.get("by_county", {}).items():
+        counties.add_row(name, *(str(c.get(k, 0)) for k in ("submissions", "searched", "matches", "L1", "L2",
+                                                            "L3", "NC")))
+    console.print(counties)
     for what, tcn in s.get("examples", {}).items():
         console.print(f"  {what:>14}: securecomm status {tcn}")
     secs = result.seconds
