@@ -406,6 +406,8 @@ def demo(seed: Annotated[int, typer.Option(help="seed of the synthetic state")] 
         cfg = cfg.with_people(people)
     if bookings:
         cfg = cfg.with_bookings(bookings)
+    if cfg.people < 2 or cfg.bookings < 1 or people < 0 or bookings < 0:
+        _fail("the demo needs --people 2 or more and --bookings 1 or more")
     folder = data or Path(__import__("os").environ.get("SECURECOMM_DATA", "data"))
     run_demo(cfg, data_dir=folder, db_url=db, console=console)
 
