@@ -391,8 +391,8 @@ def demo(seed: Annotated[int, typer.Option(help="seed of the synthetic state")] 
          people: Annotated[int, typer.Option(help="people in the synthetic population")] = 0,
          bookings: Annotated[int, typer.Option(help="bookings to run through the pipeline")] = 0,
          processes: Annotated[int, typer.Option("--processes", "-j", help="rendering processes")] = 2,
-         fingers: Annotated[str, typer.Option(help="finger positions, e.g. 2,7 or 1-10 (default: both "
-                                                   "index fingers)")] = "",
+         fingers: Annotated[str, typer.Option(help="finger positions, e.g. 2,7 or 1-10 (default: all "
+                                                   "ten)")] = "",
          db: DbOpt = None, data: DataOpt = None) -> None:
     """Build a small synthetic state from a seed, run its bookings through the pipeline, summarise."""
     from dataclasses import replace
