@@ -55,8 +55,8 @@ def test_json_documents(examples):
 def test_document_safeguards(examples):
     iar = json.loads((examples / "iar.json").read_text())
     with pytest.raises(ValidationError, match="manual review"):
-        IAR.model_validate({**iar, "protected_flags": ["u_visa_applicant"], "recommended_action": "detainer"})
-    IAR.model_validate({**iar, "protected_flags": ["u_visa_applicant"], "recommended_action": "detainer",
+        IAR.model_validate({**iar, "protected_flags": ["u_visa"], "recommended_action": "detainer"})
+    IAR.model_validate({**iar, "protected_flags": ["u_visa"], "recommended_action": "detainer",
                         "manual_review": True, "review_reasons": ["U visa applicant"]})
     iaq = json.loads((examples / "iaq.json").read_text())
     with pytest.raises(ValidationError, match="NCIC"):

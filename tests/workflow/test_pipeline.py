@@ -89,7 +89,7 @@ def test_bookings_flow_to_every_response(store, scenario):
     _worker(store).run()
     iar4 = json.loads(next(r.payload for r in responses(store, b4) if r.kind == "IAR"))
     assert iar4["manual_review"] and iar4["recommended_action"] == "no_action"
-    assert "u_visa_applicant" in iar4["protected_flags"]
+    assert "u_visa" in iar4["protected_flags"]
     assert transaction_status(store, b4)["state"] == "done"
     with Session(store) as s:  # every booking on exactly one rap sheet
         assert s.scalar(select(func.count()).select_from(ArrestRow).where(ArrestRow.tcn.in_(list(t.values())))) == 5

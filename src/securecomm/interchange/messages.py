@@ -23,13 +23,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from . import ncic
+from .records import PROTECTED_FLAGS
 
 __all__ = ["FingerEvidence", "BiometricEvidence", "IDR", "IAQ", "IAR", "PROTECTED_FLAGS", "CRIMINAL_LEVELS"]
 
 ORI = Annotated[str, Field(pattern=r"^[A-Z0-9]{9}$", description="9-character originating agency identifier")]
 TCN = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9\-]+$")]
 #: Flags that protect a person from enforcement action without human review (ICE June 2011 memo, U/T visas, VAWA).
-PROTECTED_FLAGS = ("victim", "witness", "u_visa_applicant", "t_visa_applicant", "vawa_self_petitioner")
 #: Secure Communities criminal offense levels; NC = no criminal conviction.
 CRIMINAL_LEVELS = ("L1", "L2", "L3", "NC")
 

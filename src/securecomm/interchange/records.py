@@ -111,6 +111,11 @@ class CriminalEnrolment:
     ucn: str = ""  # assigned by the repository when empty
 
 
+#: Protections that keep a person from a detainer without human review (ICE June 2011
+#: victim/witness policy; U and T visa applicants; VAWA self-petitioners). One vocabulary
+#: for the repositories, the policy data and the IAR.
+PROTECTED_FLAGS = ("victim_witness", "u_visa", "t_visa", "vawa")
+
 #: Immigration encounter types the immigration repository records.
 ENCOUNTER_TYPES = (
     "visa_application", "admission", "border_apprehension", "expedited_removal",

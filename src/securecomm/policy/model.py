@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Any
 
 from securecomm.interchange import ncic
-from securecomm.interchange.records import Arrest, Charge
+from securecomm.interchange.records import PROTECTED_FLAGS, Arrest, Charge
 from securecomm.policy import rules
 
 __all__ = [
@@ -45,7 +45,6 @@ IMMIGRATION_FACTS = (
 )
 _BASE_OFFENSE_FACTS = ("level", "counted", "convicted", "convictions", "convicted_felonies",
                        "convicted_misdemeanors", "current_charges")
-PROTECTED_FLAGS = ("victim_witness", "u_visa", "t_visa", "vawa")
 
 
 class PolicyError(ValueError):

@@ -487,9 +487,6 @@ def status_determination(ctx: StageContext) -> StageOutcome:
     return StageOutcome(status="done", next_stage="iar", output=output)
 
 
-#: Protection flags of the repository -> the vocabulary of the IAR document.
-IAR_FLAGS = {"victim_witness": "victim", "u_visa": "u_visa_applicant", "t_visa": "t_visa_applicant",
-             "vawa": "vawa_self_petitioner"}
 #: Actions of the status determination -> the IAR's recommended_action.
 IAR_ACTIONS = {"none": "no_action", "no_action": "no_action", "notification_request": "notification_request",
                "detainer": "detainer"}
@@ -521,7 +518,7 @@ def iar(ctx: StageContext) -> StageOutcome:
                   removable=bool(removable), criminal_level=det["level"],
                   enforcement_priority=int(priority) if str(priority) in ("1", "2", "3") else None,
                   policy_version=det["policy_version"],
-                  protected_flags=tuple(IAR_FLAGS[f] for f in det.get("protected_flags", []) if f in IAR_FLAGS),
+                  protected_flags=tuple(sorted(det.get("protected_flags", ()))),
                   recommended_action=action, manual_review=bool(det.get("manual_review")),
                   review_reasons=tuple(reasons) if det.get("manual_review") else (), field_office=office,
                   originating_agency=booking.ori, sib_ori=sib)
