@@ -2,6 +2,10 @@
 
 Used on the *master* pattern, where ridges are noise-free, so the crossing
 number read on the skeleton is the ground truth of what gets rendered.
+
+It deliberately does not call the engine's thinning (``engine.minutiae``):
+the ground truth measures that extractor, so it must not share its code or
+its bugs.
 """
 
 from __future__ import annotations
