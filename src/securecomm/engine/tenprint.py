@@ -91,16 +91,28 @@ class Thresholds:
 DEFAULT_GALLERY_SIZE = 1_000_000
 
 
-def thresholds_for(gallery_size: int = DEFAULT_GALLERY_SIZE, fpir_hit: float = 0.001,
-                   fpir_review: float = 0.01) -> "Thresholds":
-    """Thresholds from the fused score's model meaning (no impostor sample needed)."""
+def _check_targets(gallery_size: int, fpir_hit: float, fpir_review: float) -> None:
     if gallery_size < 1:
         raise ValueError(f"gallery size must be at least 1, got {gallery_size}")
     if not (0 < fpir_hit <= fpir_review < 1):
         raise ValueError(f"need 0 < fpir_hit ({fpir_hit}) <= fpir_review ({fpir_review}) < 1")
 
+
+def _per_comparison_rate(fpir: float, gallery_size: int) -> float:
+    """The chance one non-mated comparison may exceed the threshold: ``1 - (1 - FPIR)**(1/N)``.
+
+    A non-mated search is a false positive when any of the N subjects scores above it.
+    """
+    return -math.expm1(math.log1p(-fpir) / gallery_size)
+
+
+def thresholds_for(gallery_size: int = DEFAULT_GALLERY_SIZE, fpir_hit: float = 0.001,
+                   fpir_review: float = 0.01) -> "Thresholds":
+    """Thresholds from the fused score's model meaning (no impostor sample needed)."""
+    _check_targets(gallery_size, fpir_hit, fpir_review)
+
     def t(fpir: float) -> float:
-        return -math.log10(-math.expm1(math.log1p(-fpir) / gallery_size))
+        return -math.log10(_per_comparison_rate(fpir, gallery_size))
 
     return Thresholds(hit=round(t(fpir_hit), 3), review=round(t(fpir_review), 3))
 
@@ -310,13 +322,10 @@ def calibrate_thresholds(impostor_scores, gallery_size: int, fpir_hit: float = 0
     imp = np.sort(np.asarray(impostor_scores, np.float64).ravel())
     if imp.size < 50 or not np.all(np.isfinite(imp)):
         raise ValueError(f"need at least 50 finite impostor scores, got {imp.size}")
-    if gallery_size < 1:
-        raise ValueError(f"gallery size must be at least 1, got {gallery_size}")
-    if not (0 < fpir_hit <= fpir_review < 1):
-        raise ValueError(f"need 0 < fpir_hit ({fpir_hit}) <= fpir_review ({fpir_review}) < 1")
+    _check_targets(gallery_size, fpir_hit, fpir_review)
 
     def threshold(fpir: float) -> float:
-        p = -math.expm1(math.log1p(-fpir) / gallery_size)  # per-comparison exceedance probability
+        p = _per_comparison_rate(fpir, gallery_size)
         if p * imp.size >= 20:
             return float(np.quantile(imp, 1.0 - p))
         p_u = 0.10
