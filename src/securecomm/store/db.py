@@ -11,7 +11,7 @@ database are built the same way.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -129,8 +129,8 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
+def session_scope(factory: sessionmaker[Session] | Callable[[], Session]) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error (also the base of ``write_session``)."""
     session = factory()
     try:
         yield session

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from securecomm.store.db import session_scope
 from securecomm.store.workflow_models import Job, utcnow
 
 
@@ -81,17 +82,10 @@ def begin_write(session: Session) -> None:
 
 @contextlib.contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
-    """A session in one write transaction: committed on success, rolled back on any error."""
-    session = Session(engine, expire_on_commit=False)
-    try:
+    """A session in one write transaction: ``session_scope`` (commit or roll back), begun as a writer."""
+    with session_scope(lambda: Session(engine, expire_on_commit=False)) as session:
         begin_write(session)
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 class JobQueue:
@@ -279,14 +273,4 @@ class JobQueue:
         return min(waits)
 
 
-def sqlite_pragmas(engine: Engine) -> None:
-    """Put an SQLite database file into WAL mode so readers never block the writing worker."""
-    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
-        return
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-        conn.commit()
-
-
-__all__ = ["JobQueue", "Lease", "LeaseLost", "begin_write", "default_owner", "sqlite_pragmas",
-           "write_session"]
+__all__ = ["JobQueue", "Lease", "LeaseLost", "begin_write", "default_owner", "write_session"]
