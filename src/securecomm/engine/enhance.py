@@ -32,6 +32,8 @@ import cv2
 import numpy as np
 from numba import njit
 
+from securecomm.engine.image import reduced_blur
+
 N_ANGLES = 24
 MIN_PERIOD, MAX_PERIOD, PERIOD_STEP = 4.5, 16.0, 0.5
 ALONG_SIGMA = 4.0
@@ -90,20 +92,12 @@ def _filter(padded, theta, period, mask, bank, pmin, pstep, radius):
     return out
 
 
-def _smooth(a: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur of a slowly varying map, computed at half resolution."""
-    h, w = a.shape
-    small = cv2.resize(a, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), sigma / 2)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
 def normalise(img: np.ndarray, sigma: float = NORM_SIGMA) -> np.ndarray:
     """Zero local mean, unit local standard deviation (float32)."""
     f = img.astype(np.float32)
-    mean = _smooth(f, sigma)
+    mean = reduced_blur(f, sigma)
     d = f - mean
-    std = np.sqrt(np.maximum(_smooth(d * d, sigma), 0.0))
+    std = np.sqrt(np.maximum(reduced_blur(d * d, sigma), 0.0))
     floor = max(float(np.median(std)) * 0.1, 1.0)
     return d / np.maximum(std, floor)
 

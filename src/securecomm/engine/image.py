@@ -103,6 +103,19 @@ def check_ppi(ppi: float) -> float:
     return value
 
 
+def reduced_blur(a: np.ndarray, sigma: float, factor: int = 2,
+                 border: int = cv2.BORDER_DEFAULT) -> np.ndarray:
+    """Gaussian blur of a slowly varying map, computed at 1/``factor`` resolution.
+
+    The steps' tensors and normalisation maps vary over many pixels, so blurring a
+    down-sampled copy and interpolating back gives the same map several times faster.
+    """
+    h, w = a.shape
+    small = cv2.resize(a, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / factor, borderType=border)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def prepare(pixels: object, ppi: float = TARGET_PPI) -> tuple[np.ndarray, float]:
     """Validate and resample to 500 ppi; returns (image, scale) with scale = 500 / ppi."""
     img = as_gray_u8(pixels)

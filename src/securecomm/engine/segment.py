@@ -39,6 +39,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from securecomm.engine.image import reduced_blur
+
 #: Block size in px at 500 ppi (a little under one ridge period).
 BLOCK = 8
 #: Band-pass for ridge energy: Gaussian sigmas (px) of the difference of Gaussians.
@@ -70,13 +72,6 @@ def _block_mean(a: np.ndarray, block: int) -> np.ndarray:
     nh, nw = -(-h // block), -(-w // block)
     pad = np.pad(a, ((0, nh * block - h), (0, nw * block - w)), mode="edge")
     return pad.reshape(nh, block, nw, block).mean(axis=(1, 3))
-
-
-def _half_blur(a: np.ndarray, sigma: float) -> np.ndarray:
-    h, w = a.shape
-    small = cv2.resize(a, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), sigma / 2)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _otsu(values: np.ndarray) -> float:
@@ -138,7 +133,7 @@ def segment(img: np.ndarray, coherence: np.ndarray, theta: np.ndarray | None = N
             block: int = BLOCK) -> Segmentation:
     """Foreground of a 500 ppi image, given its per-pixel orientation coherence and field."""
     f = img.astype(np.float32)
-    band = cv2.GaussianBlur(f, (0, 0), DOG_FINE) - _half_blur(f, DOG_COARSE)
+    band = cv2.GaussianBlur(f, (0, 0), DOG_FINE) - reduced_blur(f, DOG_COARSE)
     be = np.sqrt(cv2.GaussianBlur(_block_mean(band * band, block), (0, 0), 0.75,
                                   borderType=cv2.BORDER_REPLICATE))
     bc = _block_mean(coherence, block)
