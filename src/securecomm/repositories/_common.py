@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from securecomm.engine.errors import TemplateError
@@ -51,6 +51,29 @@ def next_in_sequence(session: Session, name: str) -> int:
         session.execute(insert(IdSequence).values(name=name, value=1))
         value = 1
     return int(value)
+
+
+def gallery_rows(session: Session, key, template_owner_id, after_id: int,
+                 batch: int) -> Iterator[tuple[int, str, dict[int, bytes]]]:
+    """(row id, key, templates by finger) of the subjects/identities with id > ``after_id``, in id order.
+
+    ``key`` is the identifier column of the owning table (``CriminalSubject.ucn``,
+    ``ImmigrationIdentity.fin``); ``template_owner_id`` is its template table's foreign
+    key. ``batch`` owners at a time, with one template query per batch.
+    """
+    owner, tpl = key.class_, template_owner_id.class_
+    last = int(after_id)
+    while True:
+        ids = session.execute(select(owner.id, key).where(owner.id > last).order_by(owner.id).limit(batch)).all()
+        if not ids:
+            return
+        by_id: dict[int, dict[int, bytes]] = {i: {} for i, _ in ids}
+        for oid, pos, data in session.execute(
+                select(template_owner_id, tpl.position, tpl.template).where(template_owner_id.in_(list(by_id)))):
+            by_id[oid][pos] = bytes(data)
+        for oid, k in ids:
+            yield oid, k, by_id[oid]
+        last = ids[-1][0]
 
 
 def check_templates(templates: Mapping[int, bytes], what: str) -> dict[int, tuple[bytes, int]]:

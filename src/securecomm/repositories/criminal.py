@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session, selectinload
 from securecomm.interchange import ncic
 from securecomm.interchange.records import Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition
 from securecomm.repositories._common import (RepositoryError, UnknownRecord, check_biographic, check_charges,
-                                             check_role,
-                                             check_digit_letter, check_ncic, check_templates, next_in_sequence,
-                                             person_columns, person_of)
+                                             check_digit_letter, check_ncic, check_role, check_templates,
+                                             next_in_sequence, person_columns, person_of)
+from securecomm.repositories._common import gallery_rows as _gallery_rows
 from securecomm.store import audit
 from securecomm.store.models import OUTCOMES, ArrestRow, ChargeRow, CriminalSubject, CriminalTemplate, DispositionRow
 
@@ -282,18 +282,4 @@ class CriminalRepository:
         enrolment takes the ``ucn`` sequence row lock before inserting, so
         row ids become visible in id order and the watermark misses none.
         """
-        last = int(after_id)
-        while True:
-            ids = self.session.execute(
-                select(CriminalSubject.id, CriminalSubject.ucn).where(CriminalSubject.id > last)
-                .order_by(CriminalSubject.id).limit(batch)).all()
-            if not ids:
-                return
-            by_id: dict[int, dict[int, bytes]] = {i: {} for i, _ in ids}
-            for sid, pos, data in self.session.execute(
-                    select(CriminalTemplate.subject_id, CriminalTemplate.position, CriminalTemplate.template)
-                    .where(CriminalTemplate.subject_id.in_(list(by_id)))):
-                by_id[sid][pos] = bytes(data)
-            for sid, ucn in ids:
-                yield sid, ucn, by_id[sid]
-            last = ids[-1][0]
+        return _gallery_rows(self.session, CriminalSubject.ucn, CriminalTemplate.subject_id, after_id, batch)

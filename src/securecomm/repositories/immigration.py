@@ -25,8 +25,9 @@ from securecomm.interchange.records import (ENCOUNTER_TYPES, Biographic, Booking
                                             ImmigrationEnrolment)
 from securecomm.policy.retention import RetentionPolicy
 from securecomm.repositories._common import (RepositoryError, UnknownRecord, check_biographic, check_role,
-                                             check_templates,
-                                             luhn_digit, next_in_sequence, person_columns, person_of)
+                                             check_templates, luhn_digit, next_in_sequence, person_columns,
+                                             person_of)
+from securecomm.repositories._common import gallery_rows as _gallery_rows
 from securecomm.store import audit
 from securecomm.store.models import (AliasRow, EncounterRow, ImmigrationIdentity, ImmigrationTemplate,
                                      RetainedBooking, RetainedTemplate)
@@ -242,21 +243,7 @@ class ImmigrationRepository:
         Same watermark contract as ``CriminalRepository.gallery_rows``.
         Retained no-match bookings are never part of the gallery.
         """
-        last = int(after_id)
-        while True:
-            ids = self.session.execute(
-                select(ImmigrationIdentity.id, ImmigrationIdentity.fin).where(ImmigrationIdentity.id > last)
-                .order_by(ImmigrationIdentity.id).limit(batch)).all()
-            if not ids:
-                return
-            by_id: dict[int, dict[int, bytes]] = {i: {} for i, _ in ids}
-            for iid, pos, data in self.session.execute(
-                    select(ImmigrationTemplate.identity_id, ImmigrationTemplate.position, ImmigrationTemplate.template)
-                    .where(ImmigrationTemplate.identity_id.in_(list(by_id)))):
-                by_id[iid][pos] = bytes(data)
-            for iid, fin in ids:
-                yield iid, fin, by_id[iid]
-            last = ids[-1][0]
+        return _gallery_rows(self.session, ImmigrationIdentity.fin, ImmigrationTemplate.identity_id, after_id, batch)
 
     # ------------------------------------------------------------------ no-match retention
 
