@@ -132,12 +132,21 @@ def _block_periods(img, theta, mask, block, across, along, pmin, pmax, min_peak)
     return out, conf
 
 
+def block_periods(img: np.ndarray, theta: np.ndarray, mask: np.ndarray,
+                  block: int = BLOCK) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 1-2 on a ``block`` grid: (period px, 0 where invalid; autocorrelation peak strength).
+
+    Segmentation uses the peak strength too, as evidence of parallel ridges.
+    """
+    f = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 1.0)
+    return _block_periods(f, theta.astype(np.float32), mask.astype(np.bool_), block,
+                          WINDOW_ACROSS, WINDOW_ALONG, MIN_PERIOD, MAX_PERIOD, MIN_PEAK)
+
+
 def ridge_period(img: np.ndarray, theta: np.ndarray, mask: np.ndarray,
                  block: int = BLOCK) -> tuple[np.ndarray, float]:
     """Per-pixel ridge period (float32 px) and the image's median period."""
-    f = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 1.0)
-    per, conf = _block_periods(f, theta.astype(np.float32), mask.astype(np.bool_), block,
-                               WINDOW_ACROSS, WINDOW_ALONG, MIN_PERIOD, MAX_PERIOD, MIN_PEAK)
+    per, conf = block_periods(img, theta, mask, block)
     valid = per > 0
     median = float(np.median(per[valid])) if valid.sum() >= 3 else DEFAULT_PERIOD
     wgt = conf * valid

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from securecomm.engine import frequency
 from securecomm.engine.image import reduced_blur
 
 #: Block size in px at 500 ppi (a little under one ridge period).
@@ -116,14 +117,8 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
 
 def periodicity(img: np.ndarray, theta: np.ndarray, block: int = BLOCK) -> np.ndarray:
     """Per-block strength (0..1) of the ridge-period repeat, on the ``block`` grid."""
-    from securecomm.engine import frequency
-
     h, w = img.shape
-    f = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 1.0)
-    everywhere = np.ones((h, w), np.bool_)
-    _, conf = frequency._block_periods(f, theta.astype(np.float32), everywhere, PERIOD_STEP,
-                                       frequency.WINDOW_ACROSS, frequency.WINDOW_ALONG,
-                                       frequency.MIN_PERIOD, frequency.MAX_PERIOD, frequency.MIN_PEAK)
+    _, conf = frequency.block_periods(img, theta, np.ones((h, w), np.bool_), PERIOD_STEP)
     conf = cv2.GaussianBlur(conf, (0, 0), 0.8, borderType=cv2.BORDER_REPLICATE)
     nh, nw = -(-h // block), -(-w // block)
     return cv2.resize(conf, (nw, nh), interpolation=cv2.INTER_LINEAR)
