@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from securecomm.interchange.errors import TransactionError, TransactionRejected
+from securecomm.store import audit
 from securecomm.store.workflow_models import (BookingTemplate, Job, Response, ReviewItem, StageRun, Transaction,
                                               utcnow)
 from securecomm.workflow.gallery import Galleries
@@ -180,8 +181,7 @@ class Worker:
                 with Session(self.engine, expire_on_commit=False) as session:
                     outcome = self._outcome(self._context(session, lease.tcn), lease)
         except Exception as exc:
-            state = self.queue.fail(lease, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}")
-            log.warning("%s: stage %s failed (%s): %s", lease.tcn, lease.stage, state or "lease lost", exc)
+            self._failed(lease, exc)
             return None
         try:
             nxt = self._commit(lease, outcome)
@@ -195,6 +195,11 @@ class Worker:
         self.stages_run += 1
         return nxt
 
+    def _failed(self, lease: Lease, exc: Exception) -> None:
+        """An unexpected stage error: count the attempt (retry with back-off, or park the job as failed)."""
+        state = self.queue.fail(lease, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}")
+        log.warning("%s: stage %s failed (%s): %s", lease.tcn, lease.stage, state or "lease lost", exc)
+
     def _run_inline(self, lease: Lease) -> Lease | None:
         """A light stage: computed and committed in the same write transaction."""
         try:
@@ -205,8 +210,7 @@ class Worker:
             log.info("%s: lease on stage %s lost; another worker finishes it", lease.tcn, lease.stage)
             return None
         except Exception as exc:
-            state = self.queue.fail(lease, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}")
-            log.warning("%s: stage %s failed (%s): %s", lease.tcn, lease.stage, state or "lease lost", exc)
+            self._failed(lease, exc)
             return None
         self.stages_run += 1
         return nxt
@@ -276,8 +280,6 @@ class Worker:
 
 def audit_read(engine: Engine, *, actor: str, role: str, object_type: str, object_id: str, detail: str = "") -> None:
     """Record that a person read personal data (status, responses, the manual queue)."""
-    from securecomm.store import audit
-
     with write_session(engine) as s:
         audit.record(s, actor=actor, role=role, action="read", object_type=object_type, object_id=object_id,
                      detail=detail)
@@ -371,14 +373,9 @@ def resolve_review(engine: Engine, item_id: int, decision: str, *, reviewer: str
 
 
 def _audit(session: Session, reviewer: str, item: ReviewItem, decision: str) -> None:
-    try:
-        from securecomm.store import audit
-    except ImportError:  # pragma: no cover - the audit module ships with the store
-        return
-    record = getattr(audit, "record", None)
-    if record is not None:
-        record(session, actor=reviewer, role="examiner", action=f"review:{decision}",
-               object_type="transaction", object_id=item.tcn, detail=f"{item.kind} item {item.id}")
+    """Every review decision is audited in the transaction that records it."""
+    audit.record(session, actor=reviewer, role="examiner", action=f"review:{decision}",
+                 object_type="transaction", object_id=item.tcn, detail=f"{item.kind} item {item.id}")
 
 
 # ----------------------------------------------------------------------------------- worker processes
