@@ -72,12 +72,10 @@ def analyse(pixels: object, ppi: float = 500) -> Analysis:
     mask = seg.mask
     lap("segment")
     if mask.sum() < 32 * 32:
-        h, w = img.shape
-        empty = minutiae.RawMinutiae(*(np.zeros(0, np.float32),) * 3, np.zeros(0, np.uint8),
-                                     np.zeros(0, np.uint8))
         rep = quality.QualityReport(0, 0.0, 0.0, 0.0, 0.0, 0.0, seg.fraction, 0)
         z = np.zeros(img.shape, np.float32)
-        return Analysis(img, scale, mask, z, z, z, z, np.zeros(img.shape, np.uint8), empty, rep, t)
+        return Analysis(img, scale, mask, z, z, z, z, np.zeros(img.shape, np.uint8),
+                        minutiae.RawMinutiae.empty(), rep, t)
     field = orientation.orientation_field(img, mask, tensor=tensor)
     lap("orientation")
     period, median_period = frequency.ridge_period(img, field.theta, mask)

@@ -74,6 +74,11 @@ class RawMinutiae:
     kind: np.ndarray  # uint8
     quality: np.ndarray  # uint8
 
+    @classmethod
+    def empty(cls) -> "RawMinutiae":
+        f, u = np.zeros(0, np.float32), np.zeros(0, np.uint8)
+        return cls(f, f, f, u, u)
+
 
 def binarise(enhanced: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Ridge map (uint8 0/1) with tiny specks and holes removed."""
@@ -321,10 +326,8 @@ def detect(enhanced: np.ndarray, mask: np.ndarray, theta: np.ndarray, coherence:
     cand = (sk > 0) & ((cn == 1) | (cn == 3)) & (inner >= 3)
     ys, xs = np.nonzero(cand)
     kinds = np.where(cn[ys, xs] == 1, 1, 3).astype(np.int64)
-    empty = RawMinutiae(np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32),
-                        np.zeros(0, np.uint8), np.zeros(0, np.uint8))
     if ys.size == 0:
-        return empty, sk
+        return RawMinutiae.empty(), sk
     ys = ys.astype(np.int64)
     xs = xs.astype(np.int64)
     dirx, diry, reach, reach_kind, ry, rx, ok = _analyse(sk, cn, ys, xs, kinds, TRACE)
