@@ -85,7 +85,6 @@ def upsert_agency(session: Session, *, ori: str, name: str, state: str, county: 
         raise JurisdictionError(f"{where}: ORI begins with {ori[:2]!r} but state is {state!r}")
     if not isinstance(name, str) or not name.strip():
         raise JurisdictionError(f"{where}: name is required")
-    kind = (kind or "police").strip()
     if kind not in AGENCY_KINDS:
         raise JurisdictionError(f"{where}: kind {kind!r} is not one of {', '.join(AGENCY_KINDS)}")
     sib = validate_ori(sib_ori, f"{where}: sib_ori") if sib_ori else None
