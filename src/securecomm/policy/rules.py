@@ -27,6 +27,8 @@ from typing import Any
 OPS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "contains", "any", "none")
 _SUGAR = {"has": "encounter_types__contains", "has_any": "encounter_types__any"}
 _LOGIC = ("all", "any", "not")
+#: Operators whose data value must be a list (checked at load time and again when evaluated).
+_LIST_OPS = ("in", "not_in", "any", "none")
 
 
 class RuleError(ValueError):
@@ -54,7 +56,7 @@ def _coerce(fact: Any, value: Any) -> Any:
 
 
 def _compare(fact: Any, op: str, value: Any, name: str) -> bool:
-    if op in ("in", "not_in", "any", "none") and not isinstance(value, list):
+    if op in _LIST_OPS and not isinstance(value, list):
         raise RuleError(f"{name}__{op} needs a list, got {value!r}")
     if op in ("contains", "any", "none") and not isinstance(fact, (set, frozenset, list, tuple)):
         raise RuleError(f"{name}__{op}: fact {name!r} is not a set")
@@ -126,7 +128,7 @@ def check(cond: Mapping[str, Any], known: Iterable[str], where: str) -> None:
                 raise RuleError(f"{where}: {exc}") from None
             if name not in known:
                 raise RuleError(f"{where}: unknown fact {name!r}")
-            if op in ("in", "not_in", "any", "none") and not isinstance(value, list):
+            if op in _LIST_OPS and not isinstance(value, list):
                 raise RuleError(f"{where}: {key} needs a list")
 
 
