@@ -78,9 +78,8 @@ def gallery(
             parts.append(block)
     dt = time.perf_counter() - t0
     if out is not None:
-        counts = np.concatenate([p.counts for p in parts])
-        np.savez(out, counts=counts, **{k: np.concatenate([getattr(p, k) for p in parts])
-                                        for k in ("x", "y", "angle", "kind", "quality")})
+        packed = T.concat(parts)
+        np.savez(out, counts=packed.counts, **{k: getattr(packed, k) for k in ("x", "y", "angle", "kind", "quality")})
     result = {"subjects": subjects, "fingers": n, "minutiae": total, "seconds": round(dt, 3),
               "fingers_per_s": round(n / dt, 1), "mean_minutiae": round(total / n, 2)}
     typer.echo(json.dumps(result) if as_json else

@@ -16,12 +16,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterator
 
-import numpy as np
 from PIL import Image
 
 from securecomm.engine.iso19794 import write_iso
 from securecomm.synth.impression import SIZES, render
-from securecomm.synth.master import make_master
+from securecomm.synth.master import _check_int, make_master
 from securecomm.synth.persons import finger_seed
 
 GENERATOR_VERSION = "securecomm.synth 1"
@@ -30,10 +29,7 @@ GENERATOR_VERSION = "securecomm.synth 1"
 def _check(fingers: int, impressions: int, seed: int, kind: str, workers: int) -> None:
     for name, v, lo in (("fingers", fingers, 1), ("impressions", impressions, 1), ("seed", seed, 0),
                         ("workers", workers, 1)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise ValueError(f"{name} must be an int, got {type(v).__name__}")
-        if v < lo:
-            raise ValueError(f"{name} must be >= {lo}, got {v}")
+        _check_int(name, v, lo)
     if kind not in SIZES:
         raise ValueError(f"kind must be one of {tuple(SIZES)}, got {kind!r}")
 

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from securecomm.engine.template import BIFURCATION, ENDING, Template
-from securecomm.synth.master import Master, _smooth_noise
+from securecomm.synth.master import Master, _check_seed, _smooth_noise
 
 #: Impression canvas (width, height) in pixels at 500 ppi.
 SIZES: dict[str, tuple[int, int]] = {
@@ -129,8 +129,7 @@ def _check(master: Master | None, seed: int, kind: str) -> None:
         raise ValueError("master is None: this finger is missing (amputated) and cannot be rendered")
     if not isinstance(master, Master):
         raise ValueError(f"master must be a securecomm.synth.Master, got {type(master).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    _check_seed(seed)
     if kind not in SIZES:
         raise ValueError(f"kind must be one of {tuple(SIZES)}, got {kind!r}")
 

@@ -95,12 +95,17 @@ class MasterPattern:
     minutiae: np.ndarray  # float32 (N, 4): x, y, ISO angle (CCW as seen, [0, 2pi)), kind (1 ending, 2 bifurcation)
 
 
+def _check_int(name: str, value: int, minimum: int) -> int:
+    """``value`` as an int, or a ValueError naming the parameter (bools and floats refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
 def _check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an int, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    return int(seed)
+    return _check_int("seed", seed, 0)
 
 
 def make_master(seed: int, position: int = 0, klass: str | None = None) -> Master:

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numba
 import numpy as np
 
 from securecomm.engine.template import BIFURCATION, ENDING, MAX_MINUTIAE, Template
-from securecomm.synth.master import CLASS_FREQUENCIES
+from securecomm.synth.master import CLASS_FREQUENCIES, _check_int, _check_seed
 
 #: Fingers per independently seeded block.
 BLOCK = 4096
@@ -107,14 +107,6 @@ class PackedTemplates:
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.offsets, self.x, self.y, self.angle, self.kind, self.quality))
-
-
-def _check_count(name: str, n: int, minimum: int = 1) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise ValueError(f"{name} must be an int, got {type(n).__name__}")
-    if n < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {n}")
-    return int(n)
 
 
 #: Chance that a minutia has a partner (short ridge, enclosure) 8-18 px ahead along the flow,
@@ -334,14 +326,6 @@ def _run_block(seed: int, block: int, impression: int | None, kind: str) -> Pack
                            first=block * BLOCK)
 
 
-def _block_impressions(seed: int, block: int, impression: int, kind: str) -> PackedTemplates:
-    return _run_block(seed, block, impression, kind)
-
-
-def _block_masters(seed: int, block: int) -> PackedTemplates:
-    return _run_block(seed, block, None, "plain")
-
-
 def _slice(p: PackedTemplates, a: int, b: int) -> PackedTemplates:
     lo, hi = int(p.offsets[a]), int(p.offsets[b])
     return PackedTemplates(p.offsets[a:b + 1] - lo, p.x[lo:hi], p.y[lo:hi], p.angle[lo:hi], p.kind[lo:hi],
@@ -349,7 +333,7 @@ def _slice(p: PackedTemplates, a: int, b: int) -> PackedTemplates:
 
 
 def _block_job(args: tuple[int, int, int, str]) -> PackedTemplates:
-    return _block_impressions(*args)
+    return _run_block(*args)
 
 
 def iter_blocks(n_fingers: int, seed: int, impression: int = 0, kind: str = "plain",
@@ -360,17 +344,16 @@ def iter_blocks(n_fingers: int, seed: int, impression: int = 0, kind: str = "pla
     templates (same masters, independent acquisitions). ``workers`` > 1 builds
     blocks in that many processes; blocks come back in order and are identical.
     """
-    n_fingers = _check_count("n_fingers", n_fingers)
-    start = _check_count("start", start, 0)
-    impression = _check_count("impression", impression, 0)
-    workers = _check_count("workers", workers)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    n_fingers = _check_int("n_fingers", n_fingers, 1)
+    start = _check_int("start", start, 0)
+    impression = _check_int("impression", impression, 0)
+    workers = _check_int("workers", workers, 1)
+    seed = _check_seed(seed)
     if kind not in IMPRESSION_SIZES:
         raise ValueError(f"kind must be one of {tuple(IMPRESSION_SIZES)}, got {kind!r}")
     stop = start + n_fingers
     blocks = range(start // BLOCK, (stop - 1) // BLOCK + 1)
-    jobs = [(int(seed), b, impression, kind) for b in blocks]
+    jobs = [(seed, b, impression, kind) for b in blocks]
     if workers > 1 and len(jobs) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -388,30 +371,28 @@ def _trim(results: Iterator[PackedTemplates], blocks: range, start: int, stop: i
         yield packed if (a, b) == (0, BLOCK) else _slice(packed, a, b)
 
 
-def impressions(n_fingers: int, seed: int, impression: int = 0, kind: str = "plain",
-                start: int = 0) -> PackedTemplates:
-    """Like :func:`iter_blocks`, concatenated into one :class:`PackedTemplates`."""
-    parts = list(iter_blocks(n_fingers, seed, impression, kind, start))
+def concat(parts: Sequence[PackedTemplates]) -> PackedTemplates:
+    """Consecutive slices of one run (as :func:`iter_blocks` yields them) as one :class:`PackedTemplates`."""
     if len(parts) == 1:
         return parts[0]
     counts = np.concatenate([p.counts for p in parts])
     offsets = np.zeros(counts.size + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     cat = {k: np.concatenate([getattr(p, k) for p in parts]) for k in ("x", "y", "angle", "kind", "quality")}
-    return PackedTemplates(offsets, width=parts[0].width, height=parts[0].height, first=start, **cat)
+    return PackedTemplates(offsets, width=parts[0].width, height=parts[0].height, first=parts[0].first, **cat)
+
+
+def impressions(n_fingers: int, seed: int, impression: int = 0, kind: str = "plain",
+                start: int = 0) -> PackedTemplates:
+    """Like :func:`iter_blocks`, concatenated into one :class:`PackedTemplates`."""
+    return concat(list(iter_blocks(n_fingers, seed, impression, kind, start)))
 
 
 def masters(n_fingers: int, seed: int, start: int = 0) -> PackedTemplates:
     """The master minutiae sets themselves (whole fingertip, master frame), for inspection and tests."""
-    n_fingers = _check_count("n_fingers", n_fingers)
-    start = _check_count("start", start, 0)
-    parts = []
+    n_fingers = _check_int("n_fingers", n_fingers, 1)
+    start = _check_int("start", start, 0)
+    seed = _check_seed(seed)
     stop = start + n_fingers
-    for block in range(start // BLOCK, (stop - 1) // BLOCK + 1):
-        packed = _block_masters(int(seed), block)
-        parts.append(_slice(packed, max(start - block * BLOCK, 0), min(stop - block * BLOCK, BLOCK)))
-    counts = np.concatenate([p.counts for p in parts])
-    offsets = np.zeros(counts.size + 1, np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    cat = {k: np.concatenate([getattr(p, k) for p in parts]) for k in ("x", "y", "angle", "kind", "quality")}
-    return PackedTemplates(offsets, width=parts[0].width, height=parts[0].height, first=start, **cat)
+    blocks = range(start // BLOCK, (stop - 1) // BLOCK + 1)
+    return concat(list(_trim((_run_block(seed, b, None, "plain") for b in blocks), blocks, start, stop)))
