@@ -133,12 +133,17 @@ class StageContext:
         """
         return _booking_cache(self.tx, self.config.min_fingers if "validate" not in self.outputs else 0)
 
+    def template_bytes(self) -> dict[int, bytes]:
+        """The booking's stored templates as stored (extracted once, by the ``extract`` stage), unparsed."""
+        rows = self.session.execute(select(BookingTemplate.position, BookingTemplate.template)
+                                    .where(BookingTemplate.tcn == self.tcn)).all()
+        return {int(pos): bytes(data) for pos, data in rows}
+
     def templates(self) -> dict[int, Any]:
-        """The booking's stored templates (extracted once, by the ``extract`` stage)."""
+        """The booking's stored templates, parsed for searching."""
         from securecomm.engine.template import Template
 
-        rows = self.session.scalars(select(BookingTemplate).where(BookingTemplate.tcn == self.tcn)).all()
-        return {r.position: Template.from_bytes(r.template) for r in rows}
+        return {pos: Template.from_bytes(data) for pos, data in self.template_bytes().items()}
 
 
 _CACHE: OrderedDict[tuple[str, str, int], Booking] = OrderedDict()
@@ -417,8 +422,7 @@ def idr(ctx: StageContext) -> StageOutcome:
                             output={"match": True, "fin": fin, "band": found["decision"]})
     # The immigration side keeps no prints of people it did not match, unless retention policy says so.
     policy = retention_policy_for(booking.date)
-    templates = {p: t.to_bytes() for p, t in ctx.templates().items()}
-    kept = ImmigrationRepository(ctx.session).retain_unmatched(booking, templates, policy)
+    kept = ImmigrationRepository(ctx.session).retain_unmatched(booking, ctx.template_bytes(), policy)
     return StageOutcome(status="done", next_stage=None, job_state="done", tx_state="done",
                         responses=responses, output={"match": False, "retained": kept is not None,
                                                      "retention_policy": policy.version})
