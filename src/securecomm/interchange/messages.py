@@ -17,7 +17,6 @@ document cannot even be built:
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -29,7 +28,6 @@ __all__ = ["FingerEvidence", "BiometricEvidence", "IDR", "IAQ", "IAR", "PROTECTE
 
 ORI = Annotated[str, Field(pattern=r"^[A-Z0-9]{9}$", description="9-character originating agency identifier")]
 TCN = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9\-]+$")]
-#: Flags that protect a person from enforcement action without human review (ICE June 2011 memo, U/T visas, VAWA).
 #: Secure Communities criminal offense levels; NC = no criminal conviction.
 CRIMINAL_LEVELS = ("L1", "L2", "L3", "NC")
 
@@ -175,6 +173,4 @@ class IAR(_Doc):
             raise ValueError("enforcement action recommended for a person who is not removable")
         if self.manual_review and not self.review_reasons:
             raise ValueError("manual review needs a stated reason")
-        if self.a_number is not None and not re.fullmatch(r"A?\d{8,9}", self.a_number):
-            raise ValueError("bad A-number")
         return self
