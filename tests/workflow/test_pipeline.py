@@ -282,3 +282,31 @@ def test_workers_see_subjects_other_workers_created(store, scenario):
     found = _stage(store, again, "criminal_search")["output"]
     assert (found["result"], found["ucn"]) == ("I", ucn)
     assert len(b.galleries.criminal) == before + 1
+
+
+def test_an_error_while_committing_a_heavy_stage_is_retried_then_parked_and_the_worker_goes_on(
+        store, scenario, monkeypatch):
+    """The domain writes (``apply``) run in the commit transaction; a bad write fails the job, not the worker."""
+    from securecomm.repositories import RepositoryError
+    from securecomm.workflow import stages
+
+    real = stages.RUNNERS["criminal_search"]
+    broken = scenario.tcns["b1_overstay"]
+
+    def refusing(ctx):
+        outcome = real(ctx)
+        if ctx.tcn == broken:
+            def apply(session):
+                raise RepositoryError(f"booking {broken}: refused by the repository")
+            outcome.apply = apply
+        return outcome
+
+    monkeypatch.setitem(stages.RUNNERS, "criminal_search", refusing)
+    b1 = submit(store, scenario.bookings["b1_overstay"]).tcn
+    b2 = submit(store, scenario.bookings["b2_citizen"]).tcn
+    Worker(store, CONFIG, lease_seconds=30, max_attempts=2).run()
+    st = transaction_status(store, b1)
+    assert st["job"]["state"] == "failed" and "refused by the repository" in st["job"]["last_error"][0]
+    assert [s["stage"] for s in st["stages"]] == ["validate", "extract"]  # the refused commit left no trace
+    assert "SRE" not in _kinds(store, b1)
+    assert transaction_status(store, b2)["state"] == "done"

@@ -192,6 +192,11 @@ class Worker:
             state = self.queue.fail(lease, f"integrity: {exc.orig}")
             log.error("%s: stage %s hit a uniqueness guard (%s)", lease.tcn, lease.stage, state)
             return None
+        except OperationalError:  # the database itself is unwell: Worker.run backs off and retries
+            raise
+        except Exception as exc:  # the stage's domain writes refused (rolled back): count the attempt
+            self._failed(lease, exc)
+            return None
         self.stages_run += 1
         return nxt
 
