@@ -51,15 +51,6 @@ class OrientationField:
 
     theta: np.ndarray  # float32, ridge direction in [0, pi)
     coherence: np.ndarray  # float32, 0..1 local (before the wide smoothing)
-    energy: np.ndarray  # float32, mean squared gradient magnitude (local contrast)
-
-    @property
-    def cos2(self) -> np.ndarray:
-        return np.cos(2.0 * self.theta)
-
-    @property
-    def sin2(self) -> np.ndarray:
-        return np.sin(2.0 * self.theta)
 
 
 def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
@@ -132,7 +123,7 @@ def orientation_field(img: np.ndarray, mask: np.ndarray | None = None,
     # gradient angle is atan2(v, u) / 2; ridges run perpendicular to it
     theta = 0.5 * np.arctan2(v, u) + np.pi / 2
     theta = np.mod(theta, np.pi).astype(np.float32)
-    return OrientationField(theta=theta, coherence=t.coherence, energy=t.energy.astype(np.float32))
+    return OrientationField(theta=theta, coherence=t.coherence)
 
 
 def block_orientation(img: np.ndarray, block: int = 16) -> tuple[np.ndarray, np.ndarray]:
