@@ -17,7 +17,7 @@ import numpy as np
 from . import images
 from .errors import TransactionError
 from .fields import binary_label, label
-from .tokenizer import BINARY_TYPES, Field, Record
+from .tokenizer import BINARY_TYPES, Record
 
 #: Record types defined by ANSI/NIST-ITL 1-2011 (11 and 12 came with the 2013 update).
 DEFINED_TYPES = frozenset({1, 2, 4, 7, 8, 9, 10, 13, 14, 15, 16, 17, 18, 19, 20, 21, 98, 99})
@@ -539,7 +539,3 @@ def validate(records: list[Record]) -> Checker:
         elif rec.rtype in BINARY_TYPES:
             check_binary(c, rec)
     return c
-
-
-def field_of(rec: Record, n: int) -> Field | None:
-    return rec.fields.get(n)
