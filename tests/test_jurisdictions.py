@@ -77,3 +77,11 @@ def test_json_agencies_and_bad_records(session, tmp_path):
     with pytest.raises(jur.JurisdictionError, match="unsupported file type"):
         (tmp_path / "d.xml").write_text("")
         jur.load_agencies(session, tmp_path / "d.xml")
+
+
+def test_field_office_must_fit_the_iar_recipient(session):
+    """An IAR goes to the field office by name: a name the outbox cannot hold would lose every IAR."""
+    ok = "X" * jur.FIELD_OFFICE_MAX
+    assert jur.upsert_agency(session, ori="MA0130100", name="Boston PD", state="MA", field_office=ok).field_office == ok
+    with pytest.raises(jur.JurisdictionError, match="field_office .* is longer than 32 characters"):
+        jur.upsert_agency(session, ori="MA0130100", name="Boston PD", state="MA", field_office=ok + "X")

@@ -18,7 +18,7 @@ state          yes       two-letter state code
 county         no        county name (activation by county uses it)
 kind           no        police | sheriff | jail | SIB | federal | other
 sib_ori        no        ORI of the state identification bureau that gets copies
-field_office   no        ICE ERO area of responsibility that gets IARs
+field_office   no        ICE ERO area of responsibility that gets IARs (<= 32 chars)
 =============  ========  =====================================================
 
 Activation files have ``scope`` (state | county | ori), ``value`` (the state
@@ -39,6 +39,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from securecomm.store.models import ACTIVATION_SCOPES, AGENCY_KINDS, Activation, Agency
+from securecomm.store.workflow_models import Response
 
 __all__ = [
     "JurisdictionError", "load_agencies", "load_activations", "upsert_agency", "activate", "is_activated",
@@ -47,6 +48,8 @@ __all__ = [
 
 _ORI = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")
 _STATE = re.compile(r"^[A-Z]{2}$")
+#: A field office receives IARs, so its name must fit the outbox's recipient column.
+FIELD_OFFICE_MAX = Response.__table__.c.recipient.type.length
 
 
 class JurisdictionError(ValueError):
@@ -88,12 +91,16 @@ def upsert_agency(session: Session, *, ori: str, name: str, state: str, county: 
     if kind not in AGENCY_KINDS:
         raise JurisdictionError(f"{where}: kind {kind!r} is not one of {', '.join(AGENCY_KINDS)}")
     sib = validate_ori(sib_ori, f"{where}: sib_ori") if sib_ori else None
+    field_office = (field_office or "").strip()
+    if len(field_office) > FIELD_OFFICE_MAX:
+        raise JurisdictionError(f"{where}: field_office {field_office!r} is longer than {FIELD_OFFICE_MAX} "
+                                "characters (it is the recipient of the IAR)")
     row = session.get(Agency, ori)
     if row is None:
         row = Agency(ori=ori)
         session.add(row)
     row.name, row.state, row.county, row.kind = name.strip(), state, " ".join((county or "").split()), kind
-    row.sib_ori, row.field_office = sib, (field_office or "").strip()
+    row.sib_ori, row.field_office = sib, field_office
     return row
 
 
