@@ -103,6 +103,17 @@ def test_undecodable_wsq_rejected(car14):
     assert any(e.record == rec.label and e.field == "14.999 DATA" for e in info.value.errors)
 
 
+def test_bad_image_size_and_depth_reported_once_each(car14):
+    """An ERRT names each bad field once, with the one range it must lie in."""
+    data = car14.replace(b"14.006:220", b"14.006:000", 1).replace(b"14.012:8\x1d", b"14.012:0\x1d", 1)
+    errors = _rejected(data)
+    fields = [(e.record, e.field) for e in errors]
+    assert fields.count(("Type-14 #3", "14.006 HLL")) == 1
+    assert fields.count(("Type-14 #3", "14.012 BPX")) == 1
+    reasons = {e.field: e.reason for e in errors if e.record == "Type-14 #3"}
+    assert reasons["14.006 HLL"].endswith("(10-16000)") and reasons["14.012 BPX"].endswith("(8-99)")
+
+
 def test_invalid_booking_not_written():
     with pytest.raises(ValueError):
         write_booking(booking(charges=(Charge("0000"),)))
