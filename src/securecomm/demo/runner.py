@@ -230,19 +230,25 @@ def summarise(engine: Engine, pop: Population, fin_of: dict[int, str]) -> dict[s
         items = s.scalars(select(ReviewItem)).all()
         jobs = dict(s.execute(select(Job.tcn, Job.state)).all())
     kinds = Counter((tcn, kind) for tcn, kind, _, _ in resp)
+
+    def output(t: Transaction, stage: str) -> dict[str, Any]:
+        """What ``stage`` recorded for booking ``t`` ({} when it has not run)."""
+        r = runs.get((t.tcn, stage))
+        return r.output if r is not None else {}
+
+    def searched(t: Transaction) -> bool | None:
+        """Searched against immigration (True), not activated (False), not that far (None)."""
+        r = runs.get((t.tcn, "immigration_search"))
+        return None if r is None else r.status != "skipped"
+
     out: dict[str, Any] = {
         "submissions": len(bookings),
         "rejected_errt": sum(1 for t in bookings if t.state == "rejected"),
-        "criminal_identified": sum(1 for t in bookings if (runs.get((t.tcn, "criminal_search")) and
-                                                         runs[(t.tcn, "criminal_search")].output.get("result") == "I")),
-        "criminal_new_subjects": sum(1 for t in bookings if (runs.get((t.tcn, "criminal_search")) and
-                                                           runs[(t.tcn, "criminal_search")].output.get("result") == "N")),
-        "not_activated": sum(1 for t in bookings if (runs.get((t.tcn, "immigration_search")) and
-                                                   runs[(t.tcn, "immigration_search")].status == "skipped")),
-        "immigration_searches": sum(1 for t in bookings if (runs.get((t.tcn, "immigration_search")) and
-                                                          runs[(t.tcn, "immigration_search")].status != "skipped")),
-        "immigration_matches": sum(1 for t in bookings if (runs.get((t.tcn, "idr")) and
-                                                         runs[(t.tcn, "idr")].output.get("match"))),
+        "criminal_identified": sum(1 for t in bookings if output(t, "criminal_search").get("result") == "I"),
+        "criminal_new_subjects": sum(1 for t in bookings if output(t, "criminal_search").get("result") == "N"),
+        "not_activated": sum(1 for t in bookings if searched(t) is False),
+        "immigration_searches": sum(1 for t in bookings if searched(t) is True),
+        "immigration_matches": sum(1 for t in bookings if output(t, "idr").get("match")),
         "examiner_review_band": sum(1 for i in items if i.kind == "biometric"),
         "iaq": sum(1 for (_, k) in kinds if k == "IAQ"),
         "iar": sum(1 for (_, k) in kinds if k == "IAR"),
@@ -268,15 +274,12 @@ def summarise(engine: Engine, pop: Population, fin_of: dict[int, str]) -> dict[s
     for t in bookings:
         c = by_county.setdefault(county.get(t.ori, "unknown ORI"), Counter())
         c["submissions"] += 1
-        imm = runs.get((t.tcn, "immigration_search"))
-        if imm is not None and imm.status != "skipped":
+        if searched(t):
             c["searched"] += 1
-        idr = runs.get((t.tcn, "idr"))
-        if idr is not None and idr.output.get("match"):
+        if output(t, "idr").get("match"):
             c["matches"] += 1
-            sd = runs.get((t.tcn, "status_determination"))
-            if sd is not None:
-                c[sd.output.get("level", "?")] += 1
+            if (t.tcn, "status_determination") in runs:
+                c[output(t, "status_determination").get("level", "?")] += 1
     out["by_county"] = {k: dict(v) for k, v in sorted(by_county.items())}
     # accuracy against the plan's truth (reporting only)
     true_match = false_match = missed = 0
@@ -305,7 +308,7 @@ def summarise(engine: Engine, pop: Population, fin_of: dict[int, str]) -> dict[s
             examples.setdefault("IAR", t.tcn)
         elif jobs.get(t.tcn) == "waiting":
             examples.setdefault("manual review", t.tcn)
-        elif (t.tcn, "immigration_search") in runs and runs[(t.tcn, "immigration_search")].status == "skipped":
+        elif searched(t) is False:
             examples.setdefault("not activated", t.tcn)
     out["examples"] = examples
     out["population"] = dict(Counter(p.category for p in people.values()))
