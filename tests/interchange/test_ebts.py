@@ -121,6 +121,9 @@ def test_invalid_booking_not_written():
         write_booking(booking(ori="ma013"))
     with pytest.raises(ValueError):
         write_booking(booking(person=dataclasses.replace(person(), last_name="A\x1dB")))
+    # identifiers match as a whole: a trailing newline is not part of an ORI
+    with pytest.raises(ValueError, match="SIB ORI"):
+        write_booking(booking(sib_ori="MAMSP0000\n"))
 
 
 def test_sre_round_trip():

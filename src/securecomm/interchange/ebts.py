@@ -33,8 +33,8 @@ from .fields import label
 from .images import encode_wsq
 from .reader import Transaction, read_transaction
 from .records import (
-    ENCOUNTER_TYPES, Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition, Encounter,
-    FingerImage, ImmigrationEnrolment,
+    A_NUMBER_FORMAT, ENCOUNTER_TYPES, ORI_FORMAT, PLACE_FORMAT, TCN_FORMAT, Arrest, Biographic, Booking, Charge,
+    CriminalEnrolment, Disposition, Encounter, FingerImage, ImmigrationEnrolment,
 )
 from .tokenizer import Record
 from .validate import parse_date
@@ -60,7 +60,10 @@ IDENT_ORI = "DCIDENT00"
 #: Default number of finger images (positions 1-10) a ten-print submission must carry.
 MIN_FINGERS = 10
 
-_ORI = re.compile(r"^[A-Z0-9]{9}$")
+_ORI = re.compile(ORI_FORMAT)
+_TCN = re.compile(TCN_FORMAT)
+_A_NUMBER = re.compile(A_NUMBER_FORMAT)
+_PLACE = re.compile(PLACE_FORMAT)
 _SEP = re.compile(r"[\x1c-\x1f]")
 Outcome = Literal["convicted", "dismissed", "pending", "acquitted"]
 _OUTCOMES = ("convicted", "dismissed", "pending", "acquitted")
@@ -164,10 +167,10 @@ class _Fields:
         if sex and sex not in ("M", "F", "X", "U"):
             self.error(F_SEX, f"{sex!r} must be M, F, X or U")
         pob = self.text(F_POB)
-        if pob and not re.fullmatch(r"[A-Z0-9]{2}", pob):
+        if pob and not _PLACE.fullmatch(pob):
             self.error(F_POB, f"{pob!r} must be a two-character NCIC state or country code")
         ctz = self.text(F_CTZ, required=False)
-        if ctz and not re.fullmatch(r"[A-Z0-9]{2}", ctz):
+        if ctz and not _PLACE.fullmatch(ctz):
             self.error(F_CTZ, f"{ctz!r} must be a two-character NCIC country code")
         if dob is not None and dob > self.tx.date and self.tx.date != dt.date.min:
             self.error(F_DOB, f"date of birth {dob} is after the transaction date {self.tx.date}")
@@ -185,7 +188,7 @@ def _header(tx: Transaction, tot: str) -> tuple[Record, list[TransactionError]]:
     errors: list[TransactionError] = []
     if tx.tot != tot:
         errors.append(TransactionError("Type-1", label(1, 4), f"TOT is {tx.tot!r}, expected {tot!r}"))
-    if not _ORI.match(tx.ori):
+    if not _ORI.fullmatch(tx.ori):
         errors.append(TransactionError("Type-1", label(1, 8), f"ORI {tx.ori!r} must be 9 upper-case letters or digits"))
     if not tx.tcn.strip():
         errors.append(TransactionError("Type-1", label(1, 9), "TCN is empty"))
@@ -262,7 +265,7 @@ def parse_booking(tx: Transaction | bytes, *, min_fingers: int = MIN_FINGERS) ->
     if not charges and not any(e.field.startswith(("2.047", "2.901")) for e in fx.errors):
         fx.error(F_ASL, "a booking needs at least one charge")
     sco = fx.text(F_SCO, required=False)
-    if sco and not _ORI.match(sco):
+    if sco and not _ORI.fullmatch(sco):
         fx.error(F_SCO, f"ORI {sco!r} must be 9 upper-case letters or digits")
     custody = fx.text(F_CUS, required=False) or "IN CUSTODY"
     fingers = _fingers(tx, rec, fx, min_fingers)
@@ -314,7 +317,7 @@ def parse_criminal_enrolment(tx: Transaction | bytes, *, min_fingers: int = MIN_
         if d is None:
             fx.error(F_ARR, f"arrest {i}: date {sub[0]!r} is not YYYYMMDD")
             continue
-        if not _ORI.match(sub[1]):
+        if not _ORI.fullmatch(sub[1]):
             fx.error(F_ARR, f"arrest {i}: ORI {sub[1]!r} must be 9 upper-case letters or digits")
             continue
         arrests.append(Arrest(date=d, ori=sub[1], tcn=sub[2], charges=tuple(charges.get(i, ())),
@@ -335,7 +338,7 @@ def parse_immigration_enrolment(tx: Transaction | bytes, *, min_fingers: int = M
     person = fx.person()
     fin = fx.text(F_FIN, required=False)
     anum = fx.text(F_ANU, required=False)
-    if anum and not re.fullmatch(r"A?\d{8,9}", anum):
+    if anum and not _A_NUMBER.fullmatch(anum):
         fx.error(F_ANU, f"A-number {anum!r} must be 8 or 9 digits, optionally prefixed by A")
     aliases = tuple(" ".join(s for s in sub if s) for sub in fx.subfields(F_AKA, (1, 1)))
     encounters = []
@@ -417,11 +420,11 @@ class _Writer:
                  images: bool) -> None:
         """``images``: the transaction carries Type-4 records (NSR/NTR 19.69; 00.00 otherwise, 2011 rule)."""
         for name, v in (("ORI", ori), ("DAI", dai)):
-            if not _ORI.match(v):
+            if not _ORI.fullmatch(v):
                 raise ValueError(f"{name} {v!r} must be 9 upper-case letters or digits")
-        if not tcn or not re.fullmatch(r"[A-Za-z0-9\-]{1,40}", tcn):
+        if not tcn or not _TCN.fullmatch(tcn):
             raise ValueError(f"TCN {tcn!r} must be 1-40 letters, digits or '-'")
-        if tcr and not re.fullmatch(r"[A-Za-z0-9\-]{1,40}", tcr):
+        if tcr and not _TCN.fullmatch(tcr):
             raise ValueError(f"TCR {tcr!r} must be 1-40 letters, digits or '-'")
         self.msg = nistitl.Message()
         self.utf8 = False
@@ -470,11 +473,11 @@ class _Writer:
             raise ValueError(f"name needs a surname without commas and a given name: {p.last_name!r}, {p.first_name!r}")
         given = " ".join(x for x in (p.first_name.strip(), p.middle_name.strip()) if x)
         self.field(F_NAM, f"{p.last_name.strip()},{given}")
-        if not re.fullmatch(r"[A-Z0-9]{2}", p.pob):
+        if not _PLACE.fullmatch(p.pob):
             raise ValueError(f"place of birth {p.pob!r} must be a two-character NCIC code")
         self.field(F_POB, p.pob)
         if p.citizenship:
-            if not re.fullmatch(r"[A-Z0-9]{2}", p.citizenship):
+            if not _PLACE.fullmatch(p.citizenship):
                 raise ValueError(f"citizenship {p.citizenship!r} must be a two-character NCIC code")
             self.field(F_CTZ, p.citizenship)
         self.field(F_DOB, p.dob.strftime("%Y%m%d"))
@@ -555,7 +558,7 @@ def write_booking(booking: Booking, *, image_type: Literal[4, 14] = 14) -> bytes
                 images=image_type == 4 and bool(booking.fingers))
     w.field(F_RET, "Y")
     if booking.sib_ori:
-        if not _ORI.match(booking.sib_ori):
+        if not _ORI.fullmatch(booking.sib_ori):
             raise ValueError(f"SIB ORI {booking.sib_ori!r} must be 9 upper-case letters or digits")
         w.field(F_SCO, booking.sib_ori)
     w.person(booking.person)
@@ -581,7 +584,7 @@ def write_criminal_enrolment(enrolment: CriminalEnrolment, *, dai: str = FBI_ORI
     arrests, charges, disps = [], [], []
     for i, a in enumerate(enrolment.arrests, start=1):
         _check_charges(a.charges, f"arrest {i}")
-        if not _ORI.match(a.ori):
+        if not _ORI.fullmatch(a.ori):
             raise ValueError(f"arrest {i}: ORI {a.ori!r} must be 9 upper-case letters or digits")
         arrests.append((a.date.strftime("%Y%m%d"), a.ori, a.tcn))
         charges += [(i, c.ncic, c.literal) for c in a.charges]
@@ -609,7 +612,7 @@ def write_immigration_enrolment(enrolment: ImmigrationEnrolment, *, ori: str = I
     if enrolment.fin:
         w.field(F_FIN, enrolment.fin)
     if enrolment.a_number:
-        if not re.fullmatch(r"A?\d{8,9}", enrolment.a_number):
+        if not _A_NUMBER.fullmatch(enrolment.a_number):
             raise ValueError(f"A-number {enrolment.a_number!r} must be 8 or 9 digits, optionally prefixed by A")
         w.field(F_ANU, enrolment.a_number)
     rows = []

@@ -22,12 +22,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from . import ncic
-from .records import PROTECTED_FLAGS
+from .records import A_NUMBER_FORMAT, ORI_FORMAT, PLACE_FORMAT, PROTECTED_FLAGS, TCN_FORMAT
 
 __all__ = ["FingerEvidence", "BiometricEvidence", "IDR", "IAQ", "IAR", "PROTECTED_FLAGS", "CRIMINAL_LEVELS"]
 
-ORI = Annotated[str, Field(pattern=r"^[A-Z0-9]{9}$", description="9-character originating agency identifier")]
-TCN = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9\-]+$")]
+ORI = Annotated[str, Field(pattern=f"^{ORI_FORMAT}$", description="9-character originating agency identifier")]
+TCN = Annotated[str, Field(min_length=1, max_length=40, pattern=f"^{TCN_FORMAT}$")]
 #: Secure Communities criminal offense levels; NC = no criminal conviction.
 CRIMINAL_LEVELS = ("L1", "L2", "L3", "NC")
 
@@ -110,12 +110,12 @@ class IAQ(_Doc):
     middle_name: str = ""
     dob: dt.date
     sex: Literal["M", "F", "X", "U"]
-    pob: str = Field(pattern=r"^[A-Z0-9]{2}$")
+    pob: str = Field(pattern=f"^{PLACE_FORMAT}$")
     custody_status: str = Field(min_length=1)
     most_serious_ncic: str = Field(description="NCIC code of the most serious charge")
     most_serious_literal: str = ""
     ucn: str | None = Field(default=None, description="FBI number / UCN when the criminal search identified")
-    a_number: str | None = Field(default=None, pattern=r"^A?\d{8,9}$")
+    a_number: str | None = Field(default=None, pattern=f"^{A_NUMBER_FORMAT}$")
     fin: str = Field(min_length=1)
     evidence: BiometricEvidence
 
@@ -142,7 +142,7 @@ class IAR(_Doc):
     booking_tcn: TCN
     created: dt.datetime
     fin: str = Field(min_length=1)
-    a_number: str | None = Field(default=None, pattern=r"^A?\d{8,9}$")
+    a_number: str | None = Field(default=None, pattern=f"^{A_NUMBER_FORMAT}$")
     immigration_status: str = Field(min_length=1, description="e.g. lawful_permanent_resident, visa_overstay, "
                                                                "entered_without_inspection, removal_order, naturalized")
     removable: bool

@@ -14,6 +14,13 @@ from typing import Literal
 
 import numpy as np
 
+#: Formats of the identifiers and codes the records carry, as regular expressions over the whole
+#: value: one definition for the EBTS reader and writers and for the JSON documents.
+ORI_FORMAT = r"[A-Z0-9]{9}"  # originating agency identifier
+TCN_FORMAT = r"[A-Za-z0-9\-]{1,40}"  # transaction control number
+A_NUMBER_FORMAT = r"A?\d{8,9}"  # alien registration number
+PLACE_FORMAT = r"[A-Z0-9]{2}"  # NCIC state or country code (place of birth, citizenship)
+
 #: Finger positions 1..10 (1 right thumb .. 5 right little, 6 left thumb .. 10 left little);
 #: 11/12 plain thumbs, 13/14 four-finger slaps, 0 unknown (ANSI/NIST-ITL Table 8).
 FINGER_NAMES: dict[int, str] = {
