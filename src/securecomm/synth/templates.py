@@ -34,14 +34,15 @@ import numba
 import numpy as np
 
 from securecomm.engine.template import BIFURCATION, ENDING, MAX_MINUTIAE, Template
+from securecomm.synth.impression import SIZES
 from securecomm.synth.master import CLASS_FREQUENCIES, _check_int, _check_seed
 
 #: Fingers per independently seeded block.
 BLOCK = 4096
 
-#: Master frame (a rolled-size fingertip) and impression frames, pixels at 500 ppi.
+#: Master frame (a rolled-size fingertip), pixels at 500 ppi; impressions use the rendered images' frames.
 MASTER_SIZE = (480, 560)
-IMPRESSION_SIZES = {"plain": (400, 400), "rolled": (800, 750)}
+IMPRESSION_SIZES = SIZES
 
 _CELL = 14.0  # jittered-grid cell, px: minimum spacing ~ (1 - _JITTER) * _CELL
 _JITTER = 0.65
