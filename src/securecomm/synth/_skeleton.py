@@ -29,8 +29,7 @@ def thin(binary: np.ndarray) -> np.ndarray:
     for y in range(1, h - 1):
         for x in range(1, w - 1):
             img[y, x] = 1 if binary[y, x] else 0
-    dy = np.array([-1, -1, 0, 1, 1, 1, 0, -1])
-    dx = np.array([0, 1, 1, 1, 0, -1, -1, -1])
+    dy, dx = _DY, _DX
     p = np.zeros(8, np.int64)
     changed = True
     ys = np.empty(h * w, np.int64)
@@ -73,8 +72,7 @@ def thin(binary: np.ndarray) -> np.ndarray:
 
 @numba.njit(cache=True)
 def _crossing(skel: np.ndarray, y: int, x: int) -> int:
-    dy = np.array([-1, -1, 0, 1, 1, 1, 0, -1])
-    dx = np.array([0, 1, 1, 1, 0, -1, -1, -1])
+    dy, dx = _DY, _DX
     c = 0
     for i in range(8):
         a = skel[y + dy[i], x + dx[i]]
@@ -130,8 +128,7 @@ def _walk(skel: np.ndarray, y0: int, x0: int, y1: int, x1: int, steps: int) -> t
 @numba.njit(cache=True)
 def _detect(skel: np.ndarray, inner: np.ndarray, steps: int) -> np.ndarray:
     h, w = skel.shape
-    dy = np.array([-1, -1, 0, 1, 1, 1, 0, -1])
-    dx = np.array([0, 1, 1, 1, 0, -1, -1, -1])
+    dy, dx = _DY, _DX
     out = np.empty((h * w // 16 + 16, 4), np.float64)
     n = 0
     br_ang = np.empty(8, np.float64)
