@@ -121,3 +121,11 @@ def test_hand_built_transactions():
     # TCN with a control character
     errs = inspect_transaction(_t1("1\x1f1\x1e2\x1f0").replace(b"1.009:TCN", b"1.009:T\x07N") + _t2("")).errors
     assert any(e.field == "1.009 TCN" for e in errs)
+
+
+def test_short_binary_header_reported_once():
+    """A Type-8 too short for its header is one LEN error, not also SIG/SRT errors about missing values."""
+    short8 = (8).to_bytes(4, "big") + bytes([1]) + b"\x00\x00\x00"  # LEN 8, the Type-8 header needs 12
+    errs = inspect_transaction(_t1("1\x1f2\x1e2\x1f0\x1e8\x1f1") + _t2("") + short8).errors
+    assert [(e.record, e.field) for e in errs] == [("Type-8 #3", "8.LEN")]
+    assert "shorter than the 12-byte Type-8 header" in errs[0].reason

@@ -241,16 +241,16 @@ def check_type9(c: Checker, rec: Record) -> None:
 
 
 def check_binary(c: Checker, rec: Record) -> None:
-    if rec.rtype in DEPRECATED_TYPES or "IMP" not in rec.header and rec.rtype != 7 and rec.rtype != 8:
-        return  # deprecated types are reported on CNT; short headers by the tokenizer
     t = rec.rtype
+    if t == 7 or t in DEPRECATED_TYPES:
+        return  # Type-7 is user-defined; deprecated types are reported on CNT
+    if set(rec.header) <= {"LEN", "IDC"}:
+        return  # a header shorter than its type's is reported by the tokenizer, not field by field
     if t == 8:
         if rec.header.get("SIG") not in (0, 1):
             c.error(rec, binary_label(8, "SIG"), f"signature type {rec.header.get('SIG')} must be 0 or 1")
         if rec.header.get("SRT") not in (0, 1, 2):
             c.error(rec, binary_label(8, "SRT"), f"signature representation type {rec.header.get('SRT')} must be 0-2")
-        return
-    if t == 7:
         return
     h = rec.header
     if h["IMP"] not in EXEMPLAR_IMP:
