@@ -453,9 +453,9 @@ class _Writer:
             return text.encode("utf-8").decode("latin-1")  # nistitl writes latin-1: bytes stay UTF-8
         return text
 
-    def field(self, n: int, value: str) -> None:
+    def field(self, n: int, value: str, *, max_len: int = 1000) -> None:
         if value:
-            self.t2 += nistitl.Field(2, n, self._enc(_clean(value, label(2, n))))
+            self.t2 += nistitl.Field(2, n, self._enc(_clean(value, label(2, n), max_len=max_len)))
 
     def subfields(self, n: int, rows: Iterable[Sequence[object]]) -> None:
         rows = list(rows)
@@ -636,8 +636,7 @@ def write_sre(*, tcn: str, tcr: str, ori: str, dai: str, result: Literal["I", "N
     w = _Writer(TOT_SRE, ori=ori, dai=dai, tcn=tcn, tcr=tcr, date=date, images=False)
     w.field(F_FBI, ucn)
     w.field(F_SRF, result)
-    if rap_sheet:
-        w.t2 += nistitl.Field(2, F_ERS, w._enc(_clean(rap_sheet, "2.075 ERS", max_len=1_000_000)))
+    w.field(F_ERS, rap_sheet, max_len=1_000_000)
     return w.bytes()
 
 
