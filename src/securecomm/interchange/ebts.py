@@ -57,6 +57,8 @@ VERSION = "0500"
 FBI_ORI = "DCFBIWA0Z"
 #: ORI securecomm gives the immigration repository (IDENT) as sender of IEN enrolments.
 IDENT_ORI = "DCIDENT00"
+#: Table 7 impression types of rolled prints (preferred over plain ones of the same finger).
+ROLLED_IMP = frozenset({1, 3, 21, 23, 25, 27})
 #: Default number of finger images (positions 1-10) a ten-print submission must carry.
 MIN_FINGERS = 10
 
@@ -228,8 +230,7 @@ def _fingers(tx: Transaction, rec: Record, fx: _Fields, required: int) -> dict[i
         if not 1 <= img.position <= 10:
             continue  # plain thumbs and slaps stay in the transaction, not in the record
         cur = best.get(img.position)
-        rolled = img.impression in (1, 3, 21, 23, 25, 27)
-        if cur is None or (rolled and cur.impression not in (1, 3, 21, 23, 25, 27)):
+        if cur is None or (img.impression in ROLLED_IMP and cur.impression not in ROLLED_IMP):
             best[img.position] = img
     for sub in fx.subfields(F_AMP, (2, 2)):
         pos = int(sub[0]) if sub[0].isdigit() else -1
