@@ -128,7 +128,7 @@ class JobQueue:
             now = utcnow()
             expires = now + dt.timedelta(seconds=self.lease_seconds)
             with write_session(self.engine) as session:
-                pick = (select(Job.id, Job.attempts)
+                pick = (select(Job.id, Job.attempts, Job.tcn, Job.stage)
                         .where(Job.state == "ready", Job.available_at <= now,
                                (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < now))
                         .order_by(Job.priority.desc(), Job.id)
@@ -138,7 +138,7 @@ class JobQueue:
                 row = session.execute(pick).one_or_none()
                 if row is None:
                     return None
-                job_id, attempts = row
+                job_id, attempts, tcn, stage = row  # row locked (PostgreSQL) / write lock held (SQLite)
                 if attempts >= self.max_attempts:
                     session.execute(
                         update(Job).where(Job.id == job_id)
@@ -151,7 +151,6 @@ class JobQueue:
                     .values(lease_token=token, lease_owner=self.owner, lease_expires_at=expires,
                             attempts=attempts + 1, updated_at=now)
                 )
-                tcn, stage = session.execute(select(Job.tcn, Job.stage).where(Job.id == job_id)).one()
             return Lease(job_id=job_id, tcn=tcn, stage=stage, token=token, owner=self.owner,
                          attempts=attempts + 1, expires_at=expires)
 
