@@ -310,3 +310,25 @@ def test_an_error_while_committing_a_heavy_stage_is_retried_then_parked_and_the_
     assert [s["stage"] for s in st["stages"]] == ["validate", "extract"]  # the refused commit left no trace
     assert "SRE" not in _kinds(store, b1)
     assert transaction_status(store, b2)["state"] == "done"
+
+
+def test_a_booking_is_decoded_once_per_worker(store, scenario, monkeypatch):
+    """validate's parse (under the finger requirement) serves every later stage: no second WSQ decode."""
+    from collections import OrderedDict
+
+    import securecomm.interchange as interchange
+    from securecomm.workflow import stages
+
+    calls: list[int] = []
+    real = interchange.parse_booking
+
+    def counting(tx, *, min_fingers):
+        calls.append(min_fingers)
+        return real(tx, min_fingers=min_fingers)
+
+    monkeypatch.setattr(stages, "_CACHE", OrderedDict())
+    monkeypatch.setattr(interchange, "parse_booking", counting)
+    tcn = submit(store, scenario.bookings["b1_overstay"]).tcn
+    _worker(store).run()
+    assert transaction_status(store, tcn)["state"] == "done"
+    assert calls == [CONFIG.min_fingers]

@@ -146,18 +146,23 @@ class StageContext:
         return {pos: Template.from_bytes(data) for pos, data in self.template_bytes().items()}
 
 
-_CACHE: OrderedDict[tuple[str, str, int], Booking] = OrderedDict()
+#: (TCN, sha256) -> (parsed booking, highest finger requirement it was parsed under).
+_CACHE: OrderedDict[tuple[str, str], tuple[Booking, int]] = OrderedDict()
 
 
 def _booking_cache(tx: Transaction, min_fingers: int) -> Booking:
+    """Parse once per worker: the finger requirement only adds a check, so a booking accepted under
+    ``validate``'s requirement serves every later stage (requirement 0) without decoding its WSQ again."""
     from securecomm.interchange import parse_booking, read_transaction
 
-    key = (tx.tcn, tx.sha256, min_fingers)
-    if key in _CACHE:
+    key = (tx.tcn, tx.sha256)
+    hit = _CACHE.get(key)
+    if hit is not None and min_fingers <= hit[1]:
         _CACHE.move_to_end(key)
-        return _CACHE[key]
+        return hit[0]
     booking = parse_booking(read_transaction(tx.raw), min_fingers=min_fingers)
-    _CACHE[key] = booking
+    _CACHE[key] = (booking, max(min_fingers, hit[1]) if hit is not None else min_fingers)
+    _CACHE.move_to_end(key)
     while len(_CACHE) > 16:
         _CACHE.popitem(last=False)
     return booking
