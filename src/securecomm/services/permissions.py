@@ -1,0 +1,56 @@
+"""Who may do what: one allow-list, operation by operation.
+
+An operation not in :data:`PERMISSIONS` is refused to everyone; a role not
+listed for an operation is refused it. Scopes (ORI, state, area) narrow what
+an allowed role sees and are checked by the service function on the objects
+it touches (``UnitOfWork.require_scope``). ``docs/security.md`` prints this
+table; a test walks every role against every operation.
+
+Service modules add their operations here, one line each, grouped by party.
+"""
+
+from __future__ import annotations
+
+from securecomm.domain.principal import Principal, Role
+
+R = Role
+
+#: operation -> roles allowed to perform it.
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    # --- the pipeline's own work -------------------------------------------------------------
+    "pipeline.run_stage": frozenset({R.SYSTEM}),
+    # --- booking agencies ------------------------------------------------------------------------
+    "booking.submit": frozenset({R.AGENCY, R.ADMIN}),
+    "booking.status": frozenset({R.AGENCY, R.SIB, R.ADMIN, R.EXAMINER, R.LESC_ANALYST}),
+    "booking.responses": frozenset({R.AGENCY, R.SIB, R.ADMIN}),
+    # --- configuration ---------------------------------------------------------------------------
+    "agencies.load": frozenset({R.ADMIN}),
+    "agencies.list": frozenset({R.ADMIN, R.OVERSIGHT, R.SIB, R.AGENCY, R.FIELD_OFFICER,
+                                R.FIELD_SUPERVISOR, R.JAIL, R.EXAMINER, R.LESC_ANALYST}),
+    "activations.load": frozenset({R.ADMIN}),
+    # --- oversight ---------------------------------------------------------------------------------
+    "audit.read": frozenset({R.OVERSIGHT, R.ADMIN}),
+}
+
+
+class PermissionDenied(PermissionError):
+    """The principal's role may not perform the operation, or the object is outside its scopes."""
+
+    def __init__(self, principal: Principal, operation: str, why: str = "") -> None:
+        self.principal = principal
+        self.operation = operation
+        self.why = why
+        super().__init__(f"{principal.role.value} may not {operation}" + (f": {why}" if why else ""))
+
+
+def allowed(role: Role | str, operation: str) -> bool:
+    """Whether ``role`` may perform ``operation`` (unknown operations: nobody)."""
+    return Role.parse(role) in PERMISSIONS.get(operation, frozenset())
+
+
+def require(principal: Principal, operation: str) -> None:
+    """Raise :class:`PermissionDenied` unless the principal's role may perform ``operation``."""
+    if operation not in PERMISSIONS:
+        raise PermissionDenied(principal, operation, "no such operation")
+    if not allowed(principal.role, operation):
+        raise PermissionDenied(principal, operation)

@@ -1,0 +1,98 @@
+"""One unit of work: a transaction, the principal acting in it, the clock, and the audit.
+
+Usage (every entry point)::
+
+    with UnitOfWork(sessions, principal, clock=clock, purpose="booking status") as uow:
+        uow.require("booking.status")
+        tx = uow.session.get(...)
+        uow.require_scope("booking.status", ori=tx.ori)   # outside scope -> NotFound
+        uow.audit("read", "transaction", tx.tcn)
+    # committed here, audit rows and work together; any exception rolls both back
+
+A refused attempt is audited too, in its own short transaction, so a refusal
+leaves a trace even though the work it guarded rolls back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from securecomm.domain.clock import SYSTEM_CLOCK, Clock
+from securecomm.domain.principal import Principal
+from securecomm.services.permissions import PermissionDenied, require
+from securecomm.store import audit as audit_store
+from securecomm.store.db import session_scope
+
+
+class NotFound(LookupError):
+    """The object does not exist, or lies outside the principal's scopes (the two look the same)."""
+
+
+class UnitOfWork:
+    """A database transaction carrying who acts, when, and why."""
+
+    def __init__(self, sessions: Callable[[], Session], principal: Principal, *, clock: Clock = SYSTEM_CLOCK,
+                 purpose: str = "") -> None:
+        self._sessions = sessions
+        self.principal = principal
+        self.clock = clock
+        self.purpose = purpose
+        self._session: Session | None = None
+
+    # -- transaction -------------------------------------------------------------------------------
+    def __enter__(self) -> UnitOfWork:
+        self._session = self._sessions()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        session, self._session = self._session, None
+        assert session is not None
+        try:
+            if exc_type is None:
+                session.commit()
+            else:
+                session.rollback()
+        finally:
+            session.close()
+        if isinstance(exc, PermissionDenied):
+            self._audit_refusal(exc)
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open (use it as a context manager)")
+        return self._session
+
+    def now(self) -> dt.datetime:
+        """The clock's current instant (aware UTC)."""
+        return self.clock.now()
+
+    # -- permissions -------------------------------------------------------------------------------
+    def require(self, operation: str) -> None:
+        """Refuse (PermissionDenied) unless the principal's role may perform ``operation``."""
+        require(self.principal, operation)
+
+    def require_scope(self, operation: str, *, ori: str | None = None, state: str | None = None,
+                      area: str | None = None, what: str = "object") -> None:
+        """Refuse, as :class:`NotFound`, an object outside the principal's scopes (no existence leak)."""
+        if not self.principal.sees(ori=ori, state=state, area=area):
+            self._audit_refusal(PermissionDenied(self.principal, operation, f"{what} outside scope"))
+            raise NotFound(f"no such {what}")
+
+    # -- audit -------------------------------------------------------------------------------------
+    def audit(self, action: str, object_type: str, object_id: Any, *, detail: str = "",
+              purpose: str | None = None) -> None:
+        """An audit row in this transaction: it commits, or rolls back, with the work it records."""
+        why = purpose if purpose is not None else self.purpose
+        text = "; ".join(part for part in (f"purpose: {why}" if why else "", detail) if part)
+        audit_store.record(self.session, actor=self.principal.actor, role=self.principal.role.value,
+                           action=action, object_type=object_type, object_id=str(object_id), detail=text)
+
+    def _audit_refusal(self, exc: PermissionDenied) -> None:
+        with session_scope(self._sessions) as s:
+            audit_store.record(s, actor=self.principal.actor, role=self.principal.role.value, action="refused",
+                               object_type="operation", object_id=exc.operation[:64], detail=exc.why)
