@@ -19,8 +19,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from securecomm.demo.population import AGENCIES, FIELD_OFFICE, PILOT_FROM, SIB_ORI, STATE, STATEWIDE_FROM
-from securecomm.interchange.records import (Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition,
-                                            Encounter, FingerImage, ImmigrationEnrolment)
+from securecomm.domain.records import (Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition, Encounter,
+                                       FingerImage, ImmigrationEnrolment)
 
 FINGERS = (2, 7)
 PILOT_ORI = AGENCIES[0][0]  # activated since 2008
