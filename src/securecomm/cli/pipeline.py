@@ -38,17 +38,9 @@ DataOpt = Annotated[Optional[Path], typer.Option("--data", help="data folder for
 
 
 def _actor_name() -> str:
-    """Who is at the keyboard: ``$SECURECOMM_ACTOR``, else the operating-system login name."""
-    import getpass
-    import os
+    from securecomm.services.users import local_actor_name
 
-    name = os.environ.get("SECURECOMM_ACTOR", "").strip()
-    if name:
-        return name
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name at all (e.g. a container without a passwd entry)
-        return ""
+    return local_actor_name()
 
 
 def _sessions(engine):

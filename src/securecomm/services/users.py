@@ -27,7 +27,7 @@ from securecomm.store.db import begin_write, session_scope
 from securecomm.store.models import User
 
 __all__ = ["UserError", "UnknownUser", "DisabledUser", "UserInfo", "principal_for", "add_user", "list_users",
-           "disable_user", "bootstrap_admin", "NAME_MAX"]
+           "disable_user", "bootstrap_admin", "local_actor_name", "ACTOR_ENV", "NAME_MAX"]
 
 NAME_MAX = User.__table__.c.name.type.length
 AREA_MAX = User.__table__.c.area.type.length
@@ -82,6 +82,24 @@ def _user(session: Session, name: str) -> User | None:
 
 
 # --------------------------------------------------------------------------- resolving the actor
+
+#: Environment variable naming the user a local command acts as (default: the login name).
+ACTOR_ENV = "SECURECOMM_ACTOR"
+
+
+def local_actor_name() -> str:
+    """The user a command on this machine acts as: ``$SECURECOMM_ACTOR``, else the login name ("" if none)."""
+    import getpass
+    import os
+
+    name = os.environ.get(ACTOR_ENV, "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name at all (e.g. a container without a passwd entry)
+        return ""
+
 
 
 def principal_for(session: Session, name: str) -> Principal:
