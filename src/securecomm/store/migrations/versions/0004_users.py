@@ -1,7 +1,7 @@
 """Users (who may act, in which role and scopes) and the purpose of each audited access.
 
-Revision ID: 0003_users
-Revises: 0002_workflow
+Revision ID: 0004_users
+Revises: 0003_simulation
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_users"
-down_revision = "0002_workflow"
+revision = "0004_users"
+down_revision = "0003_simulation"
 branch_labels = None
 depends_on = None
 
