@@ -9,7 +9,7 @@ import pytest
 from securecomm.domain.records import Arrest, Charge, Disposition
 from securecomm.policy import load_policy, load_scheme, policy_for, policy_versions, state_limit_for
 from securecomm.policy.model import OffenseScheme, Policy, PolicyError
-from securecomm.policy.rules import RuleError, check, evaluate
+from securecomm.domain.rules import RuleError, check, evaluate
 
 D = dt.date
 
@@ -112,7 +112,7 @@ def test_pep_detainer_only_for_listed_convictions():
     assert (pr.priority, pr.label, p.action(f, pr)) == ("2", "2(b)", "detainer")  # DUI: significant misdemeanor
     f = _facts(p, [Charge("1313")], [arrest("A", conv("2303"))], D(2015, 3, 1), base)
     pr = p.priority(f)
-    assert (pr.priority, p.action(f, pr)) == ("none", "none")
+    assert (pr.priority, p.action(f, pr)) == ("none", "no_action")
 
 
 def _facts(policy, charges, arrests, on, extra):
@@ -141,7 +141,7 @@ def test_rule_language_refuses_typos_and_bad_operators():
 
 def test_bad_policy_data_fails_at_load():
     good = load_policy("2014-pep").raw
-    with pytest.raises(PolicyError, match="action caps must be 'none' or 'notification_request'"):
+    with pytest.raises(PolicyError, match="action caps must be 'no_action' or 'notification_request'"):
         Policy.from_data({**good, "protections": {"flags": ["u_visa"], "action_cap": "detainer"}})
     with pytest.raises(RuleError, match="unknown fact 'convicted.felonny'"):
         Policy.from_data({**good, "priority_rules": [{"when": {"convicted.felonny__gte": 1}, "priority": "1"}]})

@@ -106,7 +106,7 @@ def build(url: str):
                            payload=b"{}", summary={}, created_at=received))
             s.add(StageRun(tcn=tcn, stage="status_determination", status="review" if flags else "done",
                            output={"status": status, "level": level, "protected_flags": flags,
-                                   "action": "none", "manual_review": bool(flags)}))
+                                   "action": "no_action", "manual_review": bool(flags)}))
             if flags:
                 s.add(ReviewItem(tcn=tcn, kind="status", reason="protected", state="resolved",
                                  decision=action))

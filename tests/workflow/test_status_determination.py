@@ -9,12 +9,10 @@ import pytest
 
 from securecomm.engine.template import Template
 from securecomm.domain.records import (Arrest, Biographic, Booking, Charge, Disposition, Encounter,
-                                       ImmigrationEnrolment)
+                                       ImmigrationEnrolment, ImmigrationRecord, RapSheet)
 from securecomm.policy import load_policy
 from securecomm.policy.model import PolicyError
 from securecomm.repositories import CriminalRepository, ImmigrationRepository
-from securecomm.repositories.criminal import RapSheet
-from securecomm.repositories.immigration import ImmigrationRecord
 from securecomm.store import audit
 from securecomm.store.db import open_store
 from securecomm.workflow.status_determination import derive_immigration_facts, determine, load_status_rules
@@ -61,7 +59,7 @@ def test_clear_cases_and_the_rest(encounters, status, removable):
     assert (d.status, d.removable) == (status, removable)
     assert d.manual_review == (removable is None)
     if removable is False:
-        assert d.action == "none"
+        assert d.action == "no_action"
 
 
 def test_encounters_after_the_booking_date_are_ignored():
@@ -91,7 +89,7 @@ def test_same_person_under_pep_gets_a_notification_not_a_detainer():
     assert (d11.policy_version, d11.priority, d11.action) == ("2012-detainer-guidance", "1", "notification_request")
     d11 = determine(record=rec, rap_sheet=sheet(prior), booking=booking(D(2012, 6, 1)), band="hit", score=0.95)
     assert (d11.policy_version, d11.action) == ("2011-morton", "detainer")  # convicted criminal: priority 1
-    assert (d14.policy_version, d14.offense_level, d14.priority, d14.action) == ("2014-pep", "L3", "none", "none")
+    assert (d14.policy_version, d14.offense_level, d14.priority, d14.action) == ("2014-pep", "L3", "none", "no_action")
 
 
 @pytest.mark.parametrize("victim,encounter", [
@@ -103,7 +101,7 @@ def test_protected_people_always_go_to_a_person_and_never_get_a_detainer(victim,
     d = determine(record=record(*encs, victim=victim), rap_sheet=sheet(felony("0911", 5000)),
                   booking=booking(), band="hit", score=0.999)
     assert d.action_before_safeguards == "detainer"  # the policy alone would have asked for one
-    assert d.action == "none" and d.manual_review
+    assert d.action == "no_action" and d.manual_review
     assert any(r.startswith("protected:") for r in d.reasons)
     assert d.protected_flags
 
@@ -111,12 +109,12 @@ def test_protected_people_always_go_to_a_person_and_never_get_a_detainer(victim,
 def test_review_band_always_goes_to_a_person_and_never_gets_a_detainer():
     rec = record(E("border_apprehension", D(2005, 1, 1)), E("removal_order", D(2005, 3, 1)))
     d = determine(record=rec, rap_sheet=sheet(felony("0911", 5000)), booking=booking(), band="review", score=0.41)
-    assert d.manual_review and d.action == "none" and d.action_before_safeguards == "detainer"
+    assert d.manual_review and d.action == "no_action" and d.action_before_safeguards == "detainer"
     assert any("examiner-review band" in r for r in d.reasons)
     # even a naturalised citizen in the review band is looked at by a person
     d = determine(record=record(E("naturalization", D(2000, 1, 1))), rap_sheet=None, booking=booking(),
                   band="review", score=0.4)
-    assert d.manual_review and d.status == "USC_NATURALIZED" and d.action == "none"
+    assert d.manual_review and d.status == "USC_NATURALIZED" and d.action == "no_action"
     with pytest.raises(ValueError, match="band 'none'"):
         determine(record=rec, rap_sheet=None, booking=booking(), band="none", score=0.1)
 
@@ -146,7 +144,7 @@ def test_trust_act_caps_the_request_in_california():
 def test_the_rules_data_is_checked():
     rules = load_status_rules()
     assert rules[0] == {"when": {"has": "naturalization"}, "status": "USC_NATURALIZED", "removable": False,
-                        "action": "none"}
+                        "action": "no_action"}
     with pytest.raises(PolicyError, match="no status rules version"):
         load_status_rules("nope")
 

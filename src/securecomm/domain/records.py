@@ -15,6 +15,8 @@ from typing import Literal
 
 import numpy as np
 
+from securecomm.domain.protections import protected_flags
+
 #: Finger positions 1..10 (1 right thumb .. 5 right little, 6 left thumb .. 10 left little);
 #: 11/12 plain thumbs, 13/14 four-finger slaps, 0 unknown (ANSI/NIST-ITL Table 8).
 FINGER_NAMES: dict[int, str] = {
@@ -143,3 +145,34 @@ class ImmigrationEnrolment:
     fin: str = ""  # assigned by the repository when empty
     a_number: str = ""
     aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RapSheet:
+    """A subject's identification record: who, and every arrest with charges and dispositions."""
+
+    ucn: str
+    person: Biographic
+    arrests: tuple[Arrest, ...]
+
+    def convictions(self) -> list[tuple[Arrest, Disposition]]:
+        """Every convicted disposition with its arrest, oldest first."""
+        return [(a, d) for a in self.arrests for d in a.dispositions if d.outcome == "convicted"]
+
+
+@dataclass(frozen=True)
+class ImmigrationRecord:
+    """What the status determination centre sees of one identity."""
+
+    fin: str
+    a_number: str | None
+    person: Biographic
+    aliases: tuple[str, ...]
+    encounters: tuple[Encounter, ...]
+    victim_witness: bool = False
+    victim_witness_note: str = ""
+
+    @property
+    def protected_flags(self) -> frozenset[str]:
+        """victim_witness / u_visa / t_visa / vawa: who must never get a detainer without human review."""
+        return protected_flags(self.encounters, victim_witness=self.victim_witness)

@@ -7,20 +7,20 @@ the errors every problem becomes.
 """
 
 from .errors import TransactionError, TransactionRejected
-from .reader import Transaction, inspect_transaction, read_transaction
+from .reader import NistTransaction, inspect_transaction, read_transaction
 
 __all__ = [
-    "TransactionError", "TransactionRejected", "Transaction", "read_transaction", "inspect_transaction",
+    "TransactionError", "TransactionRejected", "NistTransaction", "read_transaction", "inspect_transaction",
 ]
 
 from .ebts import (
-    ErrorResponse, SearchResult, parse_booking, parse_criminal_enrolment, parse_errt,
+    ErrorResponse, SubmissionResult, parse_booking, parse_criminal_enrolment, parse_errt,
     parse_immigration_enrolment, parse_sre, write_booking, write_criminal_enrolment, write_errt,
     write_immigration_enrolment, write_sre,
 )
 
 __all__ += [
-    "ErrorResponse", "SearchResult", "parse_booking", "parse_criminal_enrolment", "parse_immigration_enrolment",
+    "ErrorResponse", "SubmissionResult", "parse_booking", "parse_criminal_enrolment", "parse_immigration_enrolment",
     "parse_errt", "parse_sre", "write_booking", "write_criminal_enrolment", "write_errt",
     "write_immigration_enrolment", "write_sre",
 ]

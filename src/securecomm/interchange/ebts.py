@@ -27,22 +27,23 @@ from typing import Literal
 import nistitl
 import numpy as np
 
-from . import ncic
-from .errors import TransactionError, TransactionRejected
-from .fields import label
-from .images import encode_wsq
-from .reader import Transaction, read_transaction
+from securecomm.domain import offenses
 from securecomm.domain.identifiers import A_NUMBER_FORMAT, ORI_FORMAT, PLACE_FORMAT, TCN_FORMAT
 from securecomm.domain.records import (
     ENCOUNTER_TYPES, Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition, Encounter, FingerImage,
     ImmigrationEnrolment,
 )
+
+from .errors import TransactionError, TransactionRejected
+from .fields import label
+from .images import encode_wsq
+from .reader import NistTransaction, read_transaction
 from .tokenizer import Record
 from .validate import parse_date
 
 __all__ = [
     "TOT_BOOKING", "TOT_CRIMINAL_ENROLMENT", "TOT_IMMIGRATION_ENROLMENT", "TOT_SRE", "TOT_ERRT",
-    "SearchResult", "ErrorResponse", "parse_booking", "parse_criminal_enrolment",
+    "SubmissionResult", "ErrorResponse", "parse_booking", "parse_criminal_enrolment",
     "parse_immigration_enrolment", "parse_sre", "parse_errt", "write_booking",
     "write_criminal_enrolment", "write_immigration_enrolment", "write_sre", "write_errt",
 ]
@@ -80,8 +81,11 @@ F_FIN, F_ANU, F_ENC = 920, 921, 922  # securecomm: FIN, A-number, immigration en
 
 
 @dataclass(frozen=True)
-class SearchResult:
-    """An SRE read back: the repository's answer to a CAR."""
+class SubmissionResult:
+    """An SRE (Submission Results - Electronic) read back: the criminal repository's answer to a CAR.
+
+    Not the engine's 1:N ``SearchResult``, which is the search itself.
+    """
 
     tcn: str
     tcr: str
@@ -110,7 +114,7 @@ class ErrorResponse:
 class _Fields:
     """Reads typed values from one Type-2 record, collecting errors that name the field."""
 
-    def __init__(self, tx: Transaction, rec: Record) -> None:
+    def __init__(self, tx: NistTransaction, rec: Record) -> None:
         self.tx, self.rec = tx, rec
         self.errors: list[TransactionError] = []
 
@@ -183,11 +187,11 @@ class _Fields:
                           middle_name=middle, citizenship=ctz)
 
 
-def _as_transaction(tx: Transaction | bytes) -> Transaction:
+def _as_transaction(tx: NistTransaction | bytes) -> NistTransaction:
     return read_transaction(tx) if isinstance(tx, (bytes, bytearray, memoryview)) else tx
 
 
-def _header(tx: Transaction, tot: str) -> tuple[Record, list[TransactionError]]:
+def _header(tx: NistTransaction, tot: str) -> tuple[Record, list[TransactionError]]:
     errors: list[TransactionError] = []
     if tx.tot != tot:
         errors.append(TransactionError("Type-1", label(1, 4), f"TOT is {tx.tot!r}, expected {tot!r}"))
@@ -216,15 +220,15 @@ def _charges(fx: _Fields, asl_field: int, noc_field: int, *, required: bool) -> 
         return ()
     out = []
     for i, (sub, code) in enumerate(zip(asl, codes), start=1):
-        if not ncic.is_valid(code):
+        if not offenses.is_valid(code):
             fx.error(noc_field, f"charge {i}: {code!r} is not an NCIC uniform offense code")
             continue
-        literal = sub[1] if len(sub) > 1 and sub[1] else ncic.describe(code)
+        literal = sub[1] if len(sub) > 1 and sub[1] else offenses.describe(code)
         out.append(Charge(ncic=code, literal=literal))
     return tuple(out)
 
 
-def _fingers(tx: Transaction, rec: Record, fx: _Fields, required: int) -> dict[int, FingerImage]:
+def _fingers(tx: NistTransaction, rec: Record, fx: _Fields, required: int) -> dict[int, FingerImage]:
     """Finger positions 1-10 (rolled preferred over plain), plus amputations from 2.084 AMP."""
     best: dict[int, FingerImage] = {}
     for img in tx.finger_images():
@@ -254,7 +258,7 @@ def _fingers(tx: Transaction, rec: Record, fx: _Fields, required: int) -> dict[i
 
 # =========================================================================== parsers
 
-def parse_booking(tx: Transaction | bytes, *, min_fingers: int = MIN_FINGERS) -> Booking:
+def parse_booking(tx: NistTransaction | bytes, *, min_fingers: int = MIN_FINGERS) -> Booking:
     """A CAR transaction -> :class:`Booking`; TransactionRejected naming record/field/reason."""
     tx = _as_transaction(tx)
     rec, errors = _header(tx, TOT_BOOKING)
@@ -278,7 +282,7 @@ def parse_booking(tx: Transaction | bytes, *, min_fingers: int = MIN_FINGERS) ->
                    charges=charges, fingers=fingers, custody=custody, sib_ori=sco)
 
 
-def parse_criminal_enrolment(tx: Transaction | bytes, *, min_fingers: int = MIN_FINGERS) -> CriminalEnrolment:
+def parse_criminal_enrolment(tx: NistTransaction | bytes, *, min_fingers: int = MIN_FINGERS) -> CriminalEnrolment:
     """A CNA transaction with prior history (2.910-2.912) -> :class:`CriminalEnrolment`."""
     tx = _as_transaction(tx)
     rec, errors = _header(tx, TOT_CRIMINAL_ENROLMENT)
@@ -291,10 +295,10 @@ def parse_criminal_enrolment(tx: Transaction | bytes, *, min_fingers: int = MIN_
         idx = int(sub[0]) if sub[0].isdigit() else 0
         if not 1 <= idx <= len(arrests_raw):
             fx.error(F_CHG, f"charge refers to arrest {sub[0]!r}, but 2.910 ARR lists {len(arrests_raw)}")
-        elif not ncic.is_valid(sub[1]):
+        elif not offenses.is_valid(sub[1]):
             fx.error(F_CHG, f"{sub[1]!r} is not an NCIC uniform offense code")
         else:
-            charges.setdefault(idx, []).append(Charge(sub[1], sub[2] or ncic.describe(sub[1])))
+            charges.setdefault(idx, []).append(Charge(sub[1], sub[2] or offenses.describe(sub[1])))
     dispositions: dict[int, list[Disposition]] = {}
     for sub in fx.subfields(F_DSP, (6, 6)):
         idx = int(sub[0]) if sub[0].isdigit() else 0
@@ -302,7 +306,7 @@ def parse_criminal_enrolment(tx: Transaction | bytes, *, min_fingers: int = MIN_
         ddate = parse_date(sub[3]) if sub[3] else None
         if not 1 <= idx <= len(arrests_raw):
             fx.error(F_DSP, f"disposition refers to arrest {sub[0]!r}, but 2.910 ARR lists {len(arrests_raw)}")
-        elif not ncic.is_valid(sub[1]):
+        elif not offenses.is_valid(sub[1]):
             fx.error(F_DSP, f"{sub[1]!r} is not an NCIC uniform offense code")
         elif outcome not in _OUTCOMES:
             fx.error(F_DSP, f"outcome {sub[2]!r} must be one of {', '.join(o.upper() for o in _OUTCOMES)}")
@@ -332,7 +336,7 @@ def parse_criminal_enrolment(tx: Transaction | bytes, *, min_fingers: int = MIN_
                              fingers=fingers, ucn=ucn)
 
 
-def parse_immigration_enrolment(tx: Transaction | bytes, *, min_fingers: int = MIN_FINGERS) -> ImmigrationEnrolment:
+def parse_immigration_enrolment(tx: NistTransaction | bytes, *, min_fingers: int = MIN_FINGERS) -> ImmigrationEnrolment:
     """A securecomm IEN transaction -> :class:`ImmigrationEnrolment`."""
     tx = _as_transaction(tx)
     rec, errors = _header(tx, TOT_IMMIGRATION_ENROLMENT)
@@ -363,8 +367,8 @@ def parse_immigration_enrolment(tx: Transaction | bytes, *, min_fingers: int = M
                                 fin=fin, a_number=anum, aliases=aliases)
 
 
-def parse_sre(tx: Transaction | bytes) -> SearchResult:
-    """An SRE -> :class:`SearchResult`."""
+def parse_sre(tx: NistTransaction | bytes) -> SubmissionResult:
+    """An SRE -> :class:`SubmissionResult`."""
     tx = _as_transaction(tx)
     rec, errors = _header(tx, TOT_SRE)
     fx = _Fields(tx, rec)
@@ -377,14 +381,14 @@ def parse_sre(tx: Transaction | bytes) -> SearchResult:
     errors += fx.errors
     if errors:
         raise TransactionRejected(errors)
-    return SearchResult(tcn=tx.tcn, tcr=tx.tcr, ori=tx.ori, dai=tx.dai, date=tx.date,
+    return SubmissionResult(tcn=tx.tcn, tcr=tx.tcr, ori=tx.ori, dai=tx.dai, date=tx.date,
                         result=result, ucn=ucn, rap_sheet=rap_text)  # type: ignore[arg-type]
 
 
 _MSG = re.compile(r"^(?P<record>.+?), field (?P<field>.+?): (?P<reason>.*)$", re.S)
 
 
-def parse_errt(tx: Transaction | bytes) -> ErrorResponse:
+def parse_errt(tx: NistTransaction | bytes) -> ErrorResponse:
     """An ERRT -> :class:`ErrorResponse` (each 2.060 MSG subfield back to a TransactionError)."""
     tx = _as_transaction(tx)
     rec, errors = _header(tx, TOT_ERRT)
@@ -545,7 +549,7 @@ class _Writer:
 
 def _check_charges(charges: Sequence[Charge], what: str) -> None:
     for c in charges:
-        if not ncic.is_valid(c.ncic):
+        if not offenses.is_valid(c.ncic):
             raise ValueError(f"{what}: {c.ncic!r} is not an NCIC uniform offense code")
 
 
@@ -566,7 +570,7 @@ def write_booking(booking: Booking, *, image_type: Literal[4, 14] = 14) -> bytes
     w.person(booking.person)
     w.field(F_DOA, booking.arrest_date.strftime("%Y%m%d"))
     doo = booking.arrest_date.strftime("%Y%m%d")
-    w.subfields(F_ASL, [(doo, c.literal or ncic.describe(c.ncic)) for c in booking.charges])
+    w.subfields(F_ASL, [(doo, c.literal or offenses.describe(c.ncic)) for c in booking.charges])
     w.subfields(F_NOC, [(c.ncic,) for c in booking.charges])
     w.field(F_RAP, "Y")
     w.field(F_CUS, booking.custody)
@@ -591,7 +595,7 @@ def write_criminal_enrolment(enrolment: CriminalEnrolment, *, dai: str = FBI_ORI
         arrests.append((a.date.strftime("%Y%m%d"), a.ori, a.tcn))
         charges += [(i, c.ncic, c.literal) for c in a.charges]
         for d in a.dispositions:
-            if not ncic.is_valid(d.ncic) or d.outcome not in _OUTCOMES:
+            if not offenses.is_valid(d.ncic) or d.outcome not in _OUTCOMES:
                 raise ValueError(f"arrest {i}: disposition {d.ncic}/{d.outcome} is not valid")
             disps.append((i, d.ncic, d.outcome.upper(), d.date.strftime("%Y%m%d") if d.date else "",
                           "F" if d.felony else "M", max(0, int(d.sentence_days))))

@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from . import ncic
+from securecomm.domain import offenses
 from securecomm.domain.identifiers import A_NUMBER_FORMAT, ORI_FORMAT, PLACE_FORMAT, TCN_FORMAT
 from securecomm.domain.protections import PROTECTED_FLAGS
 
@@ -123,7 +123,7 @@ class IAQ(_Doc):
     @field_validator("most_serious_ncic")
     @classmethod
     def _ncic(cls, v: str) -> str:
-        if not ncic.is_valid(v):
+        if not offenses.is_valid(v):
             raise ValueError(f"{v!r} is not an NCIC uniform offense code")
         return v
 

@@ -1,7 +1,7 @@
 """Read an ANSI/NIST-ITL transaction: tokenize, validate, decode images.
 
 ``read_transaction`` is the one entry point for incoming bytes. Whatever the
-input, it returns a :class:`Transaction` or raises :class:`TransactionRejected`
+input, it returns a :class:`NistTransaction` or raises :class:`TransactionRejected`
 (a ValueError) whose errors name record, field and reason; any other exception
 escaping is a bug, and the fuzz tests look for exactly that.
 """
@@ -20,7 +20,7 @@ from securecomm.domain.records import FingerImage
 from .tokenizer import Record, tokenize
 from .validate import parse_date, validate
 
-__all__ = ["Transaction", "Inspection", "inspect_transaction", "read_transaction"]
+__all__ = ["NistTransaction", "Inspection", "inspect_transaction", "read_transaction"]
 
 
 @dataclass
@@ -67,7 +67,7 @@ def _nistitl_crosscheck(data: bytes) -> list[TransactionError]:
     return []
 
 
-class Transaction:
+class NistTransaction:
     """A valid transaction: its Type-1 header, records, decoded images and non-fatal findings."""
 
     def __init__(self, inspection: Inspection) -> None:
@@ -143,12 +143,12 @@ class Transaction:
         return out
 
     def __repr__(self) -> str:
-        return f"Transaction(tot={self.tot!r}, tcn={self.tcn!r}, ori={self.ori!r}, records={len(self.records)})"
+        return f"NistTransaction(tot={self.tot!r}, tcn={self.tcn!r}, ori={self.ori!r}, records={len(self.records)})"
 
 
-def read_transaction(data: bytes) -> Transaction:
+def read_transaction(data: bytes) -> NistTransaction:
     """Parse and validate ``data``; raise :class:`TransactionRejected` naming every problem."""
     ins = inspect_transaction(data)
     if ins.errors:
         raise TransactionRejected(ins.errors)
-    return Transaction(ins)
+    return NistTransaction(ins)

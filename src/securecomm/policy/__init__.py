@@ -3,12 +3,12 @@
 The data lives in ``policy/data/``; code here only evaluates it. See docs/policy.md.
 """
 
-from securecomm.policy.model import (ACTIONS, LEVELS, Policy, PolicyError, Priority, StateLimit, action_min,
-                                     load_policy, load_scheme, policy_for, policy_versions, state_limit_for)
+from securecomm.policy.model import (LEVELS, Policy, PolicyError, Priority, StateLimit, load_policy, load_scheme,
+                                     policy_for, policy_versions, state_limit_for)
 from securecomm.policy.retention import RetentionPolicy, load_retention, retention_policy_for
 
 __all__ = [
-    "ACTIONS", "LEVELS", "Policy", "PolicyError", "Priority", "StateLimit", "action_min", "load_policy",
+    "LEVELS", "Policy", "PolicyError", "Priority", "StateLimit", "load_policy",
     "load_scheme", "policy_for", "policy_versions", "state_limit_for", "RetentionPolicy", "load_retention",
     "retention_policy_for",
 ]

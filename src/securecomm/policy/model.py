@@ -3,7 +3,7 @@
 Everything that changed between the 2008 launch, the 2011 Morton memo, the
 2014 Johnson memo / PEP and the 2017 executive order is in
 ``policy/data/*.json``; this module only evaluates that data with the closed
-condition language of :mod:`securecomm.policy.rules`. Every rule is checked
+condition language of :mod:`securecomm.domain.rules`. Every rule is checked
 against the facts it may use when the file is loaded, so a typo in a policy
 file fails loudly at load instead of quietly changing who gets a detainer.
 """
@@ -18,25 +18,20 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from securecomm.interchange import ncic
+from securecomm.domain import offenses
+from securecomm.domain.actions import ACTIONS, DETAINER, NO_ACTION
+from securecomm.domain.offenses import OFFENSE_FIELDS, OFFENSE_OUTCOMES
 from securecomm.domain.protections import PROTECTED_FLAGS
 from securecomm.domain.records import Arrest, Charge
-from securecomm.policy import rules
+from securecomm.domain import rules
 
 __all__ = [
-    "PolicyError", "OffenseScheme", "Policy", "Priority", "StateLimit", "ACTIONS", "LEVELS",
-    "load_policy", "policy_for", "policy_versions", "load_scheme", "state_limit_for", "OFFENSE_FIELDS",
-    "IMMIGRATION_FACTS", "action_min",
+    "PolicyError", "OffenseScheme", "Policy", "Priority", "StateLimit", "LEVELS",
+    "load_policy", "policy_for", "policy_versions", "load_scheme", "state_limit_for", "IMMIGRATION_FACTS",
 ]
 
-#: Enforcement actions, weakest first.
-ACTIONS = ("none", "notification_request", "detainer")
 #: Offense levels, most serious first.
 LEVELS = ("L1", "L2", "L3", "NC")
-#: Outcomes an offence can have: a charge without disposition is "charged".
-OFFENSE_OUTCOMES = ("charged", "pending", "convicted", "dismissed", "acquitted")
-#: Fields of one offence that class conditions may test.
-OFFENSE_FIELDS = ("ncic", "category", "outcome", "felony", "sentence_days", "current")
 #: Facts status determination derives from the immigration record (see workflow.status_determination).
 IMMIGRATION_FACTS = (
     "status", "removable", "encounter_types", "naturalized", "lpr", "removal_order_outstanding",
@@ -50,11 +45,6 @@ _BASE_OFFENSE_FACTS = ("level", "counted", "convicted", "convictions", "convicte
 
 class PolicyError(ValueError):
     """Policy data is malformed, or no version answers the question asked."""
-
-
-def action_min(a: str, b: str) -> str:
-    """The weaker of two actions (caps never strengthen)."""
-    return ACTIONS[min(ACTIONS.index(a), ACTIONS.index(b))]
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -79,28 +69,10 @@ def _date(value: Any, where: str) -> dt.date:
 
 
 def _offences(charges: Sequence[Charge], arrests: Iterable[Arrest]) -> list[dict[str, Any]]:
-    """Flatten the booking's charges and the rap sheet into offences with an outcome each."""
-    out: list[dict[str, Any]] = []
-
-    def add(code: str, outcome: str, felony: bool, sentence: int, current: bool) -> None:
-        try:
-            cat = ncic.category(code)
-        except ncic.UnknownOffenseCode as exc:
-            raise PolicyError(f"cannot classify offence: {exc}") from exc
-        out.append({"ncic": code.strip(), "category": cat, "outcome": outcome, "felony": bool(felony),
-                    "sentence_days": int(sentence), "current": current})
-
-    for c in charges:
-        add(c.ncic, "charged", False, 0, True)
-    for a in arrests:
-        disposed = set()
-        for d in a.dispositions:
-            add(d.ncic, d.outcome, d.felony, d.sentence_days, False)
-            disposed.add(d.ncic.strip())
-        for c in a.charges:
-            if c.ncic.strip() not in disposed:
-                add(c.ncic, "charged", False, 0, False)
-    return out
+    try:
+        return offenses.offences(charges, arrests)
+    except offenses.UnknownOffenseCode as exc:
+        raise PolicyError(f"cannot classify offence: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -214,11 +186,11 @@ class Policy:
         flags = frozenset(prot.get("flags", ()))
         if not flags <= set(PROTECTED_FLAGS):
             raise PolicyError(f"{where}: unknown protected flags {sorted(flags - set(PROTECTED_FLAGS))}")
-        caps = (str(prot.get("action_cap", "none")), str(data.get("review_band_action_cap", "none")))
+        caps = (str(prot.get("action_cap", NO_ACTION)), str(data.get("review_band_action_cap", NO_ACTION)))
         for cap in caps:
-            if cap not in ACTIONS or cap == "detainer":
+            if cap not in ACTIONS or cap == DETAINER:
                 # the programme's safeguard: no automatic detainer on a protected person or a weak match
-                raise PolicyError(f"{where}: action caps must be 'none' or 'notification_request', got {cap!r}")
+                raise PolicyError(f"{where}: action caps must be 'no_action' or 'notification_request', got {cap!r}")
         policy = cls(version, str(data.get("title", version)), _date(data.get("effective_from"), where),
                      str(data.get("source", "")), scheme, tuple(data.get("priority_rules", ())),
                      tuple(data.get("action_rules", ())), flags, caps[0], caps[1], data)
@@ -272,7 +244,7 @@ class Policy:
         """The action the policy calls for, before protections, review band and state limits."""
         rule = rules.first_match(self.action_rules,
                                  {**facts, "priority": priority.priority, "priority_label": priority.label})
-        return str(rule["action"]) if rule is not None else "none"
+        return str(rule["action"]) if rule is not None else NO_ACTION
 
 
 @lru_cache(maxsize=1)
@@ -331,7 +303,7 @@ class StateLimit:
 
     def cap(self, facts: Mapping[str, Any]) -> str:
         rule = rules.first_match(self.rules, facts)
-        return str(rule["max_action"]) if rule is not None else "detainer"
+        return str(rule["max_action"]) if rule is not None else DETAINER
 
 
 @lru_cache(maxsize=1)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from securecomm.engine.errors import TemplateError
 from securecomm.engine.template import Template
-from securecomm.interchange import ncic
+from securecomm.domain import offenses
 from securecomm.domain.records import Biographic, Charge
 from securecomm.store.models import IdSequence
 
@@ -107,10 +107,10 @@ def person_of(row) -> Biographic:
 
 def check_ncic(code: str, what: str) -> str:
     """A valid NCIC uniform offense code, or a RepositoryError naming it."""
-    if not ncic.is_valid(code):
+    if not offenses.is_valid(code):
         try:
-            ncic.lookup(code)
-        except ncic.UnknownOffenseCode as exc:
+            offenses.lookup(code)
+        except offenses.UnknownOffenseCode as exc:
             raise RepositoryError(f"{what}: {exc}") from exc
     return code.strip()
 

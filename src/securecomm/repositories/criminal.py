@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from securecomm.interchange import ncic
+from securecomm.domain import offenses
 from securecomm.domain.identifiers import make_ucn
-from securecomm.domain.records import Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition
+from securecomm.domain.records import (Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition,
+                                       RapSheet)
 from securecomm.repositories._common import (RepositoryError, UnknownRecord, check_biographic, check_charges,
                                              check_ncic, check_templates, next_in_sequence, person_columns,
                                              person_of)
@@ -25,23 +25,10 @@ from securecomm.repositories._common import gallery_rows as _gallery_rows
 from securecomm.store import audit
 from securecomm.store.models import OUTCOMES, ArrestRow, ChargeRow, CriminalSubject, CriminalTemplate, DispositionRow
 
-__all__ = ["CriminalRepository", "RapSheet", "render_rap_sheet", "UnknownSubject"]
+__all__ = ["CriminalRepository", "render_rap_sheet", "UnknownSubject"]
 
 class UnknownSubject(UnknownRecord):
     """No criminal subject with that UCN."""
-
-
-@dataclass(frozen=True)
-class RapSheet:
-    """A subject's identification record: who, and every arrest with charges and dispositions."""
-
-    ucn: str
-    person: Biographic
-    arrests: tuple[Arrest, ...]
-
-    def convictions(self) -> list[tuple[Arrest, Disposition]]:
-        """Every convicted disposition with its arrest, oldest first."""
-        return [(a, d) for a in self.arrests for d in a.dispositions if d.outcome == "convicted"]
 
 
 def _arrest_of(row: ArrestRow) -> Arrest:
@@ -54,7 +41,7 @@ def _arrest_of(row: ArrestRow) -> Arrest:
 
 
 def _literal(code: str, literal: str) -> str:
-    return literal or (ncic.describe(code) if ncic.is_valid(code) else "")
+    return literal or (offenses.describe(code) if offenses.is_valid(code) else "")
 
 
 def render_rap_sheet(sheet: RapSheet) -> str:

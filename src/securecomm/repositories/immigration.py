@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from securecomm.domain.identifiers import InvalidIdentifier, make_fin, normalise_a_number
-from securecomm.domain.protections import protected_flags
-from securecomm.domain.records import ENCOUNTER_TYPES, Biographic, Booking, Encounter, ImmigrationEnrolment
+from securecomm.domain.records import (ENCOUNTER_TYPES, Biographic, Booking, Encounter, ImmigrationEnrolment,
+                                       ImmigrationRecord)
 from securecomm.policy.retention import RetentionPolicy
 from securecomm.repositories._common import (RepositoryError, UnknownRecord, check_biographic, check_templates,
                                              next_in_sequence, person_columns, person_of)
@@ -31,7 +30,7 @@ from securecomm.store import audit
 from securecomm.store.models import (AliasRow, EncounterRow, ImmigrationIdentity, ImmigrationTemplate,
                                      RetainedBooking, RetainedTemplate)
 
-__all__ = ["ImmigrationRepository", "ImmigrationRecord", "UnknownIdentity"]
+__all__ = ["ImmigrationRepository", "UnknownIdentity"]
 
 class UnknownIdentity(UnknownRecord):
     """No immigration identity with that FIN."""
@@ -42,24 +41,6 @@ def _a_number(value: str) -> str:
         return normalise_a_number(value)
     except InvalidIdentifier as exc:
         raise RepositoryError(str(exc)) from None
-
-
-@dataclass(frozen=True)
-class ImmigrationRecord:
-    """What the status determination centre sees of one identity."""
-
-    fin: str
-    a_number: str | None
-    person: Biographic
-    aliases: tuple[str, ...]
-    encounters: tuple[Encounter, ...]
-    victim_witness: bool = False
-    victim_witness_note: str = ""
-
-    @property
-    def protected_flags(self) -> frozenset[str]:
-        """victim_witness / u_visa / t_visa / vawa: who must never get a detainer without human review."""
-        return protected_flags(self.encounters, victim_witness=self.victim_witness)
 
 
 def _check_encounter(e: Encounter, what: str) -> None:

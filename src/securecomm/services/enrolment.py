@@ -31,7 +31,7 @@ def enroll_many(sessions: Callable, principal: Principal, kind: str, raws: Itera
     operation = OPERATION[kind]
     require(principal, operation)  # refuse before any image work
 
-    def commit_one(item: enrolment.Prepared) -> enrolment.EnrolResult:
+    def commit_one(item: enrolment.PreparedEnrolment) -> enrolment.EnrolResult:
         from securecomm.repositories import RepositoryError
 
         try:

@@ -37,7 +37,7 @@ MIN_MINUTIAE = 4
 
 
 @dataclass(frozen=True)
-class Prepared:
+class PreparedEnrolment:
     """An enrolment read and extracted, ready to write (fingers dropped, templates kept)."""
 
     kind: str
@@ -74,7 +74,7 @@ def extract_templates(fingers: dict[int, Any]) -> dict[int, bytes]:
     return out
 
 
-def prepare(kind: str, raw: bytes, min_fingers: int = 10) -> Prepared:
+def prepare(kind: str, raw: bytes, min_fingers: int = 10) -> PreparedEnrolment:
     """Read, validate and extract one enrolment transaction (no database; safe in a worker process)."""
     from securecomm.interchange import parse_criminal_enrolment, parse_immigration_enrolment, read_transaction
 
@@ -86,12 +86,12 @@ def prepare(kind: str, raw: bytes, min_fingers: int = 10) -> Prepared:
     templates = extract_templates(record.fingers)
     if not templates:
         raise TransactionRejected(TransactionError("Type-4/14", "DATA", "no finger image yields usable minutiae"))
-    return Prepared(kind=kind, tcn=record.tcn, ori=getattr(record, "ori", "") or tx.ori, tot=tx.tot,
+    return PreparedEnrolment(kind=kind, tcn=record.tcn, ori=getattr(record, "ori", "") or tx.ori, tot=tx.tot,
                     sha256=hashlib.sha256(raw).hexdigest(), raw=raw,
                     record=dataclasses.replace(record, fingers={}), templates=templates)
 
 
-def _prepare_safely(args: tuple[str, bytes, int]) -> Prepared | EnrolResult:
+def _prepare_safely(args: tuple[str, bytes, int]) -> PreparedEnrolment | EnrolResult:
     kind, raw, min_fingers = args
     try:
         return prepare(kind, raw, min_fingers)
@@ -99,7 +99,7 @@ def _prepare_safely(args: tuple[str, bytes, int]) -> Prepared | EnrolResult:
         return EnrolResult(peek_header(raw).tcn, "rejected", message="; ".join(str(e) for e in exc.errors))
 
 
-def commit(engine: Engine, item: Prepared) -> EnrolResult:
+def commit(engine: Engine, item: PreparedEnrolment) -> EnrolResult:
     """Write one prepared enrolment: repository rows and its transaction row, in one transaction."""
     from securecomm.repositories import RepositoryError
 
@@ -110,7 +110,7 @@ def commit(engine: Engine, item: Prepared) -> EnrolResult:
         return EnrolResult(item.tcn, "rejected", message=str(exc))
 
 
-def write(session: Session, item: Prepared, *, at: dt.datetime | None = None) -> EnrolResult:
+def write(session: Session, item: PreparedEnrolment, *, at: dt.datetime | None = None) -> EnrolResult:
     """Write one prepared enrolment inside the caller's transaction.
 
     A TCN already received is ``duplicate`` (same bytes) or ``rejected``
@@ -143,7 +143,7 @@ def enroll(engine: Engine, kind: str, raw: bytes, *, min_fingers: int = 10) -> E
 
 def enroll_many(engine: Engine | None, kind: str, raws: Iterable[bytes], *, processes: int = 1, min_fingers: int = 10,
                 on_done: Callable[[EnrolResult], None] | None = None,
-                commit_one: Callable[[Prepared], EnrolResult] | None = None) -> list[EnrolResult]:
+                commit_one: Callable[[PreparedEnrolment], EnrolResult] | None = None) -> list[EnrolResult]:
     """Enrol many files; image work in ``processes`` worker processes, writes here, in input order.
 
     ``commit_one`` writes one prepared enrolment (default: :func:`commit` on ``engine``); the service
@@ -153,7 +153,7 @@ def enroll_many(engine: Engine | None, kind: str, raws: Iterable[bytes], *, proc
     results: list[EnrolResult] = []
     commit_one = commit_one or (lambda item: commit(engine, item))
 
-    def handle(item: Prepared | EnrolResult) -> None:
+    def handle(item: PreparedEnrolment | EnrolResult) -> None:
         res = item if isinstance(item, EnrolResult) else commit_one(item)
         results.append(res)
         if on_done is not None:

@@ -27,6 +27,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from securecomm.domain.actions import ACTIONS, NO_ACTION
 from securecomm.interchange.errors import TransactionError, TransactionRejected
 from securecomm.store import audit
 from securecomm.store.workflow_models import (BookingTemplate, Job, Response, ReviewItem, StageRun, Transaction,
@@ -335,7 +336,7 @@ def responses_of(s: Session, tcn: str) -> list[Response]:
 REVIEW_DECISIONS = {
     "biometric": ("confirm", "reject"),
     "criminal_biometric": ("confirm", "reject"),
-    "status": ("no_action", "notification_request", "detainer"),
+    "status": ACTIONS,
 }
 
 
@@ -378,7 +379,7 @@ def record_review(s: Session, item_id: int, decision: str, *, reviewer: str, not
         raise ValueError(f"review item {item_id} is already {item.state}")
     if not reviewer.strip():
         raise ValueError("a review decision needs the reviewer's name")
-    if item.kind == "status" and decision != "no_action" and (item.details or {}).get("removable") is False:
+    if item.kind == "status" and decision != NO_ACTION and (item.details or {}).get("removable") is False:
         raise ValueError(f"review item {item_id}: the person is not removable; only no_action is possible")
     item.decision = decision
     item.state = {"confirm": "confirmed", "reject": "rejected"}.get(decision, "resolved")

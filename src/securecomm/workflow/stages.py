@@ -31,8 +31,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from securecomm.interchange.errors import TransactionError, TransactionRejected
+from securecomm.domain.actions import NO_ACTION, check_action
 from securecomm.domain.records import Booking
+from securecomm.interchange.errors import TransactionError, TransactionRejected
 from securecomm.store.workflow_models import BookingTemplate, ReviewItem, Transaction
 
 #: The stages in order; ``next_stage`` of each outcome names one of these.
@@ -239,7 +240,7 @@ def errt_outcome(ctx: StageContext, errors: list[TransactionError], stage: str) 
 
 def validate(ctx: StageContext) -> StageOutcome:
     """Read and check the transaction: TOT, mandatory fields, NCIC codes, known ORI, enough fingers."""
-    from securecomm.interchange import ncic
+    from securecomm.domain import offenses
     from securecomm.jurisdictions import agency
 
     try:
@@ -250,7 +251,7 @@ def validate(ctx: StageContext) -> StageOutcome:
     if agency(ctx.session, booking.ori) is None:
         errors.append(TransactionError("Type-1", "1.008 ORI", f"ORI {booking.ori!r} is not a known agency"))
     for i, charge in enumerate(booking.charges, start=1):
-        if not ncic.is_valid(charge.ncic):
+        if not offenses.is_valid(charge.ncic):
             errors.append(TransactionError("Type-2", "2.901 NOC",
                                            f"charge {i}: {charge.ncic!r} is not an NCIC offense code"))
     if booking.tcn != ctx.tcn:
@@ -442,7 +443,7 @@ def _most_serious(booking: Booking) -> str:
 
 def iaq(ctx: StageContext) -> StageOutcome:
     """Immigration Alien Query to the status determination centre (only on a confident or confirmed match)."""
-    from securecomm.interchange import ncic
+    from securecomm.domain import offenses
     from securecomm.interchange.messages import IAQ
     from securecomm.repositories import ImmigrationRepository
 
@@ -458,7 +459,7 @@ def iaq(ctx: StageContext) -> StageOutcome:
                   sib_ori=ctx.outputs["validate"].get("sib") or None, last_name=person.last_name,
                   first_name=person.first_name, middle_name=person.middle_name, dob=person.dob, sex=person.sex,
                   pob=(person.pob or "XX")[:2].upper(), custody_status=booking.custody or "IN CUSTODY",
-                  most_serious_ncic=code, most_serious_literal=ncic.describe(code), ucn=sre_ucn or None,
+                  most_serious_ncic=code, most_serious_literal=offenses.describe(code), ucn=sre_ucn or None,
                   a_number=record.a_number or None, fin=fin,
                   evidence=_evidence(ctx, ctx.outputs["immigration_search"]))
     return StageOutcome(status="done", next_stage="status_determination",
@@ -496,11 +497,6 @@ def status_determination(ctx: StageContext) -> StageOutcome:
     return StageOutcome(status="done", next_stage="iar", output=output)
 
 
-#: Actions of the status determination -> the IAR's recommended_action.
-IAR_ACTIONS = {"none": "no_action", "no_action": "no_action", "notification_request": "notification_request",
-               "detainer": "detainer"}
-
-
 def iar(ctx: StageContext) -> StageOutcome:
     """Immigration Alien Response to the field office, the booking agency and the state bureau."""
     from securecomm.interchange.messages import IAR
@@ -508,16 +504,16 @@ def iar(ctx: StageContext) -> StageOutcome:
     booking = ctx.booking()
     det = dict(ctx.outputs["status_determination"])
     reasons = list(det.get("reasons", []))
-    action = IAR_ACTIONS[det["action"]]
+    action = check_action(det["action"], "determined action")
     removable = det.get("removable")
     if det.get("manual_review"):
         item = ctx.reviews.get("status")
         if item is None or item.state != "resolved":
             raise RuntimeError(f"{ctx.tcn}: IAR before its status review was resolved")
-        action = IAR_ACTIONS[item.decision]
+        action = check_action(item.decision, "analyst's decision")
         reasons.append(f"analyst {item.resolved_by} decided {item.decision}")
         if removable is None:  # the analyst's research settles what the rules left open
-            removable = action != "no_action"
+            removable = action != NO_ACTION
     office = _field_office(ctx.session, booking.ori) or "UNASSIGNED"
     sib = ctx.outputs["validate"].get("sib", "") or None
     priority = det.get("priority")
