@@ -87,3 +87,19 @@ def test_field_office_must_fit_the_iar_recipient(session):
     assert jur.upsert_agency(session, ori="MA0130100", name="Boston PD", state="MA", field_office=ok).field_office == ok
     with pytest.raises(jur.JurisdictionError, match="field_office .* is longer than 32 characters"):
         jur.upsert_agency(session, ori="MA0130100", name="Boston PD", state="MA", field_office=ok + "X")
+
+
+def test_agency_time_zone_explicit_or_by_state(session, tmp_path):
+    f = tmp_path / "tz.csv"
+    f.write_text("ori,name,state,county,time_zone\n"
+                 "TX0710000,El Paso SO,TX,El Paso,America/Denver\n"
+                 "TX2270000,Travis SO,TX,Travis,\n")
+    jur.load_agencies(session, f)
+    el_paso, travis = jur.agency(session, "TX0710000"), jur.agency(session, "TX2270000")
+    assert str(jur.agency_zone(el_paso)) == "America/Denver" and str(jur.agency_zone(travis)) == "America/Chicago"
+    at = dt.datetime(2012, 6, 2, 5, 30, tzinfo=dt.UTC)  # 23:30 on 1 June in El Paso, 00:30 on 2 June in Austin
+    assert (jur.local_date(el_paso, at), jur.local_date(travis, at)) == (dt.date(2012, 6, 1), dt.date(2012, 6, 2))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ori,name,state,time_zone\nTX0710000,El Paso SO,TX,America/El_Paso\n")
+    with pytest.raises(jur.JurisdictionError, match="record 1: agency TX0710000: time_zone: unknown IANA time zone"):
+        jur.load_agencies(session, bad)

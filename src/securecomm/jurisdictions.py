@@ -19,6 +19,9 @@ county         no        county name (activation by county uses it)
 kind           no        police | sheriff | jail | SIB | federal | other
 sib_ori        no        ORI of the state identification bureau that gets copies
 field_office   no        ICE ERO area of responsibility that gets IARs (<= 32 chars)
+time_zone      no        IANA time zone (``America/Denver``) when the agency's
+                         differs from its state's default
+                         (``securecomm/domain/data/state_time_zones.json``)
 =============  ========  =====================================================
 
 Activation files have ``scope`` (state | county | ori), ``value`` (the state
@@ -31,23 +34,23 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from securecomm.domain import identifiers, timezones
+from securecomm.domain.clock import aware_utc
 from securecomm.store.models import ACTIVATION_SCOPES, AGENCY_KINDS, Activation, Agency
 from securecomm.store.workflow_models import Response
 
 __all__ = [
     "JurisdictionError", "load_agencies", "load_activations", "upsert_agency", "activate", "is_activated",
-    "activation_for", "agency", "agencies", "county_key", "validate_ori",
+    "activation_for", "agency", "agencies", "county_key", "validate_ori", "agency_zone", "local_date",
 ]
 
-_ORI = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")
-_STATE = re.compile(r"^[A-Z]{2}$")
 #: A field office receives IARs, so its name must fit the outbox's recipient column.
 FIELD_OFFICE_MAX = Response.__table__.c.recipient.type.length
 
@@ -58,15 +61,17 @@ class JurisdictionError(ValueError):
 
 def validate_ori(ori: object, what: str = "ORI") -> str:
     """The ORI upper-cased; 9 characters, the first two the state letters."""
-    if not isinstance(ori, str) or not _ORI.match(ori.strip().upper()):
-        raise JurisdictionError(f"{what} {ori!r} is not a 9-character ORI (two state letters + 7 characters)")
-    return ori.strip().upper()
+    try:
+        return identifiers.validate_ori(ori, what)
+    except identifiers.InvalidIdentifier as exc:
+        raise JurisdictionError(str(exc)) from None
 
 
 def _state(value: object, where: str) -> str:
-    if not isinstance(value, str) or not _STATE.match(value.strip().upper()):
-        raise JurisdictionError(f"{where}: state {value!r} is not a two-letter code")
-    return value.strip().upper()
+    try:
+        return identifiers.validate_state(value)
+    except identifiers.InvalidIdentifier as exc:
+        raise JurisdictionError(f"{where}: {exc}") from None
 
 
 def county_key(state: str, county: str) -> str:
@@ -78,7 +83,7 @@ def county_key(state: str, county: str) -> str:
 
 
 def upsert_agency(session: Session, *, ori: str, name: str, state: str, county: str = "", kind: str = "police",
-                  sib_ori: str | None = None, field_office: str = "") -> Agency:
+                  sib_ori: str | None = None, field_office: str = "", time_zone: str | None = None) -> Agency:
     """Add an agency, or update the one with this ORI."""
     ori = validate_ori(ori)
     where = f"agency {ori}"
@@ -95,13 +100,28 @@ def upsert_agency(session: Session, *, ori: str, name: str, state: str, county: 
     if len(field_office) > FIELD_OFFICE_MAX:
         raise JurisdictionError(f"{where}: field_office {field_office!r} is longer than {FIELD_OFFICE_MAX} "
                                 "characters (it is the recipient of the IAR)")
+    zone_name = (time_zone or "").strip() or None
+    try:
+        timezones.agency_zone(state, zone_name)  # an explicit zone must exist; without one, the state needs a default
+    except timezones.UnknownTimeZone as exc:
+        raise JurisdictionError(f"{where}: time_zone: {exc}") from None
     row = session.get(Agency, ori)
     if row is None:
         row = Agency(ori=ori)
         session.add(row)
     row.name, row.state, row.county, row.kind = name.strip(), state, " ".join((county or "").split()), kind
-    row.sib_ori, row.field_office = sib, field_office
+    row.sib_ori, row.field_office, row.time_zone = sib, field_office, zone_name
     return row
+
+
+def agency_zone(row: Agency) -> ZoneInfo:
+    """The agency's time zone: its explicit ``time_zone``, else its state's default."""
+    return timezones.agency_zone(row.state, row.time_zone)
+
+
+def local_date(row: Agency, at: dt.datetime) -> dt.date:
+    """The agency's calendar date at the instant ``at`` (a booking at 23:30 in Los Angeles is not the UTC date)."""
+    return aware_utc(at, what="instant").astimezone(agency_zone(row)).date()
 
 
 def _read_records(path: Path, key: str) -> list[Mapping[str, object]]:
@@ -138,7 +158,7 @@ def load_agencies(session: Session, path: Path | str) -> list[str]:
             row = upsert_agency(session, ori=_blank(rec.get("ori")), name=_blank(rec.get("name")),
                           state=_blank(rec.get("state")), county=_blank(rec.get("county")),
                           kind=_blank(rec.get("kind")) or "police", sib_ori=_blank(rec.get("sib_ori")) or None,
-                          field_office=_blank(rec.get("field_office")))
+                          field_office=_blank(rec.get("field_office")), time_zone=_blank(rec.get("time_zone")) or None)
         except JurisdictionError as exc:
             raise JurisdictionError(f"{path} record {i}: {exc}") from exc
         oris.append(row.ori)

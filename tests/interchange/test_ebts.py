@@ -183,3 +183,10 @@ def test_immigration_enrolment_round_trip():
     with pytest.raises(TransactionRejected) as info:
         parse_immigration_enrolment(bad)
     assert info.value.errors[0].field == "2.922 ENC"
+
+
+def test_booking_capture_time_round_trips_as_aware_utc():
+    at = dt.datetime(2026, 3, 2, 1, 15, tzinfo=dt.timezone(dt.timedelta(hours=-5)))  # 06:15 UTC
+    back = parse_booking(write_booking(booking(fingers=fingers((2, 7)), captured_at=at)), min_fingers=2)
+    assert back.captured_at == dt.datetime(2026, 3, 2, 6, 15, tzinfo=dt.UTC)
+    assert parse_booking(write_booking(booking(fingers=fingers((2, 7)))), min_fingers=2).captured_at is None

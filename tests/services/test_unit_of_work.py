@@ -63,3 +63,27 @@ def test_audit_commits_with_the_work(sessions):
         (row,) = audit.trail(s)
     assert (row.actor, row.role, row.object_id) == ("clerk", "agency", "T1")
     assert row.purpose == "check answer"
+
+
+def test_activated_today_is_the_agencys_own_date(sessions, tmp_path):
+    from securecomm.services import config, users
+
+    admin = users.bootstrap_admin(sessions, "root").principal()
+    agencies = tmp_path / "a.csv"
+    agencies.write_text("ori,name,state,county\nMA0130100,Harbor City PD,MA,Suffolk\n")
+    schedule = tmp_path / "s.csv"
+    schedule.write_text("scope,value,effective_from\nstate,MA,2012-05-15\n")
+    with UnitOfWork(sessions, admin, write=True) as uow:
+        config.load_agencies(uow, agencies)
+        assert config.load_activations(uow, schedule) == 1
+        assert config.load_activations(uow, schedule) == 0  # a reload adds nothing
+    clock = FixedClock(dt.datetime(2012, 5, 15, 3, 30, tzinfo=dt.UTC))  # 23:30 on 14 May in Boston
+    with UnitOfWork(sessions, admin, clock=clock) as uow:
+        (a,) = config.list_agencies(uow)
+    assert (a.time_zone, a.activated) == ("America/New_York", False)
+    clock.advance(dt.timedelta(hours=1))  # 00:30 on 15 May in Boston
+    with UnitOfWork(sessions, admin, clock=clock) as uow:
+        assert config.list_agencies(uow)[0].activated
+    with sessions() as s:
+        rows = audit.trail(s, "activation")
+    assert [(r.action, r.object_id) for r in rows] == [("activate", "state:MA")]

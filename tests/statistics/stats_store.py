@@ -11,11 +11,11 @@ from securecomm.store.simulation_models import SimulatedBooking
 from securecomm.store.workflow_models import Job, Response, ReviewItem, StageRun, Transaction
 
 D = dt.date
-T0 = dt.datetime(2012, 1, 1)
+T0 = dt.datetime(2012, 1, 1, tzinfo=dt.UTC)
 
 
 def _at(day: dt.date, hour: int = 10) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, hour)
+    return dt.datetime(day.year, day.month, day.day, hour, tzinfo=dt.UTC)
 
 
 # tcn, ori, booking date (None: rejected before it was read), received day

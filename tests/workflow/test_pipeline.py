@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from securecomm.engine.tenprint import Thresholds
 from securecomm.interchange.ebts import parse_errt, parse_sre
 from securecomm.store.models import ArrestRow, CriminalSubject
-from securecomm.store.workflow_models import Job, Response, ReviewItem, StageRun, Transaction, utcnow
+from securecomm.domain.clock import SYSTEM_CLOCK
+from securecomm.store.workflow_models import Job, Response, ReviewItem, StageRun, Transaction
 from securecomm.workflow.gallery import Galleries
 from securecomm.workflow.pipeline import (Worker, resolve_review, responses, review_items, submit,
                                           transaction_status)
@@ -164,7 +165,7 @@ def test_a_crashed_stage_is_redone_once_and_a_stale_worker_cannot_commit(store, 
         ctx = stale._context(s, tcn)
         outcome = stale._outcome(ctx, lease)
     with write_session(store) as s:  # its lease runs out; another worker takes the job over and finishes it
-        s.execute(update(Job).where(Job.tcn == tcn).values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+        s.execute(update(Job).where(Job.tcn == tcn).values(lease_expires_at=SYSTEM_CLOCK.now() - dt.timedelta(seconds=1)))
     _worker(store).run()
     with pytest.raises(LeaseLost):
         stale._commit(lease, outcome)

@@ -11,7 +11,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from securecomm.store.db import make_engine, migrate
-from securecomm.store.workflow_models import Job, Response, StageRun, Transaction, utcnow
+from securecomm.domain.clock import SYSTEM_CLOCK
+from securecomm.store.workflow_models import Job, Response, StageRun, Transaction
 from securecomm.workflow.queue import JobQueue, LeaseLost, write_session
 
 
@@ -79,7 +80,7 @@ def test_expired_lease_is_taken_over_and_the_old_holder_cannot_commit(engine):
     assert old is not None
     assert fast.claim() is None
     with write_session(engine) as s:  # the slow worker was killed: its lease runs out
-        s.execute(update(Job).values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+        s.execute(update(Job).values(lease_expires_at=SYSTEM_CLOCK.now() - dt.timedelta(seconds=1)))
     new = fast.claim()
     assert new is not None and new.tcn == "T1" and new.token != old.token and new.attempts == 2
     with pytest.raises(LeaseLost):
@@ -156,7 +157,7 @@ def test_a_job_that_keeps_killing_its_workers_is_parked(engine):
         assert lease.tcn == "POISON"
         with write_session(engine) as s:
             s.execute(update(Job).where(Job.tcn == "POISON")
-                      .values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+                      .values(lease_expires_at=SYSTEM_CLOCK.now() - dt.timedelta(seconds=1)))
     lease = q.claim()
     assert lease is not None and lease.tcn == "OK"
     with Session(engine) as s:

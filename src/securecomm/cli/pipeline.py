@@ -199,10 +199,11 @@ def agencies_list(state: Annotated[Optional[str], typer.Option(help="two-letter 
     from securecomm.services import config
 
     engine = _engine(db, data)
-    table = Table("ORI", "name", "county", "kind", "SIB", "field office", "activated today")
+    table = Table("ORI", "name", "county", "kind", "SIB", "field office", "time zone", "activated today")
     with _acting(engine, "agencies list") as uow:
         for a in config.list_agencies(uow, state):
-            table.add_row(a.ori, a.name, a.county, a.kind, a.sib_ori, a.field_office, "yes" if a.activated else "no")
+            table.add_row(a.ori, a.name, a.county, a.kind, a.sib_ori, a.field_office, a.time_zone,
+                          "yes" if a.activated else "no")
     console.print(table)
 
 

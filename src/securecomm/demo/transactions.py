@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from securecomm.demo.population import SIB_ORI, PlannedBooking, PlannedPerson
+from securecomm.demo.population import SIB_ORI, STATE, PlannedBooking, PlannedPerson
 from securecomm.domain.records import Booking, CriminalEnrolment, FingerImage, ImmigrationEnrolment
 
 #: Impression seeds of the enrolments (bookings use the plan's seeds).
@@ -96,6 +96,15 @@ def person_transactions(p: PlannedPerson, bookings: list[PlannedBooking], positi
         if b.defect == "few_fingers":
             fingers = dict(list(fingers.items())[:1])
         booking = Booking(ori=b.ori, tcn=b.tcn, dai=FBI_ORI, date=b.date, person=p.person, arrest_date=b.date,
-                          charges=b.charges, fingers=fingers, sib_ori=SIB_ORI)
+                          charges=b.charges, fingers=fingers, sib_ori=SIB_ORI, captured_at=_capture_time(b))
         out.append((b.tcn, _damage(write_booking(booking), b.defect)))
     return PersonTransactions(p.index, criminal, immigration, tuple(out))
+
+
+def _capture_time(b: PlannedBooking) -> dt.datetime:
+    """When the live-scan took the prints: a daytime hour of the booking's date, local to the state, in UTC."""
+    from securecomm.domain.timezones import agency_zone
+
+    local = dt.datetime.combine(b.date, dt.time(8 + b.impression_seed % 12, b.impression_seed % 60),
+                                tzinfo=agency_zone(STATE))
+    return local.astimezone(dt.UTC)

@@ -75,6 +75,7 @@ class Booking:
     fingers: dict[int, FingerImage] = field(default_factory=dict)
     custody: str = "IN CUSTODY"
     sib_ori: str = ""  # the state identification bureau that receives copies
+    captured_at: dt.datetime | None = None  # when the prints were taken (1.014 GMT), aware UTC; None if not sent
 
 
 Outcome = Literal["convicted", "dismissed", "pending", "acquitted"]

@@ -274,12 +274,25 @@ def parse_booking(tx: NistTransaction | bytes, *, min_fingers: int = MIN_FINGERS
     if sco and not _ORI.fullmatch(sco):
         fx.error(F_SCO, f"ORI {sco!r} must be 9 upper-case letters or digits")
     custody = fx.text(F_CUS, required=False) or "IN CUSTODY"
+    captured_at = _gmt(tx, errors)
     fingers = _fingers(tx, rec, fx, min_fingers)
     errors += fx.errors
     if errors or person is None or doa is None:
         raise TransactionRejected(errors or [TransactionError(rec.label, label(2, F_NAM), "incomplete descriptive data")])
     return Booking(ori=tx.ori, tcn=tx.tcn, dai=tx.dai, date=tx.date, person=person, arrest_date=doa,
-                   charges=charges, fingers=fingers, custody=custody, sib_ori=sco)
+                   charges=charges, fingers=fingers, custody=custody, sib_ori=sco, captured_at=captured_at)
+
+
+def _gmt(tx: NistTransaction, errors: list[TransactionError]) -> dt.datetime | None:
+    """1.014 GMT, the UTC time the transaction was made (the live-scan capture), when present."""
+    text = tx.type1.value(14)
+    if not text:
+        return None
+    try:
+        return dt.datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        errors.append(TransactionError("Type-1", label(1, 14), f"{text!r} is not a UTC time YYYYMMDDhhmmssZ"))
+        return None
 
 
 def parse_criminal_enrolment(tx: NistTransaction | bytes, *, min_fingers: int = MIN_FINGERS) -> CriminalEnrolment:
@@ -423,7 +436,7 @@ class _Writer:
     """Builds one transaction with nistitl; text is carried as UTF-8 (DCS 3) when not plain ASCII."""
 
     def __init__(self, tot: str, *, ori: str, dai: str, tcn: str, tcr: str = "", date: dt.date,
-                 images: bool) -> None:
+                 images: bool, gmt: dt.datetime | None = None) -> None:
         """``images``: the transaction carries Type-4 records (NSR/NTR 19.69; 00.00 otherwise, 2011 rule)."""
         for name, v in (("ORI", ori), ("DAI", dai)):
             if not _ORI.fullmatch(v):
@@ -446,6 +459,8 @@ class _Writer:
         t1.NSR = "19.69" if images else "00.00"
         t1.NTR = "19.69" if images else "00.00"
         t1 += nistitl.Field(1, 13, "NORAM" if tot != TOT_IMMIGRATION_ENROLMENT else "SECURECOMM")
+        if gmt is not None:
+            t1 += nistitl.Field(1, 14, gmt.astimezone(dt.UTC).strftime("%Y%m%d%H%M%SZ"))
         self.date = date
         self.ori = ori
         self.t2 = nistitl.AsciiRecord(2)
@@ -561,7 +576,7 @@ def write_booking(booking: Booking, *, image_type: Literal[4, 14] = 14) -> bytes
         raise ValueError("a booking needs at least one charge")
     _check_charges(booking.charges, "charge")
     w = _Writer(TOT_BOOKING, ori=booking.ori, dai=booking.dai, tcn=booking.tcn, date=booking.date,
-                images=image_type == 4 and bool(booking.fingers))
+                images=image_type == 4 and bool(booking.fingers), gmt=booking.captured_at)
     w.field(F_RET, "Y")
     if booking.sib_ori:
         if not _ORI.fullmatch(booking.sib_ori):

@@ -37,7 +37,7 @@ def submit(uow: UnitOfWork, raw: bytes) -> pipeline.SubmitResult:
     head = peek_header(bytes(raw))
     if not uow.principal.sees(ori=head.ori):
         raise PermissionDenied(uow.principal, "booking.submit", f"ORI {head.ori or '(none)'} is not this agency's")
-    return pipeline.submit(uow.session.get_bind(), bytes(raw))
+    return pipeline.submit(uow.session.get_bind(), bytes(raw), clock=uow.clock)
 
 
 def _visible(uow: UnitOfWork, operation: str, tcn: str) -> Transaction:

@@ -29,7 +29,8 @@ class AgencyView:
     kind: str
     sib_ori: str
     field_office: str
-    activated: bool
+    time_zone: str  # the agency's IANA zone (explicit, or its state's default)
+    activated: bool  # on the agency's own calendar date
 
 
 def load_agencies(uow: UnitOfWork, path: Path | str) -> int:
@@ -42,12 +43,15 @@ def load_agencies(uow: UnitOfWork, path: Path | str) -> int:
 
 
 def list_agencies(uow: UnitOfWork, state: str | None = None, *, on: dt.date | None = None) -> list[AgencyView]:
-    """Agencies (of one state), with whether each is activated on ``on`` (default: today, UTC)."""
+    """Agencies (of one state), with whether each is activated on ``on`` (default: today, in its own zone)."""
     uow.require("agencies.list")
-    day = on or uow.now().date()
-    return [AgencyView(a.ori, a.name, a.county, a.state, a.kind, a.sib_ori or "", a.field_office,
-                       jurisdictions.is_activated(uow.session, a.ori, day))
-            for a in jurisdictions.agencies(uow.session, state)]
+    now = uow.now()
+    out = []
+    for a in jurisdictions.agencies(uow.session, state):
+        day = on or jurisdictions.local_date(a, now)
+        out.append(AgencyView(a.ori, a.name, a.county, a.state, a.kind, a.sib_ori or "", a.field_office,
+                              str(jurisdictions.agency_zone(a)), jurisdictions.is_activated(uow.session, a.ori, day)))
+    return out
 
 
 def _audit_activation(uow: UnitOfWork, row: Activation, source: str) -> None:

@@ -37,7 +37,7 @@ def enroll_many(sessions: Callable, principal: Principal, kind: str, raws: Itera
         try:
             with UnitOfWork(sessions, principal, clock=clock, purpose=f"{kind} enrolment", write=True) as uow:
                 uow.require(operation)
-                res = enrolment.write(uow.session, item, at=uow.now().replace(tzinfo=None))
+                res = enrolment.write(uow.session, item, at=uow.now())
                 if res.outcome == "enrolled":
                     uow.audit("enrol", _OBJECT[kind], res.key, detail=f"TCN {item.tcn}")
                 return res

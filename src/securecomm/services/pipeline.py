@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
+from securecomm.domain.clock import SYSTEM_CLOCK, Clock
 from securecomm.domain.principal import PIPELINE, Principal
 from securecomm.services.permissions import require
 from securecomm.workflow import pipeline
@@ -23,12 +24,13 @@ WORKER_PRINCIPAL = PIPELINE
 
 
 def worker(engine: Engine, principal: Principal, config: PipelineConfig | None = None, *,
-           lease_seconds: float = 60.0, acting_as: Principal = WORKER_PRINCIPAL) -> pipeline.Worker:
+           lease_seconds: float = 60.0, acting_as: Principal = WORKER_PRINCIPAL,
+           clock: Clock = SYSTEM_CLOCK) -> pipeline.Worker:
     """A worker in this process, started by ``principal`` (allowed ``pipeline.work``), running stages as
     ``acting_as`` (allowed ``pipeline.run_stage``: only the pipeline's own identity)."""
     require(principal, "pipeline.work")
     require(acting_as, "pipeline.run_stage")
-    return pipeline.Worker(engine, config, lease_seconds=lease_seconds)
+    return pipeline.Worker(engine, config, lease_seconds=lease_seconds, clock=clock)
 
 
 def run_workers(engine: Engine, principal: Principal, workers: int, config: PipelineConfig | None = None, *,

@@ -38,7 +38,7 @@ def decide(uow: UnitOfWork, item_id: int, decision: str, *, note: str = "") -> R
         raise NotFound(f"no review item {item_id}")
     uow.require(DECIDE_OPERATION.get(item.kind, f"review.decide_{item.kind}"))
     row = pipeline.record_review(uow.session, item_id, decision, reviewer=uow.principal.actor, note=note,
-                                 at=uow.now().replace(tzinfo=None))
+                                 at=uow.now())
     uow.audit(f"review:{decision}", "transaction", row.tcn, detail=f"{row.kind} item {row.id}"
               + (f"; note: {note}" if note else ""))
     return row

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from securecomm.store.models import AuditEntry, utcnow
+from securecomm.store.base import clock_now
+from securecomm.store.models import AuditEntry
 
 _LIMITS = {"actor": 100, "role": 40, "action": 40, "object_type": 40, "object_id": 64}
 PURPOSE_MAX = 200
@@ -55,15 +56,10 @@ def record(session: Session, *, actor: str, role: str, action: str, object_type:
     purpose = " ".join(str(purpose or "").split())
     if len(purpose) > PURPOSE_MAX:
         raise AuditError(f"audit purpose longer than {PURPOSE_MAX} characters: {purpose[:20]!r}...")
-    entry = AuditEntry(at=at or utcnow(), detail=detail or "", purpose=purpose, **values)
+    entry = AuditEntry(at=at or clock_now(), detail=detail or "", purpose=purpose, **values)
     session.add(entry)
     session.flush()
     return entry
-
-
-def _aware(at: dt.datetime) -> dt.datetime:
-    # SQLite returns naive datetimes; everything stored is UTC.
-    return at if at.tzinfo is not None else at.replace(tzinfo=dt.timezone.utc)
 
 
 def trail(session: Session, object_type: str | None = None, object_id: str | None = None, *,
@@ -78,6 +74,6 @@ def trail(session: Session, object_type: str | None = None, object_id: str | Non
         q = q.where(AuditEntry.actor == actor)
     if since is not None:
         q = q.where(AuditEntry.at >= since)
-    return [AuditRecord(e.id, _aware(e.at), e.actor, e.role, e.action, e.object_type, e.object_id, e.detail,
+    return [AuditRecord(e.id, e.at, e.actor, e.role, e.action, e.object_type, e.object_id, e.detail,
                         e.purpose or "")
             for e in session.scalars(q)]

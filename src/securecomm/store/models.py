@@ -1,6 +1,6 @@
 """Domain tables: agencies and activations, the criminal and immigration repositories, the audit log.
 
-Portable types only (String, Integer, Date, DateTime, Boolean, LargeBinary,
+Portable types only (String, Integer, Date, UTCDateTime, Boolean, LargeBinary,
 Text), so the same Alembic migration builds the schema on SQLite and
 PostgreSQL. Allowed values that change with policy (encounter types, NCIC
 codes) are validated in code, not with CHECK constraints, so adding one
@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, LargeBinary,
+from sqlalchemy import (Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, LargeBinary,
                         String, Text, UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from securecomm.domain.principal import Role
-from securecomm.store.base import Base
+from securecomm.store.base import Base, UTCDateTime, clock_now
 
 #: Kinds of agency the activation schedule and routing know about.
 AGENCY_KINDS = ("police", "sheriff", "jail", "SIB", "federal", "other")
@@ -27,11 +27,6 @@ ACTIVATION_SCOPES = ("state", "county", "ori")
 OUTCOMES = ("convicted", "dismissed", "pending", "acquitted")
 #: Roles a user may hold: the closed set of the domain (a new role needs a migration, on purpose).
 USER_ROLES = tuple(r.value for r in Role)
-
-
-def utcnow() -> dt.datetime:
-    """Timezone-aware UTC now: every timestamp in the store is UTC."""
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -54,6 +49,8 @@ class Agency(Base):
     kind: Mapped[str] = mapped_column(String(16), default="police")
     sib_ori: Mapped[str | None] = mapped_column(String(9), nullable=True)
     field_office: Mapped[str] = mapped_column(String(100), default="")
+    #: IANA time zone name (e.g. ``America/Chicago``) when the agency's differs from its state's default.
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Activation(Base):
@@ -113,7 +110,7 @@ class CriminalSubject(_Person, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ucn: Mapped[str] = mapped_column(String(16), unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock_now)
 
     templates: Mapped[list[CriminalTemplate]] = relationship(
         back_populates="subject", cascade="all, delete-orphan", order_by="CriminalTemplate.position")
@@ -149,7 +146,7 @@ class ArrestRow(Base):
     date: Mapped[dt.date] = mapped_column(Date)
     ori: Mapped[str] = mapped_column(String(9))
     tcn: Mapped[str] = mapped_column(String(40), unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock_now)
 
     subject: Mapped[CriminalSubject] = relationship(back_populates="arrests")
     charges: Mapped[list[ChargeRow]] = relationship(
@@ -210,7 +207,7 @@ class ImmigrationIdentity(_Person, Base):
     a_number: Mapped[str | None] = mapped_column(String(12), unique=True, nullable=True)
     victim_witness: Mapped[bool] = mapped_column(Boolean, default=False)
     victim_witness_note: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock_now)
 
     aliases: Mapped[list[AliasRow]] = relationship(
         back_populates="identity", cascade="all, delete-orphan", order_by="AliasRow.id")
@@ -289,7 +286,7 @@ class RetainedBooking(Base):
     sex: Mapped[str] = mapped_column(String(1))
     policy_version: Mapped[str] = mapped_column(String(40))
     retain_until: Mapped[dt.date] = mapped_column(Date, index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock_now)
 
     templates: Mapped[list[RetainedTemplate]] = relationship(
         back_populates="booking", cascade="all, delete-orphan", order_by="RetainedTemplate.position")
@@ -322,7 +319,7 @@ class AuditEntry(Base):
     __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock_now, index=True)
     actor: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(40))
     action: Mapped[str] = mapped_column(String(40))
@@ -354,7 +351,7 @@ class User(Base):
     state: Mapped[str | None] = mapped_column(String(2), nullable=True)
     area: Mapped[str | None] = mapped_column(String(100), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock_now)
     created_by: Mapped[str] = mapped_column(String(100), default="")
 
 

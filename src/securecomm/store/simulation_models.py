@@ -11,11 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from securecomm.store.base import Base
-from securecomm.store.models import utcnow
+from securecomm.store.base import Base, UTCDateTime, clock_now
 
 
 class SimulationRun(Base):
@@ -33,7 +32,7 @@ class SimulationRun(Base):
     base_run: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a what-if replay's base
     bookings: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock_now)
 
 
 class SimulatedBooking(Base):

@@ -6,8 +6,9 @@ the templates it extracts) and the advance of its ``jobs`` row commit in one
 database transaction, and the unique constraints below make a second attempt
 at the same effect fail loudly instead of duplicating it. See docs/pipeline.md.
 
-Timestamps are naive UTC (``utcnow``): SQLite has no time zones and lease
-comparisons must mean the same thing on both back ends.
+Timestamps are aware UTC instants (``UTCDateTime``) from the writer's clock,
+on SQLite and PostgreSQL alike, so lease comparisons mean the same thing on
+both back ends.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from sqlalchemy import (
     JSON,
     CheckConstraint,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from securecomm.store.base import Base
+from securecomm.store.base import Base, UTCDateTime, clock_now
 
 #: Lifecycle of a submitted transaction.
 TRANSACTION_STATES = ("received", "accepted", "rejected", "done")
@@ -42,11 +42,6 @@ RESPONSE_KINDS = ("SRE", "ERRT", "IDR", "IAQ", "IAR")
 #: Who receives a response.
 RECIPIENT_ROLES = ("ori", "sib", "field_office", "lesc")
 REVIEW_STATES = ("open", "confirmed", "rejected", "resolved")
-
-
-def utcnow() -> dt.datetime:
-    """Naive UTC now, the one clock every workflow timestamp uses."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -73,8 +68,11 @@ class Transaction(Base):
     raw: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     booking_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    #: From the booking itself (CAR): date of arrest (2.045 DOA) and capture time (1.014 GMT), when given.
+    arrest_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    captured_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False, default=clock_now)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
@@ -94,7 +92,7 @@ class StageRun(Base):
     output: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     worker: Mapped[str] = mapped_column(String(96), nullable=False, default="")
-    finished_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    finished_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False, default=clock_now)
 
 
 class Job(Base):
@@ -118,13 +116,13 @@ class Job(Base):
     state: Mapped[str] = mapped_column(String(16), nullable=False, default="ready")
     priority: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    available_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    available_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False, default=clock_now)
     lease_owner: Mapped[str | None] = mapped_column(String(96), nullable=True)
     lease_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False, default=clock_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False, default=clock_now)
 
 
 class Response(Base):
@@ -145,7 +143,7 @@ class Response(Base):
     format: Mapped[str] = mapped_column(String(8), nullable=False)  # "nist" or "json"
     payload: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False, default=clock_now)
 
 
 class ReviewItem(Base):
@@ -168,8 +166,8 @@ class ReviewItem(Base):
     state: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
     decision: Mapped[str | None] = mapped_column(String(32), nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
-    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False, default=clock_now)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class BookingTemplate(Base):

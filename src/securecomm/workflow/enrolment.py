@@ -26,7 +26,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from securecomm.interchange.errors import TransactionError, TransactionRejected
-from securecomm.store.workflow_models import Transaction, utcnow
+from securecomm.domain.clock import SYSTEM_CLOCK
+from securecomm.store.workflow_models import Transaction
 from securecomm.workflow.header import peek_header
 from securecomm.workflow.queue import write_session
 
@@ -128,7 +129,7 @@ def write(session: Session, item: PreparedEnrolment, *, at: dt.datetime | None =
         key = CriminalRepository(session).enroll(item.record, item.templates)
     else:
         key = ImmigrationRepository(session).enroll(item.record, item.templates)
-    now = at or utcnow()
+    now = at or SYSTEM_CLOCK.now()
     session.add(Transaction(tcn=item.tcn, ori=item.ori or "", tot=item.tot, state="done", raw=item.raw,
                             sha256=item.sha256, received_at=now, finished_at=now))
     session.flush()

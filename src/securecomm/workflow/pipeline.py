@@ -28,10 +28,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from securecomm.domain.actions import ACTIONS, NO_ACTION
+from securecomm.domain.clock import SYSTEM_CLOCK, Clock
 from securecomm.interchange.errors import TransactionError, TransactionRejected
 from securecomm.store import audit
-from securecomm.store.workflow_models import (BookingTemplate, Job, Response, ReviewItem, StageRun, Transaction,
-                                              utcnow)
+from securecomm.store.workflow_models import BookingTemplate, Job, Response, ReviewItem, StageRun, Transaction
 from securecomm.workflow.gallery import Galleries
 from securecomm.workflow.header import peek_header
 from securecomm.workflow.queue import JobQueue, Lease, LeaseLost, write_session
@@ -57,7 +57,7 @@ class SubmitResult:
     message: str = ""
 
 
-def submit(engine: Engine, raw: bytes) -> SubmitResult:
+def submit(engine: Engine, raw: bytes, *, clock: Clock = SYSTEM_CLOCK) -> SubmitResult:
     """Record a transaction and queue it, unless its TCN was already received."""
     if not isinstance(raw, (bytes, bytearray)) or not raw:
         raise ValueError("a submission must be the non-empty bytes of an ANSI/NIST-ITL transaction")
@@ -69,9 +69,9 @@ def submit(engine: Engine, raw: bytes) -> SubmitResult:
             if existing is not None:
                 return _seen(existing, head.sha256)
             s.add(Transaction(tcn=head.tcn, ori=head.ori, tot=head.tot, state="received", raw=raw,
-                              sha256=head.sha256, received_at=utcnow()))
+                              sha256=head.sha256, received_at=clock.now()))
             s.flush()
-            JobQueue.enqueue(s, head.tcn, "validate")
+            JobQueue.enqueue(s, head.tcn, "validate", at=clock.now())
     except IntegrityError:  # a concurrent submitter won the race for this TCN
         with Session(engine) as s:
             existing = s.scalars(select(Transaction).where(Transaction.tcn == head.tcn)).one()
@@ -122,10 +122,13 @@ class Worker:
     """Leases jobs and runs their stages until the queue is empty (or forever)."""
 
     def __init__(self, engine: Engine, config: PipelineConfig | None = None, *, owner: str | None = None,
-                 lease_seconds: float = 60.0, max_attempts: int = 5, galleries: Galleries | None = None) -> None:
+                 lease_seconds: float = 60.0, max_attempts: int = 5, galleries: Galleries | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.engine = engine
         self.config = config or PipelineConfig()
-        self.queue = JobQueue(engine, owner=owner, lease_seconds=lease_seconds, max_attempts=max_attempts)
+        self.clock = clock
+        self.queue = JobQueue(engine, owner=owner, lease_seconds=lease_seconds, max_attempts=max_attempts,
+                              clock=clock)
         self.galleries = galleries or Galleries()
         self.stages_run = 0
         #: Consecutive database errors a worker rides out (with back-off) before giving up.
@@ -155,7 +158,7 @@ class Worker:
         tx = session.scalars(select(Transaction).where(Transaction.tcn == tcn)).one()
         outputs = {r.stage: dict(r.output) for r in session.scalars(select(StageRun).where(StageRun.tcn == tcn))}
         reviews = {r.kind: r for r in session.scalars(select(ReviewItem).where(ReviewItem.tcn == tcn))}
-        return StageContext(session=session, tx=tx, outputs=outputs, config=self.config,
+        return StageContext(session=session, tx=tx, outputs=outputs, config=self.config, clock=self.clock,
                             galleries=self.galleries, reviews=reviews, worker=self.queue.owner)
 
     def _outcome(self, ctx: StageContext, lease: Lease) -> StageOutcome:
@@ -233,25 +236,29 @@ class Worker:
         extra = outcome.apply(s) if outcome.apply is not None else {}
         s.add(StageRun(tcn=lease.tcn, stage=lease.stage, status=outcome.status,
                        output={**outcome.output, **(extra or {})}, attempt=lease.attempts,
-                       worker=self.queue.owner, finished_at=utcnow()))
+                       worker=self.queue.owner, finished_at=self.clock.now()))
         for pos, (data, n) in sorted(outcome.templates.items()):
             s.add(BookingTemplate(tcn=lease.tcn, position=pos, template=data, minutiae=n))
         for r in outcome.responses:
             s.add(Response(tcn=lease.tcn, kind=r.kind, recipient=r.recipient, recipient_role=r.role,
-                           format=r.format, payload=r.payload, summary=r.summary, created_at=utcnow()))
+                           format=r.format, payload=r.payload, summary=r.summary, created_at=self.clock.now()))
         if outcome.review is not None:
             v = outcome.review
             s.add(ReviewItem(tcn=lease.tcn, kind=v.kind, reason=v.reason, band=v.band, score=v.score,
-                             candidate=v.candidate, details=v.details, state="open", created_at=utcnow()))
+                             candidate=v.candidate, details=v.details, state="open", created_at=self.clock.now()))
         tx = s.scalars(select(Transaction).where(Transaction.tcn == lease.tcn)).one()
         if outcome.tx_state:
             tx.state = outcome.tx_state
             if outcome.tx_state in ("done", "rejected"):
-                tx.finished_at = utcnow()
+                tx.finished_at = self.clock.now()
         if outcome.tx_error:
             tx.error = outcome.tx_error
         if outcome.booking_date is not None:
             tx.booking_date = outcome.booking_date
+        if outcome.arrest_date is not None:
+            tx.arrest_date = outcome.arrest_date
+        if outcome.captured_at is not None:
+            tx.captured_at = outcome.captured_at
         return nxt
 
     # many jobs -----------------------------------------------------------------------------------
@@ -305,6 +312,8 @@ def status_of(s: Session, tcn: str) -> dict[str, Any]:
         "received_at": tx.received_at.isoformat(timespec="seconds"),
         "finished_at": tx.finished_at.isoformat(timespec="seconds") if tx.finished_at else None,
         "booking_date": tx.booking_date.isoformat() if tx.booking_date else None,
+        "arrest_date": tx.arrest_date.isoformat() if tx.arrest_date else None,
+        "captured_at": tx.captured_at.isoformat(timespec="seconds") if tx.captured_at else None,
         "job": None if job is None else {"stage": job.stage, "state": job.state, "attempts": job.attempts,
                                          "last_error": (job.last_error or "").splitlines()[0:1]},
         "stages": [{"stage": r.stage, "status": r.status, "output": r.output, "attempt": r.attempt}
@@ -356,10 +365,11 @@ def review_items_of(s: Session, *, state: str | None = "open") -> list[ReviewIte
     return list(s.scalars(q).all())
 
 
-def resolve_review(engine: Engine, item_id: int, decision: str, *, reviewer: str, note: str = "") -> ReviewItem:
+def resolve_review(engine: Engine, item_id: int, decision: str, *, reviewer: str, note: str = "",
+                   clock: Clock = SYSTEM_CLOCK) -> ReviewItem:
     """Record a human decision and let the waiting transaction go on (in one transaction)."""
     with write_session(engine) as s:
-        item = record_review(s, item_id, decision, reviewer=reviewer, note=note, at=utcnow())
+        item = record_review(s, item_id, decision, reviewer=reviewer, note=note, at=clock.now())
         _audit(s, reviewer, item, decision)
         s.expunge(item)
         return item
@@ -389,7 +399,7 @@ def record_review(s: Session, item_id: int, decision: str, *, reviewer: str, not
         item.details = {**(item.details or {}), "note": note}
     if item.kind in ("biometric", "status"):
         job = s.scalars(select(Job).where(Job.tcn == item.tcn)).one()
-        JobQueue.resume(s, item.tcn, job.stage)
+        JobQueue.resume(s, item.tcn, job.stage, at=at)
     s.flush()
     return item
 

@@ -30,7 +30,8 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from securecomm.store.db import begin_write, session_scope
-from securecomm.store.workflow_models import Job, utcnow
+from securecomm.domain.clock import SYSTEM_CLOCK, Clock
+from securecomm.store.workflow_models import Job
 
 
 class LeaseLost(RuntimeError):
@@ -77,19 +78,23 @@ class JobQueue:
     """
 
     def __init__(self, engine: Engine, *, owner: str | None = None, lease_seconds: float = 60.0,
-                 max_attempts: int = 5) -> None:
+                 max_attempts: int = 5, clock: Clock = SYSTEM_CLOCK) -> None:
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
         self.engine = engine
+        self.clock = clock
         self.owner = owner or default_owner()
         self.lease_seconds = float(lease_seconds)
         self.max_attempts = int(max_attempts)
 
     # -- producer side -------------------------------------------------------------------------
     @staticmethod
-    def enqueue(session: Session, tcn: str, stage: str, *, priority: int = 0) -> Job:
-        """Add the job of a new transaction inside the caller's transaction (with its ``transactions`` row)."""
-        now = utcnow()
+    def enqueue(session: Session, tcn: str, stage: str, *, priority: int = 0, at: dt.datetime | None = None) -> Job:
+        """Add the job of a new transaction inside the caller's transaction (with its ``transactions`` row).
+
+        ``at`` is the caller's clock reading (default: the system clock).
+        """
+        now = at or SYSTEM_CLOCK.now()
         job = Job(tcn=tcn, stage=stage, state="ready", priority=priority, attempts=0,
                   available_at=now, created_at=now, updated_at=now)
         session.add(job)
@@ -105,7 +110,7 @@ class JobQueue:
         """
         while True:
             token = str(uuid.uuid4())
-            now = utcnow()
+            now = self.clock.now()
             expires = now + dt.timedelta(seconds=self.lease_seconds)
             with write_session(self.engine) as session:
                 pick = (select(Job.id, Job.attempts, Job.tcn, Job.stage)
@@ -147,7 +152,7 @@ class JobQueue:
             raise ValueError(f"cannot advance a job to state {state!r}")
         if state == "ready" and not next_stage:
             raise ValueError("a ready job needs a next stage")
-        now = utcnow()
+        now = self.clock.now()
         keep = state == "ready"
         expires = now + dt.timedelta(seconds=self.lease_seconds) if keep else None
         result = session.execute(
@@ -170,7 +175,7 @@ class JobQueue:
 
     def extend(self, lease: Lease) -> Lease:
         """Push the lease's expiry forward (before a long stage); ``LeaseLost`` if it is gone."""
-        now = utcnow()
+        now = self.clock.now()
         expires = now + dt.timedelta(seconds=self.lease_seconds)
         with write_session(self.engine) as session:
             result = session.execute(
@@ -188,7 +193,7 @@ class JobQueue:
 
         Returns the job's new state (``ready`` or ``failed``); nothing when the lease was lost.
         """
-        now = utcnow()
+        now = self.clock.now()
         final = lease.attempts >= self.max_attempts
         with write_session(self.engine) as session:
             result = session.execute(
@@ -209,13 +214,13 @@ class JobQueue:
             session.execute(
                 update(Job).where(Job.id == lease.job_id, Job.lease_token == lease.token)
                 .values(lease_token=None, lease_owner=None, lease_expires_at=None,
-                        attempts=Job.attempts - 1, updated_at=utcnow())
+                        attempts=Job.attempts - 1, updated_at=self.clock.now())
                 .execution_options(synchronize_session=False))
 
     @staticmethod
-    def resume(session: Session, tcn: str, stage: str) -> None:
+    def resume(session: Session, tcn: str, stage: str, *, at: dt.datetime | None = None) -> None:
         """Put a job parked in ``waiting`` back to ``ready`` at ``stage`` (a review was resolved)."""
-        now = utcnow()
+        now = at or SYSTEM_CLOCK.now()
         result = session.execute(
             update(Job).where(Job.tcn == tcn, Job.state == "waiting")
             .values(state="ready", stage=stage, attempts=0, available_at=now, lease_token=None,
@@ -239,7 +244,7 @@ class JobQueue:
 
     def next_available_in(self) -> float | None:
         """Seconds until some ready job becomes claimable (its lease or back-off ends), None if none."""
-        now = utcnow()
+        now = self.clock.now()
         with Session(self.engine) as session:
             rows = session.execute(
                 select(Job.available_at, Job.lease_expires_at).where(Job.state == "ready")).all()

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from securecomm.domain.actions import NO_ACTION, check_action
+from securecomm.domain.clock import SYSTEM_CLOCK, Clock
 from securecomm.domain.records import Booking
 from securecomm.interchange.errors import TransactionError, TransactionRejected
 from securecomm.store.workflow_models import BookingTemplate, ReviewItem, Transaction
@@ -44,11 +45,6 @@ STAGES = ("validate", "extract", "criminal_search", "sre", "immigration_search",
 LESC = "LESC"
 #: Named in the biometric evidence of every IDR/IAQ.
 MATCHER = "securecomm-mcc"
-
-
-def utc_now() -> dt.datetime:
-    """Aware UTC now, for the ``created`` stamp of JSON documents."""
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -98,6 +94,8 @@ class StageOutcome:
     tx_state: str | None = None  # new transactions.state, when it changes
     tx_error: str | None = None
     booking_date: dt.date | None = None
+    arrest_date: dt.date | None = None  # the booking's date of arrest (2.045), kept on the transaction
+    captured_at: dt.datetime | None = None  # the booking's capture time (1.014 GMT), kept on the transaction
     templates: dict[int, tuple[bytes, int]] = field(default_factory=dict)  # position -> (bytes, minutiae)
     apply: Callable[[Session], dict[str, Any]] | None = None  # domain writes; returns output additions
 
@@ -121,6 +119,7 @@ class StageContext:
     galleries: Any  # securecomm.workflow.gallery.Galleries
     reviews: dict[str, ReviewItem] = field(default_factory=dict)
     worker: str = "worker"  # who reads personal data, for the audit trail
+    clock: Clock = SYSTEM_CLOCK  # "now" for every message this stage writes
 
     @property
     def tcn(self) -> str:
@@ -261,6 +260,7 @@ def validate(ctx: StageContext) -> StageOutcome:
     fingers = sorted(p for p, f in booking.fingers.items() if not f.amputated)
     return StageOutcome(
         status="done", next_stage="extract", tx_state="accepted", booking_date=booking.date,
+        arrest_date=booking.arrest_date, captured_at=booking.captured_at,
         output={"ori": booking.ori, "date": booking.date.isoformat(), "fingers": fingers,
                 "charges": [c.ncic for c in booking.charges], "sib": _sib(ctx.session, booking),
                 "min_fingers": ctx.config.min_fingers})
@@ -417,7 +417,7 @@ def idr(ctx: StageContext) -> StageOutcome:
     sib = ctx.outputs["validate"].get("sib", "") or None
     fin = found.get("fin", "") if matched else ""
     message = IDR(tcn=response_tcn(ctx.tcn, "IDR"), tcr=safe_tcn(ctx.tcn), ori=booking.ori, sib_ori=sib,
-                  created=utc_now(), result="match" if matched else "no_match", fin=fin or None,
+                  created=ctx.clock.now(), result="match" if matched else "no_match", fin=fin or None,
                   evidence=_evidence(ctx, found) if matched else None,
                   examiner_review=found["decision"] == "review")
     payload = _json(message)
@@ -455,7 +455,7 @@ def iaq(ctx: StageContext) -> StageOutcome:
     sre_ucn = ctx.outputs["criminal_search"].get("ucn")
     person = booking.person
     message = IAQ(tcn=response_tcn(ctx.tcn, "IAQ"), idr_tcn=response_tcn(ctx.tcn, "IDR"),
-                  booking_tcn=safe_tcn(ctx.tcn), created=utc_now(), ori=booking.ori,
+                  booking_tcn=safe_tcn(ctx.tcn), created=ctx.clock.now(), ori=booking.ori,
                   sib_ori=ctx.outputs["validate"].get("sib") or None, last_name=person.last_name,
                   first_name=person.first_name, middle_name=person.middle_name, dob=person.dob, sex=person.sex,
                   pob=(person.pob or "XX")[:2].upper(), custody_status=booking.custody or "IN CUSTODY",
@@ -518,7 +518,7 @@ def iar(ctx: StageContext) -> StageOutcome:
     sib = ctx.outputs["validate"].get("sib", "") or None
     priority = det.get("priority")
     message = IAR(tcn=response_tcn(ctx.tcn, "IAR"), iaq_tcn=response_tcn(ctx.tcn, "IAQ"),
-                  booking_tcn=safe_tcn(ctx.tcn), created=utc_now(), fin=ctx.outputs["idr"]["fin"],
+                  booking_tcn=safe_tcn(ctx.tcn), created=ctx.clock.now(), fin=ctx.outputs["idr"]["fin"],
                   a_number=det.get("a_number") or None, immigration_status=det["status"],
                   removable=bool(removable), criminal_level=det["level"],
                   enforcement_priority=int(priority) if str(priority) in ("1", "2", "3") else None,
