@@ -48,7 +48,7 @@ from securecomm.store.workflow_models import Response
 
 __all__ = [
     "JurisdictionError", "load_agencies", "load_activations", "upsert_agency", "activate", "is_activated",
-    "activation_for", "agency", "agencies", "county_key", "validate_ori", "agency_zone", "local_date",
+    "activation_for", "agency", "agencies", "county_key", "validate_ori", "agency_zone", "local_date", "local_date_for",
 ]
 
 #: A field office receives IARs, so its name must fit the outbox's recipient column.
@@ -122,6 +122,14 @@ def agency_zone(row: Agency) -> ZoneInfo:
 def local_date(row: Agency, at: dt.datetime) -> dt.date:
     """The agency's calendar date at the instant ``at`` (a booking at 23:30 in Los Angeles is not the UTC date)."""
     return aware_utc(at, what="instant").astimezone(agency_zone(row)).date()
+
+
+def local_date_for(session: Session, ori: str, at: dt.datetime) -> dt.date:
+    """The calendar date at ``at`` where the agency ``ori`` is; UTC's for an unknown agency."""
+    row = agency(session, ori) if ori else None
+    if row is None:
+        return aware_utc(at, what="instant").date()
+    return local_date(row, at)
 
 
 def _read_records(path: Path, key: str) -> list[Mapping[str, object]]:

@@ -128,10 +128,13 @@ def run_demo(cfg: DemoConfig, *, data_dir: Path, db_url: str | None = None,
                   f"bad or repeated submissions), fingers {list(cfg.fingers)}; store {result.store_url}")
     _write_csv(folder / "agencies.csv", pop.agencies)
     _write_csv(folder / "activations.csv", pop.activations)
-    # the demo's people: its own admin (the first user of the fresh store) and a field officer
+    # the demo's people: the operator running it is the fresh store's first admin (as after `securecomm init`),
+    # plus an examiner, an analyst and a field officer to work the review queue afterwards
     sessions = make_sessionmaker(engine)
-    admin = users.bootstrap_admin(sessions, "demo-admin").principal()
+    admin = users.bootstrap_admin(sessions, users.local_actor_name() or "demo-admin").principal()
     with UnitOfWork(sessions, admin, purpose="demo set-up", write=True) as uow:
+        users.add_user(uow, "demo-examiner", Role.EXAMINER)
+        users.add_user(uow, "demo-analyst", Role.LESC_ANALYST)
         officer = users.add_user(uow, "demo-field-officer", Role.FIELD_OFFICER, area=FIELD_OFFICE).principal()
         config.load_agencies(uow, folder / "agencies.csv")
         config.load_activations(uow, folder / "activations.csv")

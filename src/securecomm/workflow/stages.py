@@ -220,10 +220,11 @@ def errt_outcome(ctx: StageContext, errors: list[TransactionError], stage: str) 
     (addressed, in the file, back to the criminal repository itself) for an operator to route.
     """
     from securecomm.interchange import write_errt
+    from securecomm.jurisdictions import local_date_for
 
     ori = (ctx.tx.ori or "").strip().upper()
     known = bool(_ORI.match(ori))
-    date = ctx.tx.booking_date or ctx.tx.received_at.date()
+    date = ctx.tx.booking_date or local_date_for(ctx.session, ori if known else "", ctx.tx.received_at)
     payload = write_errt(tcn=response_tcn(ctx.tcn, "ERRT"), tcr=safe_tcn(ctx.tcn), ori=ctx.config.cjis_ori,
                          dai=ori if known else ctx.config.cjis_ori, errors=errors, date=date)
     detail = [{"record": e.record, "field": e.field, "reason": e.reason} for e in errors]
