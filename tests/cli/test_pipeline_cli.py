@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 from typer.testing import CliRunner
 
@@ -41,7 +42,7 @@ def _files(tmp_path, scenario):
 def test_operator_session(tmp_path, db_url, scenario):
     folder, paths = _files(tmp_path, scenario)
     db = ["--db", db_url]
-    assert "schema 0002_workflow" in _run("init", *db).output
+    assert re.search(r"schema \d{4}_\w+", _run("init", *db).output)  # the newest revision, whichever it is
     assert "7 agencies loaded" in _run("agencies", "load", str(folder / "agencies.csv"), *db).output
     assert "activated ori MA0130100 from 2008-11-12" in _run("activate", "--ori", "MA0130100", "--from", "2008-11-12",
                                                               *db).output

@@ -272,7 +272,8 @@ def work(once: Annotated[bool, typer.Option("--once", help="run one job, then st
 def _queue_summary(queue) -> None:
     c = queue.counts()
     console.print(f"queue: {c.get('done', 0)} done, {c.get('waiting', 0)} waiting for review, "
-                  f"{c.get('failed', 0)} failed, {c.get('ready', 0)} still queued")
+                  f"{c.get('failed', 0)} failed, {c.get('parked', 0)} parked, {c.get('ready', 0)} still queued"
+                  + (" (securecomm jobs list)" if c.get("failed") or c.get("parked") else ""))
 
 
 def status(tcn: Annotated[str, typer.Argument(help="transaction control number")],

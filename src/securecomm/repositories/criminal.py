@@ -12,19 +12,21 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from securecomm.interchange import ncic
 from securecomm.interchange.records import Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition
 from securecomm.repositories._common import (RepositoryError, UnknownRecord, check_biographic, check_charges,
                                              check_digit_letter, check_ncic, check_role, check_templates,
-                                             next_in_sequence, person_columns, person_of)
+                                             lock_sequence, next_in_sequence, person_columns, person_of)
 from securecomm.repositories._common import gallery_rows as _gallery_rows
 from securecomm.store import audit
-from securecomm.store.models import OUTCOMES, ArrestRow, ChargeRow, CriminalSubject, CriminalTemplate, DispositionRow
+from securecomm.store.models import (OUTCOMES, ArrestRow, ChargeRow, CriminalSubject, CriminalTemplate,
+                                     DispositionRow, UcnAlias)
 
-__all__ = ["CriminalRepository", "RapSheet", "render_rap_sheet", "make_ucn", "is_valid_ucn", "UnknownSubject"]
+__all__ = ["CriminalRepository", "RapSheet", "render_rap_sheet", "make_ucn", "is_valid_ucn", "UnknownSubject",
+           "TcnCollision", "Merge"]
 
 #: Generated UCNs: 8 digits of sequence + 1 check letter (9 characters, like an FBI number).
 UCN_DIGITS = 8
@@ -32,6 +34,19 @@ UCN_DIGITS = 8
 
 class UnknownSubject(UnknownRecord):
     """No criminal subject with that UCN."""
+
+
+class TcnCollision(RepositoryError):
+    """A booking's TCN already names a *different* arrest on file (not a retry of this booking)."""
+
+
+@dataclass(frozen=True)
+class Merge:
+    """What a consolidation did: the surviving UCN, the one aliased to it, the arrests moved."""
+
+    survivor: str
+    merged: str
+    arrests_moved: int
 
 
 def make_ucn(n: int) -> str:
@@ -120,8 +135,23 @@ class CriminalRepository:
     def _subject(self, ucn: str) -> CriminalSubject | None:
         return self.session.scalar(select(CriminalSubject).where(CriminalSubject.ucn == ucn))
 
+    def resolve(self, ucn: str) -> str:
+        """The UCN a subject is known by now: a merged UCN leads to the surviving one."""
+        seen = set()
+        while isinstance(ucn, str) and ucn not in seen:
+            seen.add(ucn)
+            target = self.session.scalar(select(UcnAlias.ucn).where(UcnAlias.alias == ucn))
+            if target is None:
+                return ucn
+            ucn = target
+        raise RepositoryError(f"UCN aliases form a loop at {ucn!r}")
+
+    def lock_enrolments(self) -> None:
+        """Serialise with every other enrolment until this transaction ends (search-then-enrol)."""
+        lock_sequence(self.session, "ucn")
+
     def _require(self, ucn: str) -> CriminalSubject:
-        row = self._subject(ucn) if isinstance(ucn, str) else None
+        row = self._subject(self.resolve(ucn)) if isinstance(ucn, str) else None
         if row is None:
             raise UnknownSubject(f"no criminal subject with UCN {ucn!r}")
         return row
@@ -194,6 +224,7 @@ class CriminalRepository:
         self._check_arrest(tcn=booking.tcn, ori=booking.ori, charges=booking.charges, what=what)
         existing = self._arrest_by_tcn(booking.tcn)
         if existing is not None:
+            self._same_booking(existing, booking, what)  # a retry, or a TcnCollision
             return existing.subject.ucn
         check_biographic(booking.person, what)
         tpls = check_templates(templates, what)
@@ -211,11 +242,48 @@ class CriminalRepository:
         subject = self._require(ucn)
         existing = self._arrest_by_tcn(booking.tcn)
         if existing is not None:
+            self._same_booking(existing, booking, what)
             if existing.subject_id != subject.id:
-                raise RepositoryError(f"{what}: TCN already on the rap sheet of UCN {existing.subject.ucn}, not {ucn}")
+                raise TcnCollision(f"{what}: TCN already on the rap sheet of another subject")
             return
         self._add_arrest(subject, date=booking.arrest_date, ori=booking.ori, tcn=booking.tcn, charges=booking.charges)
         self.session.flush()
+
+    @staticmethod
+    def _same_booking(existing: ArrestRow, booking: Booking, what: str) -> None:
+        """Tell a retry of this booking (its own arrest, already written) from a TCN collision.
+
+        The arrest a booking writes carries its ORI, arrest date and charges; an arrest
+        under the same TCN that differs in any of them belongs to someone else's event
+        and must never hand this booking that subject's UCN.
+        """
+        mine = (booking.ori.strip().upper(), booking.arrest_date,
+                tuple((c.ncic.strip(), c.literal.strip()[:200]) for c in booking.charges))
+        theirs = (existing.ori, existing.date, tuple((c.ncic, c.literal) for c in existing.charges))
+        if mine != theirs:
+            raise TcnCollision(f"{what}: TCN {booking.tcn} already names a different arrest on file")
+
+    def merge(self, survivor: str, merged: str, *, merged_by: str = "", reason: str = "") -> Merge:
+        """Consolidate two subjects that are one person: ``merged``'s arrests join ``survivor``'s rap
+        sheet and ``merged`` becomes an alias of ``survivor`` (lookups by either UCN work).
+
+        The merged subject keeps its templates (more prints of the same person, still searched:
+        a hit on them resolves to the survivor). Taking the enrolment lock first keeps a
+        concurrent search-then-enrol from identifying against a half-merged pair. The caller
+        audits and commits.
+        """
+        self.lock_enrolments()
+        keep, gone = self._require(survivor), self._require(merged)
+        if keep.id == gone.id:
+            raise RepositoryError(f"UCN {survivor} and {merged} are already one subject ({keep.ucn})")
+        moved = self.session.execute(update(ArrestRow).where(ArrestRow.subject_id == gone.id)
+                                     .values(subject_id=keep.id).execution_options(synchronize_session=False))
+        self.session.execute(update(UcnAlias).where(UcnAlias.ucn == gone.ucn).values(ucn=keep.ucn)
+                             .execution_options(synchronize_session=False))
+        self.session.add(UcnAlias(alias=gone.ucn, ucn=keep.ucn, merged_by=merged_by[:64], reason=reason))
+        self.session.flush()
+        self.session.expire_all()
+        return Merge(survivor=keep.ucn, merged=gone.ucn, arrests_moved=int(moved.rowcount or 0))
 
     def record_disposition(self, tcn: str, disposition: Disposition) -> None:
         """Record what a court made of a charge of the arrest with this TCN.
@@ -241,7 +309,7 @@ class CriminalRepository:
     # ------------------------------------------------------------------ reads
 
     def exists(self, ucn: str) -> bool:
-        return self._subject(ucn) is not None
+        return self._subject(self.resolve(ucn)) is not None
 
     def ucn_for_tcn(self, tcn: str) -> str | None:
         """The UCN whose rap sheet holds the arrest with this TCN (no personal data, not audited)."""
@@ -251,6 +319,7 @@ class CriminalRepository:
     def rap_sheet(self, ucn: str, *, actor: str, role: str, purpose: str = "") -> RapSheet:
         """The subject's rap sheet; the read is audited (who, in which role, why)."""
         check_role(role, "a rap sheet")
+        ucn = self.resolve(ucn)
         row = self.session.scalar(
             select(CriminalSubject).where(CriminalSubject.ucn == ucn).options(
                 selectinload(CriminalSubject.arrests).selectinload(ArrestRow.charges),

@@ -334,3 +334,20 @@ DOMAIN_TABLES = (
     "charges", "dispositions", "immigration_identities", "aliases", "encounters", "immigration_templates",
     "retained_bookings", "retained_templates", "audit_log",
 )
+
+
+class UcnAlias(Base):
+    """A UCN merged into another: lookups by the old UCN reach the surviving subject.
+
+    Written by ``CriminalRepository.merge`` when examiners consolidate two subjects
+    that are one person. The losing subject row keeps its templates (they are more
+    prints of the same person, still searched); its arrests move to the survivor.
+    """
+
+    __tablename__ = "ucn_aliases"
+
+    alias: Mapped[str] = mapped_column(String(16), primary_key=True)
+    ucn: Mapped[str] = mapped_column(String(16), index=True)  # the surviving subject's UCN
+    merged_by: Mapped[str] = mapped_column(String(64), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    merged_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
