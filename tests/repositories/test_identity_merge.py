@@ -18,12 +18,19 @@ def test_a_booking_whose_tcn_names_another_arrest_does_not_inherit_that_ucn(sess
     first = repo.create_subject_from_booking(booking("TCN-1"), ten_print(1))
     # the same booking again (a retried stage): the same subject, nothing new
     assert repo.create_subject_from_booking(booking("TCN-1"), ten_print(1)) == first
-    # another agency's arrest, another day, another charge, under the same TCN: a collision
-    for other in (booking("TCN-1", ori="MA0090100"), booking("TCN-1", date=dt.date(2013, 1, 1)),
-                  booking("TCN-1", charges=(Charge("5404"),), last="ROE")):
+    # the same agency's TCN on another day, or with another charge: a collision, not that subject
+    for other in (booking("TCN-1", date=dt.date(2013, 1, 1)), booking("TCN-1", charges=(Charge("5404"),), last="ROE")):
         with pytest.raises(TcnCollision):
             repo.create_subject_from_booking(other, ten_print(2))
+        with pytest.raises(TcnCollision):
+            repo.append_arrest(first, other)
     assert repo.count() == 1
+    # another agency's TCN is another arrest: a TCN is unique per ORI only
+    theirs = repo.create_subject_from_booking(booking("TCN-1", ori="MA0090100", last="ROE"), ten_print(2))
+    assert theirs != first and repo.ucn_for_tcn("TCN-1", "MA0090100") == theirs
+    assert repo.ucn_for_tcn("TCN-1", "MA0130100") == first
+    with pytest.raises(RepositoryError, match="several agencies"):
+        repo.ucn_for_tcn("TCN-1")
 
 
 def test_merge_joins_rap_sheets_and_aliases_the_losing_ucn(session):

@@ -198,13 +198,19 @@ def submit(files: Annotated[list[Path], typer.Argument(help="CAR booking transac
 
     engine = _engine(db, data)
     counts: dict[str, int] = {}
-    for path, raw in _read_files(files):
-        res = submit_one(engine, raw)
+    for path in files:  # one bad file is reported and the rest of the batch goes on
+        problem = ("no such file" if not path.is_file() else
+                   "empty file (no transaction in it)" if path.stat().st_size == 0 else "")
+        if problem:
+            counts["error"] = counts.get("error", 0) + 1
+            err.print(f"[red]error:[/red] {path}: {problem}; not submitted")
+            continue
+        res = submit_one(engine, path.read_bytes())
         counts[res.outcome] = counts.get(res.outcome, 0) + 1
         if res.outcome != "queued":
             console.print(f"{path.name}: TCN {res.tcn} {res.outcome} ({res.state}): {res.message}")
     console.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-    if counts.get("conflict"):
+    if counts.get("conflict") or counts.get("error"):
         raise typer.Exit(2)
 
 

@@ -178,8 +178,16 @@ class CriminalRepository:
         return DispositionRow(ncic=d.ncic.strip(), outcome=d.outcome, date=d.date, felony=bool(d.felony),
                               sentence_days=int(d.sentence_days))
 
-    def _arrest_by_tcn(self, tcn: str) -> ArrestRow | None:
-        return self.session.scalar(select(ArrestRow).where(ArrestRow.tcn == tcn.strip()))
+    def _arrest_by_tcn(self, tcn: str, ori: str | None = None) -> ArrestRow | None:
+        """The arrest with this TCN from this ORI (a TCN is unique per agency); without an ORI,
+        the only arrest with that TCN (several agencies' arrests under one TCN: name the ORI)."""
+        query = select(ArrestRow).where(ArrestRow.tcn == tcn.strip())
+        if ori is not None:
+            return self.session.scalar(query.where(ArrestRow.ori == ori.strip().upper()))
+        rows = self.session.scalars(query.limit(2)).all()
+        if len(rows) > 1:
+            raise RepositoryError(f"TCN {tcn!r} names arrests of several agencies; give the ORI")
+        return rows[0] if rows else None
 
     def _check_arrest(self, *, tcn: str, ori: str, charges: tuple[Charge, ...], what: str) -> None:
         if not isinstance(tcn, str) or not tcn.strip() or len(tcn.strip()) > 40:
@@ -195,7 +203,7 @@ class CriminalRepository:
         tpls = check_templates(templates, what)
         for a in enrolment.arrests:
             self._check_arrest(tcn=a.tcn, ori=a.ori, charges=a.charges, what=f"{what} arrest {a.tcn}")
-            if self._arrest_by_tcn(a.tcn) is not None:
+            if self._arrest_by_tcn(a.tcn, a.ori) is not None:
                 raise RepositoryError(f"{what}: arrest TCN {a.tcn} is already on a rap sheet")
         if enrolment.ucn:
             ucn = enrolment.ucn.strip().upper()
@@ -222,7 +230,7 @@ class CriminalRepository:
         """
         what = f"booking {booking.tcn}"
         self._check_arrest(tcn=booking.tcn, ori=booking.ori, charges=booking.charges, what=what)
-        existing = self._arrest_by_tcn(booking.tcn)
+        existing = self._arrest_by_tcn(booking.tcn, booking.ori)
         if existing is not None:
             self._same_booking(existing, booking, what)  # a retry, or a TcnCollision
             return existing.subject.ucn
@@ -240,7 +248,7 @@ class CriminalRepository:
         what = f"booking {booking.tcn}"
         self._check_arrest(tcn=booking.tcn, ori=booking.ori, charges=booking.charges, what=what)
         subject = self._require(ucn)
-        existing = self._arrest_by_tcn(booking.tcn)
+        existing = self._arrest_by_tcn(booking.tcn, booking.ori)
         if existing is not None:
             self._same_booking(existing, booking, what)
             if existing.subject_id != subject.id:
@@ -285,13 +293,13 @@ class CriminalRepository:
         self.session.expire_all()
         return Merge(survivor=keep.ucn, merged=gone.ucn, arrests_moved=int(moved.rowcount or 0))
 
-    def record_disposition(self, tcn: str, disposition: Disposition) -> None:
+    def record_disposition(self, tcn: str, disposition: Disposition, ori: str | None = None) -> None:
         """Record what a court made of a charge of the arrest with this TCN.
 
         A final outcome replaces a ``pending`` one for the same charge; recording
         the same disposition twice is a no-op.
         """
-        arrest = self._arrest_by_tcn(tcn) if isinstance(tcn, str) else None
+        arrest = self._arrest_by_tcn(tcn, ori) if isinstance(tcn, str) else None
         if arrest is None:
             raise UnknownRecord(f"no arrest with TCN {tcn!r}")
         new = self._disposition_row(disposition, f"arrest {tcn}")
@@ -311,9 +319,9 @@ class CriminalRepository:
     def exists(self, ucn: str) -> bool:
         return self._subject(self.resolve(ucn)) is not None
 
-    def ucn_for_tcn(self, tcn: str) -> str | None:
-        """The UCN whose rap sheet holds the arrest with this TCN (no personal data, not audited)."""
-        arrest = self._arrest_by_tcn(tcn)
+    def ucn_for_tcn(self, tcn: str, ori: str | None = None) -> str | None:
+        """The UCN whose rap sheet holds the arrest with this TCN (from ``ori``); not audited (no personal data)."""
+        arrest = self._arrest_by_tcn(tcn, ori)
         return arrest.subject.ucn if arrest is not None else None
 
     def rap_sheet(self, ucn: str, *, actor: str, role: str, purpose: str = "") -> RapSheet:

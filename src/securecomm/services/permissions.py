@@ -28,6 +28,13 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "agencies.list": frozenset({R.ADMIN, R.OVERSIGHT, R.SIB, R.AGENCY, R.FIELD_OFFICER,
                                 R.FIELD_SUPERVISOR, R.JAIL, R.EXAMINER, R.LESC_ANALYST}),
     "activations.load": frozenset({R.ADMIN}),
+    # --- operating the queue (parked / failed jobs) ------------------------------------------------
+    "jobs.list": frozenset({R.ADMIN}),
+    "jobs.retry": frozenset({R.ADMIN}),
+    "jobs.park": frozenset({R.ADMIN}),
+    # --- identity: consolidation of criminal subjects ---------------------------------------------
+    "identity.consolidation_queue": frozenset({R.EXAMINER, R.ADMIN}),
+    "identity.merge": frozenset({R.EXAMINER, R.ADMIN}),
     # --- oversight ---------------------------------------------------------------------------------
     "audit.read": frozenset({R.OVERSIGHT, R.ADMIN}),
 }

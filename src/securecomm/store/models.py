@@ -137,15 +137,19 @@ class CriminalTemplate(Base):
 
 
 class ArrestRow(Base):
-    """One arrest cycle on a subject's rap sheet; the booking's TCN makes appends idempotent."""
+    """One arrest cycle on a subject's rap sheet; the booking's ORI and TCN make appends idempotent.
+
+    A TCN is unique per agency (ORI), not across agencies.
+    """
 
     __tablename__ = "arrests"
+    __table_args__ = (UniqueConstraint("ori", "tcn", name="uq_arrests_ori_tcn"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("criminal_subjects.id", ondelete="CASCADE"), index=True)
     date: Mapped[dt.date] = mapped_column(Date)
     ori: Mapped[str] = mapped_column(String(9))
-    tcn: Mapped[str] = mapped_column(String(40), unique=True)
+    tcn: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     subject: Mapped[CriminalSubject] = relationship(back_populates="arrests")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 
 from securecomm.interchange.errors import TransactionError, TransactionRejected
 from securecomm.store.workflow_models import Transaction, utcnow
@@ -103,20 +104,34 @@ def commit(engine: Engine, item: Prepared) -> EnrolResult:
 
     try:
         with write_session(engine) as s:
-            seen = s.scalars(select(Transaction).where(Transaction.tcn == item.tcn)).one_or_none()
+            seen = _seen(s, item)
             if seen is not None:
-                outcome = "duplicate" if seen.sha256 == item.sha256 else "rejected"
-                return EnrolResult(item.tcn, outcome, message="TCN already received"
-                                   + ("" if outcome == "duplicate" else " with different content"))
+                return seen
             if item.kind == "criminal":
                 key = CriminalRepository(s).enroll(item.record, item.templates)
             else:
                 key = ImmigrationRepository(s).enroll(item.record, item.templates)
-            s.add(Transaction(tcn=item.tcn, ori=item.ori or "", tot=item.tot, state="done", raw=item.raw,
-                              sha256=item.sha256, received_at=utcnow(), finished_at=utcnow()))
+            s.add(Transaction(tcn=item.tcn, sender_tcn=item.tcn, ori=item.ori or "", tot=item.tot, state="done",
+                              raw=item.raw, sha256=item.sha256, received_at=utcnow(), finished_at=utcnow()))
+            s.flush()
     except RepositoryError as exc:
         return EnrolResult(item.tcn, "rejected", message=str(exc))
+    except IntegrityError:
+        # the same TCN enrolled concurrently by another process: it won; say so plainly
+        with write_session(engine) as s:
+            seen = _seen(s, item)
+        return seen or EnrolResult(item.tcn, "rejected", message="TCN is being enrolled concurrently; try again")
     return EnrolResult(item.tcn, "enrolled", key=key)
+
+
+def _seen(s, item: Prepared) -> EnrolResult | None:
+    """The verdict on an enrolment whose TCN is already on file (same bytes: duplicate)."""
+    seen = s.scalars(select(Transaction).where(Transaction.tcn == item.tcn)).one_or_none()
+    if seen is None:
+        return None
+    outcome = "duplicate" if seen.sha256 == item.sha256 else "rejected"
+    return EnrolResult(item.tcn, outcome, message="TCN already received"
+                       + ("" if outcome == "duplicate" else " with different content"))
 
 
 def enroll(engine: Engine, kind: str, raw: bytes, *, min_fingers: int = 10) -> EnrolResult:

@@ -30,6 +30,7 @@ from securecomm.interchange.errors import TransactionError, TransactionRejected
 from securecomm.store import audit
 from securecomm.store.workflow_models import (BookingTemplate, Job, Response, ReviewItem, StageRun, Transaction,
                                               utcnow)
+from securecomm.workflow import consolidation
 from securecomm.workflow.gallery import Galleries
 from securecomm.workflow.header import peek_header
 from securecomm.workflow.queue import JobQueue, Lease, LeaseLost, write_session
@@ -437,6 +438,16 @@ def resolve_review(engine: Engine, item_id: int, decision: str, *, reviewer: str
             raise ValueError("a review decision needs the reviewer's name")
         if item.kind == "status" and decision != "no_action" and (item.details or {}).get("removable") is False:
             raise ValueError(f"review item {item_id}: the person is not removable; only no_action is possible")
+        if item.kind == consolidation.KIND:  # a consolidation candidate: confirm merges the two subjects
+            merged = consolidation.decide(s, item, decision, reviewer=reviewer, note=note)
+            _audit(s, reviewer, item, decision)
+            if merged is not None:
+                audit.record(s, actor=reviewer, role="examiner", action="merge", object_type="criminal_subject",
+                             object_id=merged.survivor, detail=f"UCN {merged.merged} merged into "
+                             f"{merged.survivor} ({merged.arrests_moved} arrests moved); review item {item.id}")
+            s.flush()
+            s.expunge(item)
+            return item
         item.decision = decision
         item.state = {"confirm": "confirmed", "reject": "rejected"}.get(decision, "resolved")
         item.resolved_by = reviewer.strip()

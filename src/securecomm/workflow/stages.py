@@ -288,10 +288,11 @@ def validate(ctx: StageContext) -> StageOutcome:
                                            f"charge {i}: {charge.ncic!r} is not an NCIC offense code"))
     if booking.tcn != ctx.sender_tcn:
         errors.append(TransactionError("Type-1", "1.009 TCN", "TCN differs from the submitted header"))
-    elif CriminalRepository(ctx.session).ucn_for_tcn(booking.tcn) is not None:
-        # arrests are keyed by TCN: this one already names another arrest on file (whose, is not said)
-        errors.append(TransactionError("Type-1", "1.009 TCN", "TCN already names an arrest on file; "
-                                       "resubmit with a new TCN"))
+    elif CriminalRepository(ctx.session).ucn_for_tcn(booking.tcn, booking.ori) is not None:
+        # this agency's TCN already names an arrest on file (an enrolled history): never inherit
+        # that subject's UCN; whose it is, is not said
+        errors.append(TransactionError("Type-1", "1.009 TCN", "TCN already names an arrest of this agency on "
+                                       "file; resubmit with a new TCN"))
     if errors:
         raise Rejected(errors)
     fingers = sorted(p for p, f in booking.fingers.items() if not f.amputated)

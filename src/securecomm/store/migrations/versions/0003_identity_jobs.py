@@ -5,6 +5,7 @@ wider response recipients.
 * ``jobs.state`` may be ``parked`` (infrastructure trouble outlasted the retries, or an operator).
 * ``transactions.sender_tcn`` (1.009 as sent) unique per ``ori``; existing readable rows get
   their key as sender TCN, ``UNREAD-`` rows none.
+* ``arrests``: a TCN is unique per ORI (``uq_arrests_ori_tcn``), no longer across agencies.
 * ``responses.recipient`` widened to 128 characters (long field-office names).
 
 Revision ID: 0003_identity_jobs
@@ -51,9 +52,15 @@ def upgrade() -> None:
         batch.create_unique_constraint("uq_transactions_ori_sender_tcn", ["ori", "sender_tcn"])
     with op.batch_alter_table("responses") as batch:
         batch.alter_column("recipient", existing_type=sa.String(32), type_=sa.String(128), existing_nullable=False)
+    with op.batch_alter_table("arrests") as batch:
+        batch.drop_constraint("uq_arrests_tcn", type_="unique")
+        batch.create_unique_constraint("uq_arrests_ori_tcn", ["ori", "tcn"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("arrests") as batch:
+        batch.drop_constraint("uq_arrests_ori_tcn", type_="unique")
+        batch.create_unique_constraint("uq_arrests_tcn", ["tcn"])
     with op.batch_alter_table("responses") as batch:
         batch.alter_column("recipient", existing_type=sa.String(128), type_=sa.String(32), existing_nullable=False)
     with op.batch_alter_table("transactions") as batch:
