@@ -5,13 +5,14 @@
 ``synth``  -- synthetic fingerprint generation          (cli/synth.py)
 pipeline   -- init, enroll, submit, work, status, ...  (cli/pipeline.py)
 jobs, subjects -- parked jobs, consolidation and merges  (cli/operations.py)
+stats, report -- the programme's statistics              (cli/stats.py)
 """
 
 from __future__ import annotations
 
 import typer
 
-from securecomm.cli import bench, nist, operations, pipeline, synth
+from securecomm.cli import bench, nist, operations, pipeline, stats, synth
 
 app = typer.Typer(
     help="securecomm: booking fingerprints searched against criminal and immigration repositories.",
@@ -23,6 +24,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(synth.app, name="synth")
 pipeline.register(app)
 operations.register(app)
+stats.register(app)
 
 
 def main() -> None:

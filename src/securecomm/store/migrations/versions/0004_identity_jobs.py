@@ -8,8 +8,8 @@ wider response recipients.
 * ``arrests``: a TCN is unique per ORI (``uq_arrests_ori_tcn``), no longer across agencies.
 * ``responses.recipient`` widened to 128 characters (long field-office names).
 
-Revision ID: 0003_identity_jobs
-Revises: 0002_workflow
+Revision ID: 0004_identity_jobs
+Revises: 0003_simulation
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_identity_jobs"
-down_revision = "0002_workflow"
+revision = "0004_identity_jobs"
+down_revision = "0003_simulation"
 branch_labels = None
 depends_on = None
 
