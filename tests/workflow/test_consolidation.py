@@ -75,26 +75,25 @@ def test_a_confirmed_candidate_merges_the_subjects_through_the_service(store, sc
         assert consolidation_queue(uow) == []
 
 
-def test_review_decide_confirm_on_a_criminal_candidate_merges(store, scenario):
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_merge_needs_an_examiner_and_a_reason_and_review_decide_merges_too(store, scenario):
     _, second, keep, gone = _ewi_twice(store, scenario)
-    item = _candidate(store, second, keep, gone)
-    resolve_review(store, item, "confirm", reviewer="examiner 9")
-    with Session(store) as s:
-        assert CriminalRepository(s).resolve(gone) == keep
-
-
-def test_merge_needs_an_examiner_and_a_reason(store, scenario):
-    _, _, keep, gone = _ewi_twice(store, scenario)
     with pytest.raises(PermissionDenied):
         with _uow(store, Principal("clerk", Role.AGENCY, ori="MA0130100")) as uow:
             merge_subjects(uow, keep, gone, "looks alike")
     with pytest.raises(ValueError, match="reason"):
         with _uow(store, EXAMINER) as uow:
             merge_subjects(uow, keep, gone, " ")
-    with _uow(store, ADMIN) as uow:
-        assert merge_subjects(uow, keep, gone, "missed match found by audit").merged == gone
+    item = _candidate(store, second, keep, gone)
+    resolve_review(store, item, "confirm", reviewer="examiner 9")  # `securecomm review decide ID confirm`
+    with Session(store) as s:
+        assert CriminalRepository(s).resolve(gone) == keep
+    with pytest.raises(ValueError, match="already one subject"):
+        with _uow(store, ADMIN) as uow:
+            merge_subjects(uow, keep, gone, "again")
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_operators_list_park_and_retry_jobs(store, scenario):
     tcn = submit(store, scenario.bookings["b2_citizen"]).tcn
     with pytest.raises(PermissionDenied):

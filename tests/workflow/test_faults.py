@@ -136,6 +136,7 @@ def test_a_killed_or_hung_decoder_is_the_machines_trouble_not_corrupt_data(monke
     worker.close()
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_booking_whose_decoder_is_killed_is_parked_not_rejected(store, scenario, monkeypatch):
     monkeypatch.setattr(images, "_WORKER", images._WsqWorker())
     _fake_decoder(monkeypatch, "killed")

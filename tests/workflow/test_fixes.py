@@ -40,16 +40,24 @@ def _responses(store, tcn: str) -> Counter:
 def test_a_tcn_is_scoped_to_its_sender_and_unreadable_files_reserve_nothing(store, scenario):
     raw = scenario.bookings["b2_citizen"]
     tcn = scenario.tcns["b2_citizen"]
+    # the booking cut short in transmission (the header whole): rejected, and reserving nothing
+    cut = submit(store, raw[:700])
+    assert cut.tcn == tcn
+    _run(store)
+    assert transaction_status(store, cut.tcn)["state"] == "rejected"
+    assert submit(store, raw[:700]).outcome == "duplicate"  # the same bad bytes again: not reprocessed
     # a 41-byte file carrying only that TCN: answered, but under a server-made key
     junk = b"1.001:41" + GS + b"1.009:" + tcn.encode() + FS
     held = submit(store, junk)
     assert held.outcome == "queued" and held.tcn.startswith("UNREAD-")
     real = submit(store, raw)
-    assert (real.outcome, real.tcn) == ("queued", tcn)  # the real booking is not blocked
+    assert real.outcome == "queued" and real.tcn == f"{tcn}@{scen.PILOT_ORI}"  # not blocked by either
+    with Session(store) as s:
+        assert s.scalar(select(Transaction.sender_tcn).where(Transaction.tcn == real.tcn)) == tcn
     # another agency using the same TCN: a different transaction, under its own key
     other = _rewrite(raw, ori=scen.OTHER_ORI)
     theirs = submit(store, other)
-    assert theirs.outcome == "queued" and theirs.tcn == f"{tcn}@{scen.OTHER_ORI}"
+    assert theirs.outcome == "queued" and theirs.tcn == f"{tcn}@{scen.OTHER_ORI}"  # its own key
     assert submit(store, other).outcome == "duplicate"
     assert submit(store, _rewrite(other, dai="DCFBIWA01")).outcome == "conflict"  # same sender, same TCN
     _run(store)
@@ -61,45 +69,31 @@ def test_a_tcn_is_scoped_to_its_sender_and_unreadable_files_reserve_nothing(stor
     assert sorted(r["recipient"] for r in sre) == [scen.OTHER_ORI, scen.SIB_ORI]
 
 
-def test_a_rejected_transaction_does_not_reserve_its_tcn(store, scenario):
-    raw = scenario.bookings["b2_citizen"]
-    tcn = scenario.tcns["b2_citizen"]
-    bad = raw[:700]  # cut short in transmission: the header is whole, the rest is not
-    first = submit(store, bad)
-    assert first.tcn == tcn
-    _run(store)
-    assert transaction_status(store, first.tcn)["state"] == "rejected"
-    assert submit(store, bad).outcome == "duplicate"  # the same bad bytes again: not reprocessed
-    fixed = submit(store, raw)  # the corrected booking under the same TCN
-    assert fixed.outcome == "queued" and fixed.tcn != first.tcn
-    _run(store)
-    assert transaction_status(store, fixed.tcn)["state"] == "done"
-    with Session(store) as s:
-        assert s.scalar(select(Transaction.sender_tcn).where(Transaction.tcn == fixed.tcn)) == tcn
+def test_copies_go_once_to_each_recipient_and_only_to_real_bureaus_of_the_senders_state(store, scenario):
+    from securecomm.jurisdictions import agency, upsert_agency
 
-
-def test_a_bureau_booking_that_names_itself_in_sco_gets_one_sre(store, scenario):
-    raw = _rewrite(scenario.bookings["b2_citizen"], ori=scen.SIB_ORI, tcn="MASIB0000-SELF-1", sib_ori=scen.SIB_ORI)
-    tcn = submit(store, raw).tcn
+    office = "ERO BOSTON FIELD OFFICE - HARBOR CITY SUB-OFFICE, SUFFOLK COUNTY DETAIL"  # 71 characters
+    with Session(store) as s, s.begin():
+        upsert_agency(s, ori="NY0000000", name="NY bureau", state="NY", kind="SIB")  # a bureau, another state
+        row = agency(s, scen.PILOT_ORI)
+        upsert_agency(s, ori=row.ori, name=row.name, state=row.state, county=row.county, kind=row.kind,
+                      sib_ori=row.sib_ori, field_office=office)
+    citizen = scenario.bookings["b2_citizen"]
+    # the state bureau books someone itself and names itself in SCO: one SRE, not a broken constraint
+    own = submit(store, _rewrite(citizen, ori=scen.SIB_ORI, tcn="MASIB0000-SELF-1", sib_ori=scen.SIB_ORI)).tcn
+    # SCO naming a police agency, a bureau of another state, an unknown ORI: no copy there
+    asked = {sco: submit(store, _rewrite(citizen, tcn=f"MA0130100-SCO-{i}", sib_ori=sco)).tcn
+             for i, sco in enumerate((scen.OTHER_ORI, "NY0000000", "ZZ9999999"))}
+    overstay = submit(store, scenario.bookings["b1_overstay"]).tcn  # matched: an IAR to the long-named office
     _run(store)
-    assert transaction_status(store, tcn)["state"] == "done"
-    sent = _responses(store, tcn)
+    sent = _responses(store, own)
+    assert transaction_status(store, own)["state"] == "done"
     assert sent[("SRE", scen.SIB_ORI)] == 1 and max(sent.values()) == 1
-
-
-@pytest.mark.parametrize("sco", [scen.OTHER_ORI, "NY0000000", "ZZ9999999"])
-def test_sco_copies_go_only_to_a_loaded_bureau_of_the_senders_state(store, scenario, sco):
-    with Session(store) as s, s.begin():  # a real bureau, but of another state
-        from securecomm.jurisdictions import upsert_agency
-
-        upsert_agency(s, ori="NY0000000", name="NY bureau", state="NY", kind="SIB")
-    raw = _rewrite(scenario.bookings["b2_citizen"], sib_ori=sco)
-    tcn = submit(store, raw).tcn
-    _run(store)
-    sent = {recipient for kind, recipient in _responses(store, tcn) if kind == "SRE"}
-    assert sent == {scen.PILOT_ORI, scen.SIB_ORI}  # the agency and its configured bureau, nobody else
-    validate = next(st for st in transaction_status(store, tcn)["stages"] if st["stage"] == "validate")
-    assert "2.007 SCO" in validate["output"]["warnings"][0]
+    for sco, tcn in asked.items():
+        assert {r for kind, r in _responses(store, tcn) if kind == "SRE"} == {scen.PILOT_ORI, scen.SIB_ORI}, sco
+        validate = next(st for st in transaction_status(store, tcn)["stages"] if st["stage"] == "validate")
+        assert "2.007 SCO" in validate["output"]["warnings"][0]
+    assert _responses(store, overstay)[("IAR", office)] == 1
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
@@ -133,16 +127,3 @@ def test_a_concurrent_enrolment_of_the_same_tcn_is_a_clear_duplicate(store, prep
         t.join(60)
     assert not errors, errors
     assert sorted(r.outcome for r in results) == ["duplicate", "enrolled"], results
-
-
-def test_a_long_field_office_name_gets_its_iar(store, scenario):
-    from securecomm.jurisdictions import agency, upsert_agency
-
-    office = "ERO BOSTON FIELD OFFICE - HARBOR CITY SUB-OFFICE, SUFFOLK COUNTY DETAIL"  # 71 characters
-    with Session(store) as s, s.begin():
-        row = agency(s, scen.PILOT_ORI)
-        upsert_agency(s, ori=row.ori, name=row.name, state=row.state, county=row.county, kind=row.kind,
-                      sib_ori=row.sib_ori, field_office=office)
-    tcn = submit(store, scenario.bookings["b1_overstay"]).tcn
-    _run(store)
-    assert _responses(store, tcn)[("IAR", office)] == 1
