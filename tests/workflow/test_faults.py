@@ -152,3 +152,35 @@ def test_a_booking_whose_decoder_is_killed_is_parked_not_rejected(store, scenari
         sent = s.scalars(select(Response.kind).where(Response.tcn == tcn)).all()
     assert job.state == "parked" and "DecoderUnavailable" in job.last_error
     assert tx.state == "received" and sent == []  # no ERRT, nothing claimed about the image
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_stage_past_its_deadline_commits_nothing_and_its_job_goes_on(store, scenario, monkeypatch):
+    import threading
+    import time
+
+    real = stages.RUNNERS["extract"]
+    calls = []
+
+    def slow_once(ctx):
+        calls.append(threading.current_thread().name)
+        if len(calls) == 1:
+            time.sleep(2.5)  # hangs well past the 0.5 s deadline and the 1 s lease
+        return real(ctx)
+
+    monkeypatch.setitem(stages.RUNNERS, "extract", slow_once)
+    tcn = submit(store, scenario.bookings["b2_citizen"]).tcn
+    config = PipelineConfig(min_fingers=2, stage_deadline=0.5)
+    hung = threading.Thread(target=Worker(store, config, lease_seconds=1.0).step, name="hung")
+    hung.start()
+    time.sleep(1.8)  # the hung worker's lease was let go at the deadline and has run out
+    other = Worker(store, config, lease_seconds=1.0)
+    other.run(until_empty=True, poll=0.05)  # another worker takes the job over and finishes it
+    hung.join(30)
+    with Session(store) as s:
+        runs = {r.stage: r for r in s.scalars(select(StageRun).where(StageRun.tcn == tcn))}
+        job = s.scalars(select(Job).where(Job.tcn == tcn)).one()
+        sent = s.scalars(select(Response.kind).where(Response.tcn == tcn)).all()
+    assert calls[0] == "hung" and len(calls) == 2
+    assert job.state == "done" and runs["extract"].worker == other.queue.owner  # the late result was dropped
+    assert "ERRT" not in sent and sent.count("SRE") == 2
