@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -283,6 +283,8 @@ class Worker:
         """A light stage: computed and committed in the same write transaction."""
         try:
             with write_session(self.engine) as s:
+                if s.get_bind().dialect.name == "postgresql":  # the light stages' deadline
+                    s.execute(text(f"SET LOCAL statement_timeout = {int(self.config.stage_deadline * 1000)}"))
                 outcome = self._outcome(self._context(s, lease.tcn), lease)
                 nxt = self._record(s, lease, outcome)
         except LeaseLost:
@@ -366,12 +368,23 @@ def audit_read(engine: Engine, *, actor: str, role: str, object_type: str, objec
                      detail=detail)
 
 
+def find_key(session: Session, tcn: str) -> str:
+    """The store key of a transaction named by its key, or by its TCN when only one sender used it."""
+    if session.scalars(select(Transaction.id).where(Transaction.tcn == tcn)).first() is not None:
+        return tcn
+    keys = session.scalars(select(Transaction.tcn).where(Transaction.sender_tcn == tcn).limit(10)).all()
+    if len(keys) == 1:
+        return keys[0]
+    if keys:
+        raise LookupError(f"TCN {tcn!r} was sent by several agencies: name one of {', '.join(sorted(keys))}")
+    raise LookupError(f"no transaction with TCN {tcn!r}")
+
+
 def transaction_status(engine: Engine, tcn: str) -> dict[str, Any]:
     """Everything known about one transaction: state, job, stages, responses, reviews."""
     with Session(engine) as s:
-        tx = s.scalars(select(Transaction).where(Transaction.tcn == tcn)).one_or_none()
-        if tx is None:
-            raise LookupError(f"no transaction with TCN {tcn!r}")
+        tcn = find_key(s, tcn)
+        tx = s.scalars(select(Transaction).where(Transaction.tcn == tcn)).one()
         job = s.scalars(select(Job).where(Job.tcn == tcn)).one_or_none()
         runs = s.scalars(select(StageRun).where(StageRun.tcn == tcn).order_by(StageRun.id)).all()
         resp = s.scalars(select(Response).where(Response.tcn == tcn).order_by(Response.id)).all()
@@ -394,8 +407,7 @@ def transaction_status(engine: Engine, tcn: str) -> dict[str, Any]:
 def responses(engine: Engine, tcn: str) -> list[Response]:
     """The responses sent for one transaction, in the order they were committed."""
     with Session(engine, expire_on_commit=False) as s:
-        if s.scalars(select(Transaction.id).where(Transaction.tcn == tcn)).one_or_none() is None:
-            raise LookupError(f"no transaction with TCN {tcn!r}")
+        tcn = find_key(s, tcn)
         rows = s.scalars(select(Response).where(Response.tcn == tcn).order_by(Response.id)).all()
         s.expunge_all()
         return list(rows)
