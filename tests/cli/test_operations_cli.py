@@ -22,17 +22,19 @@ def test_submit_batch_jobs_and_merge(tmp_path, scenario):
     folder.mkdir()
     (folder / "a-empty.an2").write_bytes(b"")
     (folder / "b-citizen.an2").write_bytes(scenario.bookings["b2_citizen"])
-    _run("init", *db)
-    out = _run("submit", str(folder / "a-empty.an2"), str(folder / "b-citizen.an2"), *db, code=2)
+    admin = {"SECURECOMM_ACTOR": "root admin"}
+    _run("init", *db, env=admin)  # the first user is the store's admin
+    _run("users", "add", "pat", "--role", "public", *db, env=admin)
+    _run("users", "add", "examiner 1", "--role", "examiner", *db, env=admin)
+    out = _run("submit", str(folder / "a-empty.an2"), str(folder / "b-citizen.an2"), *db, env=admin, code=2)
     assert "a-empty.an2: empty file" in out and "1 queued" in out and "1 error" in out  # the batch went on
     tcn = scenario.tcns["b2_citizen"]
-    admin = {"SECURECOMM_ROLE": "admin", "SECURECOMM_ACTOR": "operator 1"}
     assert f"{tcn}: parked" in _run("jobs", "park", tcn, "--reason", "hold", *db, env=admin)
     assert tcn in _run("jobs", "list", *db, env=admin)
-    out = _run("jobs", "retry", tcn, *db, env={"SECURECOMM_ROLE": "public"}, code=1)
-    assert "public may not jobs.retry" in out
+    out = _run("jobs", "retry", tcn, *db, env={"SECURECOMM_ACTOR": "pat"}, code=1)
+    assert "may not jobs.retry" in out
     assert f"{tcn}: ready" in _run("jobs", "retry", tcn, *db, env=admin)
     assert "no jobs" in _run("jobs", "list", *db, env=admin)
     out = _run("subjects", "merge", "00000001J", "00000002S", "--reason", "x", *db,
-               env={"SECURECOMM_ROLE": "examiner"}, code=1)
+               env={"SECURECOMM_ACTOR": "examiner 1"}, code=1)
     assert "no criminal subject" in out

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from securecomm.interchange.records import Charge
+from securecomm.domain.records import Charge
 from securecomm.repositories import CriminalRepository, RepositoryError
 from securecomm.repositories.criminal import TcnCollision
 

@@ -13,9 +13,9 @@ from securecomm.services import PermissionDenied, UnitOfWork
 from securecomm.services.identity import consolidation_queue, decide_consolidation, merge_subjects
 from securecomm.services.jobs import list_jobs, park_job, retry_job
 from securecomm.store import audit
+from securecomm.store.db import make_sessionmaker
 from securecomm.store.workflow_models import Job, ReviewItem, utcnow
 from securecomm.workflow.pipeline import Worker, resolve_review, submit, transaction_status
-from securecomm.workflow.queue import begin_write
 from securecomm.workflow.stages import PipelineConfig
 
 CONFIG = PipelineConfig(min_fingers=2)
@@ -24,11 +24,7 @@ ADMIN = Principal("operator 1", Role.ADMIN)
 
 
 def _uow(store, principal, purpose="test"):
-    def sessions():
-        s = Session(store, expire_on_commit=False)
-        begin_write(s)
-        return s
-    return UnitOfWork(sessions, principal, purpose=purpose)
+    return UnitOfWork(make_sessionmaker(store), principal, purpose=purpose, write=True)
 
 
 def _ewi_twice(store, scenario) -> tuple[str, str, str, str]:

@@ -1,60 +1,22 @@
 """Operator commands over the service layer: ``jobs`` (parked and failed work) and ``subjects``
 (the consolidation queue, merging two criminal subjects).
 
-Each command opens a ``UnitOfWork`` with the operator's principal, so the permission
-allow-list and the audit apply. The principal comes from ``cli_principal``: the operator's
-name and role as configured for this shell (``$SECURECOMM_ACTOR``, ``$SECURECOMM_ROLE``).
+Each command opens a ``UnitOfWork`` as the registered user at the keyboard (``_acting``,
+the same as every pipeline command), so the permission allow-list and the audit apply:
+jobs need an administrator, consolidation an examiner (or an administrator).
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from securecomm.cli.pipeline import DataOpt, DbOpt, _engine, _fail, _operator, console
+from securecomm.cli.pipeline import DataOpt, DbOpt, _acting, _engine, console
 
 jobs_app = typer.Typer(help="parked and failed jobs: list, retry, park", no_args_is_help=True)
 subjects_app = typer.Typer(help="criminal subjects: the consolidation queue and merges", no_args_is_help=True)
-
-
-def cli_principal(default_role: str):
-    """Who runs this command: ``$SECURECOMM_ACTOR`` (else the login name) in ``$SECURECOMM_ROLE``."""
-    from securecomm.domain.principal import Principal
-
-    role = os.environ.get("SECURECOMM_ROLE") or default_role
-    try:
-        return Principal(actor=_operator(), role=role)
-    except ValueError as exc:
-        _fail(str(exc))
-
-
-def _uow(db: str | None, data: Path | None, default_role: str, purpose: str):
-    from sqlalchemy.orm import Session
-
-    from securecomm.services import UnitOfWork
-    from securecomm.workflow.queue import begin_write
-
-    engine = _engine(db, data)
-
-    def sessions() -> Session:
-        session = Session(engine, expire_on_commit=False)
-        begin_write(session)
-        return session
-
-    return UnitOfWork(sessions, cli_principal(default_role), purpose=purpose)
-
-
-def _run(call):
-    from securecomm.services import NotFound, PermissionDenied
-
-    try:
-        return call()
-    except (PermissionDenied, NotFound, LookupError, ValueError) as exc:
-        _fail(str(exc))
 
 
 @jobs_app.command("list")
@@ -64,8 +26,8 @@ def jobs_list(state: Annotated[Optional[list[str]], typer.Option("--state", help
     """Jobs that stopped (parked: retries outlasted, or parked by hand; failed: workers died on it)."""
     from securecomm.services.jobs import STOPPED, list_jobs
 
-    with _uow(db, data, "admin", "operate the queue") as uow:
-        rows = _run(lambda: list_jobs(uow, tuple(state) if state else STOPPED))
+    with _acting(_engine(db, data), "operate the queue", write=True) as uow:
+        rows = list_jobs(uow, tuple(state) if state else STOPPED)
     if not rows:
         console.print("no jobs in that state")
         return
@@ -84,8 +46,8 @@ def jobs_retry(tcns: Annotated[list[str], typer.Argument(help="transaction keys 
     from securecomm.services.jobs import retry_job
 
     for tcn in tcns:
-        with _uow(db, data, "admin", "operate the queue") as uow:
-            view = _run(lambda: retry_job(uow, tcn, reason))
+        with _acting(_engine(db, data), "operate the queue", write=True) as uow:
+            view = retry_job(uow, tcn, reason)
         console.print(f"{view.tcn}: {view.state} at stage {view.stage}")
 
 
@@ -96,8 +58,8 @@ def jobs_park(tcn: Annotated[str, typer.Argument(help="transaction key")],
     """Stop a queued job until `jobs retry` (a worker holding it cannot commit its stage any more)."""
     from securecomm.services.jobs import park_job
 
-    with _uow(db, data, "admin", "operate the queue") as uow:
-        view = _run(lambda: park_job(uow, tcn, reason))
+    with _acting(_engine(db, data), "operate the queue", write=True) as uow:
+        view = park_job(uow, tcn, reason)
     console.print(f"{view.tcn}: parked at stage {view.stage}")
 
 
@@ -106,8 +68,8 @@ def subjects_consolidation(db: DbOpt = None, data: DataOpt = None) -> None:
     """The consolidation queue: bookings enrolled as new subjects beside a weak match."""
     from securecomm.services.identity import consolidation_queue
 
-    with _uow(db, data, "examiner", "consolidation review") as uow:
-        items = _run(lambda: consolidation_queue(uow))
+    with _acting(_engine(db, data), "consolidation review", write=True) as uow:
+        items = consolidation_queue(uow)
     if not items:
         console.print("the consolidation queue is empty")
         return
@@ -126,8 +88,8 @@ def subjects_decide(item: Annotated[int, typer.Argument(help="consolidation cand
     """Confirm (merge the booking's subject into the candidate) or reject a consolidation candidate."""
     from securecomm.services.identity import decide_consolidation
 
-    with _uow(db, data, "examiner", "consolidation review") as uow:
-        merged = _run(lambda: decide_consolidation(uow, item, decision, reason))
+    with _acting(_engine(db, data), "consolidation review", write=True) as uow:
+        merged = decide_consolidation(uow, item, decision, reason)
     console.print(f"item {item}: {decision}" + (f"; UCN {merged.merged} merged into {merged.survivor} "
                                                  f"({merged.arrests_moved} arrests moved)" if merged else ""))
 
@@ -140,8 +102,8 @@ def subjects_merge(survivor: Annotated[str, typer.Argument(help="UCN that stays"
     """Merge two criminal subjects that are one person: rap sheets joined, the second UCN aliased."""
     from securecomm.services.identity import merge_subjects
 
-    with _uow(db, data, "examiner", "consolidation") as uow:
-        result = _run(lambda: merge_subjects(uow, survivor, merged, reason))
+    with _acting(_engine(db, data), "consolidation", write=True) as uow:
+        result = merge_subjects(uow, survivor, merged, reason)
     console.print(f"UCN {result.merged} merged into {result.survivor} ({result.arrests_moved} arrests moved)")
 
 

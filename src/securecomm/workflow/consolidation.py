@@ -15,6 +15,7 @@ service layer's (``securecomm.services.identity``) or the review command's.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -57,7 +58,8 @@ def open_candidates(session: Session) -> list[Candidate]:
     return out
 
 
-def decide(session: Session, item: ReviewItem, decision: str, *, reviewer: str, note: str = ""):
+def decide(session: Session, item: ReviewItem, decision: str, *, reviewer: str, note: str = "",
+           at: dt.datetime | None = None):
     """Record an examiner's decision on a candidate; ``confirm`` merges the booking's subject into
     the candidate's. Returns the ``Merge`` (None on reject, or when the two are already one)."""
     from securecomm.repositories import CriminalRepository, RepositoryError
@@ -85,7 +87,7 @@ def decide(session: Session, item: ReviewItem, decision: str, *, reviewer: str, 
     item.decision = decision
     item.state = "confirmed" if decision == "confirm" else "rejected"
     item.resolved_by = reviewer.strip()[:64]
-    item.resolved_at = utcnow()
+    item.resolved_at = at or utcnow()
     if note:
         item.details = {**(item.details or {}), "note": note}
     if merged is not None:

@@ -39,8 +39,8 @@ def _clean(value: bytes, limit: int) -> str:
 def peek_header(raw: bytes) -> Header:
     """TCN (1.009), ORI (1.008) and TOT (1.004) of ``raw``; a damaged file gets ``UNREAD-<sha256>``.
 
-    Readable means: a Type-1 with 1.001 LEN, 1.002 VER, a TOT, a 9-character ORI and a TCN
-    of 1..40 characters without spaces. Anything less reserves no TCN.
+    Readable means: a Type-1 with a TOT, a 9-character ORI and a TCN of 1..40 characters
+    without spaces. Anything less reserves no TCN.
     """
     digest = hashlib.sha256(raw).hexdigest()
     fields: dict[int, bytes] = {}
@@ -55,8 +55,7 @@ def peek_header(raw: bytes) -> Header:
     tot = _clean(fields.get(4, b""), 8)
     # A TCN is scoped to its sender, so it is only read when the sender is too: a file whose
     # Type-1 lacks a well-formed ORI or a TOT reserves no TCN (it gets a server-made key).
-    readable = (bool(_TCN.match(tcn)) and bool(_ORI.match(ori.upper())) and bool(tot)
-                and 1 in fields and 2 in fields)
+    readable = bool(_TCN.match(tcn)) and bool(_ORI.match(ori.upper())) and bool(tot)
     if not readable:
         return Header(tcn=f"UNREAD-{digest[:24]}", ori=ori, tot=tot, sha256=digest, readable=False)
     return Header(tcn=tcn, ori=ori.upper(), tot=tot, sha256=digest, readable=True)

@@ -8,8 +8,8 @@ wider response recipients.
 * ``arrests``: a TCN is unique per ORI (``uq_arrests_ori_tcn``), no longer across agencies.
 * ``responses.recipient`` widened to 128 characters (long field-office names).
 
-Revision ID: 0004_identity_jobs
-Revises: 0003_simulation
+Revision ID: 0005_identity_jobs
+Revises: 0004_users
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_identity_jobs"
-down_revision = "0003_simulation"
+revision = "0005_identity_jobs"
+down_revision = "0004_users"
 branch_labels = None
 depends_on = None
 
