@@ -18,7 +18,7 @@ state          yes       two-letter state code
 county         no        county name (activation by county uses it)
 kind           no        police | sheriff | jail | SIB | federal | other
 sib_ori        no        ORI of the state identification bureau that gets copies
-field_office   no        ICE ERO area of responsibility that gets IARs (<= 32 chars)
+field_office   no        ICE ERO area of responsibility that gets IARs (<= 100 chars)
 time_zone      no        IANA time zone (``America/Denver``) when the agency's
                          differs from its state's default
                          (``securecomm/domain/data/state_time_zones.json``)
@@ -51,8 +51,10 @@ __all__ = [
     "activation_for", "agency", "agencies", "county_key", "validate_ori", "agency_zone", "local_date", "local_date_for",
 ]
 
-#: A field office receives IARs, so its name must fit the outbox's recipient column.
-FIELD_OFFICE_MAX = Response.__table__.c.recipient.type.length
+#: A field office receives IARs by name: the agencies column bounds it, and the outbox's recipient
+#: column is at least as wide (a name the outbox could not hold would lose every IAR).
+FIELD_OFFICE_MAX = Agency.__table__.c.field_office.type.length
+assert Response.__table__.c.recipient.type.length >= FIELD_OFFICE_MAX
 
 
 class JurisdictionError(ValueError):

@@ -55,7 +55,7 @@ def test_upgrade_keeps_instants_and_rewrites_old_action_words(db_url):
             s.flush()
         assert isinstance(info.value, NaiveTimeError) or isinstance(getattr(info.value, "orig", None), NaiveTimeError)
     with engine.begin() as conn:  # and back down
-        command.downgrade(db.alembic_config(engine, conn), "0004_users")
+        command.downgrade(db.alembic_config(engine, conn), "0005_identity_jobs")
         out = conn.execute(text("SELECT output FROM stage_runs")).scalar_one()
     assert '"none"' in (out if isinstance(out, str) else str(out).replace("'", '"'))
     engine.dispose()

@@ -10,8 +10,8 @@ zones, and one action vocabulary in stored stage outputs.
 * Status-determination outputs and status review items stored with the policy's old action word
   ``none`` now say ``no_action``, the word of the IAR and the review queue.
 
-Revision ID: 0005_time_and_actions
-Revises: 0004_users
+Revision ID: 0006_time_and_actions
+Revises: 0005_identity_jobs
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_time_and_actions"
-down_revision = "0004_users"
+revision = "0006_time_and_actions"
+down_revision = "0005_identity_jobs"
 branch_labels = None
 depends_on = None
 
