@@ -51,7 +51,8 @@ def decide_consolidation(uow: UnitOfWork, item_id: int, decision: str, reason: s
                                                        ReviewItem.kind == consolidation.KIND))
     if item is None:
         raise NotFound(f"no consolidation candidate {item_id}")
-    result = consolidation.decide(uow.session, item, decision, reviewer=uow.principal.actor, note=reason)
+    result = consolidation.decide(uow.session, item, decision, reviewer=uow.principal.actor, note=reason,
+                                  at=uow.now())
     uow.audit(f"review:{decision}", "transaction", item.tcn, detail=f"consolidation candidate {item_id}")
     if result is not None:
         uow.audit("merge", "criminal_subject", result.survivor,

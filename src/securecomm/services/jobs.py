@@ -62,7 +62,7 @@ def retry_job(uow: UnitOfWork, tcn: str, reason: str = "") -> JobView:
     """Resume a parked or failed job at its stage with fresh attempts; audited."""
     uow.require("jobs.retry")
     _, ori = _job(uow, tcn)
-    job = JobQueue.requeue(uow.session, tcn)
+    job = JobQueue.requeue(uow.session, tcn, at=uow.now())
     uow.audit("jobs.retry", "job", tcn, detail=reason)
     uow.session.flush()
     return _view(job, ori)
@@ -74,7 +74,7 @@ def park_job(uow: UnitOfWork, tcn: str, reason: str) -> JobView:
     if not reason or not reason.strip():
         raise ValueError("parking a job needs a reason")
     _, ori = _job(uow, tcn)
-    job = JobQueue.park(uow.session, tcn, reason.strip())
+    job = JobQueue.park(uow.session, tcn, reason.strip(), at=uow.now())
     uow.audit("jobs.park", "job", tcn, detail=reason.strip())
     uow.session.flush()
     return _view(job, ori)
