@@ -108,11 +108,32 @@ def alembic_config(engine: Engine | None = None, connection=None):
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to ``revision`` (default: the newest) with Alembic."""
+    """Bring the schema up to ``revision`` (default: the newest) with Alembic.
+
+    On SQLite, a migration that changes a constraint copies the table and drops the old one
+    (Alembic's batch mode); with foreign keys enforced, dropping a table other rows refer to
+    fails, so a populated store could not be upgraded. Foreign keys are switched off for the
+    migration (SQLite allows that only outside a transaction), checked with
+    ``PRAGMA foreign_key_check`` before the commit, and switched on again.
+    """
     from alembic import command
 
-    with engine.begin() as conn:
-        command.upgrade(alembic_config(engine, conn), revision)
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
+            conn.commit()
+        try:
+            with conn.begin():
+                command.upgrade(alembic_config(engine, conn), revision)
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise StoreError(f"migration to {revision} left rows without their parents: {broken[:5]}")
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+                conn.commit()
 
 
 def current_revision(engine: Engine) -> str | None:
