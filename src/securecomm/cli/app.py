@@ -5,13 +5,14 @@
 ``synth``  -- synthetic fingerprint generation          (cli/synth.py)
 pipeline   -- init, enroll, submit, work, status, ...  (cli/pipeline.py)
 stats, report -- the programme's statistics              (cli/stats.py)
+simulate, whatif -- state-year simulation and replays     (cli/simulate.py)
 """
 
 from __future__ import annotations
 
 import typer
 
-from securecomm.cli import bench, nist, pipeline, stats, synth
+from securecomm.cli import bench, nist, pipeline, simulate, stats, synth
 
 app = typer.Typer(
     help="securecomm: booking fingerprints searched against criminal and immigration repositories.",
@@ -23,6 +24,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(synth.app, name="synth")
 pipeline.register(app)
 stats.register(app)
+simulate.register(app)
 
 
 def main() -> None:
