@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from securecomm.interchange.ebts import FBI_ORI
-from securecomm.interchange.records import Biographic, Booking, Charge, FingerImage
+from securecomm.domain.records import Biographic, Booking, Charge, FingerImage
 from securecomm.jurisdictions import upsert_agency
 from securecomm.store.db import open_store
 from securecomm.store.workflow_models import BookingTemplate, Job, StageRun, Transaction

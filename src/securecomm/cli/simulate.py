@@ -18,7 +18,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from securecomm.cli.pipeline import DataOpt, DbOpt, _engine, _fail, _url, console
+from securecomm.cli.pipeline import DataOpt, DbOpt, _actor_name, _engine, _fail, _principal, _sessions, _url, console
 
 
 def _date(text: str, what: str) -> dt.date:
@@ -34,6 +34,26 @@ def _bars(progress: Progress):
         task = progress.add_task(label, total=max(total, 1))
         return lambda n=1: progress.advance(task, n)
     return make
+
+
+def _operator(engine):
+    """The user at the keyboard in this store; a fresh store makes them its first admin (as `init` does)."""
+    from securecomm.services.users import UserError, bootstrap_admin
+
+    try:
+        bootstrap_admin(_sessions(engine), _actor_name())
+    except UserError as exc:
+        _fail(f"cannot make the first admin: {exc} (set $SECURECOMM_ACTOR)")
+    return _principal(engine)
+
+
+def _runner(engine, principal, progress):
+    """``run_plan`` through the service layer (permission ``simulation.run``, audited)."""
+    from securecomm.services import simulation as service
+
+    def run(into, plan, **kw):
+        return service.run(_sessions(into), principal, into, plan, progress=progress, **kw)
+    return run
 
 
 def _progress() -> Progress:
@@ -55,7 +75,8 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
     from securecomm.cli.pipeline import _positions
     from securecomm.simulation.params import ParameterError, load
     from securecomm.simulation.plan import build_plan
-    from securecomm.simulation.runner import SimulationError, describe, run_plan
+    from securecomm.services.permissions import PermissionDenied
+    from securecomm.simulation.runner import SimulationError, describe
 
     a, b = _date(start, "--from"), _date(end, "--to")
     try:
@@ -73,10 +94,11 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
                   f"{scale}: {info['bookings']} bookings of {info['people_booked']} people (+{info['background']} "
                   f"background in the galleries), fingers {list(positions)}; store "
                   f"{engine.url.render_as_string(hide_password=True)}; run {rid}")
+    principal = _operator(engine)
     try:
         with _progress() as bar:
-            result = run_plan(engine, plan, run_id=rid, fingers=positions, progress=_bars(bar))
-    except SimulationError as exc:
+            result = _runner(engine, principal, _bars(bar))(engine, plan, run_id=rid, fingers=positions)
+    except (SimulationError, PermissionDenied) as exc:
         _fail(str(exc))
     finally:
         engine.dispose()
@@ -104,6 +126,7 @@ def whatif(base: Annotated[Optional[str], typer.Option("--base", help="the base 
            db: DbOpt = None, data: DataOpt = None) -> None:
     """Replay a simulated run under another policy, law set or threshold; print the difference."""
     from securecomm.policy.model import PolicyError
+    from securecomm.services.permissions import PermissionDenied
     from securecomm.simulation.runner import Overrides, SimulationError
     from securecomm.simulation.whatif import base_run, compare, default_into, replay
     from securecomm.store.db import make_engine, migrate
@@ -128,11 +151,13 @@ def whatif(base: Annotated[Optional[str], typer.Option("--base", help="the base 
             url = _url(None, folder)
         other = make_engine(url)
         migrate(other)
+        principal = _operator(other)
         with _progress() as bar:
-            new_id, result = replay(base_engine, base_id, other, overrides, progress=_bars(bar))
+            new_id, result = replay(base_engine, base_id, other, overrides,
+                                    run=_runner(other, principal, _bars(bar)))
         with Session(base_engine) as a, Session(other) as b:
             cmp = compare(a, b, base_id=base_id, other_id=new_id, overrides=overrides.as_dict())
-    except (SimulationError, PolicyError, ValueError) as exc:
+    except (SimulationError, PolicyError, PermissionDenied, ValueError) as exc:
         _fail(str(exc))
     if fmt == "json":
         typer.echo(json.dumps({**cmp.to_dict(), "replay_store": other.url.render_as_string(hide_password=True)},

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from securecomm.interchange.records import Arrest, Biographic, Charge, Disposition, Encounter
+from securecomm.domain.records import Arrest, Biographic, Charge, Disposition, Encounter
 from securecomm.simulation.params import Parameters
 
 #: Impression numbers of a person's fingers (booking k of a person uses BOOKING_IMPRESSION + k).
@@ -128,10 +128,48 @@ def _history(rng: np.random.Generator, params: Parameters, index: int, ref: dt.d
     return tuple(sorted(arrests, key=lambda a: a.date))
 
 
+
+# The encounter histories by category, as the demo draws them (securecomm.demo.population), so a simulated
+# and a demo person of one category carry the same kind of immigration record.
+def _encounters(rng: np.random.Generator, category: str, protection: str, ref: dt.date) -> tuple[Encounter, ...]:
+    """Immigration history ending before ``ref`` (the person's first booking in the demo)."""
+    loc_port = ("BOSTON LOGAN POE", "JFK POE", "MIAMI POE")[int(rng.integers(0, 3))]
+    loc_border = ("TUCSON SECTOR", "RIO GRANDE VALLEY SECTOR", "SAN DIEGO SECTOR")[int(rng.integers(0, 3))]
+    e: list[Encounter] = []
+    if category in ("naturalised", "lpr"):
+        arrived = _years(ref, -float(rng.uniform(8, 20)))
+        e += [Encounter("visa_application", _years(arrived, -0.3), "CONSULATE"),
+              Encounter("admission", arrived, loc_port),
+              Encounter("lpr_grant", _years(arrived, 0.5), "USCIS BOSTON")]
+        if category == "naturalised":
+            e.append(Encounter("naturalization", _years(arrived, 6), "USCIS BOSTON"))
+    elif category == "visa_holder":
+        arrived = _years(ref, -float(rng.uniform(0.5, 2)))
+        e += [Encounter("visa_application", _years(arrived, -0.2), "CONSULATE"),
+              Encounter("admission", arrived, loc_port, expires=_years(ref, 3), note="F1")]
+    elif category == "overstay":
+        arrived = _years(ref, -float(rng.uniform(3, 10)))
+        until = _years(arrived, 0.5)
+        e += [Encounter("visa_application", _years(arrived, -0.2), "CONSULATE"),
+              Encounter("admission", arrived, loc_port, expires=until, note="B2"),
+              Encounter("visa_overstay", _years(until, 0.1), "")]
+    elif category == "ewi":
+        caught = _years(ref, -float(rng.uniform(2, 12)))
+        e += [Encounter("border_apprehension", caught, loc_border),
+              Encounter("voluntary_return", _years(caught, 0.01), loc_border)]
+    elif category == "previously_removed":
+        caught = _years(ref, -float(rng.uniform(4, 12)))
+        e += [Encounter("border_apprehension", caught, loc_border),
+              Encounter("removal_order", _years(caught, 0.2), "IMMIGRATION COURT"),
+              Encounter("removal", _years(caught, 0.3), loc_border)]
+    if e and protection in ("u_visa", "t_visa", "vawa"):
+        kind = {"u_visa": "u_visa_application", "t_visa": "t_visa_application", "vawa": "vawa_self_petition"}
+        e.append(Encounter(kind[protection], _years(ref, -float(rng.uniform(0.2, 1.5))), "USCIS VERMONT"))
+    return tuple(sorted(e, key=lambda x: x.date))
+
+
 def _person(rng: np.random.Generator, params: Parameters, index: int, county, category: str, ref: dt.date,
             booked: bool, oris: list[str], record: bool | None = None) -> SimPerson:
-    from securecomm.demo.population import _encounters  # the demo's encounter histories, by category
-
     protection = ""
     if category not in CITIZEN_CATEGORIES:
         for name, p in params.protections.items():

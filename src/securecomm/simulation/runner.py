@@ -131,8 +131,9 @@ def _jurisdictions(engine: Engine, plan: Plan) -> None:
 
 def _enrol(engine: Engine, plan: Plan, templates, progress, result: SimResult) -> dict[int, str]:
     """Enrol both repositories in person order (identifiers are assigned in that order); returns FIN by person."""
-    from securecomm.interchange.records import CriminalEnrolment, ImmigrationEnrolment
+    from securecomm.domain.records import CriminalEnrolment, ImmigrationEnrolment
     from securecomm.repositories import CriminalRepository, ImmigrationRepository
+    from securecomm.store import audit
     from securecomm.workflow.queue import write_session
 
     crim = [p for p in plan.people if p.arrests]
@@ -153,8 +154,10 @@ def _enrol(engine: Engine, plan: Plan, templates, progress, result: SimResult) -
                                           templates[(p.index, IMMIGRATION_IMPRESSION)])
                         fins[p.index] = fin
                         if p.protection == "victim_witness":
-                            repo.flag_victim_witness(fin, note="cooperating witness (simulation)",
-                                                     actor="simulation", role="local_law_enforcement")
+                            repo.set_victim_witness(fin, flagged=True, note="cooperating witness (simulation)")
+                            audit.record(s, actor="simulation", role="local_law_enforcement",
+                                         action="protection_set", object_type="immigration_identity",
+                                         object_id=fin, detail="victim_witness: cooperating witness (simulation)")
                     tick(1)
         result.enrolled[kind] = len(people)
     return fins
@@ -268,7 +271,7 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     fins = _enrol(engine, plan, templates, progress, result)
     t, c = lap("enrol", t, c)
     from securecomm.interchange.ebts import FBI_ORI
-    from securecomm.interchange.records import Booking
+    from securecomm.domain.records import Booking
 
     sib = {a["ori"]: a["sib_ori"] for a in plan.agencies}
     tick = progress("submitting bookings", len(plan.bookings))

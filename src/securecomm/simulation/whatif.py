@@ -68,8 +68,12 @@ def base_run(session: Session, run_id: str | None):
 
 
 def replay(base_engine: Engine, run_id: str | None, into: Engine, overrides: Overrides, *,
-           progress=None) -> tuple[str, SimResult]:
-    """Replay run ``run_id`` of the base store into the empty store ``into`` under ``overrides``."""
+           progress=None, run=None) -> tuple[str, SimResult]:
+    """Replay run ``run_id`` of the base store into the empty store ``into`` under ``overrides``.
+
+    ``run`` (default ``runner.run_plan``) is called as ``run(into, plan, run_id=, fingers=, overrides=,
+    base_run=, [progress=])``: the CLI passes the service-layer runner (``services.simulation``).
+    """
     from securecomm.simulation.params import load
     from securecomm.simulation.plan import build_plan
     from securecomm.simulation.runner import run_plan
@@ -77,15 +81,15 @@ def replay(base_engine: Engine, run_id: str | None, into: Engine, overrides: Ove
     if not overrides.as_dict():
         raise SimulationError("a what-if needs something to change: --policy, --law or --hit-threshold")
     with Session(base_engine) as s:
-        run = base_run(s, run_id)
-        settings = dict(run.settings or {})
-        base_id, seed, start, end, source = run.id, run.seed, run.date_from, run.date_to, run.parameters
+        row = base_run(s, run_id)
+        settings = dict(row.settings or {})
+        base_id, seed, start, end, source = row.id, row.seed, row.date_from, row.date_to, row.parameters
     params = load(source if Path(source).is_file() else source.removesuffix(".json"))
     plan = build_plan(params, seed=seed, start=start, end=end, scale=float(settings.get("scale", 0.004)),
                       states=tuple(settings.get("states") or ()) or None)
     new_id = f"{base_id}+whatif"[:64]
     kwargs = {"progress": progress} if progress is not None else {}
-    result = run_plan(into, plan, run_id=new_id, fingers=tuple(settings.get("fingers") or (2, 7)),
+    result = (run or run_plan)(into, plan, run_id=new_id, fingers=tuple(settings.get("fingers") or (2, 7)),
                       overrides=overrides, base_run=base_id, **kwargs)
     return new_id, result
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 from sqlalchemy import Engine, select
 
-from securecomm.interchange.records import Booking
+from securecomm.domain.records import Booking
 from securecomm.store.workflow_models import BookingTemplate, StageRun, Transaction, utcnow
 from securecomm.workflow.pipeline import SubmitResult
 from securecomm.workflow.queue import JobQueue, write_session
