@@ -15,7 +15,7 @@ import pytest
 
 from securecomm.domain.principal import Principal, Role
 from securecomm.services import (NotFound, PermissionDenied, UnitOfWork, audit, bookings, config, enrolment,
-                                 pipeline, protections, review, simulation, statistics, users)
+                                 identity, jobs, pipeline, protections, review, simulation, statistics, users)
 from securecomm.services.permissions import PERMISSIONS, allowed, matrix_markdown
 from securecomm.store.db import open_store
 from securecomm.store.workflow_models import Job, ReviewItem, Transaction
@@ -89,6 +89,11 @@ def drivers(engine, sessions, data):
         "audit.read": in_uow(lambda u: audit.trail(u, object_type="user")),
         "statistics.read": lambda p: statistics.statistics(sessions, p),
         "simulation.run": lambda p: simulation.run(sessions, p, engine, None, run_id="matrix"),
+        "jobs.list": in_uow(lambda u: jobs.list_jobs(u)),
+        "jobs.retry": in_uow(lambda u: jobs.retry_job(u, "NO-SUCH-TCN")),
+        "jobs.park": in_uow(lambda u: jobs.park_job(u, "NO-SUCH-TCN", "matrix")),
+        "identity.consolidation_queue": in_uow(lambda u: identity.consolidation_queue(u)),
+        "identity.merge": in_uow(lambda u: identity.merge_subjects(u, "000000000", "000000001", "matrix")),
     }
 
 
