@@ -41,8 +41,9 @@ STAGES = ("validate", "extract", "criminal_search", "sre", "immigration_search",
 
 #: Recipient name of the status determination centre (the LESC has no booking ORI of its own here).
 LESC = "LESC"
-#: Named in the biometric evidence of every IDR/IAQ.
-MATCHER = "securecomm-mcc"
+#: Named in the biometric evidence of every IDR/IAQ: matcher/extractor. The extract stage records the
+#: label of the extractor it ran (engine.extractors.Extractor.label); this is for bookings extracted before.
+MATCHER = "securecomm-mcc/classical"
 
 
 def utc_now() -> dt.datetime:
@@ -267,18 +268,17 @@ def validate(ctx: StageContext) -> StageOutcome:
 
 def extract(ctx: StageContext) -> StageOutcome:
     """Extract one template per finger, once; they are stored so a restart never re-extracts."""
-    from securecomm.engine.extract import extract as extract_template
+    from securecomm.engine.extractors import configured
 
     booking = ctx.booking()
     stored: dict[int, tuple[bytes, int]] = {}
     failed: list[str] = []
-    for pos, img in sorted(booking.fingers.items()):
-        if img.amputated or not 1 <= pos <= 10:
-            continue
-        try:
-            tpl = extract_template(img.pixels, ppi=img.ppi)
-        except Exception as exc:  # an unreadable image is the submitter's problem, reported below
-            failed.append(f"finger {pos}: {exc}")
+    extractor = configured()  # the deployment's extractor (a broken model fails here, not per finger)
+    fingers = [(pos, img) for pos, img in sorted(booking.fingers.items()) if not img.amputated and 1 <= pos <= 10]
+    for (pos, _), tpl in zip(fingers, extractor.extract_many([(img.pixels, img.ppi) for _, img in fingers],
+                                                                   positions=[pos for pos, _ in fingers])):
+        if isinstance(tpl, Exception):  # an unreadable image is the submitter's problem, reported below
+            failed.append(f"finger {pos}: {tpl}")
             continue
         stored[pos] = (tpl.to_bytes(), int(tpl.x.size))
     usable = [p for p, (_, n) in stored.items() if n >= 4]
@@ -291,7 +291,7 @@ def extract(ctx: StageContext) -> StageOutcome:
             f"{required} required" + (f" ({'; '.join(failed)})" if failed else ""))])
     return StageOutcome(status="done", next_stage="criminal_search", templates=stored,
                         output={"fingers": sorted(stored), "minutiae": {str(p): n for p, (_, n) in stored.items()},
-                                "failed": failed})
+                                "failed": failed, "matcher": extractor.label})
 
 
 def criminal_search(ctx: StageContext) -> StageOutcome:
@@ -387,7 +387,7 @@ def _evidence(ctx: StageContext, found: dict[str, Any]) -> Any:
     fingers = tuple(FingerEvidence(position=int(p), score=max(0.0, float(s)))
                     for p, s in sorted(found.get("finger_scores", {}).items(), key=lambda kv: int(kv[0])))
     return BiometricEvidence(score=max(0.0, float(found["score"])), threshold=float(found["threshold"]),
-                             matcher=MATCHER, fingers=fingers, examiner_confirmed=confirmed,
+                             matcher=ctx.outputs.get("extract", {}).get("matcher", MATCHER), fingers=fingers, examiner_confirmed=confirmed,
                              examiner_id=(item.resolved_by or "") if confirmed else "")
 
 
