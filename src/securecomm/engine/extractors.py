@@ -49,10 +49,12 @@ FALLBACK_ENV = "SECURECOMM_EXTRACTOR_FALLBACK"
 THREADS_ENV = "SECURECOMM_ONNX_THREADS"
 
 #: Finger positions that get the learned model in a fused deployment (the others classical only):
-#: thumbs and index fingers, the largest prints and the two-print (IDENT) fingers. Keeps a ten-print
-#: booking within its CPU budget (docs/benchmarks.md); ``$SECURECOMM_LEARNED_FINGERS`` overrides
-#: ("all", or a comma list of positions).
-LEARNED_POSITIONS = frozenset({1, 2, 6, 7})
+#: the two index fingers. They are the fingers of two-print (IDENT) enrolments, so the immigration
+#: search rests on them alone, with far less evidence to fuse than a ten-print criminal search has;
+#: that is where single-finger accuracy changes decisions. It also keeps a ten-print booking within
+#: its CPU budget (docs/benchmarks.md). ``$SECURECOMM_LEARNED_FINGERS`` overrides ("all", or a comma
+#: list of positions).
+LEARNED_POSITIONS = frozenset({2, 7})
 POSITIONS_ENV = "SECURECOMM_LEARNED_FINGERS"
 
 log = logging.getLogger(__name__)
