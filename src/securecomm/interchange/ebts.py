@@ -32,9 +32,10 @@ from .errors import TransactionError, TransactionRejected
 from .fields import label
 from .images import encode_wsq
 from .reader import Transaction, read_transaction
-from .records import (
-    A_NUMBER_FORMAT, ENCOUNTER_TYPES, ORI_FORMAT, PLACE_FORMAT, TCN_FORMAT, Arrest, Biographic, Booking, Charge,
-    CriminalEnrolment, Disposition, Encounter, FingerImage, ImmigrationEnrolment,
+from securecomm.domain.identifiers import A_NUMBER_FORMAT, ORI_FORMAT, PLACE_FORMAT, TCN_FORMAT
+from securecomm.domain.records import (
+    ENCOUNTER_TYPES, Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition, Encounter, FingerImage,
+    ImmigrationEnrolment,
 )
 from .tokenizer import Record
 from .validate import parse_date

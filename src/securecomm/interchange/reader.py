@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import TransactionError, TransactionRejected
 from .images import GCA_CODES
-from .records import FingerImage
+from securecomm.domain.records import FingerImage
 from .tokenizer import Record, tokenize
 from .validate import parse_date, validate
 
