@@ -13,7 +13,12 @@ finger are then fused):
    and two plain (400 x 400) impressions of each finger of ``--fingers`` masters; genuine
    pairs rolled vs each plain of the same finger, impostor pairs rolled vs every plain of
    the other fingers; EER, FMR100, FMR1000 (``engine.fvc.error_rates``).
-3. **CPU per ten-print booking on the demo's mix**: ``--bookings`` synthetic persons, ten
+3. **Calibration of fused scores** (with ``--fvc-cache DIR``, the template cache of
+   ``securecomm bench fvc --extractor fused --cache DIR``): the FVC2002 impostor scores of
+   fused templates through the ten-print model; P(finger evidence >= k) should stay near
+   10**-k, as for classical scores, and fused ten-print scores of 1, 4 and 10 random
+   non-mated fingers should exceed f with probability about 10**-f.
+4. **CPU per ten-print booking on the demo's mix**: ``--bookings`` synthetic persons, ten
    plain impressions each, WSQ-encoded as in a booking; decode + extraction CPU time
    (``time.process_time``), for each extractor and for the fused extractor with its default
    budget (network on index fingers only).
@@ -114,12 +119,46 @@ def booking_cost(ex, bookings: int, seed: int, positions: bool) -> dict:
             "total_cpu_s": round(float(c[:, :2].sum(axis=1).mean()), 3)}
 
 
+def fused_calibration(cache_dir: Path) -> dict:
+    from securecomm.engine import fvc
+    from securecomm.engine.tenprint import finger_evidence, fuse
+
+    data = SHARED / "data" / "fvc2002"
+    store = fvc.TemplateCache(cache_dir, "fused")
+    imps = []
+    for db in fvc.find_databases(data):
+        ppi = fvc.database_ppi(db)
+        samples = fvc.list_samples(db)
+        temps = []
+        for smp in samples:
+            hit = store.get(fvc.TemplateCache.key(smp.image, ppi))
+            if hit is None:
+                raise SystemExit(f"{smp.image} is not in the cache {cache_dir}: run securecomm bench fvc first")
+            temps.append(hit[0])
+        _, imp, _ = fvc.all_pairs_scores(temps, np.array([smp.finger for smp in samples]))
+        imps.append(imp)
+    pooled = np.concatenate(imps)
+    ev = finger_evidence(pooled)
+    rng = np.random.default_rng(0)
+    ten = {}
+    for n in (1, 4, 10):
+        m = np.full((200_000, 10), np.nan)
+        m[:, :n] = rng.choice(pooled, (200_000, n))
+        f = fuse(m)
+        ten[f"{n}_fingers"] = {f"P(F>={k})": float(np.mean(f >= k)) for k in (1, 2, 3)}
+    return {"impostor_scores": int(pooled.size),
+            "P(evidence>=k)": {str(k): float(np.mean(ev >= k)) for k in (1, 2, 3)},
+            "impostor_q50_q99_max": [round(float(np.quantile(pooled, q)), 4) for q in (0.5, 0.99, 1.0)],
+            "tenprint": ten}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--fingers", type=int, default=30)
     ap.add_argument("--bookings", type=int, default=4)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--only", default="card,synthetic,booking")
+    ap.add_argument("--fvc-cache", type=Path, default=None)
     args = ap.parse_args()
     from securecomm.engine import extractors
     from securecomm.engine.match import match
@@ -128,6 +167,9 @@ def main() -> None:
     out = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                        "load_average_at_start": os.getloadavg()}, "date": time.strftime("%Y-%m-%d %H:%M")}
     cache: dict = {}
+    if args.fvc_cache is not None:
+        out["fused_calibration_fvc2002"] = fused_calibration(args.fvc_cache)
+        print("calibration", json.dumps(out["fused_calibration_fvc2002"]), flush=True)
     for name in extractors.NAMES:
         ex = extractors.get(name)
         ex.learned_positions = None  # every finger through the network: both sides of each pair fused

@@ -129,3 +129,17 @@ def test_fused_scores_are_fused_per_set_and_bulk_equals_one_to_one(pair, fused):
 def test_fused_extractor_spends_the_network_on_the_budgeted_positions(pair, fused):
     out = fused.extract_many([(pair[0], 500), (pair[1], 500)], positions=[2, 3])
     assert out[0].extractor == "fused" and out[1].extractor == "classical"
+
+
+def test_a_worker_with_a_broken_model_stops_at_start(tmp_path, monkeypatch):
+    from securecomm.engine import extractors as ex_mod
+    from securecomm.store.db import make_engine
+    from securecomm.workflow.pipeline import Worker
+
+    bad = tmp_path / "LEADER.onnx"
+    bad.write_bytes(b"\x00" * 256)
+    monkeypatch.setenv(ex_mod.ENV, "fused")
+    monkeypatch.setenv(learned.MODEL_ENV, str(bad))
+    monkeypatch.setattr(ex_mod, "_CONFIGURED", None)
+    with pytest.raises(ExtractorUnavailable, match="cannot be loaded"):
+        Worker(make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))

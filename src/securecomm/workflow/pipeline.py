@@ -126,6 +126,9 @@ class Worker:
         self.config = config or PipelineConfig()
         self.queue = JobQueue(engine, owner=owner, lease_seconds=lease_seconds, max_attempts=max_attempts)
         self.galleries = galleries or Galleries()
+        from securecomm.engine.extractors import configured
+
+        configured()  # the deployment's extractor, built now: a missing or broken model stops the worker here
         self.stages_run = 0
         #: Consecutive database errors a worker rides out (with back-off) before giving up.
         self.max_database_errors = 20
