@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import images
+from . import images, text
 from .errors import TransactionError
 from .fields import binary_label, label
 from .tokenizer import BINARY_TYPES, Record
@@ -173,10 +173,6 @@ def check_type1(c: Checker, t1: Record, records: list[Record]) -> None:
     gns = t1.fields.get(18)
     if gns is not None and gns.value not in ("ISO", "GENC"):
         c.error(t1, gns.label, f"geographic name set {gns.value!r} must be ISO or GENC")
-    for n in (4, 7, 8, 9, 10):
-        f = t1.fields.get(n)
-        if f is not None and any(not (32 <= ord(ch) < 127) for sub in f.subfields for item in sub for ch in item):
-            c.error(t1, f.label, "only printable characters are allowed")
     for n in t1.fields:
         if n > 23 and n != 999:
             c.warn(t1, label(1, n), "field not defined for the Type-1 record")
@@ -509,6 +505,42 @@ def _in_positions(c: Checker, rec: Record, n: int, value: str, allowed: set[int]
                 f"(14.013 FGP {rec.value(13)!r})")
 
 
+def _charset(t1: Record) -> tuple[str, bool]:
+    """(DCS name, whether only 7-bit ASCII may appear) from 1.015 DCS."""
+    dcs = t1.fields.get(15)
+    code = _int(dcs.value) if dcs is not None else 0
+    if code in (None, 0):
+        return "ASCII", True
+    return DCS_NAMES.get(code, f"user-defined character set {code}"), False
+
+
+def check_text(c: Checker, records: list[Record]) -> None:
+    """Every text item of every tagged record: no control, format or bidi characters; DCS rules for non-ASCII.
+
+    The ASCII rules of the Type-1 fields that must be ASCII are checked in ``check_type1``.
+    """
+    rules = text.rules()
+    encoding, ascii_only = _charset(records[0])
+    readable = encoding in ("ASCII", "8859-1", "UTF-8")
+    for rec in records:
+        if not rec.tagged:
+            continue
+        for n, f in rec.fields.items():
+            if n == 999 or (rec.rtype == 1 and n == 1):
+                continue
+            tag = f"{rec.rtype}.{n:03d}"
+            allowed = rules.allowed_controls(tag)
+            for sub in f.subfields:
+                reason = next((r for item in sub if (r := text.bad_character(
+                    item, allowed=allowed, ascii_only=ascii_only or (rec.rtype == 1 and n <= 16),
+                    encoding=encoding)) is not None), None)
+                if reason is None and not readable and any(not item.isascii() for item in sub):
+                    reason = f"non-ASCII text in {encoding} (1.015 DCS) cannot be read from the traditional encoding"
+                if reason is not None:
+                    c.error(rec, f.label, reason)
+                    break
+
+
 CHECKS: dict[int, Callable[[Checker, Record], None]] = {9: check_type9}
 
 
@@ -519,6 +551,7 @@ def validate(records: list[Record]) -> Checker:
         return c
     c.legacy = records[0].value(2) in OLD_VERSIONS
     check_type1(c, records[0], records)
+    check_text(c, records)
     seen: dict[tuple[int, int], Record] = {}
     for rec in records[1:]:
         if rec.idc is not None and rec.rtype not in DEPRECATED_TYPES:
