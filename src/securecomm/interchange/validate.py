@@ -17,6 +17,7 @@ import numpy as np
 from . import images, text
 from .errors import TransactionError
 from .fields import binary_label, label
+from .limits import Limits, default_limits
 from .tokenizer import BINARY_TYPES, Record
 
 #: Record types defined by ANSI/NIST-ITL 1-2011 (11 and 12 came with the 2013 update).
@@ -44,11 +45,31 @@ _HEX4 = re.compile(r"^[0-9A-Fa-f]{4}$")
 class Checker:
     """Collects errors and warnings for one transaction."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
         self.errors: list[TransactionError] = []
         self.warnings: list[TransactionError] = []
         self.images: dict[int, np.ndarray] = {}  # record position -> decoded pixels
         self.legacy = False  # VER before 0500: rules new in 2011 are not applied
+        self.limits = limits or default_limits()
+        self.pixels = 0  # decoded so far, against limits.max_transaction_pixels
+
+    def decode(self, rec: Record, fld: str, data: bytes, comp: str | int, width: int, height: int, bpx: int = 8) -> None:
+        """Decode one image within the pixel budgets (checked from the headers before decoding)."""
+        n = width * height
+        left = self.limits.max_transaction_pixels - self.pixels
+        if n > self.limits.max_record_pixels:
+            self.error(rec, fld, f"image of {width}x{height} = {n} pixels exceeds the per-image budget of "
+                       f"{self.limits.max_record_pixels} pixels; not decoded")
+            return
+        if n > left:
+            self.error(rec, fld, f"image of {width}x{height} = {n} pixels exceeds what is left ({max(left, 0)}) of the "
+                       f"per-transaction budget of {self.limits.max_transaction_pixels} pixels; not decoded")
+            return
+        try:
+            self.images[rec.position] = images.decode(data, comp, width=width, height=height, bpx=bpx, max_pixels=n)
+            self.pixels += n
+        except images.ImageDecodeError as exc:
+            self.error(rec, fld, str(exc))
 
     def error(self, rec: Record | str, fld: str, reason: str) -> None:
         self.errors.append(TransactionError(rec if isinstance(rec, str) else rec.label, fld, reason))
@@ -267,10 +288,7 @@ def check_binary(c: Checker, rec: Record) -> None:
     if h["GCA"] not in images.GCA_CODES:
         c.error(rec, binary_label(t, "GCA"), f"compression code {h['GCA']} is not 0-6 (Table 15)")
         return
-    try:
-        c.images[rec.position] = images.decode(rec.data, int(h["GCA"]), width=w, height=ht)  # type: ignore[call-overload]
-    except images.ImageDecodeError as exc:
-        c.error(rec, binary_label(t, "DATA"), str(exc))
+    c.decode(rec, binary_label(t, "DATA"), rec.data, int(h["GCA"]), w, ht)  # type: ignore[call-overload]
 
 
 def check_image_record(c: Checker, rec: Record) -> None:
@@ -327,10 +345,7 @@ def check_image_record(c: Checker, rec: Record) -> None:
     bpx = _int(rec.value(12)) if t in FRICTION_TYPES or t in (16, 17) else 8
     if comp == "NONE" and t not in FRICTION_TYPES:
         return  # colour layouts of uncompressed face/iris images are not decoded here
-    try:
-        c.images[rec.position] = images.decode(rec.data, comp, width=w, height=h, bpx=bpx or 8)
-    except images.ImageDecodeError as exc:
-        c.error(rec, label(t, 999), str(exc))
+    c.decode(rec, label(t, 999), rec.data, comp, w, h, bpx or 8)
 
 
 def _check_type14_specific(c: Checker, rec: Record) -> None:
@@ -544,9 +559,9 @@ def check_text(c: Checker, records: list[Record]) -> None:
 CHECKS: dict[int, Callable[[Checker, Record], None]] = {9: check_type9}
 
 
-def validate(records: list[Record]) -> Checker:
+def validate(records: list[Record], limits: Limits | None = None) -> Checker:
     """Apply every rule; the returned checker holds errors, warnings and decoded images."""
-    c = Checker()
+    c = Checker(limits)
     if not records:
         return c
     c.legacy = records[0].value(2) in OLD_VERSIONS
