@@ -44,3 +44,14 @@ def test_tiny_demo_runs_end_to_end(tmp_path):
     assert len(list((tmp_path / "demo" / "bookings").glob("*.an2"))) == 8
     saved = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert saved["summary"]["submissions"] == 8
+    # it ends with the jurisdiction table computed in SQL (securecomm.statistics) and the report's location
+    from securecomm.statistics import compute
+    from securecomm.store.db import open_store
+
+    engine, Session = open_store(f"sqlite:///{tmp_path / 'securecomm.db'}")
+    with Session() as session:
+        nation = compute(session).rows[0].figures
+    engine.dispose()
+    assert (nation["submissions"], nation["rejected"], nation["ident_matches"], nation["iaqs"]) == (
+        s["submissions"], s["rejected_errt"], s["immigration_matches"], s["iaq"])
+    assert result.report and (tmp_path / "report" / "report.pdf").is_file()

@@ -41,7 +41,12 @@ def _files(tmp_path, scenario):
 def test_operator_session(tmp_path, db_url, scenario):
     folder, paths = _files(tmp_path, scenario)
     db = ["--db", db_url]
-    assert "schema 0002_workflow" in _run("init", *db).output
+    from alembic.script import ScriptDirectory
+
+    from securecomm.store.db import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()  # the newest migration, whichever
+    assert f"schema {head}" in _run("init", *db).output.replace("\n", "")
     assert "7 agencies loaded" in _run("agencies", "load", str(folder / "agencies.csv"), *db).output
     assert "activated ori MA0130100 from 2008-11-12" in _run("activate", "--ori", "MA0130100", "--from", "2008-11-12",
                                                               *db).output

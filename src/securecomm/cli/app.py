@@ -4,13 +4,14 @@
 ``bench``  -- engine benchmarks                        (cli/bench.py)
 ``synth``  -- synthetic fingerprint generation          (cli/synth.py)
 pipeline   -- init, enroll, submit, work, status, ...  (cli/pipeline.py)
+stats, report -- the programme's statistics              (cli/stats.py)
 """
 
 from __future__ import annotations
 
 import typer
 
-from securecomm.cli import bench, nist, pipeline, synth
+from securecomm.cli import bench, nist, pipeline, stats, synth
 
 app = typer.Typer(
     help="securecomm: booking fingerprints searched against criminal and immigration repositories.",
@@ -21,6 +22,7 @@ app.add_typer(nist.app, name="nist")
 app.add_typer(bench.app, name="bench")
 app.add_typer(synth.app, name="synth")
 pipeline.register(app)
+stats.register(app)
 
 
 def main() -> None:

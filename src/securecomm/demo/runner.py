@@ -62,6 +62,7 @@ class DemoResult:
     submitted: Counter = field(default_factory=Counter)  # submit outcome -> count
     enrolled: Counter = field(default_factory=Counter)  # kind -> count
     summary: dict[str, Any] = field(default_factory=dict)
+    report: str | None = None  # the monthly report's HTML (securecomm.statistics.report)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -213,6 +214,12 @@ def run_demo(cfg: DemoConfig, *, data_dir: Path, db_url: str | None = None,
                                                       "submitted": dict(result.submitted),
                                                       "enrolled": dict(result.enrolled)}, indent=2, default=str))
     print_summary(console, result)
+    # ends with the jurisdiction table, computed in SQL by securecomm.statistics, and the monthly report
+    from securecomm.statistics.report import demo_tail
+    from securecomm.store.db import make_sessionmaker
+
+    rep = demo_tail(make_sessionmaker(engine), console, data_dir / "report")
+    result.report = str(rep.html) if rep is not None else None
     return result
 
 
@@ -350,13 +357,6 @@ def print_summary(console: Console, result: DemoResult) -> None:
     by.add_row("protected people", _fmt(s["protected_people"]))
     by.add_row("match accuracy (vs synthetic truth)", _fmt(s["accuracy"]))
     console.print(by)
-    counties = Table(title="By county (as the monthly interoperability statistics)")
-    for col in ("county", "submissions", "searched", "matches", "L1", "L2", "L3", "NC"):
-        counties.add_column(col, justify="left" if col == "county" else "right")
-    for name, c in s.get("by_county", {}).items():
-        counties.add_row(name, *(str(c.get(k, 0)) for k in ("submissions", "searched", "matches", "L1", "L2",
-                                                            "L3", "NC")))
-    console.print(counties)
     for what, tcn in s.get("examples", {}).items():
         console.print(f"  {what:>14}: securecomm status {tcn}")
     secs = result.seconds

@@ -16,11 +16,12 @@ from sqlalchemy import Connection
 import securecomm.store.models  # noqa: F401  (registers the domain tables)
 from securecomm.store.base import Base
 
-try:  # the workflow tables, when that module exists
-    importlib.import_module("securecomm.store.workflow_models")
-except ModuleNotFoundError as exc:  # pragma: no cover - depends on the checkout
-    if exc.name != "securecomm.store.workflow_models":
-        raise
+for _module in ("securecomm.store.workflow_models", "securecomm.store.simulation_models"):
+    try:  # the workflow and simulation tables, when those modules exist
+        importlib.import_module(_module)
+    except ModuleNotFoundError as exc:  # pragma: no cover - depends on the checkout
+        if exc.name != _module:
+            raise
 
 config = context.config
 target_metadata = Base.metadata
