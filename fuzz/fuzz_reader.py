@@ -5,7 +5,9 @@ tests/interchange/test_fuzz.py is). Contract under test: whatever the bytes,
 ``read_transaction`` / ``inspect_transaction`` and every ``parse_*`` either
 return or raise :class:`TransactionRejected` whose errors each name record,
 field and reason -- any other exception, a crash of the interpreter or a
-hang is a finding.
+hang is a finding. Two semantic oracles too: an accepted transaction's decoded
+pixels stay within the pixel budget, and an accepted person's name holds no
+control, format or bidi character.
 
 Usage (see docs/reliability.md)::
 
@@ -74,7 +76,11 @@ def main() -> None:
             TransactionRejected, parse_booking, parse_criminal_enrolment, parse_errt, parse_immigration_enrolment,
             parse_sre, read_transaction,
         )
+        from securecomm.interchange import text
+        from securecomm.interchange.limits import default_limits
         from securecomm.interchange.reader import inspect_transaction
+
+    limits = default_limits()
 
     parsers = (parse_booking, parse_criminal_enrolment, parse_immigration_enrolment, parse_sre, parse_errt)
 
@@ -90,12 +96,20 @@ def main() -> None:
             check(exc)
             return
         tx.finger_images()
+        # semantic oracle: what the reader accepts stays within the pixel budget ...
+        if sum(a.size for a in tx.images.values()) > limits.max_transaction_pixels:
+            raise AssertionError("decoded pixels beyond the transaction budget")
         for parse in parsers:
             try:
                 if parse in (parse_sre, parse_errt):
                     parse(tx)
                 else:
-                    parse(tx, min_fingers=0)  # type: ignore[call-arg]
+                    value = parse(tx, min_fingers=0)  # type: ignore[call-arg]
+                    # ... and no accepted name carries a control, format or bidi character
+                    p = value.person
+                    for name in (p.last_name, p.first_name, p.middle_name):
+                        if text.bad_character(name, encoding="UTF-8") is not None:
+                            raise AssertionError(f"accepted name with a bad character: {name!r}")
             except TransactionRejected as exc:
                 check(exc)
 
