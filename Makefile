@@ -1,6 +1,6 @@
 # Two commands on a fresh machine with Python >= 3.11 and make:
 #   make demo   -- create .venv if missing, install, run the main job
-#   make test   -- same set-up, run the whole suite
+#   make test   -- same set-up, check the layer contracts (lint-imports), run the whole suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/securecomm demo
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

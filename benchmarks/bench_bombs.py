@@ -61,7 +61,7 @@ def _tagged(rtype: int, fields: list[tuple[int, bytes]]) -> bytes:
 def _car(tcn: str, images: list[tuple[int, int, int, str, bytes]], *, ori: str = "MA0130100") -> bytes:
     """A CAR: the Type-1/Type-2 securecomm writes, plus the given Type-14 (fgp, w, h, cga, data) records."""
     from securecomm.interchange import write_booking
-    from securecomm.interchange.records import Biographic, Booking, Charge
+    from securecomm.domain.records import Biographic, Booking, Charge
     from securecomm.interchange.tokenizer import tokenize
 
     text_only = write_booking(Booking(

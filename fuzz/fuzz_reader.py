@@ -34,7 +34,7 @@ def _seeds() -> dict[str, bytes]:
     import numpy as np
 
     from securecomm.interchange import TransactionError, write_booking, write_errt, write_sre
-    from securecomm.interchange.records import Biographic, Booking, Charge, FingerImage
+    from securecomm.domain.records import Biographic, Booking, Charge, FingerImage
 
     def finger(p: int) -> FingerImage:
         yy, xx = np.mgrid[0:40, 0:36].astype(np.float32)

@@ -25,8 +25,10 @@ def example(name: str):
 
 
 def test_load_example_and_activation_by_scope(session):
-    assert jur.load_agencies(session, example("agencies_example.csv")) == 14
-    assert jur.load_activations(session, example("activations_example.csv")) == 6
+    assert len(jur.load_agencies(session, example("agencies_example.csv"))) == 14
+    assert len(jur.load_activations(session, example("activations_example.csv"))) == 6
+    assert jur.load_activations(session, example("activations_example.csv")) == []  # a reload adds nothing
+    assert len(jur.activations(session)) == 6
     boston = jur.agency(session, "ma0130100")
     assert (boston.name, boston.county, boston.state, boston.kind, boston.sib_ori) == \
         ("Boston Police Department", "Suffolk", "MA", "police", "MAMSP0000")
@@ -64,7 +66,7 @@ def test_json_agencies_and_bad_records(session, tmp_path):
     good = tmp_path / "a.json"
     good.write_text(json.dumps({"agencies": [
         {"ori": "VT0010000", "name": "Burlington PD", "state": "VT", "county": "Chittenden"}]}))
-    assert jur.load_agencies(session, good) == 1
+    assert jur.load_agencies(session, good) == ["VT0010000"]
     assert jur.agency(session, "VT0010000").kind == "police"
     bad = tmp_path / "b.csv"
     bad.write_text("ori,name,state\nVT0010000,X,VT\nVT00100,Short,VT\n")

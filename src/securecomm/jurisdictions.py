@@ -129,19 +129,21 @@ def _blank(v: object) -> str:
     return "" if v is None else str(v).strip()
 
 
-def load_agencies(session: Session, path: Path | str) -> int:
-    """Load (upsert) agencies from a CSV or JSON file; returns how many rows were read."""
+def load_agencies(session: Session, path: Path | str) -> list[str]:
+    """Load (upsert) agencies from a CSV or JSON file; returns their ORIs, in file order."""
     rows = _read_records(Path(path), "agencies")
+    oris: list[str] = []
     for i, rec in enumerate(rows, start=1):
         try:
-            upsert_agency(session, ori=_blank(rec.get("ori")), name=_blank(rec.get("name")),
+            row = upsert_agency(session, ori=_blank(rec.get("ori")), name=_blank(rec.get("name")),
                           state=_blank(rec.get("state")), county=_blank(rec.get("county")),
                           kind=_blank(rec.get("kind")) or "police", sib_ori=_blank(rec.get("sib_ori")) or None,
                           field_office=_blank(rec.get("field_office")))
         except JurisdictionError as exc:
             raise JurisdictionError(f"{path} record {i}: {exc}") from exc
+        oris.append(row.ori)
     session.flush()
-    return len(rows)
+    return oris
 
 
 def _date(value: object, what: str) -> dt.date:
@@ -161,6 +163,8 @@ def activate(session: Session, *, state: str | None = None, county: str | None =
     """Schedule interoperability for a state, a county (``state`` + ``county``, or ``county="ST:County"``) or one ORI.
 
     Both dates are inclusive; ``effective_to=None`` means until further notice.
+    Scheduling an entry already on the schedule (same scope, value and dates)
+    returns that entry: re-loading a schedule file adds nothing.
     """
     start = _date(effective_from, "effective_from")
     end = _date(effective_to, "effective_to") if effective_to not in (None, "") else None
@@ -180,15 +184,25 @@ def activate(session: Session, *, state: str | None = None, county: str | None =
         scope, value = "state", _state(state, "state activation")
     else:
         raise JurisdictionError("activate needs state=, county= (with state=) or ori=")
+    same = session.scalars(select(Activation).where(
+        Activation.scope == scope, Activation.value == value, Activation.effective_from == start,
+        Activation.effective_to.is_(None) if end is None else Activation.effective_to == end)).first()
+    if same is not None:
+        return same
     row = Activation(scope=scope, value=value, effective_from=start, effective_to=end, note=note or "")
     session.add(row)
     session.flush()
     return row
 
 
-def load_activations(session: Session, path: Path | str) -> int:
-    """Load an activation schedule file (see the module docstring); returns rows read."""
+def load_activations(session: Session, path: Path | str) -> list[Activation]:
+    """Load an activation schedule file (see the module docstring); returns the entries it added.
+
+    Idempotent: an entry already scheduled (same scope, value and dates) is not added again.
+    """
     rows = _read_records(Path(path), "activations")
+    known = {a.id for a in session.scalars(select(Activation))}
+    added: list[Activation] = []
     for i, rec in enumerate(rows, start=1):
         scope, value = _blank(rec.get("scope")).lower(), _blank(rec.get("value"))
         try:
@@ -202,11 +216,15 @@ def load_activations(session: Session, path: Path | str) -> int:
                 kwargs = {"state": st, "county": name}
             else:
                 kwargs = {scope: value}
-            activate(session, effective_from=_blank(rec.get("effective_from")),
-                     effective_to=_blank(rec.get("effective_to")) or None, note=_blank(rec.get("note")), **kwargs)
+            row = activate(session, effective_from=_blank(rec.get("effective_from")),
+                           effective_to=_blank(rec.get("effective_to")) or None, note=_blank(rec.get("note")),
+                           **kwargs)
         except JurisdictionError as exc:
             raise JurisdictionError(f"{path} record {i}: {exc}") from exc
-    return len(rows)
+        if row.id not in known:
+            known.add(row.id)
+            added.append(row)
+    return added
 
 
 def agency(session: Session, ori: str) -> Agency | None:

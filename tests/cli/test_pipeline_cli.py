@@ -38,7 +38,7 @@ def _files(tmp_path, scenario):
     return folder, paths
 
 
-def test_operator_session(tmp_path, db_url, scenario):
+def test_operator_session(tmp_path, db_url, scenario, monkeypatch):
     folder, paths = _files(tmp_path, scenario)
     db = ["--db", db_url]
     from alembic.script import ScriptDirectory
@@ -46,7 +46,8 @@ def test_operator_session(tmp_path, db_url, scenario):
     from securecomm.store.db import alembic_config
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()  # the newest migration, whichever
-    assert f"schema {head}" in _run("init", *db).output.replace("\n", "")
+    out = _run("init", *db).output.replace("\n", "")
+    assert f"schema {head}" in out and "first admin:" in out
     assert "7 agencies loaded" in _run("agencies", "load", str(folder / "agencies.csv"), *db).output
     assert "activated ori MA0130100 from 2008-11-12" in _run("activate", "--ori", "MA0130100", "--from", "2008-11-12",
                                                               *db).output
@@ -83,7 +84,14 @@ def test_operator_session(tmp_path, db_url, scenario):
     sre = parse_sre((out_dir / f"{tcn}.SRE.MA0130100.an2").read_bytes())
     assert sre.result == "I"
 
-    listing = _run("review", *db).output
+    with monkeypatch.context() as m:
+        m.setenv("SECURECOMM_ACTOR", "examiner 1")
+        unknown = _run("review", *db, ok=False)
+        assert unknown.exit_code == 1 and "'examiner 1' is not a securecomm user" in unknown.output
+    _run("users", "add", "examiner 1", "--role", "examiner", *db)
+    with monkeypatch.context() as m:
+        m.setenv("SECURECOMM_ACTOR", "examiner 1")
+        listing = _run("review", *db).output
     assert scenario.tcns["b4_protected"] in listing and "status" in listing
     from securecomm.store.db import make_engine
     from securecomm.workflow.pipeline import review_items
@@ -91,9 +99,15 @@ def test_operator_session(tmp_path, db_url, scenario):
     engine = make_engine(db_url)
     item = review_items(engine)[0]
     engine.dispose()
-    refused = _run("review", "decide", str(item.id), "deport", "--reviewer", "analyst 2", *db, ok=False)
-    assert refused.exit_code == 1
-    _run("review", "decide", str(item.id), "notification_request", "--reviewer", "analyst 2", *db)
+    admin_may_not = _run("review", "decide", str(item.id), "notification_request", *db, ok=False)
+    assert admin_may_not.exit_code == 1 and "may not review.decide_status" in admin_may_not.output
+    _run("users", "add", "analyst 2", "--role", "lesc_analyst", *db)
+    with monkeypatch.context() as m:
+        m.setenv("SECURECOMM_ACTOR", "analyst 2")
+        refused = _run("review", "decide", str(item.id), "deport", *db, ok=False)
+        assert refused.exit_code == 1 and "takes one of" in refused.output
+        _run("review", "decide", str(item.id), "notification_request", *db)
+        assert "may not pipeline.work" in _run("work", "--quiet", *db, ok=False).output
     _run("work", "--quiet", "--min-fingers", "2", *db)
     status = json.loads(_run("status", scenario.tcns["b4_protected"], "--json", *db).output)
     assert status["state"] == "done" and status["reviews"][0]["decision"] == "notification_request"
@@ -116,14 +130,56 @@ def test_operator_reads_are_audited(tmp_path, scenario, monkeypatch):
     monkeypatch.setenv("SECURECOMM_ACTOR", "clerk 5")
     _run("init", *db)
     _run("agencies", "load", str(folder / "agencies.csv"), *db)
+    _run("users", "add", "analyst 1", "--role", "lesc_analyst", *db)
     _run("submit", str(paths["b2_citizen"]), *db)
     tcn = scenario.tcns["b2_citizen"]
     _run("status", tcn, *db)
     _run("responses", tcn, *db)
+    monkeypatch.setenv("SECURECOMM_ACTOR", "analyst 1")
     _run("review", *db)
     engine = make_engine(db[1])
     with Session(engine) as s:
-        rows = s.scalars(select(AuditEntry).where(AuditEntry.actor == "clerk 5")).all()
+        rows = s.scalars(select(AuditEntry).where(AuditEntry.action == "read")).all()
+        changes = s.scalars(select(AuditEntry).where(AuditEntry.action != "read")).all()
     engine.dispose()
-    assert [(r.action, r.object_type, r.object_id) for r in rows] == [
-        ("read", "transaction", tcn), ("read", "responses", tcn), ("read", "review_queue", "open")]
+    assert [(r.actor, r.object_type, r.object_id, r.purpose) for r in rows] == [
+        ("clerk 5", "transaction", tcn, "securecomm status"),
+        ("clerk 5", "responses", tcn, "securecomm responses --format json"),
+        ("analyst 1", "review_queue", "open", "securecomm review")]
+    assert [(r.actor, r.action, r.object_type) for r in changes][:3] == [
+        ("clerk 5", "user_add", "user"), ("clerk 5", "agency_upsert", "agency"), ("clerk 5", "agency_upsert", "agency")]
+    assert ("clerk 5", "user_add", "analyst 1") in [(r.actor, r.action, r.object_id) for r in changes]
+
+
+def test_users_are_managed_by_an_admin_and_scopes_are_enforced(tmp_path, scenario, monkeypatch):
+    folder, paths = _files(tmp_path, scenario)
+    db = ["--db", f"sqlite:///{tmp_path / 'u.db'}"]
+    monkeypatch.setenv("SECURECOMM_ACTOR", "root admin")
+    assert "first admin: root admin" in _run("init", *db).output
+    assert "first admin" not in _run("init", *db).output  # only an empty users table is bootstrapped
+    _run("agencies", "load", str(folder / "agencies.csv"), *db)
+    bad = _run("users", "add", "clerk", "--role", "agency", *db, ok=False)
+    assert bad.exit_code == 1 and "needs its ori scope" in bad.output
+    bad = _run("users", "add", "clerk", "--role", "operator", *db, ok=False)
+    assert bad.exit_code == 1 and "unknown role 'operator'" in bad.output
+    _run("users", "add", "boston clerk", "--role", "agency", "--ori", "MA0130100", *db)
+    _run("users", "add", "other clerk", "--role", "agency", "--ori", "MA0000000", *db)
+    listing = _run("users", "list", *db).output
+    assert "boston clerk" in listing and "MA0130100" in listing
+    _run("submit", str(paths["b2_citizen"]), *db)
+    tcn = scenario.tcns["b2_citizen"]
+
+    monkeypatch.setenv("SECURECOMM_ACTOR", "boston clerk")
+    assert tcn in _run("status", tcn, *db).output
+    refused = _run("users", "list", *db, ok=False)
+    assert refused.exit_code == 1 and "boston clerk (agency) may not users.list" in refused.output
+    monkeypatch.setenv("SECURECOMM_ACTOR", "other clerk")
+    hidden = _run("status", tcn, *db, ok=False)  # another agency's booking looks like no booking at all
+    assert hidden.exit_code == 1 and "no such transaction" in hidden.output
+
+    monkeypatch.setenv("SECURECOMM_ACTOR", "root admin")
+    assert _run("users", "disable", "root admin", "--reason", "leaving", *db, ok=False).exit_code == 1
+    _run("users", "disable", "boston clerk", "--reason", "left the department", *db)
+    monkeypatch.setenv("SECURECOMM_ACTOR", "boston clerk")
+    gone = _run("status", tcn, *db, ok=False)
+    assert gone.exit_code == 1 and "user 'boston clerk' is disabled" in gone.output

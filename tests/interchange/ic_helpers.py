@@ -6,7 +6,7 @@ import datetime as dt
 
 import numpy as np
 
-from securecomm.interchange.records import Biographic, Booking, Charge, FingerImage
+from securecomm.domain.records import Biographic, Booking, Charge, FingerImage
 
 
 def ridge_image(position: int, h: int = 240, w: int = 220) -> np.ndarray:

@@ -13,7 +13,7 @@ from securecomm.interchange import (
     parse_immigration_enrolment, parse_sre, read_transaction, write_booking, write_criminal_enrolment,
     write_errt, write_immigration_enrolment, write_sre,
 )
-from securecomm.interchange.records import (
+from securecomm.domain.records import (
     Arrest, Charge, CriminalEnrolment, Disposition, Encounter, FingerImage, ImmigrationEnrolment,
 )
 

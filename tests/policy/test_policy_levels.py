@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from securecomm.interchange.records import Arrest, Charge, Disposition
+from securecomm.domain.records import Arrest, Charge, Disposition
 from securecomm.policy import load_policy, load_scheme, policy_for, policy_versions, state_limit_for
 from securecomm.policy.model import OffenseScheme, Policy, PolicyError
 from securecomm.policy.rules import RuleError, check, evaluate

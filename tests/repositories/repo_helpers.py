@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 
 from securecomm.engine.template import Template
-from securecomm.interchange.records import Biographic, Booking, Charge
+from securecomm.domain.records import Biographic, Booking, Charge
 
 
 def template_bytes(seed: int, n: int = 20) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from securecomm.interchange.records import ImmigrationEnrolment
+from securecomm.domain.records import ImmigrationEnrolment
 from securecomm.repositories import CriminalRepository, ImmigrationRepository
 
 from repo_helpers import PERSON, booking, ten_print

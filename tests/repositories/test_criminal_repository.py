@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from securecomm.interchange.records import Arrest, Biographic, Charge, CriminalEnrolment, Disposition
+from securecomm.domain.records import Arrest, Biographic, Charge, CriminalEnrolment, Disposition
 from securecomm.repositories import CriminalRepository, RepositoryError, UnknownSubject, render_rap_sheet
-from securecomm.repositories.criminal import is_valid_ucn, make_ucn
+from securecomm.domain.identifiers import is_valid_ucn, make_ucn
 from securecomm.store import audit
 
 from repo_helpers import booking, template_bytes, ten_print
@@ -112,14 +112,3 @@ def test_gallery_rows_watermark_tops_up(session):
     late = repo.create_subject_from_booking(booking("G9"), {1: template_bytes(99)})
     top = list(repo.gallery_rows(mark))
     assert [(u, sorted(t)) for _, u, t in top] == [(late, [1])]
-
-
-def test_oversight_reads_no_personal_data(session):
-    from securecomm.repositories import AccessDenied, ImmigrationRepository
-
-    ucn = CriminalRepository(session).create_subject_from_booking(booking("T-O"), ten_print(6))
-    with pytest.raises(AccessDenied, match="statistics and audit records only"):
-        CriminalRepository(session).rap_sheet(ucn, actor="auditor1", role="oversight")
-    with pytest.raises(AccessDenied):
-        ImmigrationRepository(session).identity("0000000000", actor="x", role="public")
-    assert audit.trail(session, "rap_sheet") == []

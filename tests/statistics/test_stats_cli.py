@@ -16,13 +16,19 @@ from securecomm.cli.app import app
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "s.db"
-    engine, _ = build(f"sqlite:///{path}")
+    engine, Session = build(f"sqlite:///{path}")
+    from securecomm.domain.principal import Role
+    from securecomm.services import UnitOfWork, users
+
+    admin = users.bootstrap_admin(Session, "root").principal()
+    with UnitOfWork(Session, admin, write=True) as uow:
+        users.add_user(uow, "auditor", Role.OVERSIGHT)
     engine.dispose()
     return f"sqlite:///{path}"
 
 
 def run(*args):
-    return CliRunner().invoke(app, list(args))
+    return CliRunner().invoke(app, list(args), env={"SECURECOMM_ACTOR": "auditor"})
 
 
 def test_json_and_csv(store):

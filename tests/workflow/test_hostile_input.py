@@ -69,7 +69,7 @@ def test_the_parse_cache_is_bounded_in_bytes(monkeypatch):
     import numpy as np
 
     from securecomm.interchange import write_booking
-    from securecomm.interchange.records import Biographic, Booking, Charge, FingerImage
+    from securecomm.domain.records import Biographic, Booking, Charge, FingerImage
 
     def car(n: int) -> SimpleNamespace:
         yy, xx = np.mgrid[0:200, 0:200]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from securecomm.engine.template import Template
-from securecomm.interchange.records import (Arrest, Biographic, Booking, Charge, Disposition, Encounter,
-                                            ImmigrationEnrolment)
+from securecomm.domain.records import (Arrest, Biographic, Booking, Charge, Disposition, Encounter,
+                                       ImmigrationEnrolment)
 from securecomm.policy import load_policy
 from securecomm.policy.model import PolicyError
 from securecomm.repositories import CriminalRepository, ImmigrationRepository

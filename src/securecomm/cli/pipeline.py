@@ -1,8 +1,15 @@
-"""Pipeline commands: init, enroll, agencies, activate, submit, work, status, responses, review, demo.
+"""Pipeline commands: init, users, enroll, agencies, activate, submit, work, status, responses, review, demo.
 
 Every command takes ``--db URL`` and ``--data DIR``; without them the store
 is ``$SECURECOMM_DATABASE_URL``, else SQLite in ``$SECURECOMM_DATA`` (default
 ``./data``). Long work shows rich progress bars.
+
+Every command that touches the store acts as a user of the store: the
+operating-system login name, or ``$SECURECOMM_ACTOR``, looked up in the
+``users`` table (``securecomm init`` makes the first one an admin). The
+command calls one service function (``securecomm.services``) in a unit of
+work with that principal: permissions, scopes and the audit are decided
+there, never here.
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ import datetime as dt
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -28,19 +37,48 @@ DataOpt = Annotated[Optional[Path], typer.Option("--data", help="data folder for
                                                                 "(default $SECURECOMM_DATA or ./data)")]
 
 
-def _operator() -> str:
-    """Who is at the keyboard, for the audit trail ($SECURECOMM_ACTOR, else the login name)."""
-    import getpass
-    import os
+def _actor_name() -> str:
+    from securecomm.services.users import local_actor_name
 
-    return os.environ.get("SECURECOMM_ACTOR") or getpass.getuser() or "unknown"
+    return local_actor_name()
 
 
-def _audit(engine, object_type: str, object_id: str, detail: str = "") -> None:
-    from securecomm.workflow.pipeline import audit_read
+def _sessions(engine):
+    from securecomm.store.db import make_sessionmaker
 
-    audit_read(engine, actor=_operator(), role="operator", object_type=object_type, object_id=object_id,
-               detail=detail)
+    return make_sessionmaker(engine)
+
+
+def _principal(engine):
+    """The principal of the user at the keyboard; a clear refusal for an unknown or disabled user."""
+    from securecomm.services.users import DisabledUser, UnknownUser, principal_for
+
+    _require_schema(engine)
+    with _sessions(engine)() as s:
+        try:
+            return principal_for(s, _actor_name())
+        except (UnknownUser, DisabledUser) as exc:
+            _fail(str(exc))
+
+
+@contextmanager
+def _acting(engine, purpose: str, *, write: bool = False) -> Iterator:
+    """A unit of work as the user at the keyboard; refusals and absences become clear errors."""
+    from securecomm.jurisdictions import JurisdictionError
+    from securecomm.services import NotFound, PermissionDenied, UnitOfWork
+    from securecomm.services.users import UserError
+
+    principal = _principal(engine)
+    try:
+        with UnitOfWork(_sessions(engine), principal, purpose=purpose, write=write) as uow:
+            yield uow
+    except PermissionDenied as exc:
+        _fail(f"{principal.actor} ({principal.role.value}) may not {exc.operation}"
+              + (f": {exc.why}" if exc.why else ""))
+    except LookupError as exc:  # NotFound and the workflow's lookups: the message names what is missing
+        _fail(str(exc.args[0]) if exc.args else "not found")
+    except (JurisdictionError, UserError, ValueError) as exc:
+        _fail(str(exc))
 
 
 def _url(db: str | None, data: Path | None) -> str:
@@ -62,7 +100,7 @@ def _engine(db: str | None, data: Path | None, *, upgrade: bool = True):
 def _require_schema(engine) -> None:
     from sqlalchemy import inspect
 
-    if not inspect(engine).has_table("jobs"):
+    if not inspect(engine).has_table("users"):
         _fail(f"no securecomm store at {engine.url.render_as_string(hide_password=True)}: run `securecomm init`")
 
 
@@ -89,12 +127,20 @@ def _read_files(files: list[Path]) -> list[tuple[Path, bytes]]:
 
 
 def init(db: DbOpt = None, data: DataOpt = None) -> None:
-    """Create (or upgrade) the store: every table, by Alembic migration."""
+    """Create (or upgrade) the store, by Alembic migration; the first run makes you its first admin."""
+    from securecomm.services.users import UserError, bootstrap_admin
     from securecomm.store.db import current_revision
 
     engine = _engine(db, data)
     console.print(f"store ready at {engine.url.render_as_string(hide_password=True)} "
                   f"(schema {current_revision(engine)})")
+    name = _actor_name()
+    try:
+        first = bootstrap_admin(_sessions(engine), name)
+    except UserError as exc:
+        _fail(f"cannot make the first admin: {exc} (set $SECURECOMM_ACTOR)")
+    if first is not None:
+        console.print(f"first admin: {first.name} (add others with `securecomm users add NAME --role ROLE`)")
 
 
 def enroll(kind: Annotated[str, typer.Argument(help="criminal | immigration")],
@@ -103,11 +149,13 @@ def enroll(kind: Annotated[str, typer.Argument(help="criminal | immigration")],
            min_fingers: Annotated[int, typer.Option("--min-fingers", help="fingers an enrolment needs")] = 10,
            db: DbOpt = None, data: DataOpt = None) -> None:
     """Enrol subjects into the criminal (CNA) or immigration (IEN) repository."""
-    from securecomm.workflow.enrolment import KINDS, enroll_many
+    from securecomm.services import PermissionDenied
+    from securecomm.services.enrolment import OPERATION, enroll_many
 
-    if kind not in KINDS:
+    if kind not in OPERATION:
         _fail(f"enroll takes 'criminal' or 'immigration', not {kind!r}")
     engine = _engine(db, data)
+    principal = _principal(engine)
     items = _read_files(files)
     counts: dict[str, int] = {}
     with _progress() as bar:
@@ -119,8 +167,11 @@ def enroll(kind: Annotated[str, typer.Argument(help="criminal | immigration")],
                 bar.console.print(f"{res.tcn}: {res.outcome} {res.message}")
             bar.advance(task)
 
-        enroll_many(engine, kind, [raw for _, raw in items], processes=processes, min_fingers=min_fingers,
-                    on_done=done)
+        try:
+            enroll_many(_sessions(engine), principal, kind, [raw for _, raw in items], processes=processes,
+                        min_fingers=min_fingers, on_done=done)
+        except PermissionDenied as exc:
+            _fail(f"{principal.actor} ({principal.role.value}) may not {exc.operation}")
     console.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     if counts.get("rejected"):
         raise typer.Exit(2)
@@ -132,16 +183,12 @@ agencies_app = typer.Typer(help="agencies by ORI", no_args_is_help=True)
 @agencies_app.command("load")
 def agencies_load(file: Annotated[Path, typer.Argument(help="CSV or JSON agency file")],
                   db: DbOpt = None, data: DataOpt = None) -> None:
-    """Load (upsert) agencies: ORI, name, state, county, kind, SIB ORI, field office."""
-    from securecomm.jurisdictions import JurisdictionError, load_agencies
-    from securecomm.workflow.queue import write_session
+    """Load (upsert) agencies: ORI, name, state, county, kind, SIB ORI, field office, time zone."""
+    from securecomm.services import config
 
     engine = _engine(db, data)
-    try:
-        with write_session(engine) as s:
-            n = load_agencies(s, file)
-    except JurisdictionError as exc:
-        _fail(str(exc))
+    with _acting(engine, f"agencies load {file.name}", write=True) as uow:
+        n = config.load_agencies(uow, file)
     console.print(f"{n} agencies loaded")
 
 
@@ -149,16 +196,13 @@ def agencies_load(file: Annotated[Path, typer.Argument(help="CSV or JSON agency 
 def agencies_list(state: Annotated[Optional[str], typer.Option(help="two-letter state")] = None,
                   db: DbOpt = None, data: DataOpt = None) -> None:
     """List agencies and whether they are activated today."""
-    from sqlalchemy.orm import Session
-
-    from securecomm.jurisdictions import agencies, is_activated
+    from securecomm.services import config
 
     engine = _engine(db, data)
     table = Table("ORI", "name", "county", "kind", "SIB", "field office", "activated today")
-    with Session(engine) as s:
-        for a in agencies(s, state):
-            table.add_row(a.ori, a.name, a.county, a.kind, a.sib_ori or "", a.field_office,
-                          "yes" if is_activated(s, a.ori, dt.date.today()) else "no")
+    with _acting(engine, "agencies list") as uow:
+        for a in config.list_agencies(uow, state):
+            table.add_row(a.ori, a.name, a.county, a.kind, a.sib_ori, a.field_office, "yes" if a.activated else "no")
     console.print(table)
 
 
@@ -170,36 +214,32 @@ def activate(state: Annotated[Optional[str], typer.Option("--state", help="two-l
              schedule: Annotated[Optional[Path], typer.Option("--file", help="activation schedule CSV/JSON")] = None,
              note: str = "", db: DbOpt = None, data: DataOpt = None) -> None:
     """Switch interoperability on for a state, a county or one ORI from a date (to a date)."""
-    from securecomm.jurisdictions import JurisdictionError, load_activations
-    from securecomm.jurisdictions import activate as schedule_one
-    from securecomm.workflow.queue import write_session
+    from securecomm.services import config
 
+    if schedule is None and not from_:
+        _fail("activate needs --from DATE (or --file SCHEDULE)")
     engine = _engine(db, data)
-    try:
-        with write_session(engine) as s:
-            if schedule is not None:
-                n = load_activations(s, schedule)
-                console.print(f"{n} activations loaded")
-                return
-            if not from_:
-                _fail("activate needs --from DATE (or --file SCHEDULE)")
-            row = schedule_one(s, state=state, county=county, ori=ori, effective_from=from_, effective_to=to,
-                               note=note)
-            console.print(f"activated {row.scope} {row.value} from {row.effective_from}"
-                          + (f" to {row.effective_to}" if row.effective_to else ""))
-    except JurisdictionError as exc:
-        _fail(str(exc))
+    with _acting(engine, "activation schedule", write=True) as uow:
+        if schedule is not None:
+            n = config.load_activations(uow, schedule)
+            console.print(f"{n} new activations loaded (entries already scheduled are not added again)")
+            return
+        row = config.activate(uow, state=state, county=county, ori=ori, effective_from=from_, effective_to=to,
+                              note=note)
+    console.print(f"activated {row.scope} {row.value} from {row.effective_from}"
+                  + (f" to {row.effective_to}" if row.effective_to else ""))
 
 
 def submit(files: Annotated[list[Path], typer.Argument(help="CAR booking transactions")],
            db: DbOpt = None, data: DataOpt = None) -> None:
     """Queue bookings for the pipeline (a TCN already received is recognised, not queued again)."""
-    from securecomm.workflow.pipeline import submit as submit_one
+    from securecomm.services import bookings
 
     engine = _engine(db, data)
     counts: dict[str, int] = {}
     for path, raw in _read_files(files):
-        res = submit_one(engine, raw)
+        with _acting(engine, f"submit {path.name}") as uow:
+            res = bookings.submit(uow, raw)
         counts[res.outcome] = counts.get(res.outcome, 0) + 1
         if res.outcome != "queued":
             console.print(f"{path.name}: TCN {res.tcn} {res.outcome} ({res.state}): {res.message}")
@@ -221,52 +261,58 @@ def work(once: Annotated[bool, typer.Option("--once", help="run one job, then st
     Killing any of them at any moment loses nothing: their jobs are taken over
     when the lease runs out.
     """
-    from securecomm.workflow.pipeline import Worker
+    from securecomm.services import PermissionDenied
+    from securecomm.services import pipeline as pipeline_service
     from securecomm.workflow.queue import JobQueue
     from securecomm.workflow.stages import PipelineConfig
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     engine = _engine(db, data, upgrade=False)  # workers start often (and get killed): no migration here
-    _require_schema(engine)
-    url = engine.url.render_as_string(hide_password=False)
+    principal = _principal(engine)
     queue = JobQueue(engine)
-    if once or workers <= 1:
-        from securecomm.workflow.pipeline import stop_on_sigterm
-
-        stop = stop_on_sigterm()
-        worker = Worker(engine, PipelineConfig(min_fingers=min_fingers), lease_seconds=lease)
-        if once:
-            console.print(f"{int(worker.step())} job(s) processed")
+    config = PipelineConfig(min_fingers=min_fingers)
+    try:
+        if once or workers <= 1:
+            _work_here(pipeline_service.worker(engine, principal, config, lease_seconds=lease), queue, once, quiet)
             return
-        if quiet:
-            n = worker.run(until_empty=True, stop=stop)
-        else:
-            with _progress() as bar:
-                c = queue.counts()
-                task = bar.add_task("processing", total=max(sum(c.values()), 1),
-                                    completed=sum(c.values()) - c.get("ready", 0))
+        with _progress() as bar:
+            task = bar.add_task(f"processing ({workers} workers)", total=1)
 
-                def tick() -> None:
-                    c = queue.counts()
-                    bar.update(task, total=max(sum(c.values()), 1), completed=sum(c.values()) - c.get("ready", 0))
+            def poll(c: dict[str, int]) -> None:
+                bar.update(task, total=max(sum(c.values()), 1), completed=sum(c.values()) - c.get("ready", 0))
 
-                n = worker.run(until_empty=True, on_step=tick, stop=stop)
-        console.print(f"{n} job(s) processed, {worker.stages_run} stage(s) committed")
-        _queue_summary(queue)
-        return
-    from securecomm.workflow.pipeline import run_workers
-
-    with _progress() as bar:
-        task = bar.add_task(f"processing ({workers} workers)", total=1)
-
-        def poll(c: dict[str, int]) -> None:
-            bar.update(task, total=max(sum(c.values()), 1), completed=sum(c.values()) - c.get("ready", 0))
-
-        codes = run_workers(engine, workers, PipelineConfig(min_fingers=min_fingers), lease_seconds=lease,
-                            on_poll=poll)
+            codes = pipeline_service.run_workers(engine, principal, workers, config, lease_seconds=lease,
+                                                 on_poll=poll)
+    except PermissionDenied as exc:
+        _fail(f"{principal.actor} ({principal.role.value}) may not {exc.operation}")
     _queue_summary(queue)
     if any(codes):
         _fail(f"worker exit codes {codes}")
+
+
+def _work_here(worker, queue, once: bool, quiet: bool) -> None:
+    """One worker in this process: one job, or until the queue is empty (with a progress bar)."""
+    from securecomm.workflow.pipeline import stop_on_sigterm
+
+    stop = stop_on_sigterm()
+    if once:
+        console.print(f"{int(worker.step())} job(s) processed")
+        return
+    if quiet:
+        n = worker.run(until_empty=True, stop=stop)
+    else:
+        with _progress() as bar:
+            c = queue.counts()
+            task = bar.add_task("processing", total=max(sum(c.values()), 1),
+                                completed=sum(c.values()) - c.get("ready", 0))
+
+            def tick() -> None:
+                c = queue.counts()
+                bar.update(task, total=max(sum(c.values()), 1), completed=sum(c.values()) - c.get("ready", 0))
+
+            n = worker.run(until_empty=True, on_step=tick, stop=stop)
+    console.print(f"{n} job(s) processed, {worker.stages_run} stage(s) committed")
+    _queue_summary(queue)
 
 
 def _queue_summary(queue) -> None:
@@ -279,14 +325,11 @@ def status(tcn: Annotated[str, typer.Argument(help="transaction control number")
            as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
            db: DbOpt = None, data: DataOpt = None) -> None:
     """Where one transaction stands: state, job, each stage's result, responses, reviews."""
-    from securecomm.workflow.pipeline import transaction_status
+    from securecomm.services import bookings
 
     engine = _engine(db, data)
-    try:
-        info = transaction_status(engine, tcn)
-    except LookupError as exc:
-        _fail(str(exc))
-    _audit(engine, "transaction", tcn, "securecomm status")
+    with _acting(engine, "securecomm status") as uow:
+        info = bookings.status(uow, tcn)
     if as_json:
         console.print_json(json.dumps(info, default=str))
         return
@@ -312,16 +355,13 @@ def responses(tcn: Annotated[str, typer.Argument(help="transaction control numbe
               out: Annotated[Optional[Path], typer.Option("--out", help="folder for nist files")] = None,
               db: DbOpt = None, data: DataOpt = None) -> None:
     """The responses sent for a transaction, as JSON or as the ANSI/NIST-ITL/JSON payloads themselves."""
-    from securecomm.workflow.pipeline import responses as list_responses
+    from securecomm.services import bookings
 
     if fmt not in ("json", "nist"):
         _fail("--format is json or nist")
     engine = _engine(db, data)
-    try:
-        rows = list_responses(engine, tcn)
-    except LookupError as exc:
-        _fail(str(exc))
-    _audit(engine, "responses", tcn, f"securecomm responses --format {fmt}")
+    with _acting(engine, f"securecomm responses --format {fmt}") as uow:
+        rows = bookings.responses(uow, tcn)
     if fmt == "json":
         doc = []
         for r in rows:
@@ -356,35 +396,100 @@ def review(ctx: typer.Context, all_: Annotated[bool, typer.Option("--all", help=
     """List the manual queue: examiner-band matches, undecided statuses, protected persons."""
     if ctx.invoked_subcommand is not None:
         return
-    from securecomm.workflow.pipeline import review_items
+    from securecomm.services import review as review_service
 
     engine = _engine(db, data)
-    items = review_items(engine, state=None if all_ else "open")
-    _audit(engine, "review_queue", "all" if all_ else "open", f"{len(items)} items listed")
-    for i in items:
-        score = "" if i.score is None else f" score {i.score:.2f}"
-        state = i.state + (f" ({i.decision} by {i.resolved_by})" if i.decision else "")
-        console.print(f"[bold]#{i.id}[/bold] {i.tcn}  {i.kind}  band {i.band or '-'}{score}  "
-                      f"candidate {i.candidate or '-'}  {state}", soft_wrap=True)
-        console.print(f"    {i.reason}", soft_wrap=True, highlight=False)
-    console.print(f"{len(items)} item(s); decide with: securecomm review decide ID DECISION --reviewer NAME")
+    with _acting(engine, "securecomm review") as uow:
+        items = review_service.list_items(uow, state=None if all_ else "open")
+        for i in items:
+            score = "" if i.score is None else f" score {i.score:.2f}"
+            state = i.state + (f" ({i.decision} by {i.resolved_by})" if i.decision else "")
+            console.print(f"[bold]#{i.id}[/bold] {i.tcn}  {i.kind}  band {i.band or '-'}{score}  "
+                          f"candidate {i.candidate or '-'}  {state}", soft_wrap=True)
+            console.print(f"    {i.reason}", soft_wrap=True, highlight=False)
+    console.print(f"{len(items)} item(s); decide with: securecomm review decide ID DECISION")
 
 
 @review_app.command("decide")
 def review_decide(item: Annotated[int, typer.Argument(help="review item id")],
                   decision: Annotated[str, typer.Argument(help="biometric: confirm|reject; status: "
                                                                "no_action|notification_request|detainer")],
-                  reviewer: Annotated[str, typer.Option("--reviewer", help="who decides (audited)")],
                   note: str = "", db: DbOpt = None, data: DataOpt = None) -> None:
-    """Record a human decision; the waiting transaction continues at the next `work`."""
-    from securecomm.workflow.pipeline import resolve_review
+    """Record your decision (as the user you are); the waiting transaction continues at the next `work`."""
+    from securecomm.services import review as review_service
 
     engine = _engine(db, data)
-    try:
-        row = resolve_review(engine, item, decision, reviewer=reviewer, note=note)
-    except (LookupError, ValueError) as exc:
-        _fail(str(exc))
-    console.print(f"review #{row.id} ({row.kind}, {row.tcn}): {row.state} -- run `securecomm work` to continue")
+    with _acting(engine, f"review item {item}", write=True) as uow:
+        row = review_service.decide(uow, item, decision, note=note)
+        text = f"review #{row.id} ({row.kind}, {row.tcn}): {row.state}"
+    console.print(f"{text} -- run `securecomm work` to continue")
+
+
+def audit(object_type: Annotated[Optional[str], typer.Option("--object-type", help="e.g. transaction, user")] = None,
+          object_id: Annotated[Optional[str], typer.Option("--object-id", help="e.g. a TCN")] = None,
+          actor: Annotated[Optional[str], typer.Option("--actor", help="who acted")] = None,
+          db: DbOpt = None, data: DataOpt = None) -> None:
+    """The audit trail, oldest first (oversight and admin; this reading is audited too)."""
+    from securecomm.services import audit as audit_service
+
+    engine = _engine(db, data)
+    with _acting(engine, "securecomm audit") as uow:
+        rows = audit_service.trail(uow, object_type=object_type, object_id=object_id, actor=actor)
+    for r in rows:
+        console.print(f"{r.at.isoformat(timespec='seconds')}  {r.actor} ({r.role})  {r.action} {r.object_type} "
+                      f"{r.object_id}" + (f"  purpose: {r.purpose}" if r.purpose else "")
+                      + (f"  -- {r.detail}" if r.detail else ""), soft_wrap=True, highlight=False)
+    console.print(f"{len(rows)} row(s)")
+
+
+users_app = typer.Typer(help="who may act, in which role and scopes (admin only)", no_args_is_help=True)
+
+
+@users_app.command("add")
+def users_add(name: Annotated[str, typer.Argument(help="login name (or the name $SECURECOMM_ACTOR will give)")],
+              role: Annotated[str, typer.Option("--role", help="agency | sib | examiner | lesc_analyst | "
+                                                               "field_officer | field_supervisor | jail | "
+                                                               "oversight | public | admin | system")],
+              ori: Annotated[Optional[str], typer.Option("--ori", help="agency/jail scope")] = None,
+              state: Annotated[Optional[str], typer.Option("--state", help="state scope (SIB)")] = None,
+              area: Annotated[Optional[str], typer.Option("--area", help="field-office area of "
+                                                                         "responsibility")] = None,
+              db: DbOpt = None, data: DataOpt = None) -> None:
+    """Add a user with a role and the scopes it needs."""
+    from securecomm.services import users
+
+    engine = _engine(db, data)
+    with _acting(engine, "users add", write=True) as uow:
+        info = users.add_user(uow, name, role, ori=ori, state=state, area=area)
+    console.print(f"added {info.principal()}")
+
+
+@users_app.command("list")
+def users_list(db: DbOpt = None, data: DataOpt = None) -> None:
+    """Every user, role, scopes, and whether active."""
+    from securecomm.services import users
+
+    engine = _engine(db, data)
+    with _acting(engine, "users list") as uow:
+        rows = users.list_users(uow)
+    for u in rows:
+        scopes = ", ".join(f"{k} {v}" for k, v in (("ori", u.ori), ("state", u.state), ("area", u.area)) if v)
+        console.print(f"{u.name}\t{u.role.value}\t{scopes or '-'}\t{'active' if u.active else 'DISABLED'}\t"
+                      f"created {u.created_at.isoformat(timespec='seconds')} by {u.created_by}",
+                      soft_wrap=True, highlight=False)
+
+
+@users_app.command("disable")
+def users_disable(name: Annotated[str, typer.Argument(help="user to disable")],
+                  reason: Annotated[str, typer.Option("--reason", help="why (audited)")],
+                  db: DbOpt = None, data: DataOpt = None) -> None:
+    """Disable a user: it can no longer act (its audit trail stays)."""
+    from securecomm.services import users
+
+    engine = _engine(db, data)
+    with _acting(engine, "users disable", write=True) as uow:
+        users.disable_user(uow, name, reason=reason)
+    console.print(f"disabled {name}")
 
 
 def demo(seed: Annotated[int, typer.Option(help="seed of the synthetic state")] = 2012,
@@ -437,4 +542,6 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
     app.command("responses")(responses)
     app.add_typer(review_app, name="review")
+    app.add_typer(users_app, name="users")
+    app.command("audit")(audit)
     app.command("demo")(demo)

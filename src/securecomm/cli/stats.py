@@ -1,8 +1,9 @@
 """``securecomm stats`` and ``securecomm report``: the programme's statistics from the store.
 
 Both go through the service layer (``securecomm.services.statistics``) as the
-operator in the ``oversight`` role (``--public`` shows what the public sees:
-small cells suppressed), so every read is audited like any other.
+user at the keyboard (``securecomm users``; ``--public`` shows what the public
+sees: the same user acting in the ``public`` role, small cells suppressed), so
+every read is permitted, scoped and audited like any other.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from securecomm.cli.pipeline import DataOpt, DbOpt, _engine, _fail, _operator, _require_schema, console
+from securecomm.cli.pipeline import DataOpt, DbOpt, _engine, _fail, _principal, _require_schema, console
 
 LevelOpt = Annotated[str, typer.Option("--level", help="nation | state | county | ori")]
 PeriodOpt = Annotated[str, typer.Option("--period", help="month | fy (federal fiscal year, from 1 October) | all")]
@@ -32,10 +33,14 @@ def _date(text: str | None, what: str) -> dt.date | None:
     return None  # pragma: no cover
 
 
-def _principal(public: bool):
-    from securecomm.domain.principal import Principal
+def _reader(engine, public: bool):
+    """The user at the keyboard; with ``--public``, the same user in the public role (never more rights)."""
+    from dataclasses import replace
 
-    return Principal(actor=_operator(), role="public" if public else "oversight")
+    from securecomm.domain.principal import Role
+
+    user = _principal(engine)
+    return replace(user, role=Role.PUBLIC, ori=None, state=None, area=None) if public else user
 
 
 def stats(level: LevelOpt = "nation", period: PeriodOpt = "all", state: StateOpt = None, county: CountyOpt = None,
@@ -57,7 +62,7 @@ def stats(level: LevelOpt = "nation", period: PeriodOpt = "all", state: StateOpt
     engine = _engine(db, data)
     _require_schema(engine)
     try:
-        result = statistics(make_sessionmaker(engine), _principal(public), level=level, period=period, state=state,
+        result = statistics(make_sessionmaker(engine), _reader(engine, public), level=level, period=period, state=state,
                             county=county, ori=ori, start=_date(start, "--from"), end=_date(end, "--to"))
         if fmt == "table":
             for t in rich_tables(result):
@@ -92,7 +97,7 @@ def report(month: Annotated[Optional[str], typer.Option("--month", help="YYYY-MM
     folder = out or (data or Path("data")) / "report"
     try:
         Session = make_sessionmaker(engine)
-        statistics(Session, _principal(False), state=state, county=county, ori=ori)  # permission, scope, audit
+        statistics(Session, _reader(engine, False), state=state, county=county, ori=ori)  # permission, scope, audit
         with Session() as s:
             rep = write_report(s, folder, month=month, state=state, county=county, ori=ori)
     except StatisticsError as exc:

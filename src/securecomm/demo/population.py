@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from securecomm.interchange.records import Arrest, Biographic, Charge, Disposition, Encounter
+from securecomm.domain.records import Arrest, Biographic, Charge, Disposition, Encounter
 
 STATE = "MA"
 SIB_ORI = "MASIB0000"

@@ -31,7 +31,7 @@ from rich.table import Table
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from securecomm.demo.population import BOOKINGS_FROM, Population, build_population
+from securecomm.demo.population import BOOKINGS_FROM, FIELD_OFFICE, Population, build_population
 from securecomm.demo.transactions import PersonTransactions, person_transactions
 
 
@@ -106,11 +106,10 @@ def _write_csv(path: Path, rows: tuple[dict[str, str], ...]) -> None:
 def run_demo(cfg: DemoConfig, *, data_dir: Path, db_url: str | None = None,
              console: Console | None = None) -> DemoResult:
     """Run the whole demo; returns its result (the summary is also printed)."""
-    from securecomm.jurisdictions import load_activations, load_agencies
-    from securecomm.repositories import ImmigrationRepository
-    from securecomm.workflow.enrolment import enroll_many
-    from securecomm.workflow.pipeline import run_workers, submit
-    from securecomm.workflow.queue import write_session
+    from securecomm.domain.principal import Role
+    from securecomm.services import bookings, config, enrolment, pipeline, protections, users
+    from securecomm.services.unit_of_work import UnitOfWork
+    from securecomm.store.db import make_sessionmaker
     from securecomm.workflow.stages import PipelineConfig
 
     console = console or Console()
@@ -129,9 +128,13 @@ def run_demo(cfg: DemoConfig, *, data_dir: Path, db_url: str | None = None,
                   f"bad or repeated submissions), fingers {list(cfg.fingers)}; store {result.store_url}")
     _write_csv(folder / "agencies.csv", pop.agencies)
     _write_csv(folder / "activations.csv", pop.activations)
-    with write_session(engine) as s:
-        load_agencies(s, folder / "agencies.csv")
-        load_activations(s, folder / "activations.csv")
+    # the demo's people: its own admin (the first user of the fresh store) and a field officer
+    sessions = make_sessionmaker(engine)
+    admin = users.bootstrap_admin(sessions, "demo-admin").principal()
+    with UnitOfWork(sessions, admin, purpose="demo set-up", write=True) as uow:
+        officer = users.add_user(uow, "demo-field-officer", Role.FIELD_OFFICER, area=FIELD_OFFICE).principal()
+        config.load_agencies(uow, folder / "agencies.csv")
+        config.load_activations(uow, folder / "activations.csv")
 
     # 1. synthetic fingerprints -> real transactions (the expensive part: a process pool)
     by_person: dict[int, list] = {}
@@ -175,26 +178,25 @@ def run_demo(cfg: DemoConfig, *, data_dir: Path, db_url: str | None = None,
                 ("criminal", criminal, [pt.index for pt in rendered if pt.criminal]),
                 ("immigration", immigration, [pt.index for pt in rendered if pt.immigration])):
             task = bar.add_task(f"enrolling {kind}", total=len(raws))
-            done = enroll_many(engine, kind, raws, processes=cfg.processes, min_fingers=len(cfg.fingers),
-                               on_done=lambda _r, task=task: bar.advance(task))
+            done = enrolment.enroll_many(sessions, admin, kind, raws, processes=cfg.processes,
+                                         min_fingers=len(cfg.fingers), on_done=lambda _r, task=task: bar.advance(task))
             for owner, res in zip(owners, done):
                 result.enrolled[f"{kind}:{res.outcome}"] += 1
                 if kind == "immigration" and res.outcome == "enrolled":
                     fin_of[owner] = res.key
     # known victims and witnesses: a fact local law enforcement reports, recorded (audited) on the identity
-    with write_session(engine) as s:
-        repo = ImmigrationRepository(s)
+    with UnitOfWork(sessions, officer, purpose="victim/witness report (demo)", write=True) as uow:
         for i in pop.victim_witness:
             if i in fin_of:
-                repo.flag_victim_witness(fin_of[i], note="cooperating witness (demo)", actor="demo",
-                                         role="local_law_enforcement")
+                protections.flag_victim_witness(uow, fin_of[i], basis="cooperating witness (demo)")
     result.seconds["enrol"] = time.monotonic() - t
 
     # 3. submit the bookings (dates in order; bad inputs and a resubmission at the end)
     for b in pop.bookings:  # the "duplicate" entry sends the first booking's file again
         raw = booking_bytes.get(b.tcn)
         if raw is not None:
-            result.submitted[submit(engine, raw).outcome] += 1
+            with UnitOfWork(sessions, admin, purpose="demo submission") as uow:
+                result.submitted[bookings.submit(uow, raw).outcome] += 1
 
     # 4. the pipeline: worker processes until the queue is empty
     t = time.monotonic()
@@ -204,7 +206,8 @@ def run_demo(cfg: DemoConfig, *, data_dir: Path, db_url: str | None = None,
         def poll(c: dict[str, int]) -> None:
             bar.update(task, total=max(sum(c.values()), 1), completed=sum(c.values()) - c.get("ready", 0))
 
-        codes = run_workers(engine, cfg.workers, PipelineConfig(min_fingers=len(cfg.fingers)), on_poll=poll)
+        codes = pipeline.run_workers(engine, admin, cfg.workers, PipelineConfig(min_fingers=len(cfg.fingers)),
+                                     on_poll=poll)
     if any(codes):
         console.print(f"[red]worker exit codes {codes}[/red]")
     result.seconds["pipeline"] = time.monotonic() - t

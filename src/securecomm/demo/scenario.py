@@ -19,8 +19,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from securecomm.demo.population import AGENCIES, FIELD_OFFICE, PILOT_FROM, SIB_ORI, STATE, STATEWIDE_FROM
-from securecomm.interchange.records import (Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition,
-                                            Encounter, FingerImage, ImmigrationEnrolment)
+from securecomm.domain.records import (Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition, Encounter,
+                                       FingerImage, ImmigrationEnrolment)
 
 FINGERS = (2, 7)
 PILOT_ORI = AGENCIES[0][0]  # activated since 2008
@@ -170,8 +170,13 @@ def setup_store(engine, sc: Scenario, prepared: dict[str, list] | None = None) -
     enrolment files for every store; the repository writes are the same.
     """
     from securecomm.jurisdictions import activate, upsert_agency
+    from securecomm.services.users import bootstrap_admin, local_actor_name
+    from securecomm.store.db import make_sessionmaker
     from securecomm.workflow.enrolment import commit, enroll_many
     from securecomm.workflow.queue import write_session
+
+    # the operator who set the store up is its first admin, as after `securecomm init`
+    bootstrap_admin(make_sessionmaker(engine), local_actor_name() or "scenario-admin")
 
     with write_session(engine) as s:
         for a in sc.agencies:

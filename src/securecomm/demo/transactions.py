@@ -16,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from securecomm.demo.population import SIB_ORI, PlannedBooking, PlannedPerson
-from securecomm.interchange.records import Booking, CriminalEnrolment, FingerImage, ImmigrationEnrolment
+from securecomm.domain.records import Booking, CriminalEnrolment, FingerImage, ImmigrationEnrolment
 
 #: Impression seeds of the enrolments (bookings use the plan's seeds).
 CRIMINAL_ENROLMENT_SEED = 1

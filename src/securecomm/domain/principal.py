@@ -41,6 +41,14 @@ class Role(StrEnum):
             raise ValueError(f"unknown role {value!r} (one of: {known})") from None
 
 
+#: The scope a principal of each role must hold: an agency, a jail, a state bureau or a field office
+#: without one would see everyone's data. Other roles may hold scopes, but need none.
+REQUIRED_SCOPE: dict[Role, str] = {
+    Role.AGENCY: "ori", Role.JAIL: "ori", Role.SIB: "state",
+    Role.FIELD_OFFICER: "area", Role.FIELD_SUPERVISOR: "area",
+}
+
+
 @dataclass(frozen=True)
 class Principal:
     """An actor, its role and its scopes (``None`` = not limited on that axis)."""

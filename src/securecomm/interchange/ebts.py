@@ -18,15 +18,14 @@ Writers build the bytes with ``nistitl`` and read them back through
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
-
-import json
 from functools import lru_cache
 from importlib import resources
+from typing import Literal
 
 import nistitl
 import numpy as np
@@ -38,9 +37,10 @@ from .errors import TransactionError, TransactionRejected
 from .fields import label
 from .images import encode_wsq
 from .reader import Transaction, read_transaction
-from .records import (
-    A_NUMBER_FORMAT, ENCOUNTER_TYPES, ORI_FORMAT, PLACE_FORMAT, TCN_FORMAT, Arrest, Biographic, Booking, Charge,
-    CriminalEnrolment, Disposition, Encounter, FingerImage, ImmigrationEnrolment,
+from securecomm.domain.identifiers import A_NUMBER_FORMAT, ORI_FORMAT, PLACE_FORMAT, TCN_FORMAT
+from securecomm.domain.records import (
+    ENCOUNTER_TYPES, Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition, Encounter, FingerImage,
+    ImmigrationEnrolment,
 )
 from .tokenizer import Record
 from .validate import parse_date

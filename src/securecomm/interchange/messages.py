@@ -22,7 +22,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from . import ncic
-from .records import A_NUMBER_FORMAT, ORI_FORMAT, PLACE_FORMAT, PROTECTED_FLAGS, TCN_FORMAT
+from securecomm.domain.identifiers import A_NUMBER_FORMAT, ORI_FORMAT, PLACE_FORMAT, TCN_FORMAT
+from securecomm.domain.protections import PROTECTED_FLAGS
 
 __all__ = ["FingerEvidence", "BiometricEvidence", "IDR", "IAQ", "IAR", "PROTECTED_FLAGS", "CRIMINAL_LEVELS"]
 

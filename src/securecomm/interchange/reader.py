@@ -17,7 +17,7 @@ import numpy as np
 from .errors import TransactionError, TransactionRejected
 from .images import GCA_CODES
 from .limits import Limits, check_transaction_size, default_limits
-from .records import FingerImage
+from securecomm.domain.records import FingerImage
 from .tokenizer import Record, tokenize
 from .validate import parse_date, validate
 

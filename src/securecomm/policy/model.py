@@ -19,7 +19,8 @@ from importlib import resources
 from typing import Any
 
 from securecomm.interchange import ncic
-from securecomm.interchange.records import PROTECTED_FLAGS, Arrest, Charge
+from securecomm.domain.protections import PROTECTED_FLAGS
+from securecomm.domain.records import Arrest, Charge
 from securecomm.policy import rules
 
 __all__ = [

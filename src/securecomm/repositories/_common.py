@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from securecomm.engine.errors import TemplateError
 from securecomm.engine.template import Template
 from securecomm.interchange import ncic
-from securecomm.interchange.records import Biographic, Charge
+from securecomm.domain.records import Biographic, Charge
 from securecomm.store.models import IdSequence
 
 
@@ -21,20 +21,6 @@ class RepositoryError(ValueError):
 
 class UnknownRecord(LookupError):
     """No subject / identity with that identifier."""
-
-
-class AccessDenied(PermissionError):
-    """The role may not read personal data (oversight reads statistics and audit records only)."""
-
-
-#: Roles that never read personal data, whatever they ask for.
-NO_PERSONAL_DATA_ROLES = frozenset({"oversight", "public", "statistics", "auditor"})
-
-
-def check_role(role: str, what: str) -> None:
-    """Refuse personal-data reads to roles that see only aggregates and the audit trail."""
-    if isinstance(role, str) and role.strip().lower() in NO_PERSONAL_DATA_ROLES:
-        raise AccessDenied(f"role {role!r} may not read {what}: it sees statistics and audit records only")
 
 
 def next_in_sequence(session: Session, name: str) -> int:
@@ -134,18 +120,3 @@ def check_charges(charges: tuple[Charge, ...], what: str) -> None:
         if not isinstance(ch, Charge):
             raise RepositoryError(f"{what}: charge {i} is not a Charge")
         check_ncic(ch.ncic, f"{what} charge {i}")
-
-
-def check_digit_letter(digits: str) -> str:
-    """Check letter over a digit string: weights 1..n mod 23 catch any one wrong digit or swap."""
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXY"  # 23 letters: no I, O, Z (read as 1, 0, 2)
-    return alphabet[sum((i + 1) * int(d) for i, d in enumerate(digits)) % len(alphabet)]
-
-
-def luhn_digit(digits: str) -> str:
-    """Luhn check digit for a digit string."""
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        n = int(d) * (2 if i % 2 == 0 else 1)
-        total += n - 9 if n > 9 else n
-    return str((10 - total % 10) % 10)

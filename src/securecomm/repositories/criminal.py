@@ -16,36 +16,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from securecomm.interchange import ncic
-from securecomm.interchange.records import Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition
+from securecomm.domain.identifiers import make_ucn
+from securecomm.domain.records import Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition
 from securecomm.repositories._common import (RepositoryError, UnknownRecord, check_biographic, check_charges,
-                                             check_digit_letter, check_ncic, check_role, check_templates,
-                                             next_in_sequence, person_columns, person_of)
+                                             check_ncic, check_templates, next_in_sequence, person_columns,
+                                             person_of)
 from securecomm.repositories._common import gallery_rows as _gallery_rows
 from securecomm.store import audit
 from securecomm.store.models import OUTCOMES, ArrestRow, ChargeRow, CriminalSubject, CriminalTemplate, DispositionRow
 
-__all__ = ["CriminalRepository", "RapSheet", "render_rap_sheet", "make_ucn", "is_valid_ucn", "UnknownSubject"]
-
-#: Generated UCNs: 8 digits of sequence + 1 check letter (9 characters, like an FBI number).
-UCN_DIGITS = 8
-
+__all__ = ["CriminalRepository", "RapSheet", "render_rap_sheet", "UnknownSubject"]
 
 class UnknownSubject(UnknownRecord):
     """No criminal subject with that UCN."""
-
-
-def make_ucn(n: int) -> str:
-    """The UCN for sequence number ``n``: zero-padded digits and a check letter."""
-    if not 1 <= n < 10**UCN_DIGITS:
-        raise RepositoryError(f"UCN sequence {n} outside 1..{10**UCN_DIGITS - 1}")
-    digits = f"{n:0{UCN_DIGITS}d}"
-    return digits + check_digit_letter(digits)
-
-
-def is_valid_ucn(ucn: str) -> bool:
-    """True for a generated UCN whose check letter is right."""
-    return (isinstance(ucn, str) and len(ucn) == UCN_DIGITS + 1 and ucn[:-1].isdigit()
-            and ucn[-1] == check_digit_letter(ucn[:-1]))
 
 
 @dataclass(frozen=True)
@@ -250,7 +233,6 @@ class CriminalRepository:
 
     def rap_sheet(self, ucn: str, *, actor: str, role: str, purpose: str = "") -> RapSheet:
         """The subject's rap sheet; the read is audited (who, in which role, why)."""
-        check_role(role, "a rap sheet")
         row = self.session.scalar(
             select(CriminalSubject).where(CriminalSubject.ucn == ucn).options(
                 selectinload(CriminalSubject.arrests).selectinload(ArrestRow.charges),
@@ -263,7 +245,6 @@ class CriminalRepository:
 
     def templates(self, ucn: str, *, actor: str, role: str, purpose: str = "") -> dict[int, bytes]:
         """The subject's enrolled templates by finger (examiner comparison); audited."""
-        check_role(role, "fingerprint templates")
         subject = self._require(ucn)
         audit.record(self.session, actor=actor, role=role, action="read", object_type="criminal_templates",
                      object_id=ucn, detail=purpose)

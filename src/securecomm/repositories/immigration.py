@@ -14,62 +14,34 @@ the retention policy passed in says so, and ``purge_expired`` drops them.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from securecomm.interchange.records import (ENCOUNTER_TYPES, Biographic, Booking, Encounter,
-                                            ImmigrationEnrolment)
+from securecomm.domain.identifiers import InvalidIdentifier, make_fin, normalise_a_number
+from securecomm.domain.protections import protected_flags
+from securecomm.domain.records import ENCOUNTER_TYPES, Biographic, Booking, Encounter, ImmigrationEnrolment
 from securecomm.policy.retention import RetentionPolicy
-from securecomm.repositories._common import (RepositoryError, UnknownRecord, check_biographic, check_role,
-                                             check_templates, luhn_digit, next_in_sequence, person_columns,
-                                             person_of)
+from securecomm.repositories._common import (RepositoryError, UnknownRecord, check_biographic, check_templates,
+                                             next_in_sequence, person_columns, person_of)
 from securecomm.repositories._common import gallery_rows as _gallery_rows
 from securecomm.store import audit
 from securecomm.store.models import (AliasRow, EncounterRow, ImmigrationIdentity, ImmigrationTemplate,
                                      RetainedBooking, RetainedTemplate)
 
-__all__ = ["ImmigrationRepository", "ImmigrationRecord", "UnknownIdentity", "make_fin", "is_valid_fin",
-           "normalise_a_number", "PROTECTING_ENCOUNTERS"]
-
-#: Generated FINs: 9 digits of sequence + a Luhn check digit.
-FIN_DIGITS = 9
-
-#: Encounter types that mean the person is protected, and the flag each gives.
-PROTECTING_ENCOUNTERS = {
-    "u_visa_application": "u_visa",
-    "t_visa_application": "t_visa",
-    "vawa_self_petition": "vawa",
-}
-
-_A_NUMBER = re.compile(r"^A?-?(\d{7,9})$")
-
+__all__ = ["ImmigrationRepository", "ImmigrationRecord", "UnknownIdentity"]
 
 class UnknownIdentity(UnknownRecord):
     """No immigration identity with that FIN."""
 
 
-def make_fin(n: int) -> str:
-    if not 1 <= n < 10**FIN_DIGITS:
-        raise RepositoryError(f"FIN sequence {n} outside 1..{10**FIN_DIGITS - 1}")
-    digits = f"{n:0{FIN_DIGITS}d}"
-    return digits + luhn_digit(digits)
-
-
-def is_valid_fin(fin: str) -> bool:
-    return (isinstance(fin, str) and len(fin) == FIN_DIGITS + 1 and fin.isdigit()
-            and luhn_digit(fin[:-1]) == fin[-1])
-
-
-def normalise_a_number(value: str) -> str:
-    """An A-number as ``A`` + 9 digits (``A12345678`` -> ``A012345678``); RepositoryError otherwise."""
-    m = _A_NUMBER.match(value.strip().upper().replace(" ", "")) if isinstance(value, str) else None
-    if m is None:
-        raise RepositoryError(f"A-number {value!r} is not 'A' followed by 7 to 9 digits")
-    return "A" + m.group(1).zfill(9)
+def _a_number(value: str) -> str:
+    try:
+        return normalise_a_number(value)
+    except InvalidIdentifier as exc:
+        raise RepositoryError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -87,10 +59,7 @@ class ImmigrationRecord:
     @property
     def protected_flags(self) -> frozenset[str]:
         """victim_witness / u_visa / t_visa / vawa: who must never get a detainer without human review."""
-        flags = {PROTECTING_ENCOUNTERS[e.type] for e in self.encounters if e.type in PROTECTING_ENCOUNTERS}
-        if self.victim_witness:
-            flags.add("victim_witness")
-        return frozenset(flags)
+        return protected_flags(self.encounters, victim_witness=self.victim_witness)
 
 
 def _check_encounter(e: Encounter, what: str) -> None:
@@ -141,7 +110,7 @@ class ImmigrationRepository:
         tpls = check_templates(templates, what)
         for e in enrolment.encounters:
             _check_encounter(e, what)
-        a_number = normalise_a_number(enrolment.a_number) if enrolment.a_number else None
+        a_number = _a_number(enrolment.a_number) if enrolment.a_number else None
         if a_number and self.session.scalar(
                 select(ImmigrationIdentity.fin).where(ImmigrationIdentity.a_number == a_number)):
             raise RepositoryError(f"{what}: A-number {a_number} already belongs to another identity")
@@ -184,22 +153,25 @@ class ImmigrationRepository:
 
     def set_a_number(self, fin: str, a_number: str) -> None:
         row = self._require(fin)
-        a = normalise_a_number(a_number)
+        a = _a_number(a_number)
         other = self.session.scalar(select(ImmigrationIdentity.fin).where(ImmigrationIdentity.a_number == a))
         if other and other != row.fin:
             raise RepositoryError(f"A-number {a} already belongs to FIN {other}")
         row.a_number = a
         self.session.flush()
 
-    def flag_victim_witness(self, fin: str, *, note: str, actor: str, role: str, flagged: bool = True) -> None:
-        """Mark (or unmark) a known victim or witness of a crime; who did it is audited."""
+    def set_victim_witness(self, fin: str, *, flagged: bool, note: str = "") -> None:
+        """Mark (or unmark) a known victim or witness of a crime.
+
+        Who may do it, with what reason, and the audit row are the service
+        layer's (``securecomm.services.protections``).
+        """
         if flagged and not (note or "").strip():
             raise RepositoryError(f"identity {fin}: a victim/witness flag needs a note saying on what basis")
         row = self._require(fin)
         row.victim_witness = bool(flagged)
         row.victim_witness_note = note.strip() if flagged else ""
-        audit.record(self.session, actor=actor, role=role, action="flag_victim_witness" if flagged else
-                     "unflag_victim_witness", object_type="immigration_identity", object_id=fin, detail=note)
+        self.session.flush()
 
     # ------------------------------------------------------------------ reads
 
@@ -208,11 +180,10 @@ class ImmigrationRepository:
 
     def fin_for_a_number(self, a_number: str) -> str | None:
         return self.session.scalar(select(ImmigrationIdentity.fin).where(
-            ImmigrationIdentity.a_number == normalise_a_number(a_number)))
+            ImmigrationIdentity.a_number == _a_number(a_number)))
 
     def identity(self, fin: str, *, actor: str, role: str, purpose: str = "") -> ImmigrationRecord:
         """The identity with aliases and encounters; the read is audited."""
-        check_role(role, "an immigration record")
         row = self.session.scalar(
             select(ImmigrationIdentity).where(ImmigrationIdentity.fin == fin).options(
                 selectinload(ImmigrationIdentity.aliases), selectinload(ImmigrationIdentity.encounters)))
@@ -228,7 +199,6 @@ class ImmigrationRepository:
 
     def templates(self, fin: str, *, actor: str, role: str, purpose: str = "") -> dict[int, bytes]:
         """Enrolled templates by finger (examiner comparison); audited."""
-        check_role(role, "fingerprint templates")
         row = self._require(fin)
         audit.record(self.session, actor=actor, role=role, action="read", object_type="immigration_templates",
                      object_id=fin, detail=purpose)

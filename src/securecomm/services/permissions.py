@@ -19,15 +19,29 @@ R = Role
 PERMISSIONS: dict[str, frozenset[Role]] = {
     # --- the pipeline's own work -------------------------------------------------------------
     "pipeline.run_stage": frozenset({R.SYSTEM}),
+    "pipeline.work": frozenset({R.ADMIN, R.SYSTEM}),            # start workers
     # --- booking agencies ------------------------------------------------------------------------
     "booking.submit": frozenset({R.AGENCY, R.ADMIN}),
     "booking.status": frozenset({R.AGENCY, R.SIB, R.ADMIN, R.EXAMINER, R.LESC_ANALYST}),
     "booking.responses": frozenset({R.AGENCY, R.SIB, R.ADMIN}),
+    # --- the repositories ------------------------------------------------------------------------
+    "enrolment.criminal": frozenset({R.ADMIN}),
+    "enrolment.immigration": frozenset({R.ADMIN}),
+    # --- the manual review queue -----------------------------------------------------------------
+    "review.list": frozenset({R.EXAMINER, R.LESC_ANALYST, R.FIELD_SUPERVISOR}),
+    "review.decide_biometric": frozenset({R.EXAMINER}),
+    "review.decide_status": frozenset({R.LESC_ANALYST, R.FIELD_SUPERVISOR}),
+    # --- protections (victim / witness) ----------------------------------------------------------
+    "protection.flag": frozenset({R.LESC_ANALYST, R.FIELD_OFFICER, R.FIELD_SUPERVISOR}),
+    "protection.clear": frozenset({R.FIELD_SUPERVISOR}),
     # --- configuration ---------------------------------------------------------------------------
     "agencies.load": frozenset({R.ADMIN}),
     "agencies.list": frozenset({R.ADMIN, R.OVERSIGHT, R.SIB, R.AGENCY, R.FIELD_OFFICER,
                                 R.FIELD_SUPERVISOR, R.JAIL, R.EXAMINER, R.LESC_ANALYST}),
     "activations.load": frozenset({R.ADMIN}),
+    "users.add": frozenset({R.ADMIN}),
+    "users.list": frozenset({R.ADMIN}),
+    "users.disable": frozenset({R.ADMIN}),
     # --- oversight ---------------------------------------------------------------------------------
     "audit.read": frozenset({R.OVERSIGHT, R.ADMIN}),
     "statistics.read": frozenset({R.OVERSIGHT, R.PUBLIC, R.ADMIN}),  # aggregates; public: small cells suppressed
@@ -55,3 +69,13 @@ def require(principal: Principal, operation: str) -> None:
         raise PermissionDenied(principal, operation, "no such operation")
     if not allowed(principal.role, operation):
         raise PermissionDenied(principal, operation)
+
+
+def matrix_markdown() -> str:
+    """The role x operation table of ``docs/security.md``, generated from :data:`PERMISSIONS`."""
+    roles = list(Role)
+    head = "| operation | " + " | ".join(r.value for r in roles) + " |"
+    rule = "|---|" + "|".join(":-:" for _ in roles) + "|"
+    rows = [f"| `{op}` | " + " | ".join("yes" if r in allowed_roles else "" for r in roles) + " |"
+            for op, allowed_roles in sorted(PERMISSIONS.items())]
+    return "\n".join([head, rule, *rows]) + "\n"

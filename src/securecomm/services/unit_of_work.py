@@ -25,7 +25,7 @@ from securecomm.domain.clock import SYSTEM_CLOCK, Clock
 from securecomm.domain.principal import Principal
 from securecomm.services.permissions import PermissionDenied, require
 from securecomm.store import audit as audit_store
-from securecomm.store.db import session_scope
+from securecomm.store.db import begin_write, session_scope
 
 
 class NotFound(LookupError):
@@ -36,16 +36,21 @@ class UnitOfWork:
     """A database transaction carrying who acts, when, and why."""
 
     def __init__(self, sessions: Callable[[], Session], principal: Principal, *, clock: Clock = SYSTEM_CLOCK,
-                 purpose: str = "") -> None:
+                 purpose: str = "", write: bool = False) -> None:
         self._sessions = sessions
         self.principal = principal
         self.clock = clock
         self.purpose = purpose
+        #: Begin as a writer (SQLite ``BEGIN IMMEDIATE``): for work that reads, then writes, beside workers.
+        self.write = write
         self._session: Session | None = None
+        self._refusals: list[PermissionDenied] = []  # recorded after the work's transaction has ended
 
     # -- transaction -------------------------------------------------------------------------------
     def __enter__(self) -> UnitOfWork:
         self._session = self._sessions()
+        if self.write:
+            begin_write(self._session)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -59,7 +64,10 @@ class UnitOfWork:
         finally:
             session.close()
         if isinstance(exc, PermissionDenied):
-            self._audit_refusal(exc)
+            self._refusals.append(exc)
+        refusals, self._refusals = self._refusals, []
+        for refusal in refusals:
+            self._audit_refusal(refusal)
 
     @property
     def session(self) -> Session:
@@ -80,7 +88,8 @@ class UnitOfWork:
                       area: str | None = None, what: str = "object") -> None:
         """Refuse, as :class:`NotFound`, an object outside the principal's scopes (no existence leak)."""
         if not self.principal.sees(ori=ori, state=state, area=area):
-            self._audit_refusal(PermissionDenied(self.principal, operation, f"{what} outside scope"))
+            # audited when the unit of work ends (its own transaction may hold the write lock until then)
+            self._refusals.append(PermissionDenied(self.principal, operation, f"{what} outside scope"))
             raise NotFound(f"no such {what}")
 
     # -- audit -------------------------------------------------------------------------------------
@@ -88,11 +97,12 @@ class UnitOfWork:
               purpose: str | None = None) -> None:
         """An audit row in this transaction: it commits, or rolls back, with the work it records."""
         why = purpose if purpose is not None else self.purpose
-        text = "; ".join(part for part in (f"purpose: {why}" if why else "", detail) if part)
         audit_store.record(self.session, actor=self.principal.actor, role=self.principal.role.value,
-                           action=action, object_type=object_type, object_id=str(object_id), detail=text)
+                           action=action, object_type=object_type, object_id=str(object_id)[:64], detail=detail,
+                           purpose=why, at=self.now())
 
     def _audit_refusal(self, exc: PermissionDenied) -> None:
         with session_scope(self._sessions) as s:
             audit_store.record(s, actor=self.principal.actor, role=self.principal.role.value, action="refused",
-                               object_type="operation", object_id=exc.operation[:64], detail=exc.why)
+                               object_type="operation", object_id=exc.operation[:64], detail=exc.why,
+                               purpose=self.purpose, at=self.now())

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from securecomm.store.models import AuditEntry, utcnow
 
 _LIMITS = {"actor": 100, "role": 40, "action": 40, "object_type": 40, "object_id": 64}
+PURPOSE_MAX = 200
 
 
 class AuditError(ValueError):
@@ -34,11 +35,16 @@ class AuditRecord:
     object_type: str
     object_id: str
     detail: str
+    purpose: str = ""
 
 
 def record(session: Session, *, actor: str, role: str, action: str, object_type: str, object_id: str,
-           detail: str = "") -> AuditEntry:
-    """Add an audit row to ``session`` (flushed, not committed); an anonymous access is refused."""
+           detail: str = "", purpose: str = "", at: dt.datetime | None = None) -> AuditEntry:
+    """Add an audit row to ``session`` (flushed, not committed); an anonymous access is refused.
+
+    ``purpose`` says why (the IAQ, the review item, the operator's stated reason); ``at`` is the
+    unit of work's clock reading (default: now).
+    """
     values = {"actor": actor, "role": role, "action": action, "object_type": object_type,
               "object_id": str(object_id)}
     for name, value in values.items():
@@ -46,7 +52,10 @@ def record(session: Session, *, actor: str, role: str, action: str, object_type:
             raise AuditError(f"audit {name} is required (got {value!r})")
         if len(value) > _LIMITS[name]:
             raise AuditError(f"audit {name} longer than {_LIMITS[name]} characters: {value[:20]!r}...")
-    entry = AuditEntry(at=utcnow(), detail=detail or "", **values)
+    purpose = " ".join(str(purpose or "").split())
+    if len(purpose) > PURPOSE_MAX:
+        raise AuditError(f"audit purpose longer than {PURPOSE_MAX} characters: {purpose[:20]!r}...")
+    entry = AuditEntry(at=at or utcnow(), detail=detail or "", purpose=purpose, **values)
     session.add(entry)
     session.flush()
     return entry
@@ -69,5 +78,6 @@ def trail(session: Session, object_type: str | None = None, object_id: str | Non
         q = q.where(AuditEntry.actor == actor)
     if since is not None:
         q = q.where(AuditEntry.at >= since)
-    return [AuditRecord(e.id, _aware(e.at), e.actor, e.role, e.action, e.object_type, e.object_id, e.detail)
+    return [AuditRecord(e.id, _aware(e.at), e.actor, e.role, e.action, e.object_type, e.object_id, e.detail,
+                        e.purpose or "")
             for e in session.scalars(q)]

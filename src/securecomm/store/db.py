@@ -142,6 +142,26 @@ def session_scope(factory: sessionmaker[Session] | Callable[[], Session]) -> Ite
         session.close()
 
 
+def begin_write(session: Session) -> None:
+    """Open ``session``'s transaction as a write transaction.
+
+    On SQLite a plain (deferred) transaction that reads first and writes
+    later can fail with ``database is locked`` when another process wrote in
+    between; ``BEGIN IMMEDIATE`` takes the write lock up front (waiting up to
+    the busy timeout). On PostgreSQL row locks do this job and nothing is
+    needed. When the engine already issued its own ``BEGIN`` (a driver in
+    explicit-transaction mode), every write path here starts with a write
+    statement, which takes the lock just as early.
+    """
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    dbapi = conn.connection.dbapi_connection
+    conn.exec_driver_sql("PRAGMA busy_timeout = 60000")
+    if dbapi is not None and not dbapi.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def open_store(url: str | None = None, *, data_dir: Path | None = None,
                upgrade: bool = True) -> tuple[Engine, sessionmaker[Session]]:
     """Engine and session factory for the store, migrated to head unless ``upgrade=False``."""

@@ -16,6 +16,7 @@ from sqlalchemy import (Boolean, CheckConstraint, Date, DateTime, ForeignKey, In
                         String, Text, UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from securecomm.domain.principal import Role
 from securecomm.store.base import Base
 
 #: Kinds of agency the activation schedule and routing know about.
@@ -24,6 +25,8 @@ AGENCY_KINDS = ("police", "sheriff", "jail", "SIB", "federal", "other")
 ACTIVATION_SCOPES = ("state", "county", "ori")
 #: Court outcomes a disposition can record.
 OUTCOMES = ("convicted", "dismissed", "pending", "acquitted")
+#: Roles a user may hold: the closed set of the domain (a new role needs a migration, on purpose).
+USER_ROLES = tuple(r.value for r in Role)
 
 
 def utcnow() -> dt.datetime:
@@ -326,11 +329,38 @@ class AuditEntry(Base):
     object_type: Mapped[str] = mapped_column(String(40))
     object_id: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text, default="")
+    purpose: Mapped[str] = mapped_column(String(200), default="", server_default="")
+
+
+# --------------------------------------------------------------------------- users
+
+
+class User(Base):
+    """A person (or system) allowed to act: the role and scopes its principal carries.
+
+    Entry points never take a role from the caller: the CLI resolves the
+    operating-system user (or ``$SECURECOMM_ACTOR``) here, the HTTP API a
+    token issued to a user. A user is disabled, never deleted, so the audit
+    trail keeps naming someone who existed.
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", USER_ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(40))
+    ori: Mapped[str | None] = mapped_column(String(9), nullable=True)
+    state: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    area: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
 
 
 #: Tables this module owns, in creation order (the 0001 migration builds exactly these).
 DOMAIN_TABLES = (
     "agencies", "activations", "id_sequences", "criminal_subjects", "criminal_templates", "arrests",
     "charges", "dispositions", "immigration_identities", "aliases", "encounters", "immigration_templates",
-    "retained_bookings", "retained_templates", "audit_log",
+    "retained_bookings", "retained_templates", "audit_log", "users",
 )

@@ -14,6 +14,7 @@ pool while the database writes stay in the calling process.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import multiprocessing as mp
 from collections.abc import Callable, Iterable
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from securecomm.interchange.errors import TransactionError, TransactionRejected
 from securecomm.store.workflow_models import Transaction, utcnow
@@ -99,23 +101,37 @@ def _prepare_safely(args: tuple[str, bytes, int]) -> Prepared | EnrolResult:
 
 def commit(engine: Engine, item: Prepared) -> EnrolResult:
     """Write one prepared enrolment: repository rows and its transaction row, in one transaction."""
-    from securecomm.repositories import CriminalRepository, ImmigrationRepository, RepositoryError
+    from securecomm.repositories import RepositoryError
 
     try:
         with write_session(engine) as s:
-            seen = s.scalars(select(Transaction).where(Transaction.tcn == item.tcn)).one_or_none()
-            if seen is not None:
-                outcome = "duplicate" if seen.sha256 == item.sha256 else "rejected"
-                return EnrolResult(item.tcn, outcome, message="TCN already received"
-                                   + ("" if outcome == "duplicate" else " with different content"))
-            if item.kind == "criminal":
-                key = CriminalRepository(s).enroll(item.record, item.templates)
-            else:
-                key = ImmigrationRepository(s).enroll(item.record, item.templates)
-            s.add(Transaction(tcn=item.tcn, ori=item.ori or "", tot=item.tot, state="done", raw=item.raw,
-                              sha256=item.sha256, received_at=utcnow(), finished_at=utcnow()))
+            return write(s, item)
     except RepositoryError as exc:
         return EnrolResult(item.tcn, "rejected", message=str(exc))
+
+
+def write(session: Session, item: Prepared, *, at: dt.datetime | None = None) -> EnrolResult:
+    """Write one prepared enrolment inside the caller's transaction.
+
+    A TCN already received is ``duplicate`` (same bytes) or ``rejected``
+    (different bytes) and writes nothing; a record the repository refuses
+    raises ``RepositoryError`` (the caller rolls back).
+    """
+    from securecomm.repositories import CriminalRepository, ImmigrationRepository
+
+    seen = session.scalars(select(Transaction).where(Transaction.tcn == item.tcn)).one_or_none()
+    if seen is not None:
+        outcome = "duplicate" if seen.sha256 == item.sha256 else "rejected"
+        return EnrolResult(item.tcn, outcome, message="TCN already received"
+                           + ("" if outcome == "duplicate" else " with different content"))
+    if item.kind == "criminal":
+        key = CriminalRepository(session).enroll(item.record, item.templates)
+    else:
+        key = ImmigrationRepository(session).enroll(item.record, item.templates)
+    now = at or utcnow()
+    session.add(Transaction(tcn=item.tcn, ori=item.ori or "", tot=item.tot, state="done", raw=item.raw,
+                            sha256=item.sha256, received_at=now, finished_at=now))
+    session.flush()
     return EnrolResult(item.tcn, "enrolled", key=key)
 
 
@@ -125,14 +141,20 @@ def enroll(engine: Engine, kind: str, raw: bytes, *, min_fingers: int = 10) -> E
     return item if isinstance(item, EnrolResult) else commit(engine, item)
 
 
-def enroll_many(engine: Engine, kind: str, raws: Iterable[bytes], *, processes: int = 1, min_fingers: int = 10,
-                on_done: Callable[[EnrolResult], None] | None = None) -> list[EnrolResult]:
-    """Enrol many files; image work in ``processes`` worker processes, writes here, in input order."""
+def enroll_many(engine: Engine | None, kind: str, raws: Iterable[bytes], *, processes: int = 1, min_fingers: int = 10,
+                on_done: Callable[[EnrolResult], None] | None = None,
+                commit_one: Callable[[Prepared], EnrolResult] | None = None) -> list[EnrolResult]:
+    """Enrol many files; image work in ``processes`` worker processes, writes here, in input order.
+
+    ``commit_one`` writes one prepared enrolment (default: :func:`commit` on ``engine``); the service
+    layer passes its own, which checks the principal's right and audits in the same transaction.
+    """
     jobs = [(kind, bytes(r), int(min_fingers)) for r in raws]
     results: list[EnrolResult] = []
+    commit_one = commit_one or (lambda item: commit(engine, item))
 
     def handle(item: Prepared | EnrolResult) -> None:
-        res = item if isinstance(item, EnrolResult) else commit(engine, item)
+        res = item if isinstance(item, EnrolResult) else commit_one(item)
         results.append(res)
         if on_done is not None:
             on_done(res)

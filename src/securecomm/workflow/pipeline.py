@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -289,46 +290,49 @@ class Worker:
 # ----------------------------------------------------------------------------------- reading
 
 
-def audit_read(engine: Engine, *, actor: str, role: str, object_type: str, object_id: str, detail: str = "") -> None:
-    """Record that a person read personal data (status, responses, the manual queue)."""
-    with write_session(engine) as s:
-        audit.record(s, actor=actor, role=role, action="read", object_type=object_type, object_id=object_id,
-                     detail=detail)
-
-
 def transaction_status(engine: Engine, tcn: str) -> dict[str, Any]:
     """Everything known about one transaction: state, job, stages, responses, reviews."""
     with Session(engine) as s:
-        tx = s.scalars(select(Transaction).where(Transaction.tcn == tcn)).one_or_none()
-        if tx is None:
-            raise LookupError(f"no transaction with TCN {tcn!r}")
-        job = s.scalars(select(Job).where(Job.tcn == tcn)).one_or_none()
-        runs = s.scalars(select(StageRun).where(StageRun.tcn == tcn).order_by(StageRun.id)).all()
-        resp = s.scalars(select(Response).where(Response.tcn == tcn).order_by(Response.id)).all()
-        items = s.scalars(select(ReviewItem).where(ReviewItem.tcn == tcn).order_by(ReviewItem.id)).all()
-        return {
-            "tcn": tx.tcn, "ori": tx.ori, "tot": tx.tot, "state": tx.state, "error": tx.error,
-            "received_at": tx.received_at.isoformat(timespec="seconds"),
-            "finished_at": tx.finished_at.isoformat(timespec="seconds") if tx.finished_at else None,
-            "booking_date": tx.booking_date.isoformat() if tx.booking_date else None,
-            "job": None if job is None else {"stage": job.stage, "state": job.state, "attempts": job.attempts,
-                                             "last_error": (job.last_error or "").splitlines()[0:1]},
-            "stages": [{"stage": r.stage, "status": r.status, "output": r.output, "attempt": r.attempt}
-                       for r in runs],
-            "responses": [{"kind": r.kind, "recipient": r.recipient, "role": r.recipient_role,
-                           "summary": r.summary} for r in resp],
-            "reviews": [{"id": i.id, "kind": i.kind, "state": i.state, "decision": i.decision} for i in items],
-        }
+        return status_of(s, tcn)
+
+
+def status_of(s: Session, tcn: str) -> dict[str, Any]:
+    """``transaction_status`` inside the caller's session (the service layer audits in the same one)."""
+    tx = s.scalars(select(Transaction).where(Transaction.tcn == tcn)).one_or_none()
+    if tx is None:
+        raise LookupError(f"no transaction with TCN {tcn!r}")
+    job = s.scalars(select(Job).where(Job.tcn == tcn)).one_or_none()
+    runs = s.scalars(select(StageRun).where(StageRun.tcn == tcn).order_by(StageRun.id)).all()
+    resp = s.scalars(select(Response).where(Response.tcn == tcn).order_by(Response.id)).all()
+    items = s.scalars(select(ReviewItem).where(ReviewItem.tcn == tcn).order_by(ReviewItem.id)).all()
+    return {
+        "tcn": tx.tcn, "ori": tx.ori, "tot": tx.tot, "state": tx.state, "error": tx.error,
+        "received_at": tx.received_at.isoformat(timespec="seconds"),
+        "finished_at": tx.finished_at.isoformat(timespec="seconds") if tx.finished_at else None,
+        "booking_date": tx.booking_date.isoformat() if tx.booking_date else None,
+        "job": None if job is None else {"stage": job.stage, "state": job.state, "attempts": job.attempts,
+                                         "last_error": (job.last_error or "").splitlines()[0:1]},
+        "stages": [{"stage": r.stage, "status": r.status, "output": r.output, "attempt": r.attempt}
+                   for r in runs],
+        "responses": [{"kind": r.kind, "recipient": r.recipient, "role": r.recipient_role,
+                       "summary": r.summary} for r in resp],
+        "reviews": [{"id": i.id, "kind": i.kind, "state": i.state, "decision": i.decision} for i in items],
+    }
 
 
 def responses(engine: Engine, tcn: str) -> list[Response]:
     """The responses sent for one transaction, in the order they were committed."""
     with Session(engine, expire_on_commit=False) as s:
-        if s.scalars(select(Transaction.id).where(Transaction.tcn == tcn)).one_or_none() is None:
-            raise LookupError(f"no transaction with TCN {tcn!r}")
-        rows = s.scalars(select(Response).where(Response.tcn == tcn).order_by(Response.id)).all()
+        rows = responses_of(s, tcn)
         s.expunge_all()
-        return list(rows)
+        return rows
+
+
+def responses_of(s: Session, tcn: str) -> list[Response]:
+    """``responses`` inside the caller's session."""
+    if s.scalars(select(Transaction.id).where(Transaction.tcn == tcn)).one_or_none() is None:
+        raise LookupError(f"no transaction with TCN {tcn!r}")
+    return list(s.scalars(select(Response).where(Response.tcn == tcn).order_by(Response.id)).all())
 
 
 # ----------------------------------------------------------------------------------- manual queue
@@ -344,43 +348,55 @@ REVIEW_DECISIONS = {
 def review_items(engine: Engine, *, state: str | None = "open") -> list[ReviewItem]:
     """The manual queue (open items by default), oldest first."""
     with Session(engine, expire_on_commit=False) as s:
-        q = select(ReviewItem).order_by(ReviewItem.id)
-        if state:
-            q = q.where(ReviewItem.state == state)
-        rows = s.scalars(q).all()
+        rows = review_items_of(s, state=state)
         s.expunge_all()
-        return list(rows)
+        return rows
+
+
+def review_items_of(s: Session, *, state: str | None = "open") -> list[ReviewItem]:
+    """``review_items`` inside the caller's session."""
+    q = select(ReviewItem).order_by(ReviewItem.id)
+    if state:
+        q = q.where(ReviewItem.state == state)
+    return list(s.scalars(q).all())
 
 
 def resolve_review(engine: Engine, item_id: int, decision: str, *, reviewer: str, note: str = "") -> ReviewItem:
     """Record a human decision and let the waiting transaction go on (in one transaction)."""
     with write_session(engine) as s:
-        item = s.get(ReviewItem, item_id)
-        if item is None:
-            raise LookupError(f"no review item {item_id}")
-        allowed = REVIEW_DECISIONS.get(item.kind, ())
-        if decision not in allowed:
-            raise ValueError(f"review item {item_id} ({item.kind}) takes one of {', '.join(allowed)}, "
-                             f"not {decision!r}")
-        if item.state != "open":
-            raise ValueError(f"review item {item_id} is already {item.state}")
-        if not reviewer.strip():
-            raise ValueError("a review decision needs the reviewer's name")
-        if item.kind == "status" and decision != "no_action" and (item.details or {}).get("removable") is False:
-            raise ValueError(f"review item {item_id}: the person is not removable; only no_action is possible")
-        item.decision = decision
-        item.state = {"confirm": "confirmed", "reject": "rejected"}.get(decision, "resolved")
-        item.resolved_by = reviewer.strip()
-        item.resolved_at = utcnow()
-        if note:
-            item.details = {**(item.details or {}), "note": note}
+        item = record_review(s, item_id, decision, reviewer=reviewer, note=note, at=utcnow())
         _audit(s, reviewer, item, decision)
-        if item.kind in ("biometric", "status"):
-            job = s.scalars(select(Job).where(Job.tcn == item.tcn)).one()
-            JobQueue.resume(s, item.tcn, job.stage)
-        s.flush()
         s.expunge(item)
         return item
+
+
+def record_review(s: Session, item_id: int, decision: str, *, reviewer: str, note: str = "",
+                  at: dt.datetime) -> ReviewItem:
+    """A human decision on a review item inside the caller's transaction (the caller audits it)."""
+    item = s.get(ReviewItem, item_id)
+    if item is None:
+        raise LookupError(f"no review item {item_id}")
+    allowed = REVIEW_DECISIONS.get(item.kind, ())
+    if decision not in allowed:
+        raise ValueError(f"review item {item_id} ({item.kind}) takes one of {', '.join(allowed)}, "
+                         f"not {decision!r}")
+    if item.state != "open":
+        raise ValueError(f"review item {item_id} is already {item.state}")
+    if not reviewer.strip():
+        raise ValueError("a review decision needs the reviewer's name")
+    if item.kind == "status" and decision != "no_action" and (item.details or {}).get("removable") is False:
+        raise ValueError(f"review item {item_id}: the person is not removable; only no_action is possible")
+    item.decision = decision
+    item.state = {"confirm": "confirmed", "reject": "rejected"}.get(decision, "resolved")
+    item.resolved_by = reviewer.strip()
+    item.resolved_at = at
+    if note:
+        item.details = {**(item.details or {}), "note": note}
+    if item.kind in ("biometric", "status"):
+        job = s.scalars(select(Job).where(Job.tcn == item.tcn)).one()
+        JobQueue.resume(s, item.tcn, job.stage)
+    s.flush()
+    return item
 
 
 def _audit(session: Session, reviewer: str, item: ReviewItem, decision: str) -> None:

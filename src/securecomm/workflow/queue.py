@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from securecomm.store.db import session_scope
+from securecomm.store.db import begin_write, session_scope
 from securecomm.store.workflow_models import Job, utcnow
 
 
@@ -58,26 +58,6 @@ def default_owner() -> str:
 def _is_sqlite(session_or_engine: Session | Engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "sqlite"
-
-
-def begin_write(session: Session) -> None:
-    """Open ``session``'s transaction as a write transaction.
-
-    On SQLite a plain (deferred) transaction that reads first and writes
-    later can fail with ``database is locked`` when another process wrote in
-    between; ``BEGIN IMMEDIATE`` takes the write lock up front (waiting up to
-    the busy timeout). On PostgreSQL row locks do this job and nothing is
-    needed. When the engine already issued its own ``BEGIN`` (a driver in
-    explicit-transaction mode), every write path here starts with a write
-    statement, which takes the lock just as early.
-    """
-    conn = session.connection()
-    if conn.dialect.name != "sqlite":
-        return
-    dbapi = conn.connection.dbapi_connection
-    conn.exec_driver_sql("PRAGMA busy_timeout = 60000")
-    if dbapi is not None and not dbapi.in_transaction:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from securecomm.interchange.errors import TransactionError, TransactionRejected
-from securecomm.interchange.records import Booking
+from securecomm.domain.records import Booking
 from securecomm.store.workflow_models import BookingTemplate, ReviewItem, Transaction
 
 #: The stages in order; ``next_stage`` of each outcome names one of these.

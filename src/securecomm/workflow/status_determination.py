@@ -27,7 +27,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from securecomm.interchange.records import Booking, Encounter
+from securecomm.domain.records import Booking, Encounter
 from securecomm.policy import rules
 from securecomm.policy.model import ACTIONS, Policy, PolicyError, action_min, policy_for, state_limit_for
 from securecomm.repositories.criminal import RapSheet

@@ -1,9 +1,10 @@
-"""The domain records a transaction carries, independent of its wire format.
+"""The domain records: a booking, a person, charges, dispositions, arrests, encounters, enrolments.
 
-The reader (``securecomm.interchange``) turns ANSI/NIST-ITL transactions into
-these; the writers turn them back; the repositories and the workflow only
-ever see these. Keeping them plain dataclasses lets every stage be tested
-without building a transaction file.
+Independent of any wire format and of the database: the interchange adapter
+(``securecomm.interchange``) turns ANSI/NIST-ITL transactions into these and
+back; the store adapter (``securecomm.repositories``) persists them; the
+workflow and the services only ever see these. Plain frozen dataclasses, so
+every rule can be tested without building a transaction file.
 """
 
 from __future__ import annotations
@@ -13,13 +14,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-
-#: Formats of the identifiers and codes the records carry, as regular expressions over the whole
-#: value: one definition for the EBTS reader and writers and for the JSON documents.
-ORI_FORMAT = r"[A-Z0-9]{9}"  # originating agency identifier
-TCN_FORMAT = r"[A-Za-z0-9\-]{1,40}"  # transaction control number
-A_NUMBER_FORMAT = r"A?\d{8,9}"  # alien registration number
-PLACE_FORMAT = r"[A-Z0-9]{2}"  # NCIC state or country code (place of birth, citizenship)
 
 #: Finger positions 1..10 (1 right thumb .. 5 right little, 6 left thumb .. 10 left little);
 #: 11/12 plain thumbs, 13/14 four-finger slaps, 0 unknown (ANSI/NIST-ITL Table 8).
@@ -117,11 +111,6 @@ class CriminalEnrolment:
     fingers: dict[int, FingerImage] = field(default_factory=dict)
     ucn: str = ""  # assigned by the repository when empty
 
-
-#: Protections that keep a person from a detainer without human review (ICE June 2011
-#: victim/witness policy; U and T visa applicants; VAWA self-petitioners). One vocabulary
-#: for the repositories, the policy data and the IAR.
-PROTECTED_FLAGS = ("victim_witness", "u_visa", "t_visa", "vawa")
 
 #: Immigration encounter types the immigration repository records.
 ENCOUNTER_TYPES = (

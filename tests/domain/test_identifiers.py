@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from securecomm.repositories.criminal import is_valid_ucn, make_ucn
-from securecomm.repositories.immigration import is_valid_fin, make_fin
+from securecomm.domain.identifiers import is_valid_ucn, make_ucn
+from securecomm.domain.identifiers import is_valid_fin, make_fin
 
 SEQ = st.integers(min_value=1, max_value=99_999_999)
 
