@@ -18,7 +18,7 @@ state          yes       two-letter state code
 county         no        county name (activation by county uses it)
 kind           no        police | sheriff | jail | SIB | federal | other
 sib_ori        no        ORI of the state identification bureau that gets copies
-field_office   no        ICE ERO area of responsibility that gets IARs (<= 32 chars)
+field_office   no        ICE ERO area of responsibility that gets IARs (<= 100 chars)
 =============  ========  =====================================================
 
 Activation files have ``scope`` (state | county | ori), ``value`` (the state
@@ -48,8 +48,10 @@ __all__ = [
 
 _ORI = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")
 _STATE = re.compile(r"^[A-Z]{2}$")
-#: A field office receives IARs, so its name must fit the outbox's recipient column.
-FIELD_OFFICE_MAX = Response.__table__.c.recipient.type.length
+#: A field office receives IARs by name: the agencies column bounds it, and the outbox's recipient
+#: column is at least as wide (a name the outbox could not hold would lose every IAR).
+FIELD_OFFICE_MAX = Agency.__table__.c.field_office.type.length
+assert Response.__table__.c.recipient.type.length >= FIELD_OFFICE_MAX
 
 
 class JurisdictionError(ValueError):

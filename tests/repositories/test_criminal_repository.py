@@ -40,7 +40,7 @@ def test_booking_not_identified_creates_subject_then_identified_appends(session)
     assert sheet.person.last_name == "DOE"
     other = repo.create_subject_from_booking(booking("TCN-3", last="ROE"), ten_print(2))
     assert other != ucn
-    with pytest.raises(RepositoryError, match="already on the rap sheet of UCN"):
+    with pytest.raises(RepositoryError, match="already on the rap sheet of another subject"):
         repo.append_arrest(other, booking("TCN-1"))
     with pytest.raises(UnknownSubject):
         repo.append_arrest("000000000", booking("TCN-9"))

@@ -15,7 +15,7 @@ import pytest
 
 from securecomm.domain.principal import Principal, Role
 from securecomm.services import (NotFound, PermissionDenied, UnitOfWork, audit, bookings, config, enrolment,
-                                 pipeline, protections, review, statistics, users)
+                                 identity, jobs, pipeline, protections, review, statistics, users)
 from securecomm.services.permissions import PERMISSIONS, allowed, matrix_markdown
 from securecomm.store.db import open_store
 from securecomm.store.workflow_models import Job, ReviewItem, Transaction
@@ -88,6 +88,11 @@ def drivers(engine, sessions, data):
         "users.disable": in_uow(lambda u: users.disable_user(u, "nobody", reason="matrix")),
         "audit.read": in_uow(lambda u: audit.trail(u, object_type="user")),
         "statistics.read": lambda p: statistics.statistics(sessions, p),
+        "jobs.list": in_uow(lambda u: jobs.list_jobs(u)),
+        "jobs.retry": in_uow(lambda u: jobs.retry_job(u, "NO-SUCH-TCN")),
+        "jobs.park": in_uow(lambda u: jobs.park_job(u, "NO-SUCH-TCN", "matrix")),
+        "identity.consolidation_queue": in_uow(lambda u: identity.consolidation_queue(u)),
+        "identity.merge": in_uow(lambda u: identity.merge_subjects(u, "000000000", "000000001", "matrix")),
     }
 
 

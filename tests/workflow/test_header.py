@@ -20,7 +20,10 @@ def test_reads_tcn_ori_and_tot():
 
 def test_damaged_header_is_keyed_by_content_hash():
     for raw in (b"", b"garbage without separators", _type1(b"1.001:9", b"1.004:CAR"),
-                _type1(b"1.009:A B"), b"\x1c" * 10):
+                _type1(b"1.009:A B"), b"\x1c" * 10,
+                # a TCN alone (no sender, no type): it must not reserve that TCN
+                _type1(b"1.001:41", b"1.009:MA0130100-20120601-0001"),
+                _type1(b"1.001:99", b"1.002:0500", b"1.004:CAR", b"1.008:NOTANORI", b"1.009:MA-0001")):
         h = peek_header(raw)
         assert not h.readable and h.tcn.startswith("UNREAD-") and len(h.tcn) <= 40
     assert peek_header(b"x").tcn != peek_header(b"y").tcn  # different damage, different keys

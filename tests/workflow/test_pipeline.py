@@ -222,7 +222,7 @@ def test_an_internal_error_is_retried_then_parked_and_the_worker_goes_on(store, 
     b2 = submit(store, scenario.bookings["b2_citizen"]).tcn
     Worker(store, CONFIG, lease_seconds=30, max_attempts=2).run()
     st = transaction_status(store, b1)
-    assert st["job"]["state"] == "failed" and "rap sheet service down" in st["job"]["last_error"][0]
+    assert st["job"]["state"] == "parked" and "rap sheet service down" in st["job"]["last_error"][0]
     assert "SRE" not in _kinds(store, b1)  # nothing half-done: the failed stage left no trace
     assert [s["stage"] for s in st["stages"]] == ["validate", "extract", "criminal_search"]
     assert transaction_status(store, b2)["state"] == "done"
@@ -306,7 +306,7 @@ def test_an_error_while_committing_a_heavy_stage_is_retried_then_parked_and_the_
     b2 = submit(store, scenario.bookings["b2_citizen"]).tcn
     Worker(store, CONFIG, lease_seconds=30, max_attempts=2).run()
     st = transaction_status(store, b1)
-    assert st["job"]["state"] == "failed" and "refused by the repository" in st["job"]["last_error"][0]
+    assert st["job"]["state"] == "parked" and "refused by the repository" in st["job"]["last_error"][0]
     assert [s["stage"] for s in st["stages"]] == ["validate", "extract"]  # the refused commit left no trace
     assert "SRE" not in _kinds(store, b1)
     assert transaction_status(store, b2)["state"] == "done"

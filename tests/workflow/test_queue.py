@@ -104,11 +104,11 @@ def test_failures_back_off_then_give_up(engine):
     assert q.fail(lease, "boom", retry_in=0.0) == "ready"
     lease = q.claim()
     assert lease is not None and lease.attempts == 2
-    assert q.fail(lease, "boom again", retry_in=0.0) == "failed"
+    assert q.fail(lease, "boom again", retry_in=0.0) == "parked"
     assert q.claim() is None
     with Session(engine) as s:
         job = s.scalars(select(Job)).one()
-        assert job.state == "failed" and job.last_error == "boom again"
+        assert job.state == "parked" and job.last_error == "boom again"
 
 
 def test_waiting_job_resumes_only_when_told(engine):

@@ -4,6 +4,7 @@
 ``bench``  -- engine benchmarks                        (cli/bench.py)
 ``synth``  -- synthetic fingerprint generation          (cli/synth.py)
 pipeline   -- init, enroll, submit, work, status, ...  (cli/pipeline.py)
+jobs, subjects -- parked jobs, consolidation and merges  (cli/operations.py)
 stats, report -- the programme's statistics              (cli/stats.py)
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from securecomm.cli import bench, nist, pipeline, stats, synth
+from securecomm.cli import bench, nist, operations, pipeline, stats, synth
 
 app = typer.Typer(
     help="securecomm: booking fingerprints searched against criminal and immigration repositories.",
@@ -22,6 +23,7 @@ app.add_typer(nist.app, name="nist")
 app.add_typer(bench.app, name="bench")
 app.add_typer(synth.app, name="synth")
 pipeline.register(app)
+operations.register(app)
 stats.register(app)
 
 

@@ -237,14 +237,21 @@ def submit(files: Annotated[list[Path], typer.Argument(help="CAR booking transac
 
     engine = _engine(db, data)
     counts: dict[str, int] = {}
-    for path, raw in _read_files(files):
+    for path in files:  # one bad file is reported and the rest of the batch goes on
+        problem = ("no such file" if not path.is_file() else
+                   "empty file (no transaction in it)" if path.stat().st_size == 0 else "")
+        if problem:
+            counts["error"] = counts.get("error", 0) + 1
+            err.print(f"[red]error:[/red] {path}: {problem}; not submitted")
+            continue
+        raw = path.read_bytes()
         with _acting(engine, f"submit {path.name}") as uow:
             res = bookings.submit(uow, raw)
         counts[res.outcome] = counts.get(res.outcome, 0) + 1
         if res.outcome != "queued":
             console.print(f"{path.name}: TCN {res.tcn} {res.outcome} ({res.state}): {res.message}")
     console.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-    if counts.get("conflict") or counts.get("refused"):
+    if counts.get("conflict") or counts.get("error") or counts.get("refused"):
         raise typer.Exit(2)
 
 
@@ -318,7 +325,8 @@ def _work_here(worker, queue, once: bool, quiet: bool) -> None:
 def _queue_summary(queue) -> None:
     c = queue.counts()
     console.print(f"queue: {c.get('done', 0)} done, {c.get('waiting', 0)} waiting for review, "
-                  f"{c.get('failed', 0)} failed, {c.get('ready', 0)} still queued")
+                  f"{c.get('failed', 0)} failed, {c.get('parked', 0)} parked, {c.get('ready', 0)} still queued"
+                  + (" (securecomm jobs list)" if c.get("failed") or c.get("parked") else ""))
 
 
 def status(tcn: Annotated[str, typer.Argument(help="transaction control number")],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TransactionError", "TransactionRejected"]
+__all__ = ["DecoderUnavailable", "TransactionError", "TransactionRejected"]
 
 
 @dataclass(frozen=True)
@@ -41,3 +41,11 @@ class TransactionRejected(ValueError):
             raise ValueError("TransactionRejected needs at least one TransactionError")
         head = message or "transaction rejected"
         super().__init__(head + ": " + "; ".join(str(e) for e in self.errors))
+
+
+class DecoderUnavailable(RuntimeError):
+    """The image decoder could not answer (killed from outside, out of memory, timed out).
+
+    Not a verdict on the data: the caller retries later, and never tells the submitter
+    that its image is corrupt. Readers let it through instead of rejecting.
+    """

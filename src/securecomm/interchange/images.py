@@ -12,14 +12,19 @@ from __future__ import annotations
 import atexit
 import io
 import os
+import select
+import signal
 import struct
 import subprocess
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from securecomm.interchange.errors import DecoderUnavailable
 
 __all__ = ["ImageDecodeError", "decode", "encode_wsq", "normalise_compression", "peek_size", "GCA_CODES", "MAX_SIDE"]
 
@@ -35,6 +40,13 @@ MAX_PIXELS = 64_000_000
 
 class ImageDecodeError(ValueError):
     """An image that cannot be decoded; the message says why."""
+
+
+#: Seconds one WSQ image may take to decode before the decoder is killed (a live decoder
+#: takes well under a second for a ten-print finger; a hung one must not hang its stage).
+WSQ_TIMEOUT = float(os.environ.get("SECURECOMM_WSQ_TIMEOUT", "60"))
+#: Signals that mean the decoder was stopped from outside (OOM killer, operator), not by the data.
+_EXTERNAL_SIGNALS = {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
 def normalise_compression(value: str | int) -> str:
@@ -105,9 +117,12 @@ class _WsqWorker:
             except Exception:  # noqa: BLE001 - shutting down
                 proc.kill()
 
-    def decode(self, data: bytes) -> tuple[np.ndarray, int]:
+    def decode(self, data: bytes, timeout: float | None = None) -> tuple[np.ndarray, int]:
+        """Pixels and ppi; ImageDecodeError when the data is bad, DecoderUnavailable when the
+        decoder was killed from outside or did not answer within ``timeout`` seconds."""
         if self._pid != os.getpid():  # we are a forked child: start our own worker
             self._proc, self._pid, self._lock = None, os.getpid(), threading.Lock()
+        deadline = time.monotonic() + (WSQ_TIMEOUT if timeout is None else timeout)
         with self._lock:
             for attempt in (1, 2):
                 if self._proc is None or self._proc.poll() is not None:
@@ -116,31 +131,71 @@ class _WsqWorker:
                 try:
                     proc.stdin.write(struct.pack(">I", len(data)) + data)  # type: ignore[union-attr]
                     proc.stdin.flush()  # type: ignore[union-attr]
-                    kind = proc.stdout.read(1)  # type: ignore[union-attr]
+                    kind = _read_exact(proc, 1, deadline, partial=True)
+                    if kind == b"K":
+                        w, h, ppi = struct.unpack(">iii", _read_exact(proc, 12, deadline))
+                        pixels = _read_exact(proc, w * h, deadline)
+                        return np.frombuffer(pixels, dtype=np.uint8).reshape(h, w).copy(), ppi
+                    if kind == b"E":
+                        (n,) = struct.unpack(">I", _read_exact(proc, 4, deadline))
+                        raise ImageDecodeError("WSQ decoder: "
+                                               + _read_exact(proc, n, deadline).decode("utf-8", "replace"))
                 except (BrokenPipeError, OSError):
                     kind = b""
-                if kind == b"K":
-                    w, h, ppi = struct.unpack(">iii", _read_exact(proc, 12))
-                    pixels = _read_exact(proc, w * h)
-                    return np.frombuffer(pixels, dtype=np.uint8).reshape(h, w).copy(), ppi
-                if kind == b"E":
-                    (n,) = struct.unpack(">I", _read_exact(proc, 4))
-                    raise ImageDecodeError("WSQ decoder: " + _read_exact(proc, n).decode("utf-8", "replace"))
+                except _Stopped as stop:  # timed out, or the process died mid-reply
+                    self._discard(proc)
+                    if stop.timed_out:
+                        raise DecoderUnavailable(f"WSQ decoder gave no answer within {stop.seconds:.0f} s; "
+                                                 "it was stopped (not a verdict on the image)") from None
+                    kind = b""
                 # the worker died on this input: restart it, and do not retry the same bytes twice
-                self._proc = None
-                proc.kill()
-                proc.wait()
-                if attempt == 1 and kind == b"" and proc.returncode in (None, 0):
+                self._discard(proc)
+                code = proc.returncode
+                if code is not None and code < 0 and -code in _EXTERNAL_SIGNALS:
+                    raise DecoderUnavailable(f"WSQ decoder was killed by signal {-code} (out of memory or "
+                                             "stopped by an operator); not a verdict on the image")
+                if attempt == 1 and kind == b"" and code in (None, 0):
                     continue  # it had exited for another reason; try once with a fresh worker
                 raise ImageDecodeError("WSQ data is corrupt (the decoder aborted on it)")
-        raise ImageDecodeError("WSQ decoder unavailable")
+        raise DecoderUnavailable("WSQ decoder unavailable")
+
+    def _discard(self, proc: subprocess.Popen[bytes]) -> None:
+        if self._proc is proc:
+            self._proc = None
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
 
 
-def _read_exact(proc: subprocess.Popen[bytes], n: int) -> bytes:
-    buf = proc.stdout.read(n)  # type: ignore[union-attr]
-    if buf is None or len(buf) != n:
-        raise ImageDecodeError("WSQ decoder stopped mid-reply (corrupt data)")
-    return buf
+class _Stopped(Exception):
+    def __init__(self, timed_out: bool, seconds: float = 0.0) -> None:
+        self.timed_out, self.seconds = timed_out, seconds
+
+
+def _read_exact(proc: subprocess.Popen[bytes], n: int, deadline: float, *, partial: bool = False) -> bytes:
+    """``n`` bytes from the decoder's stdout by ``deadline`` (raw reads, so ``select`` sees the truth).
+
+    A reply cut short means the decoder died mid-reply (``_Stopped``); with ``partial``
+    an immediate end of stream returns b"" instead (the decoder died before answering).
+    """
+    fd = proc.stdout.fileno()  # type: ignore[union-attr]
+    chunks: list[bytes] = []
+    got = 0
+    while got < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _Stopped(True, WSQ_TIMEOUT)
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            if partial and got == 0:
+                return b""
+            raise _Stopped(False)
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 _WORKER = _WsqWorker()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import TransactionError, TransactionRejected
+from .errors import DecoderUnavailable, TransactionError, TransactionRejected
 from .images import GCA_CODES
 from .limits import Limits, check_transaction_size, default_limits
 from securecomm.domain.records import FingerImage
@@ -50,8 +50,8 @@ def inspect_transaction(data: bytes, limits: Limits | None = None) -> Inspection
     try:
         records, errors = tokenize(data)
         checker = validate(records, limits)
-    except TransactionRejected:
-        raise
+    except (TransactionRejected, DecoderUnavailable, MemoryError):
+        raise  # a rejection, or the machine's trouble (retried later), never the data's verdict
     except Exception as exc:  # noqa: BLE001 - a reader bug must still surface as a rejection
         raise TransactionRejected(TransactionError("transaction", "-", f"unreadable ({type(exc).__name__}: {exc})")) from exc
     all_errors = errors + [e for e in checker.errors if e not in errors]

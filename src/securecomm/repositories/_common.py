@@ -39,6 +39,19 @@ def next_in_sequence(session: Session, name: str) -> int:
     return int(value)
 
 
+def lock_sequence(session: Session, name: str) -> None:
+    """Take the named counter's lock without advancing it, until the transaction ends.
+
+    Every enrolment advances (and so locks) its counter before inserting, so once this
+    returns every enrolment that started earlier has committed and is visible to the
+    statements that follow (PostgreSQL: the row lock under READ COMMITTED; SQLite: the
+    database write lock).
+    """
+    done = session.execute(update(IdSequence).where(IdSequence.name == name).values(value=IdSequence.value))
+    if done.rowcount == 0:  # a database migrated before this counter existed
+        next_in_sequence(session, name)
+
+
 def gallery_rows(session: Session, key, template_owner_id, after_id: int,
                  batch: int) -> Iterator[tuple[int, str, dict[int, bytes]]]:
     """(row id, key, templates by finger) of the subjects/identities with id > ``after_id``, in id order.

@@ -12,23 +12,37 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from securecomm.interchange import ncic
 from securecomm.domain.identifiers import make_ucn
 from securecomm.domain.records import Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition
 from securecomm.repositories._common import (RepositoryError, UnknownRecord, check_biographic, check_charges,
-                                             check_ncic, check_templates, next_in_sequence, person_columns,
-                                             person_of)
+                                             check_ncic, check_templates, lock_sequence, next_in_sequence,
+                                             person_columns, person_of)
 from securecomm.repositories._common import gallery_rows as _gallery_rows
 from securecomm.store import audit
-from securecomm.store.models import OUTCOMES, ArrestRow, ChargeRow, CriminalSubject, CriminalTemplate, DispositionRow
+from securecomm.store.models import (OUTCOMES, ArrestRow, ChargeRow, CriminalSubject, CriminalTemplate,
+                                     DispositionRow, UcnAlias)
 
-__all__ = ["CriminalRepository", "RapSheet", "render_rap_sheet", "UnknownSubject"]
+__all__ = ["CriminalRepository", "RapSheet", "render_rap_sheet", "UnknownSubject", "TcnCollision", "Merge"]
 
 class UnknownSubject(UnknownRecord):
     """No criminal subject with that UCN."""
+
+
+class TcnCollision(RepositoryError):
+    """A booking's TCN already names a *different* arrest on file (not a retry of this booking)."""
+
+
+@dataclass(frozen=True)
+class Merge:
+    """What a consolidation did: the surviving UCN, the one aliased to it, the arrests moved."""
+
+    survivor: str
+    merged: str
+    arrests_moved: int
 
 
 @dataclass(frozen=True)
@@ -103,8 +117,23 @@ class CriminalRepository:
     def _subject(self, ucn: str) -> CriminalSubject | None:
         return self.session.scalar(select(CriminalSubject).where(CriminalSubject.ucn == ucn))
 
+    def resolve(self, ucn: str) -> str:
+        """The UCN a subject is known by now: a merged UCN leads to the surviving one."""
+        seen = set()
+        while isinstance(ucn, str) and ucn not in seen:
+            seen.add(ucn)
+            target = self.session.scalar(select(UcnAlias.ucn).where(UcnAlias.alias == ucn))
+            if target is None:
+                return ucn
+            ucn = target
+        raise RepositoryError(f"UCN aliases form a loop at {ucn!r}")
+
+    def lock_enrolments(self) -> None:
+        """Serialise with every other enrolment until this transaction ends (search-then-enrol)."""
+        lock_sequence(self.session, "ucn")
+
     def _require(self, ucn: str) -> CriminalSubject:
-        row = self._subject(ucn) if isinstance(ucn, str) else None
+        row = self._subject(self.resolve(ucn)) if isinstance(ucn, str) else None
         if row is None:
             raise UnknownSubject(f"no criminal subject with UCN {ucn!r}")
         return row
@@ -131,8 +160,16 @@ class CriminalRepository:
         return DispositionRow(ncic=d.ncic.strip(), outcome=d.outcome, date=d.date, felony=bool(d.felony),
                               sentence_days=int(d.sentence_days))
 
-    def _arrest_by_tcn(self, tcn: str) -> ArrestRow | None:
-        return self.session.scalar(select(ArrestRow).where(ArrestRow.tcn == tcn.strip()))
+    def _arrest_by_tcn(self, tcn: str, ori: str | None = None) -> ArrestRow | None:
+        """The arrest with this TCN from this ORI (a TCN is unique per agency); without an ORI,
+        the only arrest with that TCN (several agencies' arrests under one TCN: name the ORI)."""
+        query = select(ArrestRow).where(ArrestRow.tcn == tcn.strip())
+        if ori is not None:
+            return self.session.scalar(query.where(ArrestRow.ori == ori.strip().upper()))
+        rows = self.session.scalars(query.limit(2)).all()
+        if len(rows) > 1:
+            raise RepositoryError(f"TCN {tcn!r} names arrests of several agencies; give the ORI")
+        return rows[0] if rows else None
 
     def _check_arrest(self, *, tcn: str, ori: str, charges: tuple[Charge, ...], what: str) -> None:
         if not isinstance(tcn, str) or not tcn.strip() or len(tcn.strip()) > 40:
@@ -148,7 +185,7 @@ class CriminalRepository:
         tpls = check_templates(templates, what)
         for a in enrolment.arrests:
             self._check_arrest(tcn=a.tcn, ori=a.ori, charges=a.charges, what=f"{what} arrest {a.tcn}")
-            if self._arrest_by_tcn(a.tcn) is not None:
+            if self._arrest_by_tcn(a.tcn, a.ori) is not None:
                 raise RepositoryError(f"{what}: arrest TCN {a.tcn} is already on a rap sheet")
         if enrolment.ucn:
             ucn = enrolment.ucn.strip().upper()
@@ -175,8 +212,9 @@ class CriminalRepository:
         """
         what = f"booking {booking.tcn}"
         self._check_arrest(tcn=booking.tcn, ori=booking.ori, charges=booking.charges, what=what)
-        existing = self._arrest_by_tcn(booking.tcn)
+        existing = self._arrest_by_tcn(booking.tcn, booking.ori)
         if existing is not None:
+            self._same_booking(existing, booking, what)  # a retry, or a TcnCollision
             return existing.subject.ucn
         check_biographic(booking.person, what)
         tpls = check_templates(templates, what)
@@ -192,21 +230,58 @@ class CriminalRepository:
         what = f"booking {booking.tcn}"
         self._check_arrest(tcn=booking.tcn, ori=booking.ori, charges=booking.charges, what=what)
         subject = self._require(ucn)
-        existing = self._arrest_by_tcn(booking.tcn)
+        existing = self._arrest_by_tcn(booking.tcn, booking.ori)
         if existing is not None:
+            self._same_booking(existing, booking, what)
             if existing.subject_id != subject.id:
-                raise RepositoryError(f"{what}: TCN already on the rap sheet of UCN {existing.subject.ucn}, not {ucn}")
+                raise TcnCollision(f"{what}: TCN already on the rap sheet of another subject")
             return
         self._add_arrest(subject, date=booking.arrest_date, ori=booking.ori, tcn=booking.tcn, charges=booking.charges)
         self.session.flush()
 
-    def record_disposition(self, tcn: str, disposition: Disposition) -> None:
+    @staticmethod
+    def _same_booking(existing: ArrestRow, booking: Booking, what: str) -> None:
+        """Tell a retry of this booking (its own arrest, already written) from a TCN collision.
+
+        The arrest a booking writes carries its ORI, arrest date and charges; an arrest
+        under the same TCN that differs in any of them belongs to someone else's event
+        and must never hand this booking that subject's UCN.
+        """
+        mine = (booking.ori.strip().upper(), booking.arrest_date,
+                tuple((c.ncic.strip(), c.literal.strip()[:200]) for c in booking.charges))
+        theirs = (existing.ori, existing.date, tuple((c.ncic, c.literal) for c in existing.charges))
+        if mine != theirs:
+            raise TcnCollision(f"{what}: TCN {booking.tcn} already names a different arrest on file")
+
+    def merge(self, survivor: str, merged: str, *, merged_by: str = "", reason: str = "") -> Merge:
+        """Consolidate two subjects that are one person: ``merged``'s arrests join ``survivor``'s rap
+        sheet and ``merged`` becomes an alias of ``survivor`` (lookups by either UCN work).
+
+        The merged subject keeps its templates (more prints of the same person, still searched:
+        a hit on them resolves to the survivor). Taking the enrolment lock first keeps a
+        concurrent search-then-enrol from identifying against a half-merged pair. The caller
+        audits and commits.
+        """
+        self.lock_enrolments()
+        keep, gone = self._require(survivor), self._require(merged)
+        if keep.id == gone.id:
+            raise RepositoryError(f"UCN {survivor} and {merged} are already one subject ({keep.ucn})")
+        moved = self.session.execute(update(ArrestRow).where(ArrestRow.subject_id == gone.id)
+                                     .values(subject_id=keep.id).execution_options(synchronize_session=False))
+        self.session.execute(update(UcnAlias).where(UcnAlias.ucn == gone.ucn).values(ucn=keep.ucn)
+                             .execution_options(synchronize_session=False))
+        self.session.add(UcnAlias(alias=gone.ucn, ucn=keep.ucn, merged_by=merged_by[:64], reason=reason))
+        self.session.flush()
+        self.session.expire_all()
+        return Merge(survivor=keep.ucn, merged=gone.ucn, arrests_moved=int(moved.rowcount or 0))
+
+    def record_disposition(self, tcn: str, disposition: Disposition, ori: str | None = None) -> None:
         """Record what a court made of a charge of the arrest with this TCN.
 
         A final outcome replaces a ``pending`` one for the same charge; recording
         the same disposition twice is a no-op.
         """
-        arrest = self._arrest_by_tcn(tcn) if isinstance(tcn, str) else None
+        arrest = self._arrest_by_tcn(tcn, ori) if isinstance(tcn, str) else None
         if arrest is None:
             raise UnknownRecord(f"no arrest with TCN {tcn!r}")
         new = self._disposition_row(disposition, f"arrest {tcn}")
@@ -224,15 +299,16 @@ class CriminalRepository:
     # ------------------------------------------------------------------ reads
 
     def exists(self, ucn: str) -> bool:
-        return self._subject(ucn) is not None
+        return self._subject(self.resolve(ucn)) is not None
 
-    def ucn_for_tcn(self, tcn: str) -> str | None:
-        """The UCN whose rap sheet holds the arrest with this TCN (no personal data, not audited)."""
-        arrest = self._arrest_by_tcn(tcn)
+    def ucn_for_tcn(self, tcn: str, ori: str | None = None) -> str | None:
+        """The UCN whose rap sheet holds the arrest with this TCN (from ``ori``); not audited (no personal data)."""
+        arrest = self._arrest_by_tcn(tcn, ori)
         return arrest.subject.ucn if arrest is not None else None
 
     def rap_sheet(self, ucn: str, *, actor: str, role: str, purpose: str = "") -> RapSheet:
         """The subject's rap sheet; the read is audited (who, in which role, why)."""
+        ucn = self.resolve(ucn)
         row = self.session.scalar(
             select(CriminalSubject).where(CriminalSubject.ucn == ucn).options(
                 selectinload(CriminalSubject.arrests).selectinload(ArrestRow.charges),

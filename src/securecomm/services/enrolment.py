@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from sqlalchemy.exc import IntegrityError
+
 from securecomm.domain.clock import SYSTEM_CLOCK, Clock
 from securecomm.domain.principal import Principal
 from securecomm.services.permissions import require
@@ -43,6 +45,9 @@ def enroll_many(sessions: Callable, principal: Principal, kind: str, raws: Itera
                 return res
         except RepositoryError as exc:
             return enrolment.EnrolResult(item.tcn, "rejected", message=str(exc))
+        except IntegrityError:  # the same TCN enrolled concurrently: a plain duplicate, not a crash
+            with sessions() as session:
+                return enrolment.concurrent(session, item)
 
     return enrolment.enroll_many(None, kind, raws, processes=processes, min_fingers=min_fingers,
                                  on_done=on_done, commit_one=commit_one)

@@ -42,6 +42,13 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "users.add": frozenset({R.ADMIN}),
     "users.list": frozenset({R.ADMIN}),
     "users.disable": frozenset({R.ADMIN}),
+    # --- operating the queue (parked / failed jobs) ------------------------------------------------
+    "jobs.list": frozenset({R.ADMIN}),
+    "jobs.retry": frozenset({R.ADMIN}),
+    "jobs.park": frozenset({R.ADMIN}),
+    # --- identity: consolidation of criminal subjects ---------------------------------------------
+    "identity.consolidation_queue": frozenset({R.EXAMINER, R.ADMIN}),
+    "identity.merge": frozenset({R.EXAMINER, R.ADMIN}),
     # --- oversight ---------------------------------------------------------------------------------
     "audit.read": frozenset({R.OVERSIGHT, R.ADMIN}),
     "statistics.read": frozenset({R.OVERSIGHT, R.PUBLIC, R.ADMIN}),  # aggregates; public: small cells suppressed

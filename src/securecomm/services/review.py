@@ -41,4 +41,9 @@ def decide(uow: UnitOfWork, item_id: int, decision: str, *, note: str = "") -> R
                                  at=uow.now().replace(tzinfo=None))
     uow.audit(f"review:{decision}", "transaction", row.tcn, detail=f"{row.kind} item {row.id}"
               + (f"; note: {note}" if note else ""))
+    merged = (row.details or {}).get("merged")  # a confirmed consolidation candidate merged two subjects
+    if merged:
+        uow.audit("merge", "criminal_subject", merged["survivor"],
+                  detail=f"UCN {merged['merged']} merged into {merged['survivor']} "
+                         f"({merged['arrests_moved']} arrests moved); review item {row.id}")
     return row

@@ -140,15 +140,19 @@ class CriminalTemplate(Base):
 
 
 class ArrestRow(Base):
-    """One arrest cycle on a subject's rap sheet; the booking's TCN makes appends idempotent."""
+    """One arrest cycle on a subject's rap sheet; the booking's ORI and TCN make appends idempotent.
+
+    A TCN is unique per agency (ORI), not across agencies.
+    """
 
     __tablename__ = "arrests"
+    __table_args__ = (UniqueConstraint("ori", "tcn", name="uq_arrests_ori_tcn"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("criminal_subjects.id", ondelete="CASCADE"), index=True)
     date: Mapped[dt.date] = mapped_column(Date)
     ori: Mapped[str] = mapped_column(String(9))
-    tcn: Mapped[str] = mapped_column(String(40), unique=True)
+    tcn: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     subject: Mapped[CriminalSubject] = relationship(back_populates="arrests")
@@ -364,3 +368,20 @@ DOMAIN_TABLES = (
     "charges", "dispositions", "immigration_identities", "aliases", "encounters", "immigration_templates",
     "retained_bookings", "retained_templates", "audit_log", "users",
 )
+
+
+class UcnAlias(Base):
+    """A UCN merged into another: lookups by the old UCN reach the surviving subject.
+
+    Written by ``CriminalRepository.merge`` when examiners consolidate two subjects
+    that are one person. The losing subject row keeps its templates (they are more
+    prints of the same person, still searched); its arrests move to the survivor.
+    """
+
+    __tablename__ = "ucn_aliases"
+
+    alias: Mapped[str] = mapped_column(String(16), primary_key=True)
+    ucn: Mapped[str] = mapped_column(String(16), index=True)  # the surviving subject's UCN
+    merged_by: Mapped[str] = mapped_column(String(64), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    merged_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

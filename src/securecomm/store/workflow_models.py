@@ -35,10 +35,14 @@ from securecomm.store.base import Base
 
 #: Lifecycle of a submitted transaction.
 TRANSACTION_STATES = ("received", "accepted", "rejected", "done")
-#: Lifecycle of a queue row: ready to run (maybe leased), waiting on a human, finished, given up.
-JOB_STATES = ("ready", "waiting", "done", "failed")
+#: Lifecycle of a queue row: ready to run (maybe leased), waiting on a human, finished, given up
+#: (``failed``: its workers died on it; ``parked``: infrastructure trouble or a bug outlasted the
+#: retries, or an operator stopped it). ``securecomm jobs retry`` resumes the last two.
+JOB_STATES = ("ready", "waiting", "done", "failed", "parked")
 #: Response kinds the programme defines.
 RESPONSE_KINDS = ("SRE", "ERRT", "IDR", "IAQ", "IAR")
+#: Longest recipient name: an ORI, the LESC, or a field office's name (which can be long).
+RECIPIENT_MAX = 128
 #: Who receives a response.
 RECIPIENT_ROLES = ("ori", "sib", "field_office", "lesc")
 REVIEW_STATES = ("open", "confirmed", "rejected", "resolved")
@@ -56,17 +60,23 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 class Transaction(Base):
     """One submitted ANSI/NIST-ITL transaction, kept byte for byte.
 
-    ``tcn`` is unique: a resubmission of the same TCN is recognised at
-    submit time and never processed twice. A file too damaged to yield a
-    TCN is keyed ``UNREAD-<sha256 prefix>`` so it can still be answered
-    with an ERRT.
+    ``tcn`` is the transaction's key in this store (every workflow table
+    refers to it). A TCN is unique per sender: ``(ori, sender_tcn)`` is
+    unique, so a resubmission by the same agency is recognised at submit
+    time and never processed twice, while another agency's use of the same
+    TCN is a different transaction (keyed ``TCN@ORI``). A transaction whose
+    header cannot be read (no TCN, ORI or TOT) reserves nothing: it is keyed
+    by a server-made id, ``UNREAD-<sha256 prefix>``, with ``sender_tcn``
+    empty, and answered with an ERRT. See ``workflow.pipeline.submit``.
     """
 
     __tablename__ = "transactions"
-    __table_args__ = (CheckConstraint(_in("state", TRANSACTION_STATES), name="state"),)
+    __table_args__ = (CheckConstraint(_in("state", TRANSACTION_STATES), name="state"),
+                      UniqueConstraint("ori", "sender_tcn", name="uq_transactions_ori_sender_tcn"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tcn: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    sender_tcn: Mapped[str | None] = mapped_column(String(40), nullable=True)  # 1.009 as sent, when readable
     ori: Mapped[str] = mapped_column(String(16), nullable=False, default="")
     tot: Mapped[str] = mapped_column(String(8), nullable=False, default="")
     state: Mapped[str] = mapped_column(String(16), nullable=False, default="received")
@@ -140,7 +150,7 @@ class Response(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tcn: Mapped[str] = mapped_column(ForeignKey("transactions.tcn"), nullable=False)
     kind: Mapped[str] = mapped_column(String(8), nullable=False)
-    recipient: Mapped[str] = mapped_column(String(32), nullable=False)
+    recipient: Mapped[str] = mapped_column(String(RECIPIENT_MAX), nullable=False)
     recipient_role: Mapped[str] = mapped_column(String(16), nullable=False)
     format: Mapped[str] = mapped_column(String(8), nullable=False)  # "nist" or "json"
     payload: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from securecomm.interchange.errors import TransactionError, TransactionRejected
@@ -108,6 +109,15 @@ def commit(engine: Engine, item: Prepared) -> EnrolResult:
             return write(s, item)
     except RepositoryError as exc:
         return EnrolResult(item.tcn, "rejected", message=str(exc))
+    except IntegrityError:
+        with Session(engine) as s:
+            return concurrent(s, item)
+
+
+def concurrent(session: Session, item: Prepared) -> EnrolResult:
+    """The verdict after a uniqueness conflict: the same TCN was enrolled concurrently and won."""
+    return _seen(session, item) or EnrolResult(item.tcn, "rejected",
+                                               message="TCN is being enrolled concurrently; try again")
 
 
 def write(session: Session, item: Prepared, *, at: dt.datetime | None = None) -> EnrolResult:
@@ -119,20 +129,28 @@ def write(session: Session, item: Prepared, *, at: dt.datetime | None = None) ->
     """
     from securecomm.repositories import CriminalRepository, ImmigrationRepository
 
-    seen = session.scalars(select(Transaction).where(Transaction.tcn == item.tcn)).one_or_none()
+    seen = _seen(session, item)
     if seen is not None:
-        outcome = "duplicate" if seen.sha256 == item.sha256 else "rejected"
-        return EnrolResult(item.tcn, outcome, message="TCN already received"
-                           + ("" if outcome == "duplicate" else " with different content"))
+        return seen
     if item.kind == "criminal":
         key = CriminalRepository(session).enroll(item.record, item.templates)
     else:
         key = ImmigrationRepository(session).enroll(item.record, item.templates)
     now = at or utcnow()
-    session.add(Transaction(tcn=item.tcn, ori=item.ori or "", tot=item.tot, state="done", raw=item.raw,
-                            sha256=item.sha256, received_at=now, finished_at=now))
+    session.add(Transaction(tcn=item.tcn, sender_tcn=item.tcn, ori=item.ori or "", tot=item.tot, state="done",
+                            raw=item.raw, sha256=item.sha256, received_at=now, finished_at=now))
     session.flush()
     return EnrolResult(item.tcn, "enrolled", key=key)
+
+
+def _seen(s, item: Prepared) -> EnrolResult | None:
+    """The verdict on an enrolment whose TCN is already on file (same bytes: duplicate)."""
+    seen = s.scalars(select(Transaction).where(Transaction.tcn == item.tcn)).one_or_none()
+    if seen is None:
+        return None
+    outcome = "duplicate" if seen.sha256 == item.sha256 else "rejected"
+    return EnrolResult(item.tcn, outcome, message="TCN already received"
+                       + ("" if outcome == "duplicate" else " with different content"))
 
 
 def enroll(engine: Engine, kind: str, raw: bytes, *, min_fingers: int = 10) -> EnrolResult:

@@ -56,9 +56,26 @@ class RepositoryGallery:
         return n
 
     def search(self, session: Session, probe: Mapping[int, Template], k: int = 5) -> SearchResult:
-        """Top up from the repository, then search 1:N."""
+        """Top up from the repository, then search 1:N (``watermark`` then says what was searched)."""
         self.refresh(session)
         return self.gallery.search(probe, k=k)
+
+    def search_since(self, session: Session, probe: Mapping[int, Template], after_id: int,
+                     k: int = 5) -> SearchResult | None:
+        """Search only the subjects committed after row ``after_id`` (None when there are none).
+
+        The second half of search-then-enrol: called under the enrolment lock, it finds
+        whoever another worker enrolled between this worker's search and its enrolment.
+        Same thresholds as the full search; the worker's own gallery is not touched.
+        """
+        late = TenprintGallery(self.gallery.thresholds)
+        for _row_id, key, templates in _rows(self.kind, session, after_id):
+            fingers = {int(p): Template.from_bytes(b) for p, b in templates.items()}
+            if fingers:
+                late.add(key, fingers)
+        if not len(late):
+            return None
+        return late.search(probe, k=k)
 
     @staticmethod
     def key_of(subject_id: str) -> str:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 _GS, _FS = b"\x1d", b"\x1c"
 _FIELD = re.compile(rb"^\s*1\.0*(\d+):(.*)$", re.S)
+_TCN = re.compile(r"^[^\s]{1,40}$")
+_ORI = re.compile(r"^[A-Z0-9]{9}$")
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,11 @@ def _clean(value: bytes, limit: int) -> str:
 
 
 def peek_header(raw: bytes) -> Header:
-    """TCN (1.009), ORI (1.008) and TOT (1.004) of ``raw``; a damaged file gets ``UNREAD-<sha256>``."""
+    """TCN (1.009), ORI (1.008) and TOT (1.004) of ``raw``; a damaged file gets ``UNREAD-<sha256>``.
+
+    Readable means: a Type-1 with a TOT, a 9-character ORI and a TCN of 1..40 characters
+    without spaces. Anything less reserves no TCN.
+    """
     digest = hashlib.sha256(raw).hexdigest()
     fields: dict[int, bytes] = {}
     end = raw.find(_FS)
@@ -44,10 +50,12 @@ def peek_header(raw: bytes) -> Header:
             m = _FIELD.match(part)
             if m:
                 fields.setdefault(int(m.group(1)), m.group(2))
-    tcn = _clean(fields.get(9, b""), 40)
+    tcn = _clean(fields.get(9, b""), 41)
     ori = _clean(fields.get(8, b""), 16)
     tot = _clean(fields.get(4, b""), 8)
-    readable = bool(tcn) and " " not in tcn
+    # A TCN is scoped to its sender, so it is only read when the sender is too: a file whose
+    # Type-1 lacks a well-formed ORI or a TOT reserves no TCN (it gets a server-made key).
+    readable = bool(_TCN.match(tcn)) and bool(_ORI.match(ori.upper())) and bool(tot)
     if not readable:
         return Header(tcn=f"UNREAD-{digest[:24]}", ori=ori, tot=tot, sha256=digest, readable=False)
-    return Header(tcn=tcn, ori=ori, tot=tot, sha256=digest, readable=True)
+    return Header(tcn=tcn, ori=ori.upper(), tot=tot, sha256=digest, readable=True)

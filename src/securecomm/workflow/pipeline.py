@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from securecomm.interchange.errors import TransactionError, TransactionRejected
@@ -32,6 +32,7 @@ from securecomm.interchange.limits import check_transaction_size
 from securecomm.store import audit
 from securecomm.store.workflow_models import (BookingTemplate, Job, Response, ReviewItem, StageRun, Transaction,
                                               utcnow)
+from securecomm.workflow import consolidation
 from securecomm.workflow.gallery import Galleries
 from securecomm.workflow.header import peek_header
 from securecomm.workflow.queue import JobQueue, Lease, LeaseLost, write_session
@@ -59,7 +60,14 @@ class SubmitResult:
 
 
 def submit(engine: Engine, raw: bytes) -> SubmitResult:
-    """Record a transaction and queue it, unless its TCN was already received."""
+    """Record a transaction and queue it, unless its sender already sent that TCN.
+
+    A TCN is scoped to its sender (ORI): the same TCN from another agency is another
+    transaction, stored under the key ``TCN@ORI``. A rejected transaction reserves
+    nothing: a corrected resubmission under its TCN is accepted (the same bytes again
+    are still a ``duplicate``). A file whose header cannot be read is stored under a
+    server-made key (``UNREAD-...``) and reserves no TCN at all.
+    """
     if not isinstance(raw, (bytes, bytearray)) or not raw:
         raise ValueError("a submission must be the non-empty bytes of an ANSI/NIST-ITL transaction")
     try:  # bounded before anything is stored (interchange.limits)
@@ -68,44 +76,96 @@ def submit(engine: Engine, raw: bytes) -> SubmitResult:
         return SubmitResult(peek_header(raw[:65536]).tcn, "refused", "refused", str(exc.errors[0]))
     raw = bytes(raw)
     head = peek_header(raw)
-    try:
-        with write_session(engine) as s:
-            existing = s.scalars(select(Transaction).where(Transaction.tcn == head.tcn)).one_or_none()
-            if existing is not None:
-                return _seen(existing, head.sha256)
-            s.add(Transaction(tcn=head.tcn, ori=head.ori, tot=head.tot, state="received", raw=raw,
-                              sha256=head.sha256, received_at=utcnow()))
-            s.flush()
-            JobQueue.enqueue(s, head.tcn, "validate")
-    except IntegrityError:  # a concurrent submitter won the race for this TCN
-        with Session(engine) as s:
-            existing = s.scalars(select(Transaction).where(Transaction.tcn == head.tcn)).one()
-            return _seen(existing, head.sha256)
-    return SubmitResult(head.tcn, "queued", "received")
+    for _ in range(5):  # a concurrent submitter may win a key or a TCN: look again
+        try:
+            with write_session(engine) as s:
+                seen = _received(s, head)
+                if seen is not None:
+                    return seen
+                key = _free_key(s, head)
+                s.add(Transaction(tcn=key, sender_tcn=head.tcn if head.readable else None, ori=head.ori,
+                                  tot=head.tot, state="received", raw=raw, sha256=head.sha256, received_at=utcnow()))
+                s.flush()
+                JobQueue.enqueue(s, key, "validate")
+            return SubmitResult(key, "queued", "received")
+        except IntegrityError:
+            continue
+    raise RuntimeError(f"could not record transaction {head.tcn}: its key stayed contended")
+
+
+def _received(s: Session, head: Any) -> SubmitResult | None:
+    """What became of an earlier submission of the same TCN by the same sender, if it still counts."""
+    if not head.readable:
+        existing = s.scalars(select(Transaction).where(Transaction.tcn == head.tcn)).one_or_none()
+        return None if existing is None else _seen(existing, head.sha256)
+    existing = s.scalars(select(Transaction).where(Transaction.ori == head.ori,
+                                                   Transaction.sender_tcn == head.tcn)).one_or_none()
+    if existing is None:
+        return None
+    if existing.sha256 == head.sha256 or existing.state != "rejected":
+        return _seen(existing, head.sha256)
+    existing.sender_tcn = None  # rejected: its TCN is free for the corrected transaction
+    s.flush()
+    return None
+
+
+def _free_key(s: Session, head: Any) -> str:
+    """The store key of a new transaction: its TCN, else ``TCN@ORI`` (another sender has the TCN)."""
+    if not head.readable:
+        return head.tcn
+    base = f"{head.tcn}@{head.ori}"
+    for key in (head.tcn, base, *(f"{base}.{n}" for n in range(2, 1000))):
+        if s.scalars(select(Transaction.id).where(Transaction.tcn == key)).first() is None:
+            return key
+    raise RuntimeError(f"no free key for TCN {head.tcn} from {head.ori}")
 
 
 def _seen(existing: Transaction, sha256: str) -> SubmitResult:
     if existing.sha256 == sha256:
         return SubmitResult(existing.tcn, "duplicate", existing.state, "already received; not processed again")
     return SubmitResult(existing.tcn, "conflict", existing.state,
-                        "TCN already used by a different transaction; resubmit with a new TCN")
+                        "TCN already used by a different transaction from this agency; resubmit with a new TCN")
 
 
 # ----------------------------------------------------------------------------------- worker
 
 
-class _Heartbeat:
-    """Extends a lease while a long stage computes, so a live worker is not mistaken for a dead one."""
+class StageTimeout(RuntimeError):
+    """A heavy stage ran past its deadline: its lease was let go and its result is not committed."""
 
-    def __init__(self, queue: JobQueue, lease: Lease) -> None:
+
+def is_disconnect(exc: BaseException) -> bool:
+    """A lost database connection (server restart, ``pg_terminate_backend``, network): not the job's fault."""
+    return isinstance(exc, DBAPIError) and bool(getattr(exc, "connection_invalidated", False))
+
+
+def is_input_error(exc: BaseException) -> bool:
+    """Bad input found by the reader or a stage: answered with an ERRT (only in ``_INPUT_STAGES``)."""
+    return isinstance(exc, (Rejected, TransactionRejected))
+
+
+class _Heartbeat:
+    """Extends a lease while a long stage computes, so a live worker is not mistaken for a dead one.
+
+    It stops at the stage's deadline: a hung stage then loses its lease like a dead worker's,
+    and any worker takes the job over. ``lost`` says the lease is gone (taken over, or let go
+    at the deadline); the worker then commits nothing of the stage (fencing).
+    """
+
+    def __init__(self, queue: JobQueue, lease: Lease, deadline: float) -> None:
         self.queue, self.lease = queue, lease
         self.lost = False
+        self.overdue = False
+        self._deadline = time.monotonic() + deadline
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True)
 
     def _beat(self) -> None:
         period = max(0.2, self.queue.lease_seconds / 3)
         while not self._stop.wait(period):
+            if time.monotonic() >= self._deadline:
+                self.overdue = True  # let the lease run out: the job goes to another worker
+                return
             try:
                 self.lease = self.queue.extend(self.lease)
             except LeaseLost:
@@ -121,6 +181,8 @@ class _Heartbeat:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        if time.monotonic() >= self._deadline:
+            self.overdue = True
 
 
 class Worker:
@@ -164,6 +226,12 @@ class Worker:
                             galleries=self.galleries, reviews=reviews, worker=self.queue.owner)
 
     def _outcome(self, ctx: StageContext, lease: Lease) -> StageOutcome:
+        """Run the stage; bad input in a stage that reads the submitted bytes becomes an ERRT.
+
+        Everything else -- a lost connection, a killed decoder, a timeout, a bug -- propagates:
+        it is the machine's trouble, retried and finally parked, never answered as the
+        submitter's fault.
+        """
         runner = RUNNERS.get(lease.stage)
         if runner is None:
             raise RuntimeError(f"job {lease.tcn} is at unknown stage {lease.stage!r}")
@@ -174,48 +242,56 @@ class Worker:
                 raise RuntimeError(f"stage {lease.stage} could not read accepted transaction {lease.tcn}: "
                                    f"{exc}") from exc
             return errt_outcome(ctx, exc.errors, lease.stage)
-        except Exception as exc:
-            if lease.stage not in _INPUT_STAGES or lease.attempts < self.queue.max_attempts:
-                raise
-            # The bytes themselves keep breaking the reader: answer them rather than retry forever.
-            return errt_outcome(ctx, [TransactionError("transaction", "-", f"unreadable: {exc}")], lease.stage)
 
     def _run_stage(self, lease: Lease) -> Lease | None:
         if lease.stage in INLINE_STAGES:
             return self._run_inline(lease)
         try:
-            with _Heartbeat(self.queue, lease):
+            with _Heartbeat(self.queue, lease, self.config.stage_deadline) as beat:
                 with Session(self.engine, expire_on_commit=False) as session:
                     outcome = self._outcome(self._context(session, lease.tcn), lease)
         except Exception as exc:
             self._failed(lease, exc)
+            return None
+        if beat.lost:  # fencing: another worker holds the job now; write nothing of this stage
+            log.info("%s: lease on stage %s lost while computing; nothing committed", lease.tcn, lease.stage)
+            return None
+        if beat.overdue:
+            self._failed(lease, StageTimeout(f"stage {lease.stage} ran past its deadline of "
+                                             f"{self.config.stage_deadline:g} s"))
             return None
         try:
             nxt = self._commit(lease, outcome)
         except LeaseLost:
             log.info("%s: lease on stage %s lost; another worker finishes it", lease.tcn, lease.stage)
             return None
-        except IntegrityError as exc:  # an effect already recorded: only possible if the fence was bypassed
-            state = self.queue.fail(lease, f"integrity: {exc.orig}")
-            log.error("%s: stage %s hit a uniqueness guard (%s)", lease.tcn, lease.stage, state)
-            return None
-        except OperationalError:  # the database itself is unwell: Worker.run backs off and retries
-            raise
-        except Exception as exc:  # the stage's domain writes refused (rolled back): count the attempt
+        except Exception as exc:  # refused writes (rolled back), a uniqueness guard, a lost connection
             self._failed(lease, exc)
             return None
         self.stages_run += 1
         return nxt
 
     def _failed(self, lease: Lease, exc: Exception) -> None:
-        """An unexpected stage error: count the attempt (retry with back-off, or park the job as failed)."""
-        state = self.queue.fail(lease, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}")
-        log.warning("%s: stage %s failed (%s): %s", lease.tcn, lease.stage, state or "lease lost", exc)
+        """A stage that did not complete: retry with back-off, then park the job for an operator.
+
+        A lost database connection is not the job's fault and does not count as an attempt.
+        When the database cannot even record the failure, the error goes up to ``run``,
+        which backs off; the lease then simply runs out.
+        """
+        detail = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}"
+        if is_disconnect(exc):
+            state = self.queue.interrupted(lease, detail)  # an OperationalError here goes up to run()
+        else:
+            state = self.queue.fail(lease, detail)
+        log.warning("%s: stage %s %s (%s): %s", lease.tcn, lease.stage,
+                    "interrupted" if is_disconnect(exc) else "failed", state or "lease lost", exc)
 
     def _run_inline(self, lease: Lease) -> Lease | None:
         """A light stage: computed and committed in the same write transaction."""
         try:
             with write_session(self.engine) as s:
+                if s.get_bind().dialect.name == "postgresql":  # the light stages' deadline
+                    s.execute(text(f"SET LOCAL statement_timeout = {int(self.config.stage_deadline * 1000)}"))
                 outcome = self._outcome(self._context(s, lease.tcn), lease)
                 nxt = self._record(s, lease, outcome)
         except LeaseLost:
@@ -276,7 +352,9 @@ class Worker:
                 if until_empty and self.queue.outstanding() == 0:
                     break
                 wait = self.queue.next_available_in()
-            except OperationalError as exc:  # the database itself is unwell (locked, restarting, gone)
+            except DBAPIError as exc:  # the database itself is unwell (locked, restarting, gone)
+                if not (isinstance(exc, OperationalError) or is_disconnect(exc)):
+                    raise
                 errors += 1
                 if errors > self.max_database_errors:
                     raise
@@ -290,6 +368,18 @@ class Worker:
 # ----------------------------------------------------------------------------------- reading
 
 
+def find_key(session: Session, tcn: str) -> str:
+    """The store key of a transaction named by its key, or by its TCN when only one sender used it."""
+    if session.scalars(select(Transaction.id).where(Transaction.tcn == tcn)).first() is not None:
+        return tcn
+    keys = session.scalars(select(Transaction.tcn).where(Transaction.sender_tcn == tcn).limit(10)).all()
+    if len(keys) == 1:
+        return keys[0]
+    if keys:
+        raise LookupError(f"TCN {tcn!r} was sent by several agencies: name one of {', '.join(sorted(keys))}")
+    raise LookupError(f"no transaction with TCN {tcn!r}")
+
+
 def transaction_status(engine: Engine, tcn: str) -> dict[str, Any]:
     """Everything known about one transaction: state, job, stages, responses, reviews."""
     with Session(engine) as s:
@@ -298,9 +388,8 @@ def transaction_status(engine: Engine, tcn: str) -> dict[str, Any]:
 
 def status_of(s: Session, tcn: str) -> dict[str, Any]:
     """``transaction_status`` inside the caller's session (the service layer audits in the same one)."""
-    tx = s.scalars(select(Transaction).where(Transaction.tcn == tcn)).one_or_none()
-    if tx is None:
-        raise LookupError(f"no transaction with TCN {tcn!r}")
+    tcn = find_key(s, tcn)
+    tx = s.scalars(select(Transaction).where(Transaction.tcn == tcn)).one()
     job = s.scalars(select(Job).where(Job.tcn == tcn)).one_or_none()
     runs = s.scalars(select(StageRun).where(StageRun.tcn == tcn).order_by(StageRun.id)).all()
     resp = s.scalars(select(Response).where(Response.tcn == tcn).order_by(Response.id)).all()
@@ -330,8 +419,7 @@ def responses(engine: Engine, tcn: str) -> list[Response]:
 
 def responses_of(s: Session, tcn: str) -> list[Response]:
     """``responses`` inside the caller's session."""
-    if s.scalars(select(Transaction.id).where(Transaction.tcn == tcn)).one_or_none() is None:
-        raise LookupError(f"no transaction with TCN {tcn!r}")
+    tcn = find_key(s, tcn)
     return list(s.scalars(select(Response).where(Response.tcn == tcn).order_by(Response.id)).all())
 
 
@@ -365,6 +453,8 @@ def resolve_review(engine: Engine, item_id: int, decision: str, *, reviewer: str
     """Record a human decision and let the waiting transaction go on (in one transaction)."""
     with write_session(engine) as s:
         item = record_review(s, item_id, decision, reviewer=reviewer, note=note, at=utcnow())
+        if (item.details or {}).get("merged"):
+            _audit_merge(s, reviewer, item)
         _audit(s, reviewer, item, decision)
         s.expunge(item)
         return item
@@ -386,6 +476,10 @@ def record_review(s: Session, item_id: int, decision: str, *, reviewer: str, not
         raise ValueError("a review decision needs the reviewer's name")
     if item.kind == "status" and decision != "no_action" and (item.details or {}).get("removable") is False:
         raise ValueError(f"review item {item_id}: the person is not removable; only no_action is possible")
+    if item.kind == consolidation.KIND:  # a consolidation candidate: confirm merges the two subjects
+        consolidation.decide(s, item, decision, reviewer=reviewer, note=note, at=at)
+        s.flush()
+        return item
     item.decision = decision
     item.state = {"confirm": "confirmed", "reject": "rejected"}.get(decision, "resolved")
     item.resolved_by = reviewer.strip()
@@ -397,6 +491,14 @@ def record_review(s: Session, item_id: int, decision: str, *, reviewer: str, not
         JobQueue.resume(s, item.tcn, job.stage)
     s.flush()
     return item
+
+
+def _audit_merge(session: Session, reviewer: str, item: ReviewItem) -> None:
+    """The merge a confirmed consolidation candidate made, audited beside the decision."""
+    m = item.details["merged"]
+    audit.record(session, actor=reviewer, role="examiner", action="merge", object_type="criminal_subject",
+                 object_id=m["survivor"], detail=f"UCN {m['merged']} merged into {m['survivor']} "
+                 f"({m['arrests_moved']} arrests moved); review item {item.id}")
 
 
 def _audit(session: Session, reviewer: str, item: ReviewItem, decision: str) -> None:
@@ -449,11 +551,21 @@ def run_workers(engine: Engine, workers: int, config: PipelineConfig | None = No
     try:
         while any(p.is_alive() for p in procs):
             if on_poll is not None:
-                on_poll(queue.counts())
+                _poll(queue, on_poll)
             time.sleep(poll)
     finally:
         for p in procs:
             p.join()
     if on_poll is not None:
-        on_poll(queue.counts())
+        _poll(queue, on_poll)
     return [int(p.exitcode or 0) for p in procs]
+
+
+def _poll(queue: JobQueue, on_poll: Callable[[dict[str, int]], None]) -> None:
+    """One progress report; a database hiccup skips it (the workers ride it out on their own)."""
+    try:
+        counts = queue.counts()
+    except DBAPIError as exc:
+        log.warning("progress query failed (the workers go on): %s", exc.__class__.__name__)
+        return
+    on_poll(counts)

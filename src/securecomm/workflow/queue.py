@@ -50,6 +50,11 @@ class Lease:
     expires_at: dt.datetime
 
 
+def backoff(base: float, attempt: int, cap: float = 300.0) -> float:
+    """Seconds before retry number ``attempt``: doubling from ``base``, at most ``cap``."""
+    return min(cap, base * 2 ** max(0, attempt - 1))
+
+
 def default_owner() -> str:
     """A worker name unique across hosts and processes, kept in the job row for diagnosis."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -184,9 +189,10 @@ class JobQueue:
                      owner=lease.owner, attempts=lease.attempts, expires_at=expires)
 
     def fail(self, lease: Lease, error: str, *, retry_in: float = 1.0) -> str:
-        """Record a failed attempt: retry after ``retry_in`` s, or give up after ``max_attempts``.
+        """Record a failed attempt: retry after an exponential back-off, or park the job after
+        ``max_attempts`` (an operator sees it in ``securecomm jobs list`` and resumes it).
 
-        Returns the job's new state (``ready`` or ``failed``); nothing when the lease was lost.
+        Returns the job's new state (``ready`` or ``parked``); nothing when the lease was lost.
         """
         now = utcnow()
         final = lease.attempts >= self.max_attempts
@@ -194,14 +200,30 @@ class JobQueue:
             result = session.execute(
                 update(Job).where(Job.id == lease.job_id, Job.lease_token == lease.token,
                                   Job.stage == lease.stage)
-                .values(state="failed" if final else "ready", last_error=error[:4000],
+                .values(state="parked" if final else "ready", last_error=error[:4000],
                         lease_token=None, lease_owner=None, lease_expires_at=None,
-                        available_at=now + dt.timedelta(seconds=retry_in * lease.attempts),
+                        available_at=now + dt.timedelta(seconds=backoff(retry_in, lease.attempts)),
                         updated_at=now)
                 .execution_options(synchronize_session=False))
             if result.rowcount != 1:
                 return ""
-        return "failed" if final else "ready"
+        return "parked" if final else "ready"
+
+    def interrupted(self, lease: Lease, error: str, *, retry_in: float = 1.0) -> str:
+        """The stage was cut off by a lost database connection: hand the job back after a
+        back-off WITHOUT counting the attempt (the connection, not the job, failed)."""
+        now = utcnow()
+        with write_session(self.engine) as session:
+            result = session.execute(
+                update(Job).where(Job.id == lease.job_id, Job.lease_token == lease.token,
+                                  Job.stage == lease.stage, Job.state == "ready")
+                .values(attempts=func.max(Job.attempts - 1, 0) if _is_sqlite(session)
+                        else func.greatest(Job.attempts - 1, 0),
+                        last_error=("interrupted: " + error)[:4000],
+                        lease_token=None, lease_owner=None, lease_expires_at=None,
+                        available_at=now + dt.timedelta(seconds=retry_in), updated_at=now)
+                .execution_options(synchronize_session=False))
+        return "ready" if result.rowcount == 1 else ""
 
     def release(self, lease: Lease) -> None:
         """Give a lease back without counting an attempt (a worker shutting down cleanly)."""
@@ -211,6 +233,34 @@ class JobQueue:
                 .values(lease_token=None, lease_owner=None, lease_expires_at=None,
                         attempts=Job.attempts - 1, updated_at=utcnow())
                 .execution_options(synchronize_session=False))
+
+    @staticmethod
+    def requeue(session: Session, tcn: str) -> Job:
+        """An operator resumes a ``parked`` or ``failed`` job at its stage, with fresh attempts."""
+        job = session.scalars(select(Job).where(Job.tcn == tcn).with_for_update()).one_or_none()
+        if job is None:
+            raise LookupError(f"no job for transaction {tcn!r}")
+        if job.state not in ("parked", "failed"):
+            raise ValueError(f"job {tcn} is {job.state}; only parked or failed jobs are retried")
+        now = utcnow()
+        job.state, job.attempts, job.available_at, job.updated_at = "ready", 0, now, now
+        job.lease_token = job.lease_owner = job.lease_expires_at = None
+        return job
+
+    @staticmethod
+    def park(session: Session, tcn: str, reason: str) -> Job:
+        """An operator stops a ``ready`` or ``failed`` job; a worker holding it can no longer commit
+        (the fence requires ``ready``)."""
+        job = session.scalars(select(Job).where(Job.tcn == tcn).with_for_update()).one_or_none()
+        if job is None:
+            raise LookupError(f"no job for transaction {tcn!r}")
+        if job.state not in ("ready", "failed"):
+            raise ValueError(f"job {tcn} is {job.state}; only ready or failed jobs are parked")
+        now = utcnow()
+        job.state, job.updated_at = "parked", now
+        job.last_error = f"parked by an operator: {reason}"[:4000]
+        job.lease_token = job.lease_owner = job.lease_expires_at = None
+        return job
 
     @staticmethod
     def resume(session: Session, tcn: str, stage: str) -> None:
@@ -226,7 +276,7 @@ class JobQueue:
 
     # -- inspection ----------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        """Jobs per state (``ready``, ``waiting``, ``done``, ``failed``)."""
+        """Jobs per state (``ready``, ``waiting``, ``done``, ``failed``, ``parked``)."""
         with Session(self.engine) as session:
             rows = session.execute(select(Job.state, func.count()).group_by(Job.state)).all()
         return {state: int(n) for state, n in rows}
@@ -252,4 +302,4 @@ class JobQueue:
         return min(waits)
 
 
-__all__ = ["JobQueue", "Lease", "LeaseLost", "begin_write", "default_owner", "write_session"]
+__all__ = ["JobQueue", "Lease", "LeaseLost", "backoff", "begin_write", "default_owner", "write_session"]

@@ -20,6 +20,7 @@ before ``idr``; a status the rules do not decide waits before ``iar``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -55,6 +56,7 @@ class PipelineConfig:
     """Settings every worker of one deployment must share."""
 
     min_fingers: int = 8  # a booking with fewer usable fingers is rejected (ERRT)
+    stage_deadline: float = 300.0  # seconds a heavy stage may compute before its lease is let go
     candidates: int = 5  # candidates kept per search
     cjis_ori: str = "DCFBIWA0Z"  # the criminal repository, sender of SRE/ERRT (interchange.ebts.FBI_ORI)
     lesc: str = LESC
@@ -123,7 +125,13 @@ class StageContext:
 
     @property
     def tcn(self) -> str:
+        """The transaction's key in the store (its TCN, or ``TCN@ORI``, or ``UNREAD-...``)."""
         return self.tx.tcn
+
+    @property
+    def sender_tcn(self) -> str:
+        """The TCN as the sender wrote it (what responses refer to in their TCR), else the key."""
+        return self.tx.sender_tcn or self.tx.tcn
 
     def booking(self) -> Booking:
         """The parsed booking (cached per worker: later stages need it without re-decoding WSQ).
@@ -194,14 +202,38 @@ def _forget_on_reject(stage: Callable[[StageContext], StageOutcome]) -> Callable
 # ----------------------------------------------------------------------------------- helpers
 
 
-def _sib(session: Session, booking: Booking) -> str:
-    """The state bureau that gets copies: the booking's own 1.SIB field, else the agency's."""
+def _sib(session: Session, booking: Booking) -> tuple[str, str]:
+    """The state bureau that gets copies, and why a requested one was refused ("" if none was).
+
+    A booking may name one in 2.007 SCO, but copies carry the rap sheet, so only a loaded
+    agency of kind ``SIB`` in the sender's own state qualifies; otherwise (and when no SCO
+    is given) the copy goes to the bureau configured for the agency, under the same rule.
+    """
     from securecomm.jurisdictions import agency
 
+    sender = agency(session, booking.ori)
+    state = sender.state if sender is not None else booking.ori[:2]
+
+    def bureau(ori: str | None) -> str:
+        row = agency(session, ori) if ori else None
+        return row.ori if row is not None and row.kind == "SIB" and row.state == state else ""
+
+    refused = ""
     if booking.sib_ori:
-        return booking.sib_ori
-    row = agency(session, booking.ori)
-    return (row.sib_ori or "") if row is not None else ""
+        chosen = bureau(booking.sib_ori)
+        if chosen:
+            return chosen, ""
+        refused = f"2.007 SCO {booking.sib_ori} is not a loaded state bureau of {state}: no copy sent there"
+    return bureau(sender.sib_ori if sender is not None else None), refused
+
+
+def _recipients(*pairs: tuple[str | None, str]) -> list[tuple[str, str]]:
+    """(recipient, role) pairs without blanks or repeats: one copy per recipient, first role wins."""
+    out: dict[str, str] = {}
+    for recipient, role in pairs:
+        if recipient and recipient not in out:
+            out[recipient] = role
+    return list(out.items())
 
 
 def _field_office(session: Session, ori: str) -> str:
@@ -247,7 +279,7 @@ def errt_outcome(ctx: StageContext, errors: list[TransactionError], stage: str) 
     ori = (ctx.tx.ori or "").strip().upper()
     known = bool(_ORI.match(ori))
     date = ctx.tx.booking_date or ctx.tx.received_at.date()
-    payload = write_errt(tcn=response_tcn(ctx.tcn, "ERRT"), tcr=safe_tcn(ctx.tcn), ori=ctx.config.cjis_ori,
+    payload = write_errt(tcn=response_tcn(ctx.tcn, "ERRT"), tcr=safe_tcn(ctx.sender_tcn), ori=ctx.config.cjis_ori,
                          dai=ori if known else ctx.config.cjis_ori, errors=errors, date=date)
     detail = [{"record": e.record, "field": e.field, "reason": e.reason} for e in errors]
     return StageOutcome(
@@ -265,6 +297,7 @@ def validate(ctx: StageContext) -> StageOutcome:
     """Read and check the transaction: TOT, mandatory fields, NCIC codes, known ORI, enough fingers."""
     from securecomm.interchange import ncic
     from securecomm.jurisdictions import agency
+    from securecomm.repositories import CriminalRepository
 
     try:
         booking = ctx.booking()
@@ -277,21 +310,29 @@ def validate(ctx: StageContext) -> StageOutcome:
         if not ncic.is_valid(charge.ncic):
             errors.append(TransactionError("Type-2", "2.901 NOC",
                                            f"charge {i}: {charge.ncic!r} is not an NCIC offense code"))
-    if booking.tcn != ctx.tcn:
+    if booking.tcn != ctx.sender_tcn:
         errors.append(TransactionError("Type-1", "1.009 TCN", "TCN differs from the submitted header"))
+    elif CriminalRepository(ctx.session).ucn_for_tcn(booking.tcn, booking.ori) is not None:
+        # this agency's TCN already names an arrest on file (an enrolled history): never inherit
+        # that subject's UCN; whose it is, is not said
+        errors.append(TransactionError("Type-1", "1.009 TCN", "TCN already names an arrest of this agency on "
+                                       "file; resubmit with a new TCN"))
     if errors:
         raise Rejected(errors)
     fingers = sorted(p for p, f in booking.fingers.items() if not f.amputated)
-    return StageOutcome(
-        status="done", next_stage="extract", tx_state="accepted", booking_date=booking.date,
-        output={"ori": booking.ori, "date": booking.date.isoformat(), "fingers": fingers,
-                "charges": [c.ncic for c in booking.charges], "sib": _sib(ctx.session, booking),
-                "min_fingers": ctx.config.min_fingers})
+    sib, refused = _sib(ctx.session, booking)
+    output = {"ori": booking.ori, "date": booking.date.isoformat(), "fingers": fingers,
+              "charges": [c.ncic for c in booking.charges], "sib": sib, "min_fingers": ctx.config.min_fingers}
+    if refused:
+        output["warnings"] = [refused]
+    return StageOutcome(status="done", next_stage="extract", tx_state="accepted", booking_date=booking.date,
+                        output=output)
 
 
 @_forget_on_reject
 def extract(ctx: StageContext) -> StageOutcome:
     """Extract one template per finger, once; they are stored so a restart never re-extracts."""
+    from securecomm.engine.errors import ImageError
     from securecomm.engine.extract import extract as extract_template
 
     booking = ctx.booking()
@@ -302,9 +343,11 @@ def extract(ctx: StageContext) -> StageOutcome:
             continue
         try:
             tpl = extract_template(img.pixels, ppi=img.ppi)
-        except Exception as exc:  # an unreadable image is the submitter's problem, reported below
+        except ImageError as exc:  # an unusable image is the submitter's problem, reported below
             failed.append(f"finger {pos}: {exc}")
             continue
+        # any other exception is a bug or the machine's trouble: it propagates (retried, then
+        # parked for an operator), never blamed on the submitter's finger
         stored[pos] = (tpl.to_bytes(), int(tpl.x.size))
     usable = [p for p, (_, n) in stored.items() if n >= 4]
     # the requirement the booking was accepted under, whichever worker runs this stage
@@ -320,35 +363,79 @@ def extract(ctx: StageContext) -> StageOutcome:
 
 
 def criminal_search(ctx: StageContext) -> StageOutcome:
-    """1:N against the criminal master file; identify (append the arrest) or enrol a new subject."""
-    from securecomm.repositories import CriminalRepository
+    """1:N against the criminal master file; identify (append the arrest) or enrol a new subject.
 
+    Search-then-enrol cannot split a person: the search runs outside the write transaction,
+    so another worker may enrol the same person meanwhile. ``apply`` therefore takes the
+    enrolment lock (held until the stage commits) and, before enrolling, searches again
+    the subjects enrolled since this search's watermark; a hit there identifies the
+    booking instead. Every booking of one person that races ends on one UCN.
+    """
     booking = ctx.booking()
     probe = ctx.templates()
-    result = ctx.galleries.criminal.search(ctx.session, probe, k=ctx.config.candidates)
-    best = result.best
+    gallery = ctx.galleries.criminal
+    result = gallery.search(ctx.session, probe, k=ctx.config.candidates)
+    watermark = gallery.watermark  # every subject up to this row id was searched
     output: dict[str, Any] = {"decision": result.decision, "candidates": _candidates(result)}
-    review = None
     templates = {p: t.to_bytes() for p, t in probe.items()}
+    outcome = StageOutcome(status="done", next_stage="sre", output=output)
     if result.decision == "hit":
-        ucn = ctx.galleries.criminal.key_of(best.subject_id)
-
-        def apply(session: Session) -> dict[str, Any]:
-            CriminalRepository(session).append_arrest(ucn, booking)
-            return {"result": "I", "ucn": ucn}
+        outcome.apply = _identify(booking, gallery.key_of(result.best.subject_id))
     else:
-        if result.decision == "review":
-            # An examiner must confirm a weak criminal match; until then the booking is a new subject
-            # (never an identification on weak evidence), and the item lets examiners consolidate.
-            review = ReviewSpec(kind="criminal_biometric", band="review", score=float(best.score),
-                                candidate=ctx.galleries.criminal.key_of(best.subject_id),
-                                reason="criminal repository candidate in the examiner-review band",
-                                details={"candidates": output["candidates"]})
+        outcome.review = _criminal_review(gallery, result, output["candidates"])
+        outcome.apply = _resolve_then_enrol(ctx, outcome, booking, probe, templates, watermark)
+    return outcome
 
-        def apply(session: Session) -> dict[str, Any]:
-            ucn = CriminalRepository(session).create_subject_from_booking(booking, templates)
-            return {"result": "N", "ucn": ucn}
-    return StageOutcome(status="done", next_stage="sre", output=output, apply=apply, review=review)
+
+def _identify(booking: Booking, ucn: str) -> Callable[[Session], dict[str, Any]]:
+    from securecomm.repositories import CriminalRepository
+
+    def apply(session: Session) -> dict[str, Any]:
+        repo = CriminalRepository(session)
+        current = repo.resolve(ucn)  # a subject merged since the search: its survivor
+        repo.append_arrest(current, booking)
+        return {"result": "I", "ucn": current}
+    return apply
+
+
+def _criminal_review(gallery: Any, result: Any, candidates: list[dict[str, Any]]) -> ReviewSpec | None:
+    """A weak criminal match: never an identification, but a consolidation candidate for examiners."""
+    if result.decision != "review":
+        return None
+    return ReviewSpec(kind="criminal_biometric", band="review", score=float(result.best.score),
+                      candidate=gallery.key_of(result.best.subject_id),
+                      reason="criminal repository candidate in the examiner-review band: "
+                             "a consolidation candidate (confirm merges the two subjects)",
+                      details={"candidates": candidates})
+
+
+def _resolve_then_enrol(ctx: StageContext, outcome: StageOutcome, booking: Booking, probe: dict[int, Any],
+                        templates: dict[int, bytes], watermark: int) -> Callable[[Session], dict[str, Any]]:
+    from securecomm.repositories import CriminalRepository
+
+    gallery = ctx.galleries.criminal
+    k = ctx.config.candidates
+
+    def apply(session: Session) -> dict[str, Any]:
+        repo = CriminalRepository(session)
+        repo.lock_enrolments()  # from here on no one enrols until we commit; all earlier ones are visible
+        late = gallery.search_since(session, probe, watermark, k=k)
+        if late is not None and late.decision == "hit":
+            ucn = repo.resolve(gallery.key_of(late.best.subject_id))
+            repo.append_arrest(ucn, booking)
+            outcome.review = None  # identified after all: nothing for examiners to consolidate
+            return {"result": "I", "ucn": ucn, "resolved_by": "re-search under the enrolment lock",
+                    "late_candidates": _candidates(late)}
+        if late is not None and late.decision == "review" and outcome.review is None:
+            outcome.review = _criminal_review(gallery, late, _candidates(late))
+        ucn = repo.create_subject_from_booking(booking, templates)
+        extra: dict[str, Any] = {"result": "N", "ucn": ucn}
+        if late is not None:  # searched again under the lock: say what was seen
+            extra["late_candidates"] = _candidates(late)
+        if outcome.review is not None:  # the consolidation candidate names both subjects
+            outcome.review = dataclasses.replace(outcome.review, details={**outcome.review.details, "ucn": ucn})
+        return extra
+    return apply
 
 
 def sre(ctx: StageContext) -> StageOutcome:
@@ -363,10 +450,8 @@ def sre(ctx: StageContext) -> StageOutcome:
     rap = render_rap_sheet(sheet)
     sib = ctx.outputs["validate"].get("sib", "")
     responses = []
-    for recipient, role in ((booking.ori, "ori"), (sib, "sib")):
-        if not recipient:
-            continue
-        payload = write_sre(tcn=response_tcn(ctx.tcn, "SRE"), tcr=safe_tcn(ctx.tcn), ori=ctx.config.cjis_ori,
+    for recipient, role in _recipients((booking.ori, "ori"), (sib, "sib")):
+        payload = write_sre(tcn=response_tcn(ctx.tcn, "SRE"), tcr=safe_tcn(ctx.sender_tcn), ori=ctx.config.cjis_ori,
                             dai=recipient, result=found["result"], ucn=found["ucn"], rap_sheet=rap,
                             date=booking.date)
         responses.append(OutgoingResponse("SRE", recipient, role, "nist", payload,
@@ -440,13 +525,13 @@ def idr(ctx: StageContext) -> StageOutcome:
     matched, found = _immigration_match(ctx)
     sib = ctx.outputs["validate"].get("sib", "") or None
     fin = found.get("fin", "") if matched else ""
-    message = IDR(tcn=response_tcn(ctx.tcn, "IDR"), tcr=safe_tcn(ctx.tcn), ori=booking.ori, sib_ori=sib,
+    message = IDR(tcn=response_tcn(ctx.tcn, "IDR"), tcr=safe_tcn(ctx.sender_tcn), ori=booking.ori, sib_ori=sib,
                   created=utc_now(), result="match" if matched else "no_match", fin=fin or None,
                   evidence=_evidence(ctx, found) if matched else None,
                   examiner_review=found["decision"] == "review")
     payload = _json(message)
     responses = [OutgoingResponse("IDR", r, role, "json", payload, {"match": matched, "fin": fin})
-                 for r, role in ((booking.ori, "ori"), (sib, "sib")) if r]
+                 for r, role in _recipients((booking.ori, "ori"), (sib, "sib"))]
     if matched:
         return StageOutcome(status="done", next_stage="iaq", responses=responses,
                             output={"match": True, "fin": fin, "band": found["decision"]})
@@ -479,7 +564,7 @@ def iaq(ctx: StageContext) -> StageOutcome:
     sre_ucn = ctx.outputs["criminal_search"].get("ucn")
     person = booking.person
     message = IAQ(tcn=response_tcn(ctx.tcn, "IAQ"), idr_tcn=response_tcn(ctx.tcn, "IDR"),
-                  booking_tcn=safe_tcn(ctx.tcn), created=utc_now(), ori=booking.ori,
+                  booking_tcn=safe_tcn(ctx.sender_tcn), created=utc_now(), ori=booking.ori,
                   sib_ori=ctx.outputs["validate"].get("sib") or None, last_name=person.last_name,
                   first_name=person.first_name, middle_name=person.middle_name, dob=person.dob, sex=person.sex,
                   pob=(person.pob or "XX")[:2].upper(), custody_status=booking.custody or "IN CUSTODY",
@@ -547,7 +632,7 @@ def iar(ctx: StageContext) -> StageOutcome:
     sib = ctx.outputs["validate"].get("sib", "") or None
     priority = det.get("priority")
     message = IAR(tcn=response_tcn(ctx.tcn, "IAR"), iaq_tcn=response_tcn(ctx.tcn, "IAQ"),
-                  booking_tcn=safe_tcn(ctx.tcn), created=utc_now(), fin=ctx.outputs["idr"]["fin"],
+                  booking_tcn=safe_tcn(ctx.sender_tcn), created=utc_now(), fin=ctx.outputs["idr"]["fin"],
                   a_number=det.get("a_number") or None, immigration_status=det["status"],
                   removable=bool(removable), criminal_level=det["level"],
                   enforcement_priority=int(priority) if str(priority) in ("1", "2", "3") else None,
@@ -560,7 +645,7 @@ def iar(ctx: StageContext) -> StageOutcome:
     summary = {"status": det["status"], "action": action, "level": det["level"], "priority": priority,
                "manual_review": bool(det.get("manual_review"))}
     responses = [OutgoingResponse("IAR", r, role, "json", payload, summary)
-                 for r, role in ((office, "field_office"), (booking.ori, "ori"), (sib, "sib")) if r]
+                 for r, role in _recipients((office, "field_office"), (booking.ori, "ori"), (sib, "sib"))]
     return StageOutcome(status="done", next_stage=None, job_state="done", tx_state="done",
                         responses=responses, output=summary)
 

@@ -1,0 +1,40 @@
+"""Operator commands: a batch with an empty file goes on; parked work is listed, resumed and parked
+by hand (`securecomm jobs`); two subjects merged (`securecomm subjects merge`)."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from securecomm.cli.app import app
+
+runner = CliRunner()
+
+
+def _run(*args: str, code: int = 0, env: dict | None = None):
+    result = runner.invoke(app, list(args), env={"COLUMNS": "250", **(env or {})})
+    assert result.exit_code == code, (args, result.output, result.exception)
+    return " ".join(result.output.split())  # rich wraps long lines
+
+
+def test_submit_batch_jobs_and_merge(tmp_path, scenario):
+    db = ["--db", f"sqlite:///{tmp_path / 's.db'}"]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a-empty.an2").write_bytes(b"")
+    (folder / "b-citizen.an2").write_bytes(scenario.bookings["b2_citizen"])
+    admin = {"SECURECOMM_ACTOR": "root admin"}
+    _run("init", *db, env=admin)  # the first user is the store's admin
+    _run("users", "add", "pat", "--role", "public", *db, env=admin)
+    _run("users", "add", "examiner 1", "--role", "examiner", *db, env=admin)
+    out = _run("submit", str(folder / "a-empty.an2"), str(folder / "b-citizen.an2"), *db, env=admin, code=2)
+    assert "a-empty.an2: empty file" in out and "1 queued" in out and "1 error" in out  # the batch went on
+    tcn = scenario.tcns["b2_citizen"]
+    assert f"{tcn}: parked" in _run("jobs", "park", tcn, "--reason", "hold", *db, env=admin)
+    assert tcn in _run("jobs", "list", *db, env=admin)
+    out = _run("jobs", "retry", tcn, *db, env={"SECURECOMM_ACTOR": "pat"}, code=1)
+    assert "may not jobs.retry" in out
+    assert f"{tcn}: ready" in _run("jobs", "retry", tcn, *db, env=admin)
+    assert "no jobs" in _run("jobs", "list", *db, env=admin)
+    out = _run("subjects", "merge", "00000001J", "00000002S", "--reason", "x", *db,
+               env={"SECURECOMM_ACTOR": "examiner 1"}, code=1)
+    assert "no criminal subject" in out
