@@ -15,7 +15,7 @@ import pytest
 
 from securecomm.domain.principal import Principal, Role
 from securecomm.services import (NotFound, PermissionDenied, UnitOfWork, audit, bookings, config, enrolment,
-                                 identity, jobs, pipeline, protections, review, statistics, users)
+                                 identity, jobs, pipeline, protections, review, simulation, statistics, users)
 from securecomm.services.permissions import PERMISSIONS, allowed, matrix_markdown
 from securecomm.store.db import open_store
 from securecomm.store.workflow_models import Job, ReviewItem, Transaction
@@ -88,6 +88,7 @@ def drivers(engine, sessions, data):
         "users.disable": in_uow(lambda u: users.disable_user(u, "nobody", reason="matrix")),
         "audit.read": in_uow(lambda u: audit.trail(u, object_type="user")),
         "statistics.read": lambda p: statistics.statistics(sessions, p),
+        "simulation.run": lambda p: simulation.run(sessions, p, engine, None, run_id="matrix"),
         "jobs.list": in_uow(lambda u: jobs.list_jobs(u)),
         "jobs.retry": in_uow(lambda u: jobs.retry_job(u, "NO-SUCH-TCN")),
         "jobs.park": in_uow(lambda u: jobs.park_job(u, "NO-SUCH-TCN", "matrix")),

@@ -37,7 +37,7 @@ IAR_SECONDS = {"B1": 1800, "B3": 3600, "B6": 7200, "B8": 600}
 MATCH = {  # tcn: (fin, level, status, protected flags, IAR action)
     "B1": ("F1", "L1", "EWI", [], "detainer"),
     "B3": ("F2", "NC", "OVERSTAY", ["u_visa"], "no_action"),
-    "B6": ("F3", "L3", "USC_NATURALIZED", [], "no_action"),
+    "B6": ("F3", "L3", "USC_NATURALIZED", [], "detainer"),  # (a hand-built store: a wrong detainer)
     "B8": ("F1", "L1", "EWI", [], "notification_request"),
 }
 

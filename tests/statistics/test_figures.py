@@ -9,7 +9,7 @@ The store (conftest.build): nine submissions and one enrolment.
 | B3 | Boston | 2012-10-05 (FY2013) | review band, examiner confirmed; F2, NC, u_visa, analyst review, IAR no_action, 3600 s; F2's conviction is dated after the booking |
 | B4 | Middlesex | 2012-06-15 | criminal identification; ORI not activated |
 | B5 | Middlesex | 2012-07-01 | review band, examiner rejected: no match |
-| B6 | Travis, TX | 2012-06-01 | match F3, L3, naturalised citizen, IAR no_action, 7200 s; truth: a citizen by birth (false match) |
+| B6 | Travis, TX | 2012-06-01 | match F3, L3, naturalised citizen, IAR detainer (no conviction), 7200 s; truth: a citizen by birth (false match) |
 | B7 | Boston | (rejected; received 2012-06-25) | ERRT |
 | B8 | Boston | 2012-06-28 | match F1 again, L1, IAR notification request, 600 s |
 | B9 | Middlesex | 2012-07-15 | review band, waiting for an examiner |
@@ -27,9 +27,10 @@ NATION = {
     "submissions": 9, "rejected": 1, "criminal_identified": 1, "immigration_searches": 7, "ident_matches": 4,
     "matches_l1": 2, "matches_l2": 0, "matches_l3": 1, "matches_nc": 1, "matches_level_pending": 0,
     "review_band_matches": 3, "examiner_confirmed": 1, "examiner_rejected": 1, "examiner_open": 1,
-    "analyst_reviews": 1, "iaqs": 4, "iars": 4, "iar_detainer": 1, "iar_notification": 1, "iar_no_action": 2,
+    "analyst_reviews": 1, "iaqs": 4, "iars": 4, "iar_detainer": 2, "iar_notification": 1, "iar_no_action": 1,
     "booking_to_iar_median_s": 1800.0, "booking_to_iar_p95_s": 7200.0,
     "matched_people": 3, "matched_people_no_conviction": 2, "share_no_conviction": 0.6667,
+    "detainer_no_conviction": 1,
     "naturalized_matched": 1, "false_matches": 1, "citizens_matched": 1, "protected_matched": 1,
 }
 

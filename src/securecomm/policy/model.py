@@ -26,7 +26,7 @@ from securecomm.policy import rules
 __all__ = [
     "PolicyError", "OffenseScheme", "Policy", "Priority", "StateLimit", "ACTIONS", "LEVELS",
     "load_policy", "policy_for", "policy_versions", "load_scheme", "state_limit_for", "OFFENSE_FIELDS",
-    "IMMIGRATION_FACTS", "action_min",
+    "IMMIGRATION_FACTS", "action_min", "load_state_limits",
 ]
 
 #: Enforcement actions, weakest first.
@@ -336,10 +336,28 @@ class StateLimit:
 
 @lru_cache(maxsize=1)
 def _state_limits() -> tuple[StateLimit, ...]:
+    return _parse_state_limits(_read("state_limits.json"), "state_limits")
+
+
+@lru_cache(maxsize=8)
+def load_state_limits(path: str) -> tuple[StateLimit, ...]:
+    """State limits from a file in the format of ``policy/data/state_limits.json`` (what-if laws)."""
+    from pathlib import Path
+
+    try:
+        data = json.loads(Path(path).read_text("utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PolicyError(f"{path}: cannot read a state-limits file ({exc})") from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"{path}: a state-limits file is an object with a 'limits' list")
+    return _parse_state_limits(data, str(path))
+
+
+def _parse_state_limits(data: Mapping[str, Any], source: str) -> tuple[StateLimit, ...]:
     out = []
     known = set(_BASE_OFFENSE_FACTS) | set(IMMIGRATION_FACTS)
-    for i, d in enumerate(_read("state_limits.json").get("limits", ())):
-        where = f"state_limits[{i}]"
+    for i, d in enumerate(data.get("limits", ())):
+        where = f"{source}[{i}]"
         start = _date(d.get("effective_from"), where)
         end = _date(d["effective_to"], where) if d.get("effective_to") else None
         lim = StateLimit(str(d.get("state", "")).upper(), str(d.get("name", "")), start, end, tuple(d.get("rules", ())))
@@ -351,12 +369,13 @@ def _state_limits() -> tuple[StateLimit, ...]:
     return tuple(out)
 
 
-def state_limit_for(state: str | None, on: dt.date) -> StateLimit | None:
-    """The state limit in force for bookings in ``state`` on ``on``, if any."""
+def state_limit_for(state: str | None, on: dt.date, limits: Sequence[StateLimit] | None = None) -> StateLimit | None:
+    """The state limit in force for bookings in ``state`` on ``on``, if any (from ``limits`` when given,
+    else the packaged ``state_limits.json``)."""
     if not state:
         return None
     state = state.upper()
-    for lim in _state_limits():
+    for lim in (_state_limits() if limits is None else limits):
         if lim.state == state and lim.effective_from <= on and (lim.effective_to is None or on <= lim.effective_to):
             return lim
     return None

@@ -52,6 +52,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # --- oversight ---------------------------------------------------------------------------------
     "audit.read": frozenset({R.OVERSIGHT, R.ADMIN}),
     "statistics.read": frozenset({R.OVERSIGHT, R.PUBLIC, R.ADMIN}),  # aggregates; public: small cells suppressed
+    "simulation.run": frozenset({R.ADMIN}),  # a synthetic state-year (or a what-if replay) into a store
 }
 
 

@@ -78,6 +78,9 @@ FIGURES: tuple[Figure, ...] = (
        "matches in the period (the disposition table, not the charge-based level)"),
     _F("share_no_conviction", "critics", "share of matched people with no conviction",
        "matched_people_no_conviction / matched_people", kind="share"),
+    _F("detainer_no_conviction", "critics", "detainers recommended for people with no conviction",
+       "IARs recommending a detainer for a person with no conviction dated on or before the booking "
+       "(the 'non-criminals held' of the critics)"),
     _F("naturalized_matched", "critics", "naturalised citizens matched",
        "matched people whose status determination found a naturalised US citizen"),
     _F("false_matches", "critics", "false biometric matches (synthetic truth)",
@@ -91,3 +94,21 @@ FIGURES: tuple[Figure, ...] = (
 )
 
 BY_NAME = {f.name: f for f in FIGURES}
+
+
+def markdown() -> str:
+    """The figure tables of docs/statistics.md (``python -m securecomm.statistics.figures`` prints them)."""
+    out = []
+    for g in GROUPS:
+        figs = [f for f in FIGURES if f.group == g]
+        if not figs:
+            continue
+        out += [f"### {g}", "", f"![{g} by month](img/statistics/{g}.png)", "",
+                "| figure | label | definition |", "|---|---|---|"]
+        out += [f"| `{f.name}` | {f.label} | {f.definition} |" for f in figs]
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(markdown())

@@ -234,6 +234,7 @@ def compute(session: Session, *, level: str = "nation", period: str = "all", sta
         _n(and_(_truthy(c.iar), c.action == "detainer")).label("iar_detainer"),
         _n(and_(_truthy(c.iar), c.action == "notification_request")).label("iar_notification"),
         _n(and_(_truthy(c.iar), c.action == "no_action")).label("iar_no_action"),
+        _n(and_(_truthy(c.iar), c.action == "detainer", ~_truthy(c.convicted))).label("detainer_no_conviction"),
         func.count(func.distinct(c.fin)).label("matched_people"),
         func.count(func.distinct(c.naturalized_fin)).label("naturalized_matched"),
         func.count(func.distinct(c.protected_fin)).label("protected_matched"),

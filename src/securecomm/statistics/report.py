@@ -76,14 +76,16 @@ def _series(stats: Statistics, name: str) -> list[float]:
 
 
 def group_chart(monthly: Statistics, group: str, path: Path, *, title: str = "") -> Path:
-    """One figure group by month as a small PNG (counts as lines; shares and seconds on their own axes)."""
+    """One figure group by month as a small PNG (counts as lines; shares on a right-hand axis, dashed)."""
     plt = _plt()
     names = [n for n in monthly.figures if BY_NAME[n].group == group]
     if not names:
         raise StatisticsError(f"no figures in group {group!r}")
     months = [r.period for r in monthly.rows]
-    fig, ax = plt.subplots(figsize=(6.4, 2.8), dpi=80)
-    x = range(len(months))
+    rows = (len(names) + 1) // 2
+    fig, ax = plt.subplots(figsize=(6.4, 2.9 + 0.17 * rows), dpi=80)
+    x = list(range(len(months)))
+    shares = None
     if group == "levels":
         bottom = [0.0] * len(months)
         for n, label, colour in zip(LEVEL_NAMES, LEVEL_LABELS, LEVEL_COLOURS):
@@ -93,16 +95,26 @@ def group_chart(monthly: Statistics, group: str, path: Path, *, title: str = "")
     else:
         for n in names:
             ys = [r.figures.get(n) for r in monthly.rows]
-            if BY_NAME[n].kind == "share":
+            target, style = ax, {}
+            if BY_NAME[n].kind == "share":  # percentages on their own axis, dashed
                 ys = [None if v is None else 100 * v for v in ys]
-            ax.plot(list(x), [float("nan") if v is None else v for v in ys], marker="o", ms=3,
-                    label=BY_NAME[n].label + (" (%)" if BY_NAME[n].kind == "share" else ""))
-    ax.set_xticks(list(x))
+                if shares is None:
+                    shares = ax.twinx()
+                    shares.set_ylabel("%", fontsize=7)
+                    shares.tick_params(labelsize=7)
+                target, style = shares, {"linestyle": "--", "color": "black"}
+            target.plot(x, [float("nan") if v is None else v for v in ys], marker="o", ms=3, **style,
+                        label=BY_NAME[n].label + (" (%, right axis)" if BY_NAME[n].kind == "share" else ""))
+    ax.set_xticks(x)
     ax.set_xticklabels(months, rotation=45, ha="right", fontsize=7)
     ax.tick_params(axis="y", labelsize=7)
     ax.set_title(title or f"{group} by month", fontsize=9)
-    ax.legend(fontsize=6, loc="upper left", frameon=False, ncol=2)
-    fig.tight_layout()
+    handles, labels = ax.get_legend_handles_labels()
+    if shares is not None:
+        h2, l2 = shares.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    fig.legend(handles, labels, fontsize=6, loc="lower center", ncol=2, frameon=False)
+    fig.tight_layout(rect=(0, 0.05 + 0.045 * rows, 1, 1))
     fig.savefig(path)
     plt.close(fig)
     return path

@@ -60,6 +60,10 @@ class PipelineConfig:
     candidates: int = 5  # candidates kept per search
     cjis_ori: str = "DCFBIWA0Z"  # the criminal repository, sender of SRE/ERRT (interchange.ebts.FBI_ORI)
     lesc: str = LESC
+    # what-if replays (securecomm whatif): one policy version for every booking instead of the one in force
+    # on its date, and/or a file of state limits (policy/data/state_limits.json format) instead of the packaged one
+    policy_version: str | None = None
+    state_limits: str | None = None
 
 
 @dataclass(frozen=True)
@@ -592,7 +596,8 @@ def status_determination(ctx: StageContext) -> StageOutcome:
     sheet = CriminalRepository(ctx.session).rap_sheet(ucn, actor=ctx.worker, role="lesc", purpose=purpose)
     row = agency(ctx.session, booking.ori)
     det = determine(record=record, rap_sheet=sheet, booking=booking, band=found["decision"],
-                    score=float(found.get("score", 0.0)), state=row.state if row is not None else None)
+                    score=float(found.get("score", 0.0)), state=row.state if row is not None else None,
+                    **_overrides(ctx.config))
     output = {"status": det.status, "removable": det.removable, "level": det.offense_level,
               "priority": det.priority, "priority_label": det.priority_label,
               "protected_flags": sorted(det.protected_flags), "action": det.action,
@@ -604,6 +609,18 @@ def status_determination(ctx: StageContext) -> StageOutcome:
                             review=ReviewSpec(kind="status", reason="; ".join(det.reasons), band=det.band,
                                               score=det.score, candidate=fin, details=output))
     return StageOutcome(status="done", next_stage="iar", output=output)
+
+
+def _overrides(config: PipelineConfig) -> dict[str, Any]:
+    """The what-if overrides of a deployment's config, as ``determine`` keyword arguments."""
+    from securecomm.policy.model import load_policy, load_state_limits
+
+    out: dict[str, Any] = {}
+    if config.policy_version:
+        out["policy"] = load_policy(config.policy_version)
+    if config.state_limits:
+        out["state_limits"] = load_state_limits(config.state_limits)
+    return out
 
 
 #: Actions of the status determination -> the IAR's recommended_action.

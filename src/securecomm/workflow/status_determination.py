@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -29,7 +29,8 @@ from typing import Any
 
 from securecomm.domain.records import Booking, Encounter
 from securecomm.policy import rules
-from securecomm.policy.model import ACTIONS, Policy, PolicyError, action_min, policy_for, state_limit_for
+from securecomm.policy.model import (ACTIONS, Policy, PolicyError, StateLimit, action_min, policy_for,
+                                     state_limit_for)
 from securecomm.repositories.criminal import RapSheet
 from securecomm.repositories.immigration import ImmigrationRecord
 
@@ -189,11 +190,13 @@ def _biographic_mismatch(booking: Booking, record: ImmigrationRecord) -> str:
 
 def determine(*, record: ImmigrationRecord, rap_sheet: RapSheet | None, booking: Booking, band: str,
               score: float, policy: Policy | None = None, state: str | None = None,
-              status_rules: str = DEFAULT_STATUS_RULES) -> Determination:
+              status_rules: str = DEFAULT_STATUS_RULES,
+              state_limits: Sequence[StateLimit] | None = None) -> Determination:
     """Determine status, level, priority and the recommended action for one immigration match.
 
     ``policy`` defaults to the one in force on the booking's date; ``state``
-    (the booking agency's) brings in state limits such as the TRUST Act.
+    (the booking agency's) brings in state limits such as the TRUST Act;
+    ``state_limits`` replaces the packaged set of state laws (what-if replays).
     """
     if band not in BANDS:
         raise ValueError(f"biometric band {band!r} is not one of {BANDS}: only matches reach status determination")
@@ -233,7 +236,7 @@ def determine(*, record: ImmigrationRecord, rap_sheet: RapSheet | None, booking:
     if mismatch:
         reasons.append(f"biographic mismatch: {mismatch}")
         action = action_min(action, "notification_request")
-    limit = state_limit_for(state, on)
+    limit = state_limit_for(state, on, limits=state_limits)
     limit_note = ""
     if limit is not None:
         capped = action_min(action, limit.cap(facts))

@@ -1,0 +1,64 @@
+"""State-year simulation throughput and calibration: bookings/s through the real pipeline at template level.
+
+    .venv/bin/python benchmarks/bench_simulation.py --state MA --scale 0.005 --seed 2012 --out /tmp/sim-ma
+
+Runs `securecomm simulate`'s library path into a fresh SQLite store under --out, then prints one JSON
+object: bookings, people, gallery sizes, wall and CPU seconds per phase, bookings/s (wall and per CPU
+second), and the convicted share of matched people by county and for the whole store (the calibration
+table of docs/simulation.md). The machine is shared: report CPU time beside wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--state", default="MA")
+    ap.add_argument("--scale", type=float, default=0.005)
+    ap.add_argument("--seed", type=int, default=2012)
+    ap.add_argument("--from", dest="start", default="2012-05-15")
+    ap.add_argument("--to", dest="end", default="2013-05-14")
+    ap.add_argument("--out", default="/tmp/securecomm-bench-sim")
+    args = ap.parse_args()
+
+    from securecomm.simulation.params import load
+    from securecomm.simulation.plan import build_plan
+    from securecomm.simulation.runner import run_plan
+    from securecomm.statistics import compute
+    from securecomm.store.db import open_store
+
+    out = Path(args.out)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    plan = build_plan(load(args.state), seed=args.seed, start=dt.date.fromisoformat(args.start),
+                      end=dt.date.fromisoformat(args.end), scale=args.scale)
+    engine, Session = open_store(f"sqlite:///{out / 'securecomm.db'}")
+    r = run_plan(engine, plan, run_id=f"bench-{args.state}-{args.seed}")
+    with Session() as s:
+        nation = compute(s).rows[0].figures
+        counties = {f"{x.jurisdiction['state']}:{x.jurisdiction['county']}": x.figures
+                    for x in compute(s, level="county").rows}
+
+    def convicted(f):
+        share = f["share_no_conviction"]
+        return {"matched_people": f["matched_people"], "convicted_share": None if share is None else round(1 - share, 3)}
+
+    print(json.dumps({
+        "state": args.state, "scale": args.scale, "seed": args.seed, "bookings": r.bookings, "people": r.people,
+        "enrolled": r.enrolled, "seconds": r.seconds, "cpu_seconds": r.cpu_seconds,
+        "bookings_per_s_wall": round(r.bookings_per_second, 2),
+        "bookings_per_cpu_s": round(r.bookings / r.cpu_seconds["pipeline"], 2) if r.cpu_seconds["pipeline"] else None,
+        "load_average": os.getloadavg(), "nation": convicted(nation),
+        "counties": {k: convicted(v) for k, v in sorted(counties.items())},
+        "figures": nation}, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""workflow.template_entry: a template-level booking enters at criminal_search, or is refused by name."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from securecomm.interchange.ebts import FBI_ORI
+from securecomm.domain.records import Biographic, Booking, Charge, FingerImage
+from securecomm.jurisdictions import upsert_agency
+from securecomm.store.db import open_store
+from securecomm.store.workflow_models import BookingTemplate, Job, StageRun, Transaction
+from securecomm.synth.templates import impressions
+from securecomm.workflow.queue import write_session
+from securecomm.workflow.template_entry import submit_templates
+
+
+def _booking(**kw) -> Booking:
+    base = dict(ori="MA0130100", tcn="MA0130100-20120601-000001", dai=FBI_ORI, date=dt.date(2012, 6, 1),
+                person=Biographic("DOE", "JO", dt.date(1980, 1, 1), "M", "MX"), arrest_date=dt.date(2012, 6, 1),
+                charges=(Charge("5404"),), sib_ori="MASIB0000")
+    base.update(kw)
+    return Booking(**base)
+
+
+def test_entry_records_validate_and_extract_and_queues_the_search(tmp_path):
+    engine, Session = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    with write_session(engine) as s:
+        upsert_agency(s, ori="MA0130100", name="Boston PD", state="MA", county="Suffolk")
+    tpl = impressions(20, 3, impression=2)
+    templates = {2: tpl.template(11).to_bytes(), 7: tpl.template(16).to_bytes()}
+    res = submit_templates(engine, _booking(), templates, min_fingers=2)
+    assert (res.outcome, res.state) == ("queued", "accepted")
+    with Session() as s:
+        job = s.scalars(select(Job)).one()
+        runs = {r.stage: r for r in s.scalars(select(StageRun))}
+        tx = s.scalars(select(Transaction)).one()
+        stored = s.scalars(select(BookingTemplate.position)).all()
+    assert (job.stage, job.state) == ("criminal_search", "ready")
+    assert set(runs) == {"validate", "extract"} and runs["extract"].output["entry"] == "templates"
+    assert runs["validate"].output["sib"] == "MASIB0000" and tx.booking_date == dt.date(2012, 6, 1)
+    assert sorted(stored) == [2, 7]
+    assert submit_templates(engine, _booking(), templates, min_fingers=2).outcome == "duplicate"
+    for booking, tpls, text in (
+            (_booking(tcn="T-2", ori="MA9999999"), templates, "not a known agency"),
+            (_booking(tcn="T-3", charges=(Charge("0000"),)), templates, "not NCIC"),
+            (_booking(tcn="T-4"), {2: b"junk"}, "finger 2: unreadable"),
+            (_booking(tcn="T-5"), {}, "at least 1"),
+            (_booking(tcn="T-6", fingers={2: FingerImage(2, None, 500.0)}), templates, "not finger images")):
+        with pytest.raises(ValueError, match=text):
+            submit_templates(engine, booking, tpls)
+    with Session() as s:
+        assert s.scalars(select(Transaction.tcn)).all() == ["MA0130100-20120601-000001"]
+    engine.dispose()
