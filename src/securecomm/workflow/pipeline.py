@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from securecomm.interchange.errors import TransactionError, TransactionRejected
+from securecomm.interchange.limits import check_transaction_size
 from securecomm.store import audit
 from securecomm.store.workflow_models import (BookingTemplate, Job, Response, ReviewItem, StageRun, Transaction,
                                               utcnow)
@@ -49,7 +50,8 @@ _INPUT_STAGES = ("validate", "extract")
 
 @dataclass(frozen=True)
 class SubmitResult:
-    """What became of one submitted file: ``queued``, ``duplicate`` (same TCN, same bytes) or ``conflict``."""
+    """What became of one submitted file: ``queued``, ``duplicate`` (same TCN, same bytes), ``conflict``
+    or ``refused`` (larger than the configured maximum transaction size; nothing stored)."""
 
     tcn: str
     outcome: str
@@ -68,6 +70,10 @@ def submit(engine: Engine, raw: bytes) -> SubmitResult:
     """
     if not isinstance(raw, (bytes, bytearray)) or not raw:
         raise ValueError("a submission must be the non-empty bytes of an ANSI/NIST-ITL transaction")
+    try:  # bounded before anything is stored (interchange.limits)
+        check_transaction_size(len(raw))
+    except TransactionRejected as exc:
+        return SubmitResult(peek_header(raw[:65536]).tcn, "refused", "refused", str(exc.errors[0]))
     raw = bytes(raw)
     head = peek_header(raw)
     for _ in range(5):  # a concurrent submitter may win a key or a TCN: look again

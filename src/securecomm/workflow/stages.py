@@ -159,8 +159,12 @@ class StageContext:
         return {pos: Template.from_bytes(data) for pos, data in self.template_bytes().items()}
 
 
-#: (TCN, sha256) -> (parsed booking, highest finger requirement it was parsed under).
-_CACHE: OrderedDict[tuple[str, str], tuple[Booking, int]] = OrderedDict()
+#: (TCN, sha256) -> (parsed booking, highest finger requirement it was parsed under, bytes of its pixels).
+_CACHE: OrderedDict[tuple[str, str], tuple[Booking, int, int]] = OrderedDict()
+#: Bounds of the parse cache: bookings kept, and bytes of decoded pixels kept (the newest entry always stays,
+#: it is the booking in hand; the reader's pixel budget bounds it).
+CACHE_MAX_ENTRIES = 16
+CACHE_MAX_BYTES = 256 * 1024 * 1024
 
 
 def _booking_cache(tx: Transaction, min_fingers: int) -> Booking:
@@ -173,12 +177,31 @@ def _booking_cache(tx: Transaction, min_fingers: int) -> Booking:
     if hit is not None and min_fingers <= hit[1]:
         _CACHE.move_to_end(key)
         return hit[0]
+    _CACHE.pop(key, None)
     booking = parse_booking(read_transaction(tx.raw), min_fingers=min_fingers)
-    _CACHE[key] = (booking, max(min_fingers, hit[1]) if hit is not None else min_fingers)
-    _CACHE.move_to_end(key)
-    while len(_CACHE) > 16:
+    size = sum(f.pixels.nbytes for f in booking.fingers.values())
+    _CACHE[key] = (booking, max(min_fingers, hit[1]) if hit is not None else min_fingers, size)
+    while len(_CACHE) > 1 and (len(_CACHE) > CACHE_MAX_ENTRIES or
+                               sum(v[2] for v in _CACHE.values()) > CACHE_MAX_BYTES):
         _CACHE.popitem(last=False)
     return booking
+
+
+def forget_booking(tx: Transaction) -> None:
+    """Drop a booking from the parse cache (it was rejected: no later stage will read it)."""
+    _CACHE.pop((tx.tcn, tx.sha256), None)
+
+
+def _forget_on_reject(stage: Callable[[StageContext], StageOutcome]) -> Callable[[StageContext], StageOutcome]:
+    """A stage that rejects its booking also frees the booking's decoded pixels."""
+    def run(ctx: StageContext) -> StageOutcome:
+        try:
+            return stage(ctx)
+        except (Rejected, TransactionRejected):
+            forget_booking(ctx.tx)
+            raise
+    run.__name__, run.__doc__, run.__wrapped__ = stage.__name__, stage.__doc__, stage  # type: ignore[attr-defined]
+    return run
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -274,6 +297,7 @@ def errt_outcome(ctx: StageContext, errors: list[TransactionError], stage: str) 
 # ----------------------------------------------------------------------------------- stages
 
 
+@_forget_on_reject
 def validate(ctx: StageContext) -> StageOutcome:
     """Read and check the transaction: TOT, mandatory fields, NCIC codes, known ORI, enough fingers."""
     from securecomm.interchange import ncic
@@ -310,6 +334,7 @@ def validate(ctx: StageContext) -> StageOutcome:
                         output=output)
 
 
+@_forget_on_reject
 def extract(ctx: StageContext) -> StageOutcome:
     """Extract one template per finger, once; they are stored so a restart never re-extracts."""
     from securecomm.engine.errors import ImageError
