@@ -19,6 +19,13 @@ ANSI_NIST = SHARED / "data" / "ansi-nist"
 EXAMPLES = ROOT / "examples"
 POSTGRES_URL = os.environ.get("SECURECOMM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
+# The workflow and demo tests exercise queues, crashes and responses, not extraction accuracy: they run
+# the classical extractor (the learned network would cost ~0.4 CPU-s per finger in every one of them).
+# tests/engine/test_learned.py covers the learned and fused extractors, and
+# tests/workflow/test_pipeline.py::test_a_fused_deployment_names_its_extractor_in_the_evidence runs the
+# pipeline with the default (fused) extractor.
+os.environ.setdefault("SECURECOMM_EXTRACTOR", "classical")
+
 
 @pytest.fixture(scope="session")
 def fvc2002() -> Path:

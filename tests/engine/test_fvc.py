@@ -88,3 +88,22 @@ def test_extraction_path(tmp_path, fvc2002):
     res = run(tmp_path, templates="extract")
     r = res["databases"]["DB9"]
     assert r["genuine"] == 2 and r["impostor"] == 4 and r["extract_ms_median"] > 0
+
+
+def test_cli_extractor_choice_and_cache(tmp_path, fvc2002):
+    d = tmp_path / "set" / "DB1_B"
+    d.mkdir(parents=True)
+    for f in (101, 102, 103):
+        for i in (1, 2):
+            shutil.copy(fvc2002 / "DB1_B" / f"{f}_{i}.tif", d / f"{f}_{i}.tif")
+    cache = tmp_path / "cache"
+    args = ["bench", "fvc", str(tmp_path / "set"), "--extractor", "fused", "--cache", str(cache), "--json"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    res = json.loads(first.stdout)
+    assert res["extractor"] == "fused" and res["databases"]["DB1_B"]["genuine"] == 3
+    assert len(list((cache / "fused").glob("*.sct"))) == 6
+    again = json.loads(CliRunner().invoke(app, args).stdout)  # from the cache: same scores
+    assert again["databases"]["DB1_B"]["eer_pct"] == res["databases"]["DB1_B"]["eer_pct"]
+    bad = CliRunner().invoke(app, ["bench", "fvc", str(tmp_path / "set"), "--extractor", "neural"])
+    assert bad.exit_code != 0 and "extractor" in bad.output

@@ -18,7 +18,36 @@ def test_round_trip_bytes():
     assert (u.width, u.height, u.image_quality) == (100, 100, 55)
 
 
-@pytest.mark.parametrize("data", [b"", b"SCT1", b"XXXX" + bytes(20), _t(5).to_bytes()[:-1]])
+def test_extractor_and_source_resolution_are_stored():
+    t = _t(7)
+    t = Template(t.x, t.y, t.angle, t.kind, t.quality, 100, 100, image_quality=55, extractor="fused",
+                 source_ppi=569, split=3)
+    u = Template.from_bytes(t.to_bytes())
+    assert (u.extractor, u.source_ppi, len(u), u.split) == ("fused", 569, 7, 3)
+    parts = u.parts()
+    assert len(parts["learned"]) == 3 and len(parts["classical"]) == 4
+    assert parts["classical"].x[0] == t.x[3] and parts["learned"].extractor == "learned"
+    with pytest.raises(TemplateError, match="split"):
+        Template(t.x, t.y, t.angle, t.kind, t.quality, 100, 100, extractor="classical", split=2)
+    with pytest.raises(TemplateError, match="unknown extractor"):
+        Template(t.x, t.y, t.angle, t.kind, t.quality, 100, 100, extractor="neural")
+    bad = bytearray(t.to_bytes())
+    bad[16] = 9  # extractor code byte (after magic, 4 shorts, count, split)
+    with pytest.raises(TemplateError, match="unknown extractor"):
+        Template.from_bytes(bytes(bad))
+
+
+def test_version_1_bytes_still_read():
+    import struct
+
+    t = _t(4)
+    v1 = struct.pack("<4sHHHhB", b"SCT1", 100, 100, 500, 55, 4) + t.x.tobytes() + t.y.tobytes() \
+        + t.angle.tobytes() + t.kind.tobytes() + t.quality.tobytes()
+    u = Template.from_bytes(v1)
+    assert u.extractor == "" and u.source_ppi == 0 and np.array_equal(u.x, t.x)
+
+
+@pytest.mark.parametrize("data", [b"", b"SCT1", b"SCT2", b"XXXX" + bytes(20), _t(5).to_bytes()[:-1]])
 def test_corrupt_bytes_raise(data):
     with pytest.raises(TemplateError):
         Template.from_bytes(data)

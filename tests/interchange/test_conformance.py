@@ -129,3 +129,91 @@ def test_short_binary_header_reported_once():
     errs = inspect_transaction(_t1("1\x1f2\x1e2\x1f0\x1e8\x1f1") + _t2("") + short8).errors
     assert [(e.record, e.field) for e in errs] == [("Type-8 #3", "8.LEN")]
     assert "shorter than the 12-byte Type-8 header" in errs[0].reason
+
+
+# -- the standard's own verdicts (issue 13): stricter-than-standard rules are warnings, real errors stay errors
+
+def _set_field(raw: bytes, position: int, number: int, value: bytes | None) -> bytes:
+    """``raw`` with field ``number`` of the tagged record at ``position`` set to ``value`` (None: removed),
+    the record's LEN recomputed. Fields are rebuilt in their order; a new field goes before 999."""
+    from securecomm.interchange.tokenizer import tokenize
+
+    rec = tokenize(raw)[0][position - 1]
+    t = rec.rtype
+    parts = [(n, rec.fields[n].raw) for n in rec.field_order if n != 1]
+    if number not in rec.fields and value is not None:
+        at = next((i for i, (n, _) in enumerate(parts) if n > number), len(parts))
+        parts.insert(at, (number, value))
+    parts = [(n, value if n == number else v) for n, v in parts if not (n == number and value is None)]
+    body = b"".join(b"\x1d" + f"{t}.{n:03d}:".encode() + v for n, v in parts) + b"\x1c"
+    for digits in range(1, 10):
+        total = len(f"{t}.001:") + digits + len(body)
+        if len(str(total)) == digits:
+            break
+    return raw[:rec.offset] + f"{t}.001:{total}".encode() + body + raw[rec.offset + rec.length:]
+
+
+def _record(ins, rtype):
+    return next(r for r in ins.records if r.rtype == rtype)
+
+
+@pytest.fixture
+def blank_images(monkeypatch):
+    """The rules below are about fields, not pixels: skip the (slow) decoding of the samples' images."""
+    import numpy as np
+
+    from securecomm.interchange import images
+
+    monkeypatch.setattr(images, "decode", lambda data, comp, *, width, height, bpx=8, max_pixels=None:
+                        np.zeros((height, width), np.uint8))
+
+
+def test_several_possible_finger_positions_are_kept_with_a_warning(ansi_nist, blank_images):
+    raw = (ansi_nist / "pass" / "pass-type-14-tpcard-nqm.an2").read_bytes()
+    rec = next(r for r in inspect_transaction(raw).records if r.rtype == 14 and r.value(13) == "2")
+    ins = inspect_transaction(_set_field(raw, rec.position, 13, b"2\x1e3\x1e4"))
+    assert ins.valid, ins.errors
+    assert any(w.record == rec.label and w.field == "14.013 FGP" for w in ins.warnings)
+    too_many = _set_field(raw, rec.position, 13, b"\x1e".join([b"2"] * 7))
+    assert any(e.field == "14.013 FGP" for e in inspect_transaction(too_many).errors)
+
+
+def test_segments_outside_the_slap_are_warnings_bad_finger_codes_errors(ansi_nist, blank_images):
+    raw = (ansi_nist / "pass" / "pass-type-14-tpcard-nqm.an2").read_bytes()
+    slap = next(r for r in inspect_transaction(raw).records if r.rtype == 14 and r.value(13) == "13")
+    # the right slap with its extra digit (16) and, wrongly but harmlessly, a left-hand finger (7)
+    seg = b"2\x1f10\x1f90\x1f10\x1f90\x1e16\x1f100\x1f150\x1f10\x1f90\x1e7\x1f160\x1f200\x1f10\x1f90"
+    ins = inspect_transaction(_set_field(raw, slap.position, 21, seg))
+    assert ins.valid, ins.errors
+    warned = [w for w in ins.warnings if w.field == "14.021 SEG"]
+    assert len(warned) == 1 and "'7'" in warned[0].reason
+    # a finger code that is no finger at all stays an error, naming record and field
+    bad = inspect_transaction(_set_field(raw, slap.position, 21, b"11\x1f10\x1f90\x1f10\x1f90"))
+    assert [(e.record, e.field) for e in bad.errors] == [(slap.label, "14.021 SEG")]
+    # ASEG the same way
+    aseg = inspect_transaction(_set_field(raw, slap.position, 25, b"8\x1f3\x1f0\x1f0\x1f35\x1f55\x1f12\x1f85"))
+    assert aseg.valid and any(w.field == "14.025 ASEG" for w in aseg.warnings)
+
+
+def test_extra_digit_in_the_print_position_descriptor_is_valid(ansi_nist, blank_images):
+    raw = (ansi_nist / "pass" / "pass-type-14.an2").read_bytes()
+    assert inspect_transaction(_set_field(raw, 2, 14, b"16\x1fEJI")).valid
+    errs = inspect_transaction(_set_field(raw, 2, 14, b"12\x1fEJI")).errors
+    assert [e.field for e in errs] == ["14.014 PPD"]
+
+
+def test_extended_feature_set_needs_its_mandatory_fields(ansi_nist, blank_images):
+    raw = (ansi_nist / "pass" / "pass-all-supported-types.an2").read_bytes()
+    t9 = _record(inspect_transaction(raw), 9)
+    for number, name in ((300, "9.300"), (302, "9.302")):
+        errs = inspect_transaction(_set_field(raw, t9.position, number, None)).errors
+        assert [(e.record, e.field.split()[0]) for e in errs] == [(t9.label, name)], errs
+    bad_roi = inspect_transaction(_set_field(raw, t9.position, 300, b"0\x1f983")).errors
+    assert [e.field.split()[0] for e in bad_roi] == ["9.300"]
+
+
+def test_minutiae_format_s_needs_the_legacy_fields(ansi_nist, blank_images):
+    raw = (ansi_nist / "pass" / "pass-type-9-14-m1.an2").read_bytes()
+    t9 = _record(inspect_transaction(raw), 9)
+    errs = inspect_transaction(_set_field(raw, t9.position, 4, b"S")).errors
+    assert [(e.record, e.field) for e in errs] == [(t9.label, "9.004 FMT")]

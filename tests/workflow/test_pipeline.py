@@ -333,3 +333,24 @@ def test_a_booking_is_decoded_once_per_worker(store, scenario, monkeypatch):
     _worker(store).run()
     assert transaction_status(store, tcn)["state"] == "done"
     assert calls == [CONFIG.min_fingers]
+
+
+def test_a_fused_deployment_names_its_extractor_in_the_evidence(store, scenario, monkeypatch):
+    from securecomm.engine import extractors
+    from securecomm.engine.template import Template
+    from securecomm.store.workflow_models import BookingTemplate
+
+    monkeypatch.setenv(extractors.ENV, "fused")
+    monkeypatch.setattr(extractors, "_CONFIGURED", None)
+    b1 = scenario.tcns["b1_overstay"]
+    assert submit(store, scenario.bookings["b1_overstay"]).outcome == "queued"
+    _worker(store).run()
+    iaq = json.loads(next(r.payload for r in responses(store, b1) if r.kind == "IAQ"))
+    # the gallery was enrolled classically: the fused probe compares its classical minutiae and still finds him
+    assert iaq["evidence"]["matcher"] == "securecomm-mcc/fused"
+    assert iaq["evidence"]["score"] >= iaq["evidence"]["threshold"]
+    with Session(store) as s:
+        stored = {r.position: Template.from_bytes(r.template)
+                  for r in s.scalars(select(BookingTemplate).where(BookingTemplate.tcn == b1))}
+    assert stored and all(t.extractor == ("fused" if p in extractors.LEARNED_POSITIONS else "classical")
+                          for p, t in stored.items())

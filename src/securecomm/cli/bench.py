@@ -1,7 +1,8 @@
 """``securecomm bench``: engine benchmarks (see :mod:`securecomm.engine.fvc`).
 
-``securecomm bench fvc DIR [--json] [--ppi N] [--templates extract|iso] [--limit-fingers N]``
-runs the FVC all-pairs protocol on every ``DB*`` folder under DIR.
+``securecomm bench fvc DIR [--json] [--ppi N] [--templates extract|iso]
+[--extractor classical|learned|fused] [--cache DIR] [--limit-fingers N]`` runs the FVC
+all-pairs protocol on every ``DB*`` folder under DIR.
 """
 
 from __future__ import annotations
@@ -24,12 +25,20 @@ def fvc(
     templates: str = typer.Option("extract", "--templates", help="extract (our extractor) or iso (the .iso files)"),
     limit_fingers: Optional[int] = typer.Option(None, "--limit-fingers", min=2,
                                                 help="use only the first N fingers of each database"),
+    extractor: str = typer.Option("classical", "--extractor",
+                                  help="classical, learned (LEADER via onnxruntime) or fused (both merged)"),
+    cache: Optional[Path] = typer.Option(None, "--cache",
+                                         help="keep extracted templates in this folder and reuse them"),
 ) -> None:
     """EER, FMR100, FMR1000, ZeroFMR, extraction time and match throughput per database."""
     from securecomm.engine import fvc as runner
 
     if templates not in ("extract", "iso"):
         raise typer.BadParameter("must be 'extract' or 'iso'", param_hint="--templates")
+    from securecomm.engine.extractors import NAMES
+
+    if extractor not in NAMES:
+        raise typer.BadParameter(f"must be one of {', '.join(NAMES)}", param_hint="--extractor")
     try:
         dbs = runner.find_databases(directory)
     except FileNotFoundError as exc:
@@ -37,7 +46,8 @@ def fvc(
         raise typer.Exit(2)
     try:
         if as_json:
-            result = runner.run(directory, templates, ppi, limit_fingers, databases=dbs)
+            result = runner.run(directory, templates, ppi, limit_fingers, databases=dbs,
+                                extractor=extractor, cache=cache)
         else:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -52,7 +62,8 @@ def fvc(
                         tasks[name] = bar.add_task(f"{name} templates", total=total)
                     bar.update(tasks[name], completed=done)
 
-                result = runner.run(directory, templates, ppi, limit_fingers, databases=dbs, progress=progress)
+                result = runner.run(directory, templates, ppi, limit_fingers, databases=dbs, progress=progress,
+                                    extractor=extractor, cache=cache)
     except (ValueError, RuntimeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
@@ -62,7 +73,8 @@ def fvc(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"FVC all-pairs protocol, templates: {templates}")
+    what = f"extractor: {extractor}" if templates == "extract" else "templates: iso"
+    table = Table(title=f"FVC all-pairs protocol, {what}")
     for col in ("database", "EER %", "FMR100 %", "FMR1000 %", "ZeroFMR %", "genuine", "impostor",
                 "extract ms (median)", "match pairs/s"):
         table.add_column(col, justify="right")

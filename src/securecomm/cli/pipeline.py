@@ -252,7 +252,7 @@ def submit(files: Annotated[list[Path], typer.Argument(help="CAR booking transac
         if res.outcome != "queued":
             console.print(f"{path.name}: TCN {res.tcn} {res.outcome} ({res.state}): {res.message}")
     console.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-    if counts.get("conflict") or counts.get("error"):
+    if counts.get("conflict") or counts.get("error") or counts.get("refused"):
         raise typer.Exit(2)
 
 

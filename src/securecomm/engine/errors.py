@@ -7,3 +7,7 @@ class ImageError(ValueError):
 
 class TemplateError(ValueError):
     """A template that is malformed (corrupt bytes, absurd minutiae counts, bad values)."""
+
+
+class ExtractorUnavailable(RuntimeError):
+    """The configured extractor cannot run (model file missing or corrupt, onnxruntime failing)."""

@@ -92,7 +92,11 @@ def analyse(pixels: object, ppi: float = 500) -> Analysis:
 
 def extract(pixels: np.ndarray, ppi: float = 500) -> Template:
     """Minutiae template of one fingerprint image (see the module docstring)."""
-    a = analyse(pixels, ppi)
+    return template_of(analyse(pixels, ppi), ppi)
+
+
+def template_of(a: Analysis, ppi: float) -> Template:
+    """The classical template of an analysis (``ppi``: the source resolution, recorded)."""
     m = a.minutiae
     order = np.lexsort((m.x, m.y, -m.quality.astype(np.int64)))[:MAX_MINUTIAE]
     h, w = a.image.shape
@@ -104,4 +108,5 @@ def extract(pixels: np.ndarray, ppi: float = 500) -> Template:
         "timings_ms": a.timings_ms,
     }
     return Template(m.x[order], m.y[order], m.direction[order], m.kind[order], m.quality[order],
-                    width=w, height=h, ppi=500, image_quality=a.quality.score, meta=meta)
+                    width=w, height=h, ppi=500, image_quality=a.quality.score, meta=meta,
+                    extractor="classical", source_ppi=int(round(float(ppi))))

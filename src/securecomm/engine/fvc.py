@@ -12,6 +12,12 @@ unordered pair is scored once (the earlier file as probe). A template that could
 be extracted scores 0 against everything (it stays in the counts, as FVC counts a
 failure to enrol as a rejection). Thresholds accept at ``score >= t``.
 
+``extractor`` picks the extractor (:mod:`securecomm.engine.extractors`: classical,
+learned or fused). With ``cache`` (a folder), extracted templates are kept there per
+extractor, keyed by the image's content and resolution, with their extraction CPU time,
+so a second run (another report, a matcher change) does not extract again; delete the
+folder after changing an extractor.
+
 Times are CPU times, not wall-clock: extraction is the process's CPU time per image
 (all threads), matching throughput the pairs per CPU-second of the calling thread. On a
 shared machine wall-clock figures would measure the neighbours as much as the engine.
@@ -19,6 +25,8 @@ shared machine wall-clock figures would measure the neighbours as much as the en
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import statistics
 import time
@@ -66,6 +74,7 @@ class DatabaseResult:
     extract_ms_median: float | None
     match_pairs_per_s: float
     failed_templates: int
+    extract_ms_mean: float | None = None
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -186,8 +195,34 @@ def all_pairs_scores(templates: list[Template | None], fingers: np.ndarray
     return upper[same], upper[~same], pairs / elapsed if elapsed > 0 else 0.0
 
 
+class TemplateCache:
+    """Extracted templates on disk: ``DIR/EXTRACTOR/SHA1-PPI.sct`` and a JSON of CPU times."""
+
+    def __init__(self, folder: Path, extractor: str) -> None:
+        self.folder = Path(folder) / extractor
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._times_file = self.folder / "cpu_ms.json"
+        self.times: dict[str, float] = json.loads(self._times_file.read_text()) if self._times_file.is_file() else {}
+
+    @staticmethod
+    def key(image: Path, ppi: float) -> str:
+        return f"{hashlib.sha1(image.read_bytes()).hexdigest()}-{ppi:g}"
+
+    def get(self, key: str) -> tuple[Template, float] | None:
+        f = self.folder / f"{key}.sct"
+        if not f.is_file() or key not in self.times:
+            return None
+        return Template.from_bytes(f.read_bytes()), self.times[key]
+
+    def put(self, key: str, t: Template, cpu_ms: float) -> None:
+        (self.folder / f"{key}.sct").write_bytes(t.to_bytes())
+        self.times[key] = cpu_ms
+        self._times_file.write_text(json.dumps(self.times))
+
+
 def run_database(db: Path, templates: str = "extract", ppi: float | None = None, limit_fingers: int | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> DatabaseResult:
+                 progress: Callable[[int, int], None] | None = None, extractor: str = "classical",
+                 cache: Path | None = None) -> DatabaseResult:
     """Extract (or read) every template of one database, then score the all-pairs protocol."""
     if templates not in ("extract", "iso"):
         raise ValueError(f"templates must be 'extract' or 'iso', got {templates!r}")
@@ -201,23 +236,31 @@ def run_database(db: Path, templates: str = "extract", ppi: float | None = None,
         samples = [s for s in samples if s.image is not None]
     if len({s.finger for s in samples}) < 2:
         raise ValueError(f"{db}: need samples of at least two fingers, found {len(samples)} sample(s)")
-    extract_fn = None
+    ex = store = None
     if templates == "extract":
-        try:
-            from securecomm.engine.extract import extract as extract_fn
-        except ImportError as exc:  # the extractor is a separate module; say what is missing
-            raise RuntimeError(f"the extractor is not available ({exc}); use templates='iso'") from None
+        from securecomm.engine import extractors
+
+        ex = extractors.get(extractor)  # ExtractorUnavailable (a RuntimeError) names a missing model
         dpi = database_ppi(db, ppi)
+        store = TemplateCache(cache, ex.name) if cache is not None else None
     temps: list[Template | None] = []
     times: list[float] = []
     failed = 0
     for k, s in enumerate(samples):
         try:
-            if extract_fn is not None:
-                pixels = load_image(s.image)
-                t0 = time.process_time()  # CPU time of all threads (OpenCV may use several)
-                t = extract_fn(pixels, dpi)
-                times.append(1000 * (time.process_time() - t0))
+            if ex is not None:
+                key = TemplateCache.key(s.image, dpi) if store is not None else ""
+                hit = store.get(key) if store is not None else None
+                if hit is not None:
+                    t, ms = hit
+                else:
+                    pixels = load_image(s.image)
+                    t0 = time.process_time()  # CPU time of all threads (OpenCV may use several)
+                    t = ex.extract(pixels, dpi)
+                    ms = 1000 * (time.process_time() - t0)
+                    if store is not None:
+                        store.put(key, t, ms)
+                times.append(ms)
             else:
                 t = read_iso_file(s.iso)
         except (ImageError, TemplateError):
@@ -232,18 +275,20 @@ def run_database(db: Path, templates: str = "extract", ppi: float | None = None,
     gen, imp, rate = all_pairs_scores(temps, fingers)
     r = error_rates(gen, imp)
     return DatabaseResult(r.eer_pct, r.fmr100_pct, r.fmr1000_pct, r.zerofmr_pct, int(gen.size), int(imp.size),
-                          statistics.median(times) if times else None, rate, failed)
+                          statistics.median(times) if times else None, rate, failed,
+                          statistics.fmean(times) if times else None)
 
 
 def run(root: Path, templates: str = "extract", ppi: float | None = None, limit_fingers: int | None = None,
         databases: Iterable[Path] | None = None,
-        progress: Callable[[str, int, int], None] | None = None) -> dict:
+        progress: Callable[[str, int, int], None] | None = None, extractor: str = "classical",
+        cache: Path | None = None) -> dict:
     """The benchmark's JSON object: per-database results and the mean EER."""
     dbs = list(databases) if databases is not None else find_databases(Path(root))
     out: dict[str, dict] = {}
     for db in dbs:
         cb = (lambda done, total, name=db.name: progress(name, done, total)) if progress else None
-        out[db.name] = run_database(db, templates, ppi, limit_fingers, cb).as_dict()
+        out[db.name] = run_database(db, templates, ppi, limit_fingers, cb, extractor, cache).as_dict()
     eers = [d["eer_pct"] for d in out.values()]
     return {"databases": out, "mean_eer_pct": round(float(np.mean(eers)), 4), "templates": templates,
-            "protocol": "all pairs"}
+            "extractor": extractor if templates == "extract" else None, "protocol": "all pairs"}

@@ -24,6 +24,7 @@ The ten-print layer turns scores into impostor tail probabilities
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -31,6 +32,7 @@ import numpy as np
 
 from securecomm.engine import _mcc_kernels as K
 from securecomm.engine.errors import TemplateError
+from securecomm.engine.fusion import fuse_scores
 from securecomm.engine.mcc import DEFAULT_PARAMS, Cylinders, MCCParams, cylinders
 from securecomm.engine.template import Template
 
@@ -42,10 +44,16 @@ _PVEC = _PARAMS.vector()
 
 @dataclass(frozen=True, eq=False)
 class Prepared:
-    """A template with its cylinders computed, ready for repeated comparison."""
+    """A template with its cylinders computed, ready for repeated comparison.
+
+    For a ``fused`` template ``cyl`` holds the classical minutiae and ``learned`` the
+    learned ones; two fused templates score :func:`securecomm.engine.fusion.fuse_scores`
+    of both comparisons, a fused one against any other template scores on ``cyl`` alone.
+    """
 
     cyl: Cylinders
     template: Template
+    learned: Cylinders | None = None
 
     def __len__(self) -> int:
         return len(self.cyl)
@@ -57,14 +65,23 @@ def prepare(t: Template | Prepared) -> Prepared:
         return t
     if not isinstance(t, Template):
         raise TemplateError(f"a Template is required, got {type(t).__name__}")
+    if t.extractor == "fused":
+        parts = t.parts()
+        return Prepared(cylinders(parts["classical"], _PARAMS), t, cylinders(parts["learned"], _PARAMS))
     return Prepared(cylinders(t, _PARAMS), t)
+
+
+def _score_one(ca: Cylinders, cb: Cylinders) -> float:
+    return float(K.score_one(ca.bits, ca.valid, ca.x, ca.y, ca.angle,
+                             cb.bits, cb.valid, cb.x, cb.y, cb.angle, _PVEC))
 
 
 def match_prepared(a: Prepared, b: Prepared) -> float:
     """Score of two prepared templates (see the module docstring for the scale)."""
-    ca, cb = a.cyl, b.cyl
-    return float(K.score_one(ca.bits, ca.valid, ca.x, ca.y, ca.angle,
-                             cb.bits, cb.valid, cb.x, cb.y, cb.angle, _PVEC))
+    s = _score_one(a.cyl, b.cyl)
+    if a.learned is not None and b.learned is not None:
+        return float(fuse_scores(_score_one(a.learned, b.learned), s))
+    return s
 
 
 def match(a: Template | Prepared, b: Template | Prepared) -> float:
@@ -82,30 +99,44 @@ class PackedGallery:
     y: np.ndarray
     angle: np.ndarray
     offsets: np.ndarray  # int64 [G + 1]
+    #: The learned minutiae of the gallery's fused templates (empty rows for the others), and which
+    #: templates have them; None when no template of the gallery is fused.
+    learned: "PackedGallery | None" = None
+    fused: np.ndarray | None = None  # bool [G]
 
     def __len__(self) -> int:
         return int(self.offsets.size - 1)
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.bits, self.valid, self.x, self.y, self.angle, self.offsets))
+        own = sum(a.nbytes for a in (self.bits, self.valid, self.x, self.y, self.angle, self.offsets))
+        return own + (self.learned.nbytes + self.fused.nbytes if self.learned is not None else 0)
+
+
+def _pack_cylinders(cyls: Sequence[Cylinders | None]) -> PackedGallery:
+    counts = np.array([len(c) if c is not None else 0 for c in cyls], np.int64)
+    offsets = np.zeros(len(cyls) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+
+    def cat(name: str, shape_tail: Sequence[int], dtype) -> np.ndarray:
+        parts = [getattr(c, name) for c in cyls if c is not None]
+        if not parts:
+            return np.zeros((0, *shape_tail), dtype)
+        return np.ascontiguousarray(np.concatenate(parts), dtype=dtype)
+
+    return PackedGallery(cat("bits", (K.CW,), np.uint64), cat("valid", (K.CW,), np.uint64),
+                         cat("x", (), np.float64), cat("y", (), np.float64), cat("angle", (), np.float64),
+                         offsets)
 
 
 def pack(templates: Iterable[Template | Prepared]) -> PackedGallery:
     """Pack templates (prepared or not) in order into one gallery."""
     preps = [prepare(t) for t in templates]
-    counts = np.array([len(p) for p in preps], np.int64)
-    offsets = np.zeros(len(preps) + 1, np.int64)
-    np.cumsum(counts, out=offsets[1:])
-
-    def cat(name: str, shape_tail: Sequence[int], dtype) -> np.ndarray:
-        if not preps:
-            return np.zeros((0, *shape_tail), dtype)
-        return np.ascontiguousarray(np.concatenate([getattr(p.cyl, name) for p in preps]), dtype=dtype)
-
-    return PackedGallery(cat("bits", (K.CW,), np.uint64), cat("valid", (K.CW,), np.uint64),
-                         cat("x", (), np.float64), cat("y", (), np.float64), cat("angle", (), np.float64),
-                         offsets)
+    g = _pack_cylinders([p.cyl for p in preps])
+    fused = np.array([p.learned is not None for p in preps], bool)
+    if fused.any():
+        g = dataclasses.replace(g, learned=_pack_cylinders([p.learned for p in preps]), fused=fused)
+    return g
 
 
 #: Galleries at least this large are scored on all of numba's threads when ``parallel`` is left None.
@@ -121,10 +152,18 @@ def match_many(probe: Template | Prepared, gallery: PackedGallery, parallel: boo
     """
     if not isinstance(gallery, PackedGallery):
         raise TemplateError(f"a PackedGallery is required (see pack()), got {type(gallery).__name__}")
-    p = prepare(probe).cyl
-    out = np.zeros(len(gallery), np.float64)
+    prep = prepare(probe)
     if parallel is None:
         parallel = len(gallery) >= PARALLEL_MIN_GALLERY
+    out = _score_many(prep.cyl, gallery, parallel)
+    if prep.learned is not None and gallery.learned is not None:
+        rows = gallery.fused
+        out[rows] = fuse_scores(_score_many(prep.learned, gallery.learned, parallel)[rows], out[rows])
+    return out.astype(np.float32)
+
+
+def _score_many(p: Cylinders, gallery: PackedGallery, parallel: bool) -> np.ndarray:
+    out = np.zeros(len(gallery), np.float64)
     if len(gallery):
         args = (p.bits, p.valid, p.x, p.y, p.angle, gallery.bits, gallery.valid, gallery.x, gallery.y,
                 gallery.angle, gallery.offsets, _PVEC, out)
@@ -134,4 +173,4 @@ def match_many(probe: Template | Prepared, gallery: PackedGallery, parallel: boo
             K.score_many_parallel(*args, max(1, min(len(gallery), 8 * numba.get_num_threads())))
         else:
             K.score_many(*args)
-    return out.astype(np.float32)
+    return out

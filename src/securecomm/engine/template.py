@@ -26,8 +26,15 @@ MAX_MINUTIAE = 255
 #: Largest image side we accept, in pixels at 500 ppi (a rolled print is ~ 800 px).
 MAX_SIDE = 4096
 
-_MAGIC = b"SCT1"
-_HEADER = struct.Struct("<4sHHHhB")  # magic, width, height, ppi, image_quality, count
+#: Extractors a template can come from; the code stored in the bytes is the index. "" is not
+#: recorded (ISO records, synthetic ground truth, templates stored before the field existed).
+EXTRACTORS = ("", "classical", "learned", "fused")
+
+_MAGIC_V1 = b"SCT1"
+_HEADER_V1 = struct.Struct("<4sHHHhB")  # magic, width, height, ppi, image_quality, count
+_MAGIC = b"SCT2"
+_HEADER = struct.Struct("<4sHHHhHHBH")  # magic, width, height, ppi, image_quality, count, split,
+#                                         extractor code, source resolution (ppi, 0 unknown)
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +51,11 @@ class Template:
     ppi: int = 500
     image_quality: int = -1  # 0..100, -1 when unknown
     meta: dict = field(default_factory=dict, compare=False)
+    extractor: str = ""  # one of EXTRACTORS: what made the minutiae ("" not recorded)
+    source_ppi: int = 0  # resolution of the image before resampling to ``ppi`` (0 unknown)
+    #: ``fused`` templates carry both minutiae sets, compared separately and the scores fused
+    #: (engine.match): minutiae [0, split) are the learned ones, [split, n) the classical ones.
+    split: int = 0
 
     def __post_init__(self) -> None:
         cols = {}
@@ -61,8 +73,14 @@ class Template:
         if any(c.size != n for c in cols.values()):
             raise TemplateError("template columns differ in length: "
                                 + ", ".join(f"{k}={v.size}" for k, v in cols.items()))
-        if n > MAX_MINUTIAE:
-            raise TemplateError(f"{n} minutiae is more than the {MAX_MINUTIAE} a finger view can hold")
+        split = int(self.split)
+        if self.extractor != "fused" and split:
+            raise TemplateError("only a fused template has a split between learned and classical minutiae")
+        if not 0 <= split <= n:
+            raise TemplateError(f"split {split} is outside 0..{n}")
+        if max(split, n - split) > MAX_MINUTIAE:
+            raise TemplateError(f"{max(split, n - split)} minutiae is more than the {MAX_MINUTIAE} "
+                                "a finger view can hold")
         if not (0 < int(self.width) <= MAX_SIDE and 0 < int(self.height) <= MAX_SIDE):
             raise TemplateError(f"image size {self.width}x{self.height} is outside 1..{MAX_SIDE}")
         if not np.all(np.isfinite(cols["x"])) or not np.all(np.isfinite(cols["y"])) \
@@ -79,19 +97,36 @@ class Template:
             raise TemplateError("minutia quality must be 0..100")
         if not -1 <= int(self.image_quality) <= 100:
             raise TemplateError("image quality must be -1 (unknown) or 0..100")
+        if self.extractor not in EXTRACTORS:
+            raise TemplateError(f"unknown extractor {self.extractor!r} (one of {EXTRACTORS[1:]})")
+        if not 0 <= int(self.source_ppi) <= 65535:
+            raise TemplateError(f"source resolution {self.source_ppi} is outside 0..65535 ppi")
 
     def __len__(self) -> int:
         return int(self.x.size)
 
+    def parts(self) -> dict[str, "Template"]:
+        """The minutiae sets by extractor: a fused template's learned and classical halves, else itself."""
+        if self.extractor != "fused":
+            return {self.extractor: self}
+        out = {}
+        for name, sl in (("learned", slice(0, self.split)), ("classical", slice(self.split, None))):
+            out[name] = Template(self.x[sl], self.y[sl], self.angle[sl], self.kind[sl], self.quality[sl],
+                                 self.width, self.height, self.ppi, self.image_quality, extractor=name,
+                                 source_ppi=self.source_ppi)
+        return out
+
     @classmethod
-    def empty(cls, width: int, height: int, ppi: int = 500, image_quality: int = -1) -> "Template":
+    def empty(cls, width: int, height: int, ppi: int = 500, image_quality: int = -1, **kw) -> "Template":
         z = np.zeros(0, np.float32)
-        return cls(z, z, z, np.zeros(0, np.uint8), np.zeros(0, np.uint8), width, height, ppi, image_quality)
+        return cls(z, z, z, np.zeros(0, np.uint8), np.zeros(0, np.uint8), width, height, ppi, image_quality,
+                   **kw)
 
     def to_bytes(self) -> bytes:
         """Compact storage form (about 14 bytes per minutia), for the store and galleries."""
         head = _HEADER.pack(_MAGIC, int(self.width), int(self.height), int(self.ppi),
-                            int(self.image_quality), len(self))
+                            int(self.image_quality), len(self), int(self.split),
+                            EXTRACTORS.index(self.extractor), int(self.source_ppi))
         return head + self.x.tobytes() + self.y.tobytes() + self.angle.tobytes() \
             + self.kind.tobytes() + self.quality.tobytes()
 
@@ -100,17 +135,22 @@ class Template:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TemplateError(f"template bytes expected, got {type(data).__name__}")
         data = bytes(data)
-        if len(data) < _HEADER.size:
-            raise TemplateError(f"template truncated: {len(data)} bytes, header needs {_HEADER.size}")
-        magic, w, h, ppi, iq, n = _HEADER.unpack_from(data)
-        if magic != _MAGIC:
+        header = _HEADER if data[:4] == _MAGIC else _HEADER_V1
+        if len(data) < header.size:
+            raise TemplateError(f"template truncated: {len(data)} bytes, header needs {header.size}")
+        magic, w, h, ppi, iq, n, *rest = header.unpack_from(data)
+        if magic not in (_MAGIC, _MAGIC_V1):
             raise TemplateError(f"not a securecomm template (magic {magic!r})")
-        need = _HEADER.size + n * 14
+        split, code, source_ppi = rest if rest else (0, 0, 0)
+        if code >= len(EXTRACTORS):
+            raise TemplateError(f"template names an unknown extractor (code {code})")
+        need = header.size + n * 14
         if len(data) != need:
             raise TemplateError(f"template of {n} minutiae needs {need} bytes, got {len(data)}")
-        off = _HEADER.size
+        off = header.size
         cols = []
         for dtype, size in ((np.float32, 4), (np.float32, 4), (np.float32, 4), (np.uint8, 1), (np.uint8, 1)):
             cols.append(np.frombuffer(data, dtype, n, off).copy())
             off += n * size
-        return cls(*cols, width=w, height=h, ppi=ppi, image_quality=iq)
+        return cls(*cols, width=w, height=h, ppi=ppi, image_quality=iq, extractor=EXTRACTORS[code],
+                   source_ppi=source_ppi, split=split)

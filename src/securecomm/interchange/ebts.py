@@ -18,22 +18,27 @@ Writers build the bytes with ``nistitl`` and read them back through
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 from typing import Literal
 
 import nistitl
 import numpy as np
 
 from securecomm.domain import offenses
+from securecomm.domain.clock import Clock, SystemClock
 from securecomm.domain.identifiers import A_NUMBER_FORMAT, ORI_FORMAT, PLACE_FORMAT, TCN_FORMAT
 from securecomm.domain.records import (
     ENCOUNTER_TYPES, Arrest, Biographic, Booking, Charge, CriminalEnrolment, Disposition, Encounter, FingerImage,
     ImmigrationEnrolment,
 )
 
+from . import text
 from .errors import TransactionError, TransactionRejected
 from .fields import label
 from .images import encode_wsq
@@ -111,6 +116,12 @@ class ErrorResponse:
 
 # =========================================================================== reading helpers
 
+@lru_cache(maxsize=1)
+def _plausibility() -> dict:
+    raw = resources.files("securecomm.interchange").joinpath("data/plausibility.json").read_text("utf-8")
+    return json.loads(raw)
+
+
 class _Fields:
     """Reads typed values from one Type-2 record, collecting errors that name the field."""
 
@@ -121,15 +132,17 @@ class _Fields:
     def error(self, n: int, reason: str) -> None:
         self.errors.append(TransactionError(self.rec.label, label(2, n), reason))
 
-    def text(self, n: int, *, required: bool = True, max_len: int = 300) -> str:
+    def text(self, n: int, *, required: bool = True) -> str:
+        """The field's first item, NFC-normalised and within the field's length (data/text_rules.json)."""
         f = self.rec.fields.get(n)
         if f is None or not f.value.strip():
             if required:
                 self.error(n, "mandatory field missing" if f is None else "mandatory field is empty")
             return ""
-        v = f.value.strip()
-        if len(v) > max_len:
-            self.error(n, f"longer than {max_len} characters")
+        v = text.normalise(f.value.strip())
+        limit = text.rules().max_len(f"2.{n:03d}")
+        if len(v) > limit:
+            self.error(n, f"{len(v)} characters, longer than the {limit} allowed")
         return v
 
     def date(self, n: int, *, required: bool = True) -> dt.date | None:
@@ -152,8 +165,28 @@ class _Fields:
             if not (items[0] <= len(sub) <= items[1]):
                 self.error(n, f"subfield {i} has {len(sub)} information items, expected {items[0]}-{items[1]}")
                 continue
-            out.append([s.strip() for s in sub] + [""] * (items[1] - len(sub)))
+            out.append([text.normalise(s.strip()) for s in sub] + [""] * (items[1] - len(sub)))
         return out
+
+    def plausible_dates(self, clock: Clock, *, arrest: dt.date | None = None, dob: dt.date | None = None) -> None:
+        """NistTransaction and arrest dates not in the future; an age at arrest a person can have (data/plausibility.json)."""
+        p = _plausibility()
+        latest = clock.now().date() + dt.timedelta(days=p["future_tolerance_days"])
+        if self.tx.date != dt.date.min and self.tx.date > latest:
+            self.errors.append(TransactionError("Type-1", label(1, 5), f"transaction date {self.tx.date} is in the future"))
+        if arrest is not None and arrest > latest:
+            self.error(F_DOA, f"date of arrest {arrest} is in the future")
+        if dob is None:
+            return
+        ref = arrest if arrest is not None else min(self.tx.date, latest) if self.tx.date != dt.date.min else latest
+        age = ref.year - dob.year - ((ref.month, ref.day) < (dob.month, dob.day))
+        if 0 <= age < p["min_age_at_arrest_years"] and dob <= ref:
+            self.error(F_DOB, f"date of birth {dob} makes the person {age} years old on {ref}; "
+                       f"under {p['min_age_at_arrest_years']} is not plausible")
+        elif age > p["max_age_years"]:
+            self.error(F_DOB, f"date of birth {dob} makes the person {age} years old on {ref}; "
+                       f"over {p['max_age_years']} is not plausible")
+
 
     def person(self) -> Biographic | None:
         nam = self.text(F_NAM)
@@ -258,8 +291,11 @@ def _fingers(tx: NistTransaction, rec: Record, fx: _Fields, required: int) -> di
 
 # =========================================================================== parsers
 
-def parse_booking(tx: NistTransaction | bytes, *, min_fingers: int = MIN_FINGERS) -> Booking:
-    """A CAR transaction -> :class:`Booking`; TransactionRejected naming record/field/reason."""
+def parse_booking(tx: NistTransaction | bytes, *, min_fingers: int = MIN_FINGERS, clock: Clock | None = None) -> Booking:
+    """A CAR transaction -> :class:`Booking`; TransactionRejected naming record/field/reason.
+
+    ``clock`` says what "today" is for the dates a booking may not claim (the system clock by default).
+    """
     tx = _as_transaction(tx)
     rec, errors = _header(tx, TOT_BOOKING)
     fx = _Fields(tx, rec)
@@ -267,6 +303,7 @@ def parse_booking(tx: NistTransaction | bytes, *, min_fingers: int = MIN_FINGERS
     doa = fx.date(F_DOA)
     if doa is not None and tx.date != dt.date.min and doa > tx.date:
         fx.error(F_DOA, f"date of arrest {doa} is after the transaction date {tx.date}")
+    fx.plausible_dates(clock or SystemClock(), arrest=doa, dob=person.dob if person is not None else None)
     charges = _charges(fx, F_ASL, F_NOC, required=True)
     if not charges and not any(e.field.startswith(("2.047", "2.901")) for e in fx.errors):
         fx.error(F_ASL, "a booking needs at least one charge")
@@ -285,22 +322,24 @@ def parse_booking(tx: NistTransaction | bytes, *, min_fingers: int = MIN_FINGERS
 
 def _gmt(tx: NistTransaction, errors: list[TransactionError]) -> dt.datetime | None:
     """1.014 GMT, the UTC time the transaction was made (the live-scan capture), when present."""
-    text = tx.type1.value(14)
-    if not text:
+    value = tx.type1.value(14)
+    if not value:
         return None
     try:
-        return dt.datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=dt.UTC)
+        return dt.datetime.strptime(value, "%Y%m%d%H%M%SZ").replace(tzinfo=dt.UTC)
     except ValueError:
-        errors.append(TransactionError("Type-1", label(1, 14), f"{text!r} is not a UTC time YYYYMMDDhhmmssZ"))
+        errors.append(TransactionError("Type-1", label(1, 14), f"{value!r} is not a UTC time YYYYMMDDhhmmssZ"))
         return None
 
 
-def parse_criminal_enrolment(tx: NistTransaction | bytes, *, min_fingers: int = MIN_FINGERS) -> CriminalEnrolment:
+def parse_criminal_enrolment(tx: NistTransaction | bytes, *, min_fingers: int = MIN_FINGERS,
+                             clock: Clock | None = None) -> CriminalEnrolment:
     """A CNA transaction with prior history (2.910-2.912) -> :class:`CriminalEnrolment`."""
     tx = _as_transaction(tx)
     rec, errors = _header(tx, TOT_CRIMINAL_ENROLMENT)
     fx = _Fields(tx, rec)
     person = fx.person()
+    fx.plausible_dates(clock or SystemClock())
     ucn = fx.text(F_FBI, required=False)
     arrests_raw = fx.subfields(F_ARR, (3, 3))
     charges: dict[int, list[Charge]] = {}
@@ -349,12 +388,14 @@ def parse_criminal_enrolment(tx: NistTransaction | bytes, *, min_fingers: int = 
                              fingers=fingers, ucn=ucn)
 
 
-def parse_immigration_enrolment(tx: NistTransaction | bytes, *, min_fingers: int = MIN_FINGERS) -> ImmigrationEnrolment:
+def parse_immigration_enrolment(tx: NistTransaction | bytes, *, min_fingers: int = MIN_FINGERS,
+                                clock: Clock | None = None) -> ImmigrationEnrolment:
     """A securecomm IEN transaction -> :class:`ImmigrationEnrolment`."""
     tx = _as_transaction(tx)
     rec, errors = _header(tx, TOT_IMMIGRATION_ENROLMENT)
     fx = _Fields(tx, rec)
     person = fx.person()
+    fx.plausible_dates(clock or SystemClock())
     fin = fx.text(F_FIN, required=False)
     anum = fx.text(F_ANU, required=False)
     if anum and not _A_NUMBER.fullmatch(anum):
@@ -670,6 +711,6 @@ def write_errt(*, tcn: str, tcr: str, ori: str, dai: str, errors: Sequence[Trans
     return w.bytes()
 
 
-def _printable(text: str) -> str:
+def _printable(value: str) -> str:
     """Error text may quote hostile bytes: keep it safe to carry in a field."""
-    return _SEP.sub("?", text)[:1000] or "-"
+    return text.printable(_SEP.sub("?", value))[:1000] or "-"

@@ -26,7 +26,7 @@ import numpy as np
 
 from securecomm.interchange.errors import DecoderUnavailable
 
-__all__ = ["ImageDecodeError", "decode", "encode_wsq", "normalise_compression", "GCA_CODES", "MAX_SIDE"]
+__all__ = ["ImageDecodeError", "decode", "encode_wsq", "normalise_compression", "peek_size", "GCA_CODES", "MAX_SIDE"]
 
 #: Type-4 binary GCA codes and Type-14 CGA names (ANSI/NIST-ITL 1-2011 Table 15).
 GCA_CODES = {0: "NONE", 1: "WSQ20", 2: "JPEGB", 3: "JPEGL", 4: "JP2", 5: "JP2L", 6: "PNG"}
@@ -221,7 +221,74 @@ def encode_wsq(pixels: np.ndarray, ppi: int = 500, bitrate: float = 0.75) -> byt
     return bytes(_wsq.compress(arr.tobytes(), arr.shape[0], arr.shape[1], 12))
 
 
+# -- image sizes from headers, before decoding ------------------------------------------------
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        raise ImageDecodeError("not a PNG stream (missing signature or IHDR header)")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+#: JPEG start-of-frame markers (baseline, extended, progressive, lossless; not DHT C4, JPG C8, DAC CC).
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    if len(data) < 4 or data[:2] != b"\xff\xd8":
+        raise ImageDecodeError("not a JPEG stream (missing SOI marker FFD8)")
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            raise ImageDecodeError(f"JPEG stream corrupt: expected a marker at byte {pos}")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            pos += 2
+            continue
+        seglen = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker in _JPEG_SOF:
+            if pos + 9 > len(data):
+                break
+            return int.from_bytes(data[pos + 7:pos + 9], "big"), int.from_bytes(data[pos + 5:pos + 7], "big")
+        if seglen < 2 or marker in (0xD9, 0xDA):
+            break  # end of image or start of scan before any frame header
+        pos += 2 + seglen
+    raise ImageDecodeError("JPEG stream has no frame header (SOFn) before its image data")
+
+
+def _jp2_size(data: bytes) -> tuple[int, int]:
+    """From the codestream's SIZ segment (what the decoder allocates), in a raw codestream or a JP2 file."""
+    i = data.find(b"\xff\x4f\xff\x51")
+    if i < 0 or i + 4 + 2 + 2 + 16 > len(data):
+        raise ImageDecodeError("not a JPEG 2000 stream (no SIZ header after the SOC marker)")
+    p = i + 8  # SOC(2) SIZ marker(2) Lsiz(2) Rsiz(2)
+    xsiz, ysiz, xo, yo = (int.from_bytes(data[p + k:p + k + 4], "big") for k in (0, 4, 8, 12))
+    if xo >= xsiz or yo >= ysiz:
+        raise ImageDecodeError(f"JPEG 2000 SIZ gives an empty image ({xsiz}x{ysiz} from offset {xo},{yo})")
+    return xsiz - xo, ysiz - yo
+
+
+def peek_size(data: bytes, compression: str | int) -> tuple[int, int]:
+    """(width, height) read from the image's own header, without decoding; ImageDecodeError when unreadable."""
+    name = normalise_compression(compression)
+    if name == "WSQ20":
+        return wsq_frame_size(data)
+    if name == "PNG":
+        return _png_size(data)
+    if name in ("JPEGB", "JPEGL"):
+        return _jpeg_size(data)
+    if name in ("JP2", "JP2L"):
+        return _jp2_size(data)
+    raise ImageDecodeError(f"no header to read the size of a {name} image from")
+
+
 # -- other codecs ---------------------------------------------------------------------------
+
+#: Pillow format names allowed for each Table 15 compression: a record never gets another decoder.
+_PILLOW_FORMATS = {"JPEGB": ("JPEG",), "JPEGL": ("JPEG",), "JP2": ("JPEG2000",), "JP2L": ("JPEG2000",), "PNG": ("PNG",)}
+
 
 def _decode_pillow(data: bytes, name: str) -> np.ndarray:
     from PIL import Image
@@ -229,7 +296,7 @@ def _decode_pillow(data: bytes, name: str) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            im = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS.get(name))
             w, h = im.size
             if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE):
                 raise ImageDecodeError(f"{name} image has an impossible size {w}x{h}")
@@ -246,11 +313,23 @@ def _decode_pillow(data: bytes, name: str) -> np.ndarray:
     return arr
 
 
-def decode(data: bytes, compression: str | int, *, width: int, height: int, bpx: int = 8) -> np.ndarray:
-    """Decode one image to 8-bit grayscale and check it against the declared width/height."""
+def decode(data: bytes, compression: str | int, *, width: int, height: int, bpx: int = 8,
+           max_pixels: int | None = None) -> np.ndarray:
+    """Decode one image to 8-bit grayscale and check it against the declared width/height.
+
+    Before any decoding, the size in the image's own header must equal the declared one and, with
+    ``max_pixels``, stay within it: a small file cannot make the decoder allocate more than that.
+    """
     name = normalise_compression(compression)
     if not data:
         raise ImageDecodeError("no image data")
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageDecodeError(f"image of {width}x{height} = {width * height} pixels exceeds the "
+                               f"{max_pixels}-pixel budget")
+    if name != "NONE":
+        hw, hh = peek_size(data, name)
+        if (hw, hh) != (width, height):
+            raise ImageDecodeError(f"{name} header says {hw}x{hh}, the record declares {width}x{height}; not decoded")
     if name == "NONE":
         if bpx not in (8, 16, 24, 48) and bpx != 0:
             raise ImageDecodeError(f"uncompressed image with unsupported {bpx} bits per pixel")

@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import DecoderUnavailable, TransactionError, TransactionRejected
 from .images import GCA_CODES
+from .limits import Limits, check_transaction_size, default_limits
 from securecomm.domain.records import FingerImage
 from .tokenizer import Record, tokenize
 from .validate import parse_date, validate
@@ -38,11 +39,17 @@ class Inspection:
         return not self.errors
 
 
-def inspect_transaction(data: bytes) -> Inspection:
-    """Tokenize and validate without raising on rule violations (only on unreadable Type-1)."""
+def inspect_transaction(data: bytes, limits: Limits | None = None) -> Inspection:
+    """Tokenize and validate without raising on rule violations (only on unreadable Type-1).
+
+    ``limits`` bounds the size and the decoded pixels (the configured :func:`default_limits` when None).
+    """
+    limits = limits or default_limits()
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        check_transaction_size(len(data), limits)
     try:
         records, errors = tokenize(data)
-        checker = validate(records)
+        checker = validate(records, limits)
     except (TransactionRejected, DecoderUnavailable, MemoryError):
         raise  # a rejection, or the machine's trouble (retried later), never the data's verdict
     except Exception as exc:  # noqa: BLE001 - a reader bug must still surface as a rejection
@@ -146,9 +153,9 @@ class NistTransaction:
         return f"NistTransaction(tot={self.tot!r}, tcn={self.tcn!r}, ori={self.ori!r}, records={len(self.records)})"
 
 
-def read_transaction(data: bytes) -> NistTransaction:
+def read_transaction(data: bytes, limits: Limits | None = None) -> NistTransaction:
     """Parse and validate ``data``; raise :class:`TransactionRejected` naming every problem."""
-    ins = inspect_transaction(data)
+    ins = inspect_transaction(data, limits)
     if ins.errors:
         raise TransactionRejected(ins.errors)
     return NistTransaction(ins)

@@ -14,9 +14,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import images
+from . import images, text
 from .errors import TransactionError
 from .fields import binary_label, label
+from .limits import Limits, default_limits
 from .tokenizer import BINARY_TYPES, Record
 
 #: Record types defined by ANSI/NIST-ITL 1-2011 (11 and 12 came with the 2013 update).
@@ -29,7 +30,13 @@ OLD_VERSIONS = {"0200", "0201", "0300", "0400"}
 EXEMPLAR_IMP = frozenset({0, 1, 2, 3, 8, *range(20, 30), 41, 42, 43})
 LATENT_IMP = frozenset({4, 5, 6, 7, 12, 13, 14, 15, 28, 29, *range(32, 40)})
 PALM_IMP = frozenset({10, 11, 12, 13, 14, 15, *range(20, 32), 41, 42, 43})
-FINGER_FGP = frozenset({*range(0, 16), 19, *range(40, 51)})
+#: Table 8 codes a Type-14 14.013 FGP may hold (2011 Update 2013 Table 48: 0-19, 33, 36, 40-50).
+FINGER_FGP = frozenset({*range(0, 20), 33, 36, *range(40, 51)})
+#: Positions of a single finger inside an image (14.014 DFP, 14.021 FRSP, 14.023 FRQP, 14.024 FRMP...):
+#: 1-10 and the extra digits 16/17 of Table 8; 0 (unknown finger) for quality entries of unknown images.
+SEGMENT_FINGERS = frozenset({*range(1, 11), 16, 17})
+#: How many possible positions 14.013 FGP may list (Table 48: "repeating values", 1-6).
+MAX_FGP = 6
 FIC = frozenset({"EJI", "TIP", "FV1", "FV2", "FV3", "FV4", "PRX", "DST", "MED"})
 LOS = frozenset({"TIP", "PRX", "DST", "MED", "NA"})
 DCS_NAMES = {0: "ASCII", 1: "8859-1", 2: "UTF-16", 3: "UTF-8", 4: "UTF-32"}
@@ -44,11 +51,31 @@ _HEX4 = re.compile(r"^[0-9A-Fa-f]{4}$")
 class Checker:
     """Collects errors and warnings for one transaction."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
         self.errors: list[TransactionError] = []
         self.warnings: list[TransactionError] = []
         self.images: dict[int, np.ndarray] = {}  # record position -> decoded pixels
         self.legacy = False  # VER before 0500: rules new in 2011 are not applied
+        self.limits = limits or default_limits()
+        self.pixels = 0  # decoded so far, against limits.max_transaction_pixels
+
+    def decode(self, rec: Record, fld: str, data: bytes, comp: str | int, width: int, height: int, bpx: int = 8) -> None:
+        """Decode one image within the pixel budgets (checked from the headers before decoding)."""
+        n = width * height
+        left = self.limits.max_transaction_pixels - self.pixels
+        if n > self.limits.max_record_pixels:
+            self.error(rec, fld, f"image of {width}x{height} = {n} pixels exceeds the per-image budget of "
+                       f"{self.limits.max_record_pixels} pixels; not decoded")
+            return
+        if n > left:
+            self.error(rec, fld, f"image of {width}x{height} = {n} pixels exceeds what is left ({max(left, 0)}) of the "
+                       f"per-transaction budget of {self.limits.max_transaction_pixels} pixels; not decoded")
+            return
+        try:
+            self.images[rec.position] = images.decode(data, comp, width=width, height=height, bpx=bpx, max_pixels=n)
+            self.pixels += n
+        except images.ImageDecodeError as exc:
+            self.error(rec, fld, str(exc))
 
     def error(self, rec: Record | str, fld: str, reason: str) -> None:
         self.errors.append(TransactionError(rec if isinstance(rec, str) else rec.label, fld, reason))
@@ -173,10 +200,6 @@ def check_type1(c: Checker, t1: Record, records: list[Record]) -> None:
     gns = t1.fields.get(18)
     if gns is not None and gns.value not in ("ISO", "GENC"):
         c.error(t1, gns.label, f"geographic name set {gns.value!r} must be ISO or GENC")
-    for n in (4, 7, 8, 9, 10):
-        f = t1.fields.get(n)
-        if f is not None and any(not (32 <= ord(ch) < 127) for sub in f.subfields for item in sub for ch in item):
-            c.error(t1, f.label, "only printable characters are allowed")
     for n in t1.fields:
         if n > 23 and n != 999:
             c.warn(t1, label(1, n), "field not defined for the Type-1 record")
@@ -238,6 +261,25 @@ def check_type9(c: Checker, rec: Record) -> None:
     fmt = rec.value(4)
     if fmt and fmt not in ("S", "U"):
         c.error(rec, label(9, 4), f"FMT {fmt!r} must be S (standard) or U (user-defined)")
+    elif fmt == "S" and not c.legacy and not any(n in rec.fields for n in range(5, 13)):
+        # 2011 Table 27: S only for records carrying the legacy fields 9.005-9.012
+        c.error(rec, label(9, 4), "FMT S is only allowed with the legacy minutiae fields 9.005-9.012")
+    if any(300 <= n <= 399 for n in rec.fields):
+        _check_efs(c, rec)
+
+
+def _check_efs(c: Checker, rec: Record) -> None:
+    """The extended feature set block (9.300-9.399, Table 30): when present, ROI and FPP are mandatory."""
+    _mandatory(c, rec, (300, 302))
+    for sub in _items(c, rec, 300, 2, 5, required=(1, 2)):
+        for k, what in ((0, "ROI width EWI"), (1, "ROI height EHI")):
+            v = _int(sub[k]) if len(sub) > k else None
+            if len(sub) > k and sub[k].strip() and (v is None or not 1 <= v <= 50000):
+                c.error(rec, label(9, 300), f"{what} {sub[k]!r} must be 1-50000")
+    for sub in _items(c, rec, 302, 1, 4, required=(1,)):
+        v = _int(sub[0]) if sub else None
+        if sub and sub[0].strip() and (v is None or v > 99):
+            c.error(rec, label(9, 302), f"friction ridge position {sub[0]!r} is not a Table 8 code")
 
 
 def check_binary(c: Checker, rec: Record) -> None:
@@ -271,10 +313,7 @@ def check_binary(c: Checker, rec: Record) -> None:
     if h["GCA"] not in images.GCA_CODES:
         c.error(rec, binary_label(t, "GCA"), f"compression code {h['GCA']} is not 0-6 (Table 15)")
         return
-    try:
-        c.images[rec.position] = images.decode(rec.data, int(h["GCA"]), width=w, height=ht)  # type: ignore[call-overload]
-    except images.ImageDecodeError as exc:
-        c.error(rec, binary_label(t, "DATA"), str(exc))
+    c.decode(rec, binary_label(t, "DATA"), rec.data, int(h["GCA"]), w, ht)  # type: ignore[call-overload]
 
 
 def check_image_record(c: Checker, rec: Record) -> None:
@@ -331,18 +370,17 @@ def check_image_record(c: Checker, rec: Record) -> None:
     bpx = _int(rec.value(12)) if t in FRICTION_TYPES or t in (16, 17) else 8
     if comp == "NONE" and t not in FRICTION_TYPES:
         return  # colour layouts of uncompressed face/iris images are not decoded here
-    try:
-        c.images[rec.position] = images.decode(rec.data, comp, width=w, height=h, bpx=bpx or 8)
-    except images.ImageDecodeError as exc:
-        c.error(rec, label(t, 999), str(exc))
+    c.decode(rec, label(t, 999), rec.data, comp, w, h, bpx or 8)
 
 
 def _check_type14_specific(c: Checker, rec: Record) -> None:
     fgp = rec.fields.get(13)
     positions: list[int] = []
     if fgp is not None:
-        if len(fgp.subfields) > 1 and not c.legacy:
-            c.error(rec, fgp.label, f"a Type-14 record holds one friction ridge position, found {len(fgp.subfields)}")
+        if len(fgp.subfields) > MAX_FGP:
+            c.error(rec, fgp.label, f"at most {MAX_FGP} possible positions, found {len(fgp.subfields)}")
+        elif len(fgp.subfields) > 1:
+            c.warn(rec, fgp.label, f"{len(fgp.subfields)} possible positions; the first, {fgp.value!r}, is used")
         for sub in fgp.subfields:
             v = _int(sub[0]) if sub else None
             if v is None or v not in FINGER_FGP:
@@ -355,8 +393,8 @@ def _check_type14_specific(c: Checker, rec: Record) -> None:
             c.error(rec, label(14, 14), "may only be present when the finger position is 19 (EJI or tip)")
         for sub in subs:
             if len(sub) >= 2:
-                if _int(sub[0]) is None or _int(sub[0]) > 10:  # type: ignore[operator]
-                    c.error(rec, label(14, 14), f"finger number {sub[0]!r} must be 0-10")
+                if _int(sub[0]) not in SEGMENT_FINGERS:
+                    c.error(rec, label(14, 14), f"finger number {sub[0]!r} must be 1-10, 16 or 17")
                 if sub[1].strip() not in FIC:
                     c.error(rec, label(14, 14), f"finger image code {sub[1]!r} is not one of {sorted(FIC)}")
     elif 19 in positions:
@@ -385,15 +423,15 @@ def _check_type14_specific(c: Checker, rec: Record) -> None:
             allowed_fingers |= {f for f in ppd_fingers if f is not None}
     seg_fingers: set[int] = set()
     if 21 in rec.fields:
-        if not any(p in SLAP_FINGERS for p in positions):
-            c.error(rec, label(14, 21), "segmentation is only defined for multi-finger images (FGP 13, 14, 15, 40-50)")
+        if not any(p in SLAP_FINGERS or p == 19 for p in positions):
+            c.warn(rec, label(14, 21), "segmentation is meant for multi-finger images (FGP 13, 14, 15, 19, 40-50)")
         for sub in _items(c, rec, 21, 5, 5, required=(1, 2, 3, 4, 5)):
             nums = [_int(x) for x in sub]
             if len(sub) != 5 or any(n is None for n in nums):
                 c.error(rec, label(14, 21), f"segment {'^'.join(sub)!r} must be five numbers FRSP^LHC^RHC^TVC^BVC")
                 continue
             seg_fingers.add(nums[0])  # type: ignore[arg-type]
-            _in_positions(c, rec, 21, sub[0], allowed_fingers)
+            _finger_in_record(c, rec, 21, sub[0], allowed_fingers)
             if not (nums[1] <= nums[2] and nums[3] <= nums[4]):  # type: ignore[operator]
                 c.error(rec, label(14, 21), f"segment of finger {sub[0]}: right must not be left of left, bottom not above top")
     if 25 in rec.fields:
@@ -403,7 +441,7 @@ def _check_type14_specific(c: Checker, rec: Record) -> None:
                 c.error(rec, label(14, 25), "each subfield must be FRAS^NOP then NOP (3-99) vertex coordinate pairs")
             else:
                 seg_fingers.add(int(sub[0]))
-                _in_positions(c, rec, 25, sub[0], allowed_fingers)
+                _finger_in_record(c, rec, 25, sub[0], allowed_fingers)
     if 26 in rec.fields:
         _int_field(c, rec, 26, 1, 255)
     if 18 in rec.fields:
@@ -416,7 +454,7 @@ def _check_type14_specific(c: Checker, rec: Record) -> None:
                 q = _int(sub[1])
                 if q is None or not (1 <= q <= 5 or q in (254, 255)):
                     c.error(rec, label(14, 22), f"NIST quality {sub[1]!r} must be 1-5, 254 or 255")
-                _in_positions(c, rec, 22, sub[0], allowed_fingers)
+                _finger_in_record(c, rec, 22, sub[0], allowed_fingers, unknown_ok=True)
     for n in (23, 24):
         if n in rec.fields:
             for sub in _items(c, rec, n, 4, 4, required=(1, 2, 3, 4)):
@@ -433,7 +471,7 @@ def _check_type14_specific(c: Checker, rec: Record) -> None:
                     if _int(sub[0]) not in seg_fingers:
                         c.error(rec, label(14, 23), f"finger {sub[0]!r} has no segment in 14.021 SEG or 14.025 ASEG")
                 else:
-                    _in_positions(c, rec, 24, sub[0], allowed_fingers)
+                    _finger_in_record(c, rec, 24, sub[0], allowed_fingers, unknown_ok=True)
     if 27 in rec.fields and rec.value(27) != "Y":
         c.error(rec, label(14, 27), f"stitched image flag {rec.value(27)!r} may only be Y")
 
@@ -496,29 +534,77 @@ def _check_type10_specific(c: Checker, rec: Record) -> None:
             c.error(rec, poa.label, f"pose offset angle {poa.value!r} must be between -180 and 180")
 
 
-#: Fingers contained in a multi-finger image position (Table 8: 13/14 four-finger slaps, 15 both thumbs,
-#: 40-50 upper/lower joints and combinations are left open).
-SLAP_FINGERS: dict[int, set[int]] = {13: {2, 3, 4, 5}, 14: {7, 8, 9, 10}, 15: {1, 6}, 11: {1}, 12: {6},
+#: Fingers contained in a multi-finger image position (Table 8: 13/14 four-finger slaps with the hand's extra
+#: digit 16/17, 15 both thumbs; 40-50 upper/lower joints and combinations are left open).
+SLAP_FINGERS: dict[int, set[int]] = {13: {2, 3, 4, 5, 16}, 14: {7, 8, 9, 10, 17}, 15: {1, 6}, 11: {1}, 12: {6},
                                      **{p: set(range(0, 11)) for p in range(40, 51)}}
 
 
-def _in_positions(c: Checker, rec: Record, n: int, value: str, allowed: set[int]) -> None:
+def _finger_in_record(c: Checker, rec: Record, n: int, value: str, allowed: set[int], *,
+                      unknown_ok: bool = False) -> None:
+    """A finger named inside an image: a Table 8 finger code (error otherwise); one this record's 14.013 FGP
+    contains (warning otherwise: ANSI/NIST-ITL asks only for the code, and the image stays usable -- a slap
+    may show an extra digit, an unknown-position image any finger)."""
     v = _int(value)
-    if v is None or v not in allowed:
-        c.error(rec, label(rec.rtype, n), f"finger {value!r} is not part of this record's position "
-                f"(14.013 FGP {rec.value(13)!r})")
+    if v is None or not (v in SEGMENT_FINGERS or (unknown_ok and v == 0)):
+        c.error(rec, label(rec.rtype, n), f"finger {value!r} must be 1-10, 16 or 17 (Table 8)")
+    elif v not in allowed and 0 not in _fgp_values(rec):
+        c.warn(rec, label(rec.rtype, n), f"finger {value!r} is not part of this record's position "
+               f"(14.013 FGP {rec.value(13)!r})")
+
+
+def _fgp_values(rec: Record) -> set[int]:
+    f = rec.fields.get(13)
+    return {v for sub in f.subfields if sub and (v := _int(sub[0])) is not None} if f is not None else set()
+
+
+def _charset(t1: Record) -> tuple[str, bool]:
+    """(DCS name, whether only 7-bit ASCII may appear) from 1.015 DCS."""
+    dcs = t1.fields.get(15)
+    code = _int(dcs.value) if dcs is not None else 0
+    if code in (None, 0):
+        return "ASCII", True
+    return DCS_NAMES.get(code, f"user-defined character set {code}"), False
+
+
+def check_text(c: Checker, records: list[Record]) -> None:
+    """Every text item of every tagged record: no control, format or bidi characters; DCS rules for non-ASCII.
+
+    The ASCII rules of the Type-1 fields that must be ASCII are checked in ``check_type1``.
+    """
+    rules = text.rules()
+    encoding, ascii_only = _charset(records[0])
+    readable = encoding in ("ASCII", "8859-1", "UTF-8")
+    for rec in records:
+        if not rec.tagged:
+            continue
+        for n, f in rec.fields.items():
+            if n == 999 or (rec.rtype == 1 and n == 1):
+                continue
+            tag = f"{rec.rtype}.{n:03d}"
+            allowed = rules.allowed_controls(tag)
+            for sub in f.subfields:
+                reason = next((r for item in sub if (r := text.bad_character(
+                    item, allowed=allowed, ascii_only=ascii_only or (rec.rtype == 1 and n <= 16),
+                    encoding=encoding)) is not None), None)
+                if reason is None and not readable and any(not item.isascii() for item in sub):
+                    reason = f"non-ASCII text in {encoding} (1.015 DCS) cannot be read from the traditional encoding"
+                if reason is not None:
+                    c.error(rec, f.label, reason)
+                    break
 
 
 CHECKS: dict[int, Callable[[Checker, Record], None]] = {9: check_type9}
 
 
-def validate(records: list[Record]) -> Checker:
+def validate(records: list[Record], limits: Limits | None = None) -> Checker:
     """Apply every rule; the returned checker holds errors, warnings and decoded images."""
-    c = Checker()
+    c = Checker(limits)
     if not records:
         return c
     c.legacy = records[0].value(2) in OLD_VERSIONS
     check_type1(c, records[0], records)
+    check_text(c, records)
     seen: dict[tuple[int, int], Record] = {}
     for rec in records[1:]:
         if rec.idc is not None and rec.rtype not in DEPRECATED_TYPES:

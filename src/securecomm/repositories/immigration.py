@@ -120,7 +120,8 @@ class ImmigrationRepository:
     def add_encounter(self, fin: str, encounter: Encounter) -> None:
         """Record a new encounter (e.g. a removal order issued after enrolment)."""
         _check_encounter(encounter, f"identity {fin}")
-        self._require(fin).encounters.append(_encounter_row(encounter))
+        row = self._require(fin)  # held: a temporary parent can be garbage-collected mid-append (SQLAlchemy
+        row.encounters.append(_encounter_row(encounter))  # then raises ObjectDereferencedError, seen in make test)
         self.session.flush()
 
     def add_alias(self, fin: str, name: str) -> None:

@@ -64,13 +64,14 @@ class EnrolResult:
 
 def extract_templates(fingers: dict[int, Any]) -> dict[int, bytes]:
     """One template per printable finger 1..10 (amputated and unusable fingers are left out)."""
-    from securecomm.engine.extract import extract
+    from securecomm.engine.extractors import configured
 
     out: dict[int, bytes] = {}
-    for pos, img in sorted(fingers.items()):
-        if img.amputated or not 1 <= pos <= 10:
-            continue
-        tpl = extract(img.pixels, ppi=img.ppi)
+    todo = [(pos, img) for pos, img in sorted(fingers.items()) if not img.amputated and 1 <= pos <= 10]
+    for (pos, _), tpl in zip(todo, configured().extract_many([(img.pixels, img.ppi) for _, img in todo],
+                                                                positions=[pos for pos, _ in todo])):
+        if isinstance(tpl, Exception):
+            raise tpl
         if tpl.x.size >= MIN_MINUTIAE:
             out[pos] = tpl.to_bytes()
     return out

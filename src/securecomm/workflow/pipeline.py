@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from securecomm.domain.actions import ACTIONS, NO_ACTION
 from securecomm.domain.clock import SYSTEM_CLOCK, Clock
 from securecomm.interchange.errors import TransactionError, TransactionRejected
+from securecomm.interchange.limits import check_transaction_size
 from securecomm.store import audit
 from securecomm.store.workflow_models import BookingTemplate, Job, Response, ReviewItem, StageRun, Transaction
 from securecomm.workflow import consolidation
@@ -50,7 +51,8 @@ _INPUT_STAGES = ("validate", "extract")
 
 @dataclass(frozen=True)
 class SubmitResult:
-    """What became of one submitted file: ``queued``, ``duplicate`` (same TCN, same bytes) or ``conflict``."""
+    """What became of one submitted file: ``queued``, ``duplicate`` (same TCN, same bytes), ``conflict``
+    or ``refused`` (larger than the configured maximum transaction size; nothing stored)."""
 
     tcn: str
     outcome: str
@@ -69,6 +71,10 @@ def submit(engine: Engine, raw: bytes, *, clock: Clock = SYSTEM_CLOCK) -> Submit
     """
     if not isinstance(raw, (bytes, bytearray)) or not raw:
         raise ValueError("a submission must be the non-empty bytes of an ANSI/NIST-ITL transaction")
+    try:  # bounded before anything is stored (interchange.limits)
+        check_transaction_size(len(raw))
+    except TransactionRejected as exc:
+        return SubmitResult(peek_header(raw[:65536]).tcn, "refused", "refused", str(exc.errors[0]))
     raw = bytes(raw)
     head = peek_header(raw)
     for _ in range(5):  # a concurrent submitter may win a key or a TCN: look again
@@ -192,6 +198,9 @@ class Worker:
         self.queue = JobQueue(engine, owner=owner, lease_seconds=lease_seconds, max_attempts=max_attempts,
                               clock=clock)
         self.galleries = galleries or Galleries()
+        from securecomm.engine.extractors import configured
+
+        configured()  # the deployment's extractor, built now: a missing or broken model stops the worker here
         self.stages_run = 0
         #: Consecutive database errors a worker rides out (with back-off) before giving up.
         self.max_database_errors = 20

@@ -44,8 +44,9 @@ STAGES = ("validate", "extract", "criminal_search", "sre", "immigration_search",
 
 #: Recipient name of the status determination centre (the LESC has no booking ORI of its own here).
 LESC = "LESC"
-#: Named in the biometric evidence of every IDR/IAQ.
-MATCHER = "securecomm-mcc"
+#: Named in the biometric evidence of every IDR/IAQ: matcher/extractor. The extract stage records the
+#: label of the extractor it ran (engine.extractors.Extractor.label); this is for bookings extracted before.
+MATCHER = "securecomm-mcc/classical"
 
 
 @dataclass(frozen=True)
@@ -158,8 +159,12 @@ class StageContext:
         return {pos: Template.from_bytes(data) for pos, data in self.template_bytes().items()}
 
 
-#: (TCN, sha256) -> (parsed booking, highest finger requirement it was parsed under).
-_CACHE: OrderedDict[tuple[str, str], tuple[Booking, int]] = OrderedDict()
+#: (TCN, sha256) -> (parsed booking, highest finger requirement it was parsed under, bytes of its pixels).
+_CACHE: OrderedDict[tuple[str, str], tuple[Booking, int, int]] = OrderedDict()
+#: Bounds of the parse cache: bookings kept, and bytes of decoded pixels kept (the newest entry always stays,
+#: it is the booking in hand; the reader's pixel budget bounds it).
+CACHE_MAX_ENTRIES = 16
+CACHE_MAX_BYTES = 256 * 1024 * 1024
 
 
 def _booking_cache(tx: Transaction, min_fingers: int) -> Booking:
@@ -172,12 +177,31 @@ def _booking_cache(tx: Transaction, min_fingers: int) -> Booking:
     if hit is not None and min_fingers <= hit[1]:
         _CACHE.move_to_end(key)
         return hit[0]
+    _CACHE.pop(key, None)
     booking = parse_booking(read_transaction(tx.raw), min_fingers=min_fingers)
-    _CACHE[key] = (booking, max(min_fingers, hit[1]) if hit is not None else min_fingers)
-    _CACHE.move_to_end(key)
-    while len(_CACHE) > 16:
+    size = sum(f.pixels.nbytes for f in booking.fingers.values())
+    _CACHE[key] = (booking, max(min_fingers, hit[1]) if hit is not None else min_fingers, size)
+    while len(_CACHE) > 1 and (len(_CACHE) > CACHE_MAX_ENTRIES or
+                               sum(v[2] for v in _CACHE.values()) > CACHE_MAX_BYTES):
         _CACHE.popitem(last=False)
     return booking
+
+
+def forget_booking(tx: Transaction) -> None:
+    """Drop a booking from the parse cache (it was rejected: no later stage will read it)."""
+    _CACHE.pop((tx.tcn, tx.sha256), None)
+
+
+def _forget_on_reject(stage: Callable[[StageContext], StageOutcome]) -> Callable[[StageContext], StageOutcome]:
+    """A stage that rejects its booking also frees the booking's decoded pixels."""
+    def run(ctx: StageContext) -> StageOutcome:
+        try:
+            return stage(ctx)
+        except (Rejected, TransactionRejected):
+            forget_booking(ctx.tx)
+            raise
+    run.__name__, run.__doc__, run.__wrapped__ = stage.__name__, stage.__doc__, stage  # type: ignore[attr-defined]
+    return run
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -274,6 +298,7 @@ def errt_outcome(ctx: StageContext, errors: list[TransactionError], stage: str) 
 # ----------------------------------------------------------------------------------- stages
 
 
+@_forget_on_reject
 def validate(ctx: StageContext) -> StageOutcome:
     """Read and check the transaction: TOT, mandatory fields, NCIC codes, known ORI, enough fingers."""
     from securecomm.domain import offenses
@@ -310,21 +335,22 @@ def validate(ctx: StageContext) -> StageOutcome:
                         arrest_date=booking.arrest_date, captured_at=booking.captured_at, output=output)
 
 
+@_forget_on_reject
 def extract(ctx: StageContext) -> StageOutcome:
     """Extract one template per finger, once; they are stored so a restart never re-extracts."""
     from securecomm.engine.errors import ImageError
-    from securecomm.engine.extract import extract as extract_template
+    from securecomm.engine.extractors import configured
 
     booking = ctx.booking()
     stored: dict[int, tuple[bytes, int]] = {}
     failed: list[str] = []
-    for pos, img in sorted(booking.fingers.items()):
-        if img.amputated or not 1 <= pos <= 10:
-            continue
-        try:
-            tpl = extract_template(img.pixels, ppi=img.ppi)
-        except ImageError as exc:  # an unusable image is the submitter's problem, reported below
-            failed.append(f"finger {pos}: {exc}")
+    extractor = configured()  # the deployment's extractor (a broken model fails here, not per finger)
+    fingers = [(pos, img) for pos, img in sorted(booking.fingers.items()) if not img.amputated and 1 <= pos <= 10]
+    # extract_many gives an unusable image's ImageError in place (the submitter's problem, reported below)
+    for (pos, _), tpl in zip(fingers, extractor.extract_many([(img.pixels, img.ppi) for _, img in fingers],
+                                                                   positions=[pos for pos, _ in fingers])):
+        if isinstance(tpl, ImageError):
+            failed.append(f"finger {pos}: {tpl}")
             continue
         # any other exception is a bug or the machine's trouble: it propagates (retried, then
         # parked for an operator), never blamed on the submitter's finger
@@ -339,7 +365,7 @@ def extract(ctx: StageContext) -> StageOutcome:
             f"{required} required" + (f" ({'; '.join(failed)})" if failed else ""))])
     return StageOutcome(status="done", next_stage="criminal_search", templates=stored,
                         output={"fingers": sorted(stored), "minutiae": {str(p): n for p, (_, n) in stored.items()},
-                                "failed": failed})
+                                "failed": failed, "matcher": extractor.label})
 
 
 def criminal_search(ctx: StageContext) -> StageOutcome:
@@ -477,7 +503,7 @@ def _evidence(ctx: StageContext, found: dict[str, Any]) -> Any:
     fingers = tuple(FingerEvidence(position=int(p), score=max(0.0, float(s)))
                     for p, s in sorted(found.get("finger_scores", {}).items(), key=lambda kv: int(kv[0])))
     return BiometricEvidence(score=max(0.0, float(found["score"])), threshold=float(found["threshold"]),
-                             matcher=MATCHER, fingers=fingers, examiner_confirmed=confirmed,
+                             matcher=ctx.outputs.get("extract", {}).get("matcher", MATCHER), fingers=fingers, examiner_confirmed=confirmed,
                              examiner_id=(item.resolved_by or "") if confirmed else "")
 
 
