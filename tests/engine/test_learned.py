@@ -143,3 +143,25 @@ def test_a_worker_with_a_broken_model_stops_at_start(tmp_path, monkeypatch):
     monkeypatch.setattr(ex_mod, "_CONFIGURED", None)
     with pytest.raises(ExtractorUnavailable, match="cannot be loaded"):
         Worker(make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+
+
+def test_a_starved_learned_set_is_not_fused(pair, fused):
+    """A fused template whose network found only a few minutiae (dry or smudged finger) is compared
+    on its classical minutiae alone, pairwise and in bulk: its learned score would be no evidence."""
+    from securecomm.engine.match import match_many, pack, prepare
+    from securecomm.engine.mcc import DEFAULT_PARAMS
+
+    a, b, other = (fused.extract(p, 500) for p in pair)
+    keep = 3  # learned minutiae left
+    idx = np.r_[0:keep, a.split:len(a.x)]
+    starved = Template(a.x[idx], a.y[idx], a.angle[idx], a.kind[idx], a.quality[idx], a.width, a.height,
+                       a.ppi, a.image_quality, extractor="fused", split=keep)
+    assert prepare(starved).learned is not None and len(prepare(starved).learned) < DEFAULT_PARAMS.min_cylinders
+    classical = starved.parts()["classical"]
+    for g in (b, other):
+        assert match(starved, g) == pytest.approx(match(classical, g.parts()["classical"]), abs=1e-6)
+        assert match(g, starved) == pytest.approx(match(starved, g), abs=1e-6)
+    bulk = match_many(starved, pack([b, other, starved]))
+    assert bulk == pytest.approx([match(starved, b), match(starved, other), match(starved, starved)], abs=1e-5)
+    assert match_many(b, pack([starved]))[0] == pytest.approx(match(b, starved), abs=1e-5)
+    assert match(starved, other) < 0.2

@@ -141,3 +141,32 @@ def test_random_templates_never_break_the_matcher():
         s = match_many(t, gallery)
         assert np.all(np.isfinite(s)) and np.all((s >= 0) & (s < 1))
         assert s[0] == 0.0  # the empty template
+
+
+def _subset(t: Template, idx: np.ndarray) -> Template:
+    return Template(t.x[idx], t.y[idx], t.angle[idx], t.kind[idx], t.quality[idx], t.width, t.height)
+
+
+def test_a_handful_of_minutiae_is_no_evidence(db1):
+    """A few minutiae of one finger must not score like a mate against every other finger.
+
+    The best-pairs average over a handful of cylinders is taken over almost every pair there
+    is, so before MCCParams.min_cylinders such probes scored 0.6-0.95 against unrelated fingers
+    (a dry-skin booking matched every subject's index finger in the demo).
+    """
+    from securecomm.engine.mcc import DEFAULT_PARAMS
+
+    rng = np.random.default_rng(7)
+    labels = [lab for lab, _ in db1]
+    gallery = pack([t for _, t in db1])
+    worst = 0.0
+    for a, (la, ta) in enumerate(db1[::4]):
+        for k in (3, 4, 5, 6, 8):
+            for _ in range(3):
+                probe = _subset(ta, np.sort(rng.choice(len(ta.x), size=k, replace=False)))
+                scores = match_many(probe, gallery)
+                others = [s for s, lb in zip(scores, labels) if lb != la]
+                worst = max(worst, max(others))
+                if len(prepare(probe)) < DEFAULT_PARAMS.min_cylinders:
+                    assert not np.any(scores), "too few usable minutiae must score 0"
+    assert worst < 0.2

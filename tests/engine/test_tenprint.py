@@ -158,3 +158,29 @@ def test_backend_protocol():
     assert isinstance(ExhaustiveBackend(), SearchBackend)
     c = Candidate("x", 1.0, {1: 0.5})
     assert c.subject_id == "x"
+
+
+def test_one_finger_alone_never_makes_a_hit(gallery, cards):
+    """A hit must survive leaving out its strongest finger; one finger alone goes to an examiner."""
+    from securecomm.engine.tenprint import decide_corroborated, leave_one_out
+
+    # the mate's right thumb among non-mated fingers (other fingers, each at a position it does not hold)
+    shift = {2: 3, 3: 4, 4: 2, 6: 7, 7: 8, 8: 9, 9: 6}
+    probe = {pos: cards[4][1][shift[pos]] for pos in shift}
+    probe[1] = cards[4][1][1]
+    res = gallery.search(probe, k=3)
+    best = res.candidates[0]
+    assert best.subject_id == "S4" and best.score >= gallery.thresholds.hit  # the score alone says hit
+    assert res.decision == "review" and "rests on one finger" in res.reason
+    # a partial card of two mated fingers is a hit: either finger alone reaches the review band
+    res2 = gallery.search({1: cards[4][1][1], 2: cards[4][1][2]}, k=3)
+    assert res2.candidates[0].subject_id == "S4" and res2.decision == "hit" and res2.reason == ""
+    # the rule on scores: one strong finger among weak ones, and two strong ones
+    row = np.full(10, np.nan)
+    row[:5] = [0.6, 0.05, 0.04, 0.05, 0.06]
+    t = Thresholds(hit=9.0, review=8.0)
+    assert fuse(row[None, :])[0] >= 9.0 and leave_one_out(row) < 8.0
+    assert decide_corroborated(t, row)[0] == "review"
+    row[1] = 0.5
+    assert decide_corroborated(t, row) == ("hit", "")
+    assert decide_corroborated(t, np.full(10, 0.04))[0] == "no_hit"

@@ -251,7 +251,7 @@ def _pair_geometry(x, y, a, dist, ray):
 @njit(cache=True)
 def _score_pair(abits, avalid, ax, ay, aa, adist, aray, bbits, bvalid, bx, by, ba,
                 min_me_cells, delta_theta, min_np, max_np, mu_p, tau_p,
-                n_rel, w_r, mu1, tau1, mu2, tau2, mu3, tau3,
+                n_rel, w_r, mu1, tau1, mu2, tau2, mu3, tau3, min_cyl,
                 keys, ia, ib, used_b, lam, lam2, lam0, rho, eff):
     """MCC bit-cylinder local similarities + LSS-R global score for one pair of templates.
 
@@ -259,8 +259,8 @@ def _score_pair(abits, avalid, ax, ay, aa, adist, aray, bbits, bvalid, bx, by, b
     """
     na = ax.size
     nb = bx.size
-    if na < 2 or nb < 2:
-        return 0.0
+    if na < 2 or nb < 2 or na < min_cyl or nb < min_cyl:
+        return 0.0  # too few usable minutiae on one side (MCCParams.min_cylinders)
     # 1. Local similarities of matchable pairs. avalid/bvalid hold the spatial validity mask
     #    repeated for every direction layer (CW words), so one flat loop covers all layers.
     #    Only each probe minutia's two best partners are kept: the greedy pairing below
@@ -433,7 +433,7 @@ def _score_range(abits, avalid, ax, ay, aa, adist, aray, gbits, gvalid, gx, gy, 
                              gbits[s:e], gvalid[s:e], gx[s:e], gy[s:e], ga[s:e],
                              min_me_cells, delta_theta, min_np, max_np, params[4], params[5],
                              n_rel, params[7], params[8], params[9], params[10], params[11],
-                             params[12], params[13],
+                             params[12], params[13], int(params[14]),
                              keys, ia, ib, used_b, lam, lam2, lam0, rho, eff)
 
 

@@ -79,9 +79,20 @@ def _score_one(ca: Cylinders, cb: Cylinders) -> float:
 def match_prepared(a: Prepared, b: Prepared) -> float:
     """Score of two prepared templates (see the module docstring for the scale)."""
     s = _score_one(a.cyl, b.cyl)
-    if a.learned is not None and b.learned is not None:
+    if _usable(a.learned) and _usable(b.learned):
         return float(fuse_scores(_score_one(a.learned, b.learned), s))
-    return s
+    return s  # no learned comparison to fuse: the classical score, on its own scale
+
+
+def _usable(c: Cylinders | None) -> bool:
+    """Whether a learned minutiae set can be compared at all (MCCParams.min_cylinders).
+
+    A fused template whose network found too few minutiae (a dry or smudged finger) is
+    compared on its classical minutiae alone: averaging in a learned score of 0 would
+    push genuine pairs down for no reason, and a learned score over a handful of
+    cylinders is no evidence at all.
+    """
+    return c is not None and len(c) >= _PARAMS.min_cylinders
 
 
 def match(a: Template | Prepared, b: Template | Prepared) -> float:
@@ -156,8 +167,8 @@ def match_many(probe: Template | Prepared, gallery: PackedGallery, parallel: boo
     if parallel is None:
         parallel = len(gallery) >= PARALLEL_MIN_GALLERY
     out = _score_many(prep.cyl, gallery, parallel)
-    if prep.learned is not None and gallery.learned is not None:
-        rows = gallery.fused
+    if _usable(prep.learned) and gallery.learned is not None:
+        rows = gallery.fused & (np.diff(gallery.learned.offsets) >= _PARAMS.min_cylinders)
         out[rows] = fuse_scores(_score_many(prep.learned, gallery.learned, parallel)[rows], out[rows])
     return out.astype(np.float32)
 

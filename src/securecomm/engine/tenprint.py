@@ -60,6 +60,12 @@ TAIL_BETA_99 = 0.0140
 #: nothing more, and one extreme finger should not swamp what the others say.
 MAX_FINGER_EVIDENCE = 30.0
 
+#: No single finger decides an identification: a candidate above the hit threshold is a hit only
+#: if its other fingers, with the strongest left out, still reach the review threshold on their
+#: own; otherwise an examiner confirms it (review band). One degenerate impression (a dry or smudged finger whose few minutiae resemble
+#: everyone's) can otherwise carry a subject past the threshold alone.
+MIN_CORROBORATING_FINGERS = 2
+
 #: A probe finger needs this many usable minutiae (valid cylinders) to count as printable.
 MIN_USABLE_MINUTIAE = 4
 
@@ -139,6 +145,9 @@ class SearchResult:
     decision: str  # "hit" | "review" | "no_hit"
     candidates: list[Candidate]  # best first
     thresholds: Thresholds | None = None  # the bands the decision was made with (for the audit trail)
+    #: Why the decision is below the best score's band, if it is ("" otherwise): e.g. a hit-level
+    #: score that rests on one finger (see MIN_CORROBORATING_FINGERS) goes to review.
+    reason: str = ""
 
     @property
     def best(self) -> Candidate | None:
@@ -421,4 +430,31 @@ class TenprintGallery:
                            {pos: float(scores[i, pos - 1]) for pos in FINGER_POSITIONS
                             if not np.isnan(scores[i, pos - 1])})
                  for i in top]
-        return SearchResult(self.thresholds.decide(cands[0].score), cands, self.thresholds)
+        decision, reason = decide_corroborated(self.thresholds, scores[top[0]])
+        return SearchResult(decision, cands, self.thresholds, reason)
+
+
+def leave_one_out(row: np.ndarray) -> float:
+    """Fused score of one candidate's per-finger scores without its strongest finger."""
+    r = np.array(row, np.float64)
+    ev = finger_evidence(r)
+    if np.all(np.isnan(ev)):
+        return 0.0
+    r[int(np.nanargmax(ev))] = np.nan
+    return float(fuse(r[None, :])[0])
+
+
+def decide_corroborated(thresholds: Thresholds, row: np.ndarray) -> tuple[str, str]:
+    """The band of a candidate's fused score, a hit only when no single finger carries it.
+
+    Returns (decision, reason); the reason is empty unless a hit-level score was sent to review.
+    """
+    score = float(fuse(np.atleast_2d(row))[0])
+    decision = thresholds.decide(score)
+    if decision != "hit":
+        return decision, ""
+    rest = leave_one_out(row)
+    if MIN_CORROBORATING_FINGERS > 1 and rest < thresholds.review:
+        return "review", (f"fused score {score:.1f} rests on one finger: {rest:.1f} without it, "
+                          f"below the review threshold {thresholds.review:g}")
+    return decision, ""

@@ -383,6 +383,8 @@ def criminal_search(ctx: StageContext) -> StageOutcome:
     result = gallery.search(ctx.session, probe, k=ctx.config.candidates)
     watermark = gallery.watermark  # every subject up to this row id was searched
     output: dict[str, Any] = {"decision": result.decision, "candidates": _candidates(result)}
+    if result.reason:
+        output["reason"] = result.reason
     templates = {p: t.to_bytes() for p, t in probe.items()}
     outcome = StageOutcome(status="done", next_stage="sre", output=output)
     if result.decision == "hit":
@@ -411,7 +413,8 @@ def _criminal_review(gallery: Any, result: Any, candidates: list[dict[str, Any]]
     return ReviewSpec(kind="criminal_biometric", band="review", score=float(result.best.score),
                       candidate=gallery.key_of(result.best.subject_id),
                       reason="criminal repository candidate in the examiner-review band: "
-                             "a consolidation candidate (confirm merges the two subjects)",
+                             "a consolidation candidate (confirm merges the two subjects)"
+                             + (f"; {result.reason}" if result.reason else ""),
                       details={"candidates": candidates})
 
 
@@ -481,6 +484,8 @@ def immigration_search(ctx: StageContext) -> StageOutcome:
     thresholds = ctx.galleries.immigration.gallery.thresholds
     output: dict[str, Any] = {"activated": True, "decision": result.decision, "candidates": _candidates(result),
                               "threshold": thresholds.hit, "review_threshold": thresholds.review}
+    if result.reason:
+        output["reason"] = result.reason
     if best is not None and result.decision != "no_hit":
         output.update(fin=ctx.galleries.immigration.key_of(best.subject_id), score=round(float(best.score), 4),
                       finger_scores={str(p): round(float(s), 4) for p, s in best.finger_scores.items()})
@@ -489,7 +494,8 @@ def immigration_search(ctx: StageContext) -> StageOutcome:
         return StageOutcome(
             status="review", next_stage="idr", job_state="waiting", output=output,
             review=ReviewSpec(kind="biometric", band="review", score=float(best.score), candidate=output["fin"],
-                              reason="immigration match in the examiner-review band: confirm before any IAQ",
+                              reason="immigration match in the examiner-review band: confirm before any IAQ"
+                                     + (f"; {result.reason}" if result.reason else ""),
                               details={"candidates": output["candidates"], "threshold": thresholds.hit}))
     return StageOutcome(status="done", next_stage="idr", output=output)
 
