@@ -531,11 +531,28 @@ def _worker_process(url: str, config: PipelineConfig, lease_seconds: float, foll
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stop = stop_on_sigterm()
+    _stop_when_orphaned(stop)
     engine = make_engine(url)
     try:
         Worker(engine, config, lease_seconds=lease_seconds).run(until_empty=not follow, stop=stop)
     finally:
         engine.dispose()
+
+
+def _stop_when_orphaned(stop: threading.Event, every: float = 1.0) -> None:
+    """Set ``stop`` when the supervising process is gone (killed): the worker finishes the booking in hand and
+    exits, instead of following the queue forever beside the supervisor's replacement."""
+    import os
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not stop.wait(every):
+            if os.getppid() != parent:
+                log.warning("supervising process %d is gone; stopping after the booking in hand", parent)
+                stop.set()
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
 def stop_on_sigterm() -> threading.Event:
