@@ -323,12 +323,14 @@ def _work_here(worker, queue, once: bool, quiet: bool, follow: bool = False) -> 
         n = worker.run(until_empty=not follow, stop=stop)
     else:
         with _progress() as bar:
-            c = queue.counts()
+            c = _counts(queue) or {}
             task = bar.add_task("processing", total=max(sum(c.values()), 1),
                                 completed=sum(c.values()) - c.get("ready", 0))
 
             def tick() -> None:
-                c = queue.counts()
+                c = _counts(queue)
+                if c is None:
+                    return
                 bar.update(task, total=max(sum(c.values()), 1), completed=sum(c.values()) - c.get("ready", 0))
 
             n = worker.run(until_empty=not follow, on_step=tick, stop=stop)
@@ -336,8 +338,21 @@ def _work_here(worker, queue, once: bool, quiet: bool, follow: bool = False) -> 
     _queue_summary(queue)
 
 
+def _counts(queue) -> dict[str, int] | None:
+    """The queue's counts by state, or None when the database does not answer (a report, never fatal)."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return queue.counts()
+    except DBAPIError as exc:
+        err.print(f"[yellow]queue counts unavailable ({exc.__class__.__name__}); the workers are unaffected[/yellow]")
+        return None
+
+
 def _queue_summary(queue) -> None:
-    c = queue.counts()
+    c = _counts(queue)
+    if c is None:
+        return
     console.print(f"queue: {c.get('done', 0)} done, {c.get('waiting', 0)} waiting for review, "
                   f"{c.get('failed', 0)} failed, {c.get('parked', 0)} parked, {c.get('ready', 0)} still queued"
                   + (" (securecomm jobs list)" if c.get("failed") or c.get("parked") else ""))
