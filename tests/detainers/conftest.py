@@ -40,10 +40,10 @@ def load_agencies(sessions, tmp_path) -> None:
 
 def seed_iar(session: Session, tcn: str, *, ori: str = "MA0130100", booked: dt.datetime, level: str = "L1",
              action: str = "detainer", protected: tuple[str, ...] = (), band: str = "confident",
-             review_decision: str | None = None) -> str:
+             review_decision: str | None = None, office: str | None = None) -> str:
     """A booking that has been through the pipeline up to its IAR (rows as the stages write them)."""
     raw = tcn.encode()
-    office = OFFICE[ori[:2]]
+    office = office or OFFICE[ori[:2]]
     session.add(Transaction(tcn=tcn, sender_tcn=tcn, ori=ori, tot="CAR", state="done", raw=raw,
                             sha256=hashlib.sha256(raw).hexdigest(), booking_date=booked.date(),
                             captured_at=booked, received_at=booked))

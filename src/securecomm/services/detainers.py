@@ -150,7 +150,8 @@ def decide(uow: UnitOfWork, tcn: str, kind: str, *, basis: Mapping[str, Any] | N
         if missing:
             raise DetainerError(f"form {form.label} (in force {local_day}) requires {', '.join(missing)} in the "
                                 "basis")
-    booked = tx.captured_at or tx.received_at
+    booked = tx.captured_at or (dt.datetime.combine(tx.booking_date, dt.time(0), tzinfo=zone)
+                                if tx.booking_date else tx.received_at)
     record = D.lodge(kind, at, booked_at=booked, level=str(facts.get("level") or summary.get("level") or ""))
     row = DetainerRow(tcn=tx.tcn, ori=agency.ori, state_code=agency.state, county=agency.county or "",
                       field_office=iar.recipient, time_zone=zone.key, form=form.form if form else "",
@@ -170,16 +171,18 @@ def decide(uow: UnitOfWork, tcn: str, kind: str, *, basis: Mapping[str, Any] | N
 
 
 def acknowledge(uow: UnitOfWork, detainer_id: int, *, release_at: dt.datetime,
-                at: dt.datetime | None = None) -> DetainerRow:
+                at: dt.datetime | None = None, laws: D.LawSchedule | None = None) -> DetainerRow:
     """The jail's acknowledgment: the scheduled release time; its law (in force on the release's local
-    date) decides whether a hold may start. Schedules the timers."""
+    date) decides whether a hold may start. Schedules the timers.
+
+    ``laws``: the deployment's compliance laws (default: the shipped ``detainer_laws.json``)."""
     row = _get(uow, "detainer.acknowledge", detainer_id)
     at = _at(at, uow, "acknowledgment time", row.time_zone)
     release_at = _at(release_at, uow, "release time", row.time_zone)
     record = plumbing.record_of(row)
     if record.closed:
         raise DetainerError(f"detainer {row.id} is closed ({row.outcome}): nothing to acknowledge")
-    laws = load_laws()
+    laws = laws or load_laws()
     zone = agency_zone_of(row)
     law = laws.law_for(ori=row.ori, state=row.state_code, county=row.county,
                        day=release_at.astimezone(zone).date())
