@@ -375,7 +375,8 @@ def print_summary(console: Console, result: DemoResult) -> None:
         console.print(f"  {what:>14}: securecomm status {tcn}")
     secs = result.seconds
     console.print(f"time: {secs.get('total', 0):.0f} s (fingerprints {secs.get('render', 0):.0f} s, enrolment "
-                  f"{secs.get('enrol', 0):.0f} s, pipeline {secs.get('pipeline', 0):.0f} s). Next: "
+                  f"{secs.get('enrol', 0):.0f} s, pipeline {secs.get('pipeline', 0):.0f} s, detainers "
+                  f"{secs.get('detainers', 0):.0f} s). Next: "
                   "`securecomm review`, `securecomm status TCN`, `securecomm responses TCN`; "
                   "transactions in data/demo/.")
 
