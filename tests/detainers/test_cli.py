@@ -56,3 +56,13 @@ def test_detainer_session(tmp_path):
     out = _run("detainers", "release", "1", "--reason", "expiry", "--at", "2013-07-08T17:00", *db, actor="jailer")
     assert "closed, released_at_expiry" in out
     assert "MA" in _run("detainers", "figures", *db)
+
+
+def test_law_file_check(tmp_path):
+    assert "Lunn v. Commonwealth" in _run("detainers", "laws")
+    bad = tmp_path / "laws.json"
+    bad.write_text('{"laws": [{"scope": "state", "value": "CT", "name": "A", "rule": "honour_all", '
+                   '"effective_from": "2013-10-01", "effective_to": "2014-12-31"}, {"scope": "state", "value": "CT", '
+                   '"name": "B", "rule": "honour_all", "effective_from": "2014-06-01"}]}')
+    out = _run("detainers", "laws", str(bad), code=1)
+    assert "state CT: 'A' (from 2013-10-01 to 2014-12-31) overlaps 'B' (from 2014-06-01)" in out

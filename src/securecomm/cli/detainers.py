@@ -207,5 +207,25 @@ def figures(by: Annotated[str, typer.Option("--by", help="state | county | ori")
     console.print(table)
 
 
+@app.command("laws")
+def laws(file: Annotated[Optional[str], typer.Argument(help="a law file to check (default: the shipped one)")] = None,
+         ) -> None:
+    """Check a compliance-law file (no gaps or overlaps per jurisdiction) and print its laws."""
+    from securecomm.policy.detainers import LawDataError, load_laws
+
+    try:
+        schedule = load_laws(file)
+    except LawDataError as exc:
+        _fail(str(exc))
+        return
+    table = Table("scope", "jurisdiction", "law", "rule", "from", "to")
+    for law in sorted(schedule.laws, key=lambda x: (x.scope, x.value, x.effective_from)):
+        table.add_row(law.scope, law.value, law.name, law.rule + (f" {','.join(law.levels)}" if law.levels else ""),
+                      law.effective_from.isoformat(), law.effective_to.isoformat() if law.effective_to else "-")
+    console.print(table)
+    console.print(f"{len(schedule.laws)} laws; hold limit {schedule.limit}, warning {schedule.warning_before} "
+                  "before expiry")
+
+
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="detainers")
