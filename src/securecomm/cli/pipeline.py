@@ -110,7 +110,9 @@ def _progress() -> Progress:
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    from rich.markup import escape
+
+    err.print(f"[red]error:[/red] {escape(message)}")  # a message's own brackets ("rules[0]", "[parquet]") stay
     raise typer.Exit(code)
 
 
