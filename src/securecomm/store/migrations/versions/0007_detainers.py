@@ -2,7 +2,7 @@
 notices sent (see ``store.detainer_models``).
 
 Revision ID: 0007_detainers
-Revises: 0006_time_and_actions
+Revises: 0008_api
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_detainers"
-down_revision = "0006_time_and_actions"
+down_revision = "0008_api"
 branch_labels = None
 depends_on = None
 
