@@ -335,6 +335,8 @@ def _work_here(worker, queue, once: bool, quiet: bool, follow: bool = False) -> 
 
             n = worker.run(until_empty=not follow, on_step=tick, stop=stop)
     console.print(f"{n} job(s) processed, {worker.stages_run} stage(s) committed")
+    if worker.timers_fired:
+        console.print(f"{worker.timers_fired} detainer timer(s) fired")
     _queue_summary(queue)
 
 
@@ -462,11 +464,19 @@ def review_decide(item: Annotated[int, typer.Argument(help="review item id")],
     console.print(f"{text} -- run `securecomm work` to continue")
 
 
-def audit(object_type: Annotated[Optional[str], typer.Option("--object-type", help="e.g. transaction, user")] = None,
+audit_app = typer.Typer(help="the audit trail (oversight, admin); `audit verify` checks its hash chain",
+                        invoke_without_command=True)
+
+
+@audit_app.callback()
+def audit(ctx: typer.Context,
+          object_type: Annotated[Optional[str], typer.Option("--object-type", help="e.g. transaction, user")] = None,
           object_id: Annotated[Optional[str], typer.Option("--object-id", help="e.g. a TCN")] = None,
           actor: Annotated[Optional[str], typer.Option("--actor", help="who acted")] = None,
           db: DbOpt = None, data: DataOpt = None) -> None:
     """The audit trail, oldest first (oversight and admin; this reading is audited too)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from securecomm.services import audit as audit_service
 
     engine = _engine(db, data)
@@ -580,5 +590,5 @@ def register(app: typer.Typer) -> None:
     app.command("responses")(responses)
     app.add_typer(review_app, name="review")
     app.add_typer(users_app, name="users")
-    app.command("audit")(audit)
+    app.add_typer(audit_app, name="audit")
     app.command("demo")(demo)
