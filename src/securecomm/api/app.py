@@ -83,7 +83,7 @@ def _json(request: Request, doc: Any, status: int = 200, headers: dict[str, str]
 
 
 def create_app(url: str | None = None, *, sessions: Callable[[], Session] | None = None,
-               clock: Clock = SYSTEM_CLOCK, max_body: int = MAX_BODY, console: bool = False) -> FastAPI:
+               clock: Clock = SYSTEM_CLOCK, max_body: int = MAX_BODY, console: bool = True) -> FastAPI:
     """The API on the store at ``url`` (migrated to head) or on an existing session factory."""
     if sessions is None:
         _, sessions = open_store(url)
