@@ -255,3 +255,14 @@ def test_a_field_supervisor_sees_and_decides_only_its_areas_review_items(api):
     assert ids[0] in listed and ids[1] not in listed
     r = client.post(f"/api/v1/review/{ids[1]}/decision", json={"decision": "no_action"}, headers=sup)
     assert r.status_code == 404 and r.json()["detail"] == "no such review item"
+
+
+def test_rate_limit_answers_429_with_retry_after(api):
+    client, sessions, toks, _ = api
+    tight = TestClient(create_app(sessions=sessions, rate=0.01, burst=2, console=False),
+                       raise_server_exceptions=False)
+    h = bearer(toks["public"])
+    assert [tight.get("/api/v1/me", headers=h).status_code for _ in range(2)] == [200, 200]
+    r = tight.get("/api/v1/me", headers=h)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1 and "requests per second" in r.json()["detail"]
+    assert tight.get("/api/v1/me", headers=bearer(toks["oversight"])).status_code == 200  # per user
