@@ -112,7 +112,8 @@ def main() -> None:
         creds = setup(url, args.clients, folder)
         port = free_port()
         env = {**os.environ, "SECURECOMM_ACTOR": "bench-admin"}
-        server = subprocess.Popen([str(BIN / "securecomm"), "serve", "--port", str(port), "--db", url], env=env,
+        server = subprocess.Popen([str(BIN / "securecomm"), "serve", "--port", str(port), "--db", url,
+                                   "--rate", "0"], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"
         try:
