@@ -38,3 +38,24 @@ def test_submit_batch_jobs_and_merge(tmp_path, scenario):
     out = _run("subjects", "merge", "00000001J", "00000002S", "--reason", "x", *db,
                env={"SECURECOMM_ACTOR": "examiner 1"}, code=1)
     assert "no criminal subject" in out
+
+
+def test_work_survives_a_database_that_does_not_answer_its_progress_queries(tmp_path, scenario, monkeypatch):
+    """The supervising `work` (one worker here, or `--workers N`) reports, and exits cleanly, when its own
+    queue-count queries fail; only the workers' database work decides the outcome (before: a traceback)."""
+    from sqlalchemy.exc import OperationalError
+
+    from securecomm.workflow.queue import JobQueue
+
+    db = ["--db", f"sqlite:///{tmp_path / 's.db'}"]
+    admin = {"SECURECOMM_ACTOR": "root admin"}
+    _run("init", *db, env=admin)
+
+    def down(self):
+        raise OperationalError("SELECT jobs.state", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(JobQueue, "counts", down)
+    for extra in ([], ["--workers", "2", "--quiet"]):
+        result = runner.invoke(app, ["work", *extra, *db], env={"COLUMNS": "250", **admin})
+        assert result.exit_code == 0, (extra, result.output, result.exception)
+        assert "queue counts unavailable (OperationalError)" in " ".join(result.output.split())
