@@ -45,9 +45,12 @@ def _rss_mb() -> float:
 
 def _cards(n: int, seed: int, impression: int, kind: str, start: int = 0):
     """Ten-print cards (position -> prepared template) of subjects start .. start + n - 1."""
+    pending: list = []  # a card can straddle two blocks (BLOCK is not a multiple of ten)
     for block in T.iter_blocks(n * 10, seed, impression, kind, start=start * 10):
-        for i in range(0, len(block), 10):
-            yield {pos: prepare(block.template(i + pos - 1)) for pos in FINGER_POSITIONS}
+        pending.extend(block)
+        while len(pending) >= 10:
+            card, pending = pending[:10], pending[10:]
+            yield {pos: prepare(card[pos - 1]) for pos in FINGER_POSITIONS}
 
 
 def gallery_probe(card: dict) -> dict:
