@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from securecomm.engine.index import CODE_DIMS, IndexedBackend, finger_codes, subject_code
+from securecomm.engine.index import CODE_DIMS, IndexCorrupt, IndexedBackend, finger_codes, subject_code
 from securecomm.engine.match import prepare
 from securecomm.engine.tenprint import ExhaustiveBackend, SearchBackend, TenprintGallery
 from securecomm.synth import templates as T
@@ -88,3 +88,42 @@ def test_calibration_uses_every_non_mate(data):
     b = ex.impostor_scores(max_probes=5)
     assert a.size == b.size == 5 * (SUBJECTS - 1)
     assert np.allclose(np.sort(a), np.sort(b))
+
+
+def test_persistence_round_trip_and_incremental(data, tmp_path):
+    gallery, probes, _, idx, _ = data
+    b = IndexedBackend(shortlist=10)
+    g = TenprintGallery(backend=b)
+    for s, card in enumerate(gallery[:40]):
+        g.add(f"S{s}", card)
+    b.watermark = 40
+    before = [g.search(p, k=3) for p in probes[:4]]
+    b.save(tmp_path / "idx")
+    loaded = IndexedBackend.load(tmp_path / "idx", shortlist=10)
+    assert len(loaded) == 40 and loaded.watermark == 40
+    g2 = TenprintGallery(backend=loaded)
+    after = [g2.search(p, k=3) for p in probes[:4]]
+    for x, y in zip(before, after):  # the same candidates with the same scores
+        assert [(c.subject_id, c.score) for c in x.candidates] == [(c.subject_id, c.score) for c in y.candidates]
+    # incremental on the loaded index: a removal and an enrolment are visible at once
+    g2.remove("S1")
+    assert all(c.subject_id != "S1" for c in g2.search(probes[1], k=3).candidates)
+    g2.add("LATE", gallery[1])
+    assert g2.search(probes[1], k=1).best.subject_id == "LATE"
+    loaded.save(tmp_path / "idx")  # and a save keeps them
+    again = IndexedBackend.load(tmp_path / "idx", shortlist=10)
+    assert "S1" not in again and "LATE" in again and len(again) == 40
+    assert TenprintGallery(backend=again).search(probes[1], k=1).best.subject_id == "LATE"
+
+
+def test_corrupt_or_missing_index_is_refused(data, tmp_path):
+    gallery, _, _, _, _ = data
+    b = IndexedBackend()
+    b.add("A", gallery[0])
+    b.save(tmp_path / "idx")
+    bits = tmp_path / "idx" / "bits.npy"
+    bits.write_bytes(bits.read_bytes()[:-64])  # truncated
+    with pytest.raises(IndexCorrupt, match="bits.npy"):
+        IndexedBackend.load(tmp_path / "idx")
+    with pytest.raises(IndexCorrupt, match="manifest"):
+        IndexedBackend.load(tmp_path / "nowhere")
