@@ -150,3 +150,24 @@ def test_bad_parameters_are_named():
         load("ZZ")
     with pytest.raises(ValueError):
         build_plan(load(TINY), seed=1, start=END, end=START)
+
+
+@pytest.mark.parametrize(("args", "law", "message"), [
+    (("--hit-threshold", "-3"), None, "positive number"),
+    (("--hit-threshold", "nan"), None, "positive number"),
+    ((), {"x": 1}, "'limits' list"),
+    ((), {"limits": [{"state": "Massachusetts", "effective_from": "2000-01-01", "rules": []}]}, "limits[0]"),
+    ((), {"limits": [{"state": "MA", "effective_from": "2000-01-01", "rules": [{"max_action": "jail"}]}]},
+     "max_action"),
+    (("--policy", "2099"), None, "2014-pep"),
+])
+def test_whatif_refuses_a_bad_change_before_making_a_store(base, tmp_path, args, law, message):
+    _, _, _, folder = base
+    extra = list(args)
+    if law is not None:
+        (tmp_path / "law.json").write_text(json.dumps(law))
+        extra += ["--law", str(tmp_path / "law.json")]
+    res = CliRunner().invoke(app, ["whatif", "--base", "tiny", "--data", str(folder), "--into", str(tmp_path / "r"),
+                                   *extra])
+    assert res.exit_code == 1 and message in res.output.replace("\n", ""), res.output
+    assert not (tmp_path / "r").exists()  # nothing replayed, no store made

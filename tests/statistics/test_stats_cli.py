@@ -52,6 +52,14 @@ def test_table_and_bad_input(store):
         assert res.exit_code == 1 and text in res.output, res.output
 
 
+def test_parquet_without_pyarrow_names_the_extra(store, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if not installed
+    res = run("stats", "--db", store, "--format", "parquet", "--out", str(tmp_path / "s.parquet"))
+    assert res.exit_code == 1 and "securecomm[parquet]" in res.output.replace("\n", ""), res.output
+
+
 def test_report_writes_html_pdf_and_charts(store, tmp_path):
     res = run("report", "--db", store, "--state", "MA", "--month", "2012-06", "--out", str(tmp_path))
     assert res.exit_code == 0, res.output

@@ -134,6 +134,10 @@ def whatif(base: Annotated[Optional[str], typer.Option("--base", help="the base 
     if law is not None and not law.is_file():
         _fail(f"--law {law}: no such file")
     overrides = Overrides(policy_version=policy, state_limits=str(law) if law else None, hit_threshold=hit_threshold)
+    try:
+        overrides.check()  # before a replay store is made
+    except (SimulationError, PolicyError) as exc:
+        _fail(str(exc))
     base_engine = _engine(db, data)
     from sqlalchemy.orm import Session
 

@@ -24,6 +24,11 @@ def _state_zones() -> dict[str, str]:
     return dict(json.loads(text)["zones"])
 
 
+def state_zone_names() -> dict[str, str]:
+    """Every state's default zone name, by two-letter code (a copy)."""
+    return dict(_state_zones())
+
+
 def zone(name: str) -> ZoneInfo:
     """The IANA zone called ``name`` (e.g. ``America/New_York``)."""
     try:

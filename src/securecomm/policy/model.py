@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -321,8 +322,12 @@ def load_state_limits(path: str) -> tuple[StateLimit, ...]:
         data = json.loads(Path(path).read_text("utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise PolicyError(f"{path}: cannot read a state-limits file ({exc})") from None
-    if not isinstance(data, dict):
-        raise PolicyError(f"{path}: a state-limits file is an object with a 'limits' list")
+    if not isinstance(data, dict) or not isinstance(data.get("limits"), list):
+        raise PolicyError(f"{path}: a state-limits file is an object with a 'limits' list (an empty list: no "
+                          "state limits at all)")
+    for i, d in enumerate(data["limits"]):
+        if not isinstance(d, dict) or not re.fullmatch(r"[A-Za-z]{2}", str(d.get("state", ""))):
+            raise PolicyError(f"{path}: limits[{i}] must be an object with a two-letter 'state'")
     return _parse_state_limits(data, str(path))
 
 

@@ -54,6 +54,26 @@ class Overrides:
     state_limits: str | None = None  # path to a state-limits file
     hit_threshold: float | None = None
 
+    def check(self) -> None:
+        """Refuse what cannot be replayed, before anything is written: an unknown policy version, an unreadable
+        state-limits file, a hit threshold that is not a positive number (the fused score is -log10 of a false
+        match probability: 0 or less would make every candidate a hit)."""
+        if self.policy_version:
+            from securecomm.policy.model import load_policy
+
+            load_policy(self.policy_version)  # PolicyError names the versions there are
+        if self.state_limits:
+            from securecomm.policy.model import load_state_limits
+
+            load_state_limits(self.state_limits)
+        if self.hit_threshold is not None:
+            import math
+
+            hit = float(self.hit_threshold)
+            if not math.isfinite(hit) or hit <= 0:
+                raise SimulationError(f"hit threshold {self.hit_threshold}: give a positive number (the fused "
+                                      "score's default hit threshold is 9.0)")
+
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in (("policy_version", self.policy_version), ("state_limits", self.state_limits),
                                   ("hit_threshold", self.hit_threshold)) if v is not None}
@@ -245,14 +265,7 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
         if s.scalar(select(func.count()).select_from(Transaction)):
             raise SimulationError(f"the store at {engine.url.render_as_string(hide_password=True)} already holds "
                                   "transactions: simulate into an empty store (another --data or --db)")
-    if overrides.policy_version:
-        from securecomm.policy.model import load_policy
-
-        load_policy(overrides.policy_version)  # PolicyError names the versions there are
-    if overrides.state_limits:
-        from securecomm.policy.model import load_state_limits
-
-        load_state_limits(overrides.state_limits)
+    overrides.check()
     thresholds = None
     if overrides.hit_threshold is not None:
         hit = float(overrides.hit_threshold)

@@ -20,7 +20,7 @@ from sqlalchemy import and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from securecomm.statistics.figures import BY_NAME, FIGURES
-from securecomm.statistics.sqlfuncs import month_of, seconds_between, year_of
+from securecomm.statistics.sqlfuncs import local_date, month_of, prepare, seconds_between, year_of
 from securecomm.store.models import Agency, ArrestRow, CriminalSubject, DispositionRow
 from securecomm.store.simulation_models import SimulatedBooking
 from securecomm.store.workflow_models import Job, Response, ReviewItem, StageRun, Transaction
@@ -85,6 +85,13 @@ def _period_label(period: str, year: int | None, month: int | None) -> str:
     return f"{year:04d}-{month:02d}"
 
 
+def _agency_zone(a):
+    """SQL for an agency's IANA zone: its own ``time_zone``, else its state's default, else UTC."""
+    from securecomm.domain.timezones import state_zone_names
+
+    return func.coalesce(a.c.time_zone, case(state_zone_names(), value=a.c.state, else_=None), literal("UTC"))
+
+
 def _facts():
     """The booking-facts subquery: one row per submission, every column a fact a figure counts."""
     t = Transaction.__table__
@@ -99,7 +106,9 @@ def _facts():
     st = SimulatedBooking.__table__
     j = Job.__table__
 
-    day = func.coalesce(t.c.booking_date, t.c.received_at)
+    # the booking date (the agency's local date the booking carries); a submission not (yet) read counts on
+    # the day it was received where its agency is (the agency's zone, else its state's; UTC for an unknown ORI)
+    day = func.coalesce(t.c.booking_date, local_date(t.c.received_at, _agency_zone(a)))
     year, month = year_of(day), month_of(day)
     matched = and_(idr.c.tcn.is_not(None), idr.c.output["match"].as_boolean())
     fin = idr.c.output["fin"].as_string()
@@ -188,6 +197,7 @@ def compute(session: Session, *, level: str = "nation", period: str = "all", sta
         raise StatisticsError(f"period ends ({end}) before it starts ({start})")
     if county is not None and state is None:
         raise StatisticsError("a county filter needs the state too (county names repeat across states)")
+    prepare(session)
     f = _facts()
     conds = []
     if state:
