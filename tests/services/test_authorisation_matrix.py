@@ -15,7 +15,8 @@ import pytest
 
 from securecomm.domain.principal import Principal, Role
 from securecomm.services import (NotFound, PermissionDenied, UnitOfWork, audit, bookings, config, enrolment,
-                                 identity, jobs, pipeline, protections, review, simulation, statistics, users)
+                                 identity, jobs, pipeline, protections, review, simulation, statistics, tokens,
+                                 users)
 from securecomm.services.permissions import PERMISSIONS, allowed, matrix_markdown
 from securecomm.store.db import open_store
 from securecomm.store.workflow_models import Job, ReviewItem, Transaction
@@ -72,6 +73,12 @@ def drivers(engine, sessions, data):
         "booking.submit": in_uow(lambda u: bookings.submit(u, HEADER), write=False),
         "booking.status": in_uow(lambda u: bookings.status(u, "T-MATRIX-1")),
         "booking.responses": in_uow(lambda u: bookings.responses(u, "T-MATRIX-1")),
+        "booking.list": in_uow(lambda u: bookings.list_bookings(u)),
+        "iar.list": in_uow(lambda u: bookings.list_iars(u)),
+        "tokens.issue": in_uow(lambda u: tokens.issue_token(u, "target")),
+        "tokens.list": in_uow(lambda u: tokens.list_tokens(u)),
+        "tokens.revoke": in_uow(lambda u: tokens.revoke_token(u, 999999, reason="matrix")),
+        "audit.verify": in_uow(lambda u: audit.verify(u)),
         "enrolment.criminal": lambda p: enrolment.enroll_many(sessions, p, "criminal", [b"not a transaction"]),
         "enrolment.immigration": lambda p: enrolment.enroll_many(sessions, p, "immigration", [b"not one"]),
         "review.list": in_uow(lambda u: review.list_items(u)),

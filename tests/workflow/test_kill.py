@@ -136,3 +136,77 @@ def test_sigterm_stops_a_worker_cleanly_between_bookings(store, scenario, db_url
         finished = s.scalar(select(func.count()).select_from(Job).where(Job.state.in_(("done", "waiting"))))
     assert held == 0  # the booking in hand was finished, nothing left leased
     assert 1 <= finished <= len(tcns)
+
+
+def _worker_children(pid: int) -> list[int]:
+    """The worker processes a ``work --workers N`` supervisor has started (spawned multiprocessing children)."""
+    out = []
+    try:
+        kids = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    except OSError:
+        return out
+    for kid in kids:
+        try:
+            if b"spawn_main" in open(f"/proc/{kid}/cmdline", "rb").read():
+                out.append(int(kid))
+        except OSError:
+            pass
+    return out
+
+
+def _wait_finished(store, tcns, timeout: float = 240.0) -> dict[str, str]:
+    with Session(store) as s:
+        deadline = time.monotonic() + timeout
+        while True:
+            jobs = dict(s.execute(select(Job.tcn, Job.state).where(Job.tcn.in_(tcns))).all())
+            if len(jobs) == len(tcns) and all(v in ("done", "waiting") for v in jobs.values()):
+                return jobs
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not finished: {Counter(jobs.values())}")
+            time.sleep(0.2)
+            s.expire_all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the back ends' kill paths: test above, bench soak
+def test_supervisor_replaces_killed_workers_and_follows_the_queue(store, scenario, db_url, tmp_path):
+    """`work --workers 2 --follow`: both worker processes SIGKILLed mid-queue are replaced and every booking
+    finishes (before: the supervisor returned with the queue unfinished, exit codes [-9, -9]); a booking
+    submitted to the idle service is processed; SIGTERM stops it cleanly."""
+    tcns = [submit(store, raw).tcn for raw in scenario.bookings.values()]
+    tcns += [submit(store, raw).tcn for _, raw in scenario.extra_bookings]
+    log = open(tmp_path / "work.log", "wb")
+    sup = subprocess.Popen([sys.executable, "-m", "securecomm", "work", "--workers", "2", "--follow", "--db",
+                            db_url, "--lease", LEASE, "--min-fingers", "2", "--quiet"], stdout=log, stderr=log,
+                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        with Session(store) as s:  # wait for the first committed stage: the workers are at work
+            deadline = time.monotonic() + 120
+            while s.scalar(select(func.count()).select_from(StageRun)) == 0 and time.monotonic() < deadline:
+                assert sup.poll() is None, (tmp_path / "work.log").read_text()[-3000:]
+                time.sleep(0.1)
+                s.expire_all()
+        victims = _worker_children(sup.pid)
+        assert len(victims) == 2, victims
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        _wait_finished(store, tcns)
+        late = scenario.bookings["b2_citizen"].replace(scenario.tcns["b2_citizen"].encode(),
+                                                        b"MA0130100-20120602-L001")
+        late_tcn = submit(store, late).tcn
+        _wait_finished(store, [late_tcn])
+        assert sup.poll() is None  # still following the queue
+        sup.send_signal(signal.SIGTERM)
+        assert sup.wait(timeout=120) == 0, (tmp_path / "work.log").read_text()[-3000:]
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+            sup.wait()
+        log.close()
+    text = (tmp_path / "work.log").read_text()
+    assert "2 worker process(es) died (exit codes [-9, -9]) and were replaced" in text, text[-2000:]
+    with Session(store) as s:
+        per_recipient = Counter(s.execute(select(Response.tcn, Response.kind, Response.recipient)).all())
+        held = s.scalar(select(func.count()).select_from(Job).where(Job.lease_token.is_not(None)))
+    assert max(per_recipient.values()) == 1
+    assert held == 0

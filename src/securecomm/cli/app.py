@@ -7,13 +7,14 @@ pipeline   -- init, enroll, submit, work, status, ...  (cli/pipeline.py)
 jobs, subjects -- parked jobs, consolidation and merges  (cli/operations.py)
 stats, report -- the programme's statistics              (cli/stats.py)
 simulate, whatif -- state-year simulation and replays     (cli/simulate.py)
+serve, tokens, audit verify -- the HTTP API and its tokens   (cli/serve.py)
 """
 
 from __future__ import annotations
 
 import typer
 
-from securecomm.cli import bench, nist, operations, pipeline, simulate, stats, synth
+from securecomm.cli import bench, nist, operations, pipeline, serve, simulate, stats, synth
 
 app = typer.Typer(
     help="securecomm: booking fingerprints searched against criminal and immigration repositories.",
@@ -27,6 +28,7 @@ pipeline.register(app)
 operations.register(app)
 stats.register(app)
 simulate.register(app)
+serve.register(app, pipeline.audit_app)
 
 
 def main() -> None:

@@ -104,9 +104,9 @@ def _require_schema(engine) -> None:
         _fail(f"no securecomm store at {engine.url.render_as_string(hide_password=True)}: run `securecomm init`")
 
 
-def _progress() -> Progress:
+def _progress(disable: bool = False) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=False)
+                    console=console, transient=False, disable=disable)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -264,12 +264,15 @@ def work(once: Annotated[bool, typer.Option("--once", help="run one job, then st
                                                               "taken over")] = 60.0,
          min_fingers: Annotated[int, typer.Option("--min-fingers", help="fingers a booking needs")] = 8,
          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+         follow: Annotated[bool, typer.Option("--follow", help="keep waiting for new bookings after the queue "
+                                                             "empties, until SIGTERM (a service)")] = False,
          db: DbOpt = None, data: DataOpt = None) -> None:
     """Process queued transactions until the queue is empty (or one job with --once).
 
-    One worker runs in this process; ``--workers N`` starts N worker processes.
-    Killing any of them at any moment loses nothing: their jobs are taken over
-    when the lease runs out.
+    One worker runs in this process; ``--workers N`` starts N worker processes
+    and replaces any that dies while work remains. Killing any of them at any
+    moment loses nothing: their jobs are taken over when the lease runs out.
+    ``--follow`` keeps the workers waiting for new bookings until SIGTERM.
     """
     from securecomm.services import PermissionDenied
     from securecomm.services import pipeline as pipeline_service
@@ -283,16 +286,24 @@ def work(once: Annotated[bool, typer.Option("--once", help="run one job, then st
     config = PipelineConfig(min_fingers=min_fingers)
     try:
         if once or workers <= 1:
-            _work_here(pipeline_service.worker(engine, principal, config, lease_seconds=lease), queue, once, quiet)
+            _work_here(pipeline_service.worker(engine, principal, config, lease_seconds=lease), queue, once, quiet,
+                       follow)
             return
-        with _progress() as bar:
+        from securecomm.workflow.pipeline import stop_on_sigterm
+
+        stop = stop_on_sigterm()
+        restarts: list[int] = []
+        with _progress(disable=quiet) as bar:
             task = bar.add_task(f"processing ({workers} workers)", total=1)
 
             def poll(c: dict[str, int]) -> None:
                 bar.update(task, total=max(sum(c.values()), 1), completed=sum(c.values()) - c.get("ready", 0))
 
             codes = pipeline_service.run_workers(engine, principal, workers, config, lease_seconds=lease,
-                                                 on_poll=poll)
+                                                 on_poll=poll, follow=follow, stop=stop,
+                                                 on_restart=restarts.append)
+        if restarts:
+            console.print(f"{len(restarts)} worker process(es) died (exit codes {restarts}) and were replaced")
     except PermissionDenied as exc:
         _fail(f"{principal.actor} ({principal.role.value}) may not {exc.operation}")
     _queue_summary(queue)
@@ -300,7 +311,7 @@ def work(once: Annotated[bool, typer.Option("--once", help="run one job, then st
         _fail(f"worker exit codes {codes}")
 
 
-def _work_here(worker, queue, once: bool, quiet: bool) -> None:
+def _work_here(worker, queue, once: bool, quiet: bool, follow: bool = False) -> None:
     """One worker in this process: one job, or until the queue is empty (with a progress bar)."""
     from securecomm.workflow.pipeline import stop_on_sigterm
 
@@ -309,7 +320,7 @@ def _work_here(worker, queue, once: bool, quiet: bool) -> None:
         console.print(f"{int(worker.step())} job(s) processed")
         return
     if quiet:
-        n = worker.run(until_empty=True, stop=stop)
+        n = worker.run(until_empty=not follow, stop=stop)
     else:
         with _progress() as bar:
             c = queue.counts()
@@ -320,7 +331,7 @@ def _work_here(worker, queue, once: bool, quiet: bool) -> None:
                 c = queue.counts()
                 bar.update(task, total=max(sum(c.values()), 1), completed=sum(c.values()) - c.get("ready", 0))
 
-            n = worker.run(until_empty=True, on_step=tick, stop=stop)
+            n = worker.run(until_empty=not follow, on_step=tick, stop=stop)
     console.print(f"{n} job(s) processed, {worker.stages_run} stage(s) committed")
     _queue_summary(queue)
 
@@ -436,11 +447,19 @@ def review_decide(item: Annotated[int, typer.Argument(help="review item id")],
     console.print(f"{text} -- run `securecomm work` to continue")
 
 
-def audit(object_type: Annotated[Optional[str], typer.Option("--object-type", help="e.g. transaction, user")] = None,
+audit_app = typer.Typer(help="the audit trail (oversight, admin); `audit verify` checks its hash chain",
+                        invoke_without_command=True)
+
+
+@audit_app.callback()
+def audit(ctx: typer.Context,
+          object_type: Annotated[Optional[str], typer.Option("--object-type", help="e.g. transaction, user")] = None,
           object_id: Annotated[Optional[str], typer.Option("--object-id", help="e.g. a TCN")] = None,
           actor: Annotated[Optional[str], typer.Option("--actor", help="who acted")] = None,
           db: DbOpt = None, data: DataOpt = None) -> None:
     """The audit trail, oldest first (oversight and admin; this reading is audited too)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from securecomm.services import audit as audit_service
 
     engine = _engine(db, data)
@@ -554,5 +573,5 @@ def register(app: typer.Typer) -> None:
     app.command("responses")(responses)
     app.add_typer(review_app, name="review")
     app.add_typer(users_app, name="users")
-    app.command("audit")(audit)
+    app.add_typer(audit_app, name="audit")
     app.command("demo")(demo)

@@ -7,7 +7,7 @@ import datetime as dt
 from securecomm.services.unit_of_work import UnitOfWork
 from securecomm.store import audit as audit_store
 
-__all__ = ["trail"]
+__all__ = ["trail", "verify"]
 
 
 def trail(uow: UnitOfWork, *, object_type: str | None = None, object_id: str | None = None,
@@ -19,3 +19,12 @@ def trail(uow: UnitOfWork, *, object_type: str | None = None, object_id: str | N
                                                ("actor", actor), ("since", since)) if v) or "all"
     uow.audit("read", "audit_trail", what[:64], detail=f"{len(rows)} rows")
     return rows
+
+
+def verify(uow: UnitOfWork, *, expect_head: tuple[int, str] | None = None) -> audit_store.ChainReport:
+    """Walk the audit hash chain (rows not yet sealed are counted, not checked); the check leaves a row."""
+    uow.require("audit.verify")
+    report = audit_store.verify(uow.session, expect_head=expect_head)
+    uow.audit("verify", "audit_trail", "chain", detail=f"{report.rows} rows, "
+              + ("intact" if report.ok else f"{len(report.problems)} problems: {report.problems[0][:120]}"))
+    return report

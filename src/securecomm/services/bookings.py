@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import datetime as dt
+
 from sqlalchemy import select
 
 from securecomm.services.permissions import PermissionDenied
@@ -20,7 +22,10 @@ from securecomm.store.workflow_models import Response, Transaction
 from securecomm.workflow import pipeline
 from securecomm.workflow.header import peek_header
 
-__all__ = ["submit", "status", "responses"]
+__all__ = ["submit", "status", "responses", "list_bookings", "list_iars", "LIST_MAX"]
+
+#: Most rows one listing returns (pagination: ``limit`` / ``offset``).
+LIST_MAX = 500
 
 
 def submit(uow: UnitOfWork, raw: bytes) -> pipeline.SubmitResult:
@@ -66,4 +71,57 @@ def responses(uow: UnitOfWork, tcn: str) -> list[Response]:
     _visible(uow, "booking.responses", tcn)
     rows = pipeline.responses_of(uow.session, tcn)
     uow.audit("read", "responses", tcn, detail=f"{len(rows)} responses")
+    return rows
+
+
+def _page(limit: int, offset: int) -> tuple[int, int]:
+    if not isinstance(limit, int) or not 1 <= limit <= LIST_MAX:
+        raise ValueError(f"limit must be 1..{LIST_MAX}, not {limit!r}")
+    if not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"offset must be 0 or more, not {offset!r}")
+    return limit, offset
+
+
+def list_bookings(uow: UnitOfWork, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                  limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    """The principal's transactions, newest first (an agency: its ORI; a state bureau: its state); audited.
+
+    Keys, states and times only -- no names: the personal data is behind ``status`` and ``responses``.
+    """
+    uow.require("booking.list")
+    limit, offset = _page(limit, offset)
+    p = uow.principal
+    q = select(Transaction).order_by(Transaction.received_at.desc(), Transaction.id.desc())
+    if p.ori is not None:
+        q = q.where(Transaction.ori == p.ori)
+    if p.state is not None:
+        q = q.where(Transaction.ori.in_(select(Agency.ori).where(Agency.state == p.state)))
+    if p.area is not None:
+        q = q.where(Transaction.ori.in_(select(Agency.ori).where(Agency.field_office == p.area)))
+    if since is not None:
+        q = q.where(Transaction.received_at >= since)
+    if until is not None:
+        q = q.where(Transaction.received_at < until)
+    rows = uow.session.scalars(q.limit(limit).offset(offset)).all()
+    uow.audit("read", "transactions", p.ori or p.state or p.area or "all", detail=f"{len(rows)} listed")
+    return [{"tcn": t.tcn, "sender_tcn": t.sender_tcn, "ori": t.ori, "tot": t.tot, "state": t.state,
+             "received_at": t.received_at, "finished_at": t.finished_at} for t in rows]
+
+
+def list_iars(uow: UnitOfWork, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
+              limit: int = 100, offset: int = 0) -> list[Response]:
+    """IARs addressed to the principal's field-office area, newest first; audited (they are personal data)."""
+    uow.require("iar.list")
+    limit, offset = _page(limit, offset)
+    q = (select(Response).where(Response.kind == "IAR", Response.recipient_role == "field_office")
+         .order_by(Response.created_at.desc(), Response.id.desc()))
+    if uow.principal.area is not None:
+        q = q.where(Response.recipient == uow.principal.area)
+    if since is not None:
+        q = q.where(Response.created_at >= since)
+    if until is not None:
+        q = q.where(Response.created_at < until)
+    rows = list(uow.session.scalars(q.limit(limit).offset(offset)).all())
+    uow.audit("read", "iars", uow.principal.area or "all", detail=f"{len(rows)} IARs: "
+              + ",".join(r.tcn for r in rows)[:200])
     return rows

@@ -24,6 +24,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "booking.submit": frozenset({R.AGENCY, R.ADMIN}),
     "booking.status": frozenset({R.AGENCY, R.SIB, R.ADMIN, R.EXAMINER, R.LESC_ANALYST}),
     "booking.responses": frozenset({R.AGENCY, R.SIB, R.ADMIN}),
+    "booking.list": frozenset({R.AGENCY, R.SIB, R.ADMIN}),        # the inbox: own ORI / own state
+    # --- field offices -----------------------------------------------------------------------------
+    "iar.list": frozenset({R.FIELD_OFFICER, R.FIELD_SUPERVISOR, R.ADMIN}),  # IARs addressed to its area
     # --- the repositories ------------------------------------------------------------------------
     "enrolment.criminal": frozenset({R.ADMIN}),
     "enrolment.immigration": frozenset({R.ADMIN}),
@@ -42,6 +45,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "users.add": frozenset({R.ADMIN}),
     "users.list": frozenset({R.ADMIN}),
     "users.disable": frozenset({R.ADMIN}),
+    "tokens.issue": frozenset({R.ADMIN}),     # HTTP API bearer tokens (stored hashed)
+    "tokens.list": frozenset({R.ADMIN}),
+    "tokens.revoke": frozenset({R.ADMIN}),
     # --- operating the queue (parked / failed jobs) ------------------------------------------------
     "jobs.list": frozenset({R.ADMIN}),
     "jobs.retry": frozenset({R.ADMIN}),
@@ -51,6 +57,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "identity.merge": frozenset({R.EXAMINER, R.ADMIN}),
     # --- oversight ---------------------------------------------------------------------------------
     "audit.read": frozenset({R.OVERSIGHT, R.ADMIN}),
+    "audit.verify": frozenset({R.OVERSIGHT, R.ADMIN}),  # walk the hash chain
     "statistics.read": frozenset({R.OVERSIGHT, R.PUBLIC, R.ADMIN}),  # aggregates; public: small cells suppressed
     "simulation.run": frozenset({R.ADMIN}),  # a synthetic state-year (or a what-if replay) into a store
 }

@@ -7,6 +7,7 @@ role, ``system``, is the only one allowed to run a stage.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from sqlalchemy import Engine
@@ -35,8 +36,12 @@ def worker(engine: Engine, principal: Principal, config: PipelineConfig | None =
 
 def run_workers(engine: Engine, principal: Principal, workers: int, config: PipelineConfig | None = None, *,
                 lease_seconds: float = 60.0,
-                on_poll: Callable[[dict[str, int]], None] | None = None) -> list[int]:
-    """Worker processes until the queue is empty, started by ``principal``; their exit codes."""
+                on_poll: Callable[[dict[str, int]], None] | None = None, follow: bool = False,
+                stop: threading.Event | None = None,
+                on_restart: Callable[[int], None] | None = None) -> list[int]:
+    """Worker processes until the queue is empty (``follow``: until ``stop``), started by ``principal``;
+    a worker that dies is replaced while work remains; their exit codes."""
     require(principal, "pipeline.work")
     require(WORKER_PRINCIPAL, "pipeline.run_stage")
-    return pipeline.run_workers(engine, workers, config, lease_seconds=lease_seconds, on_poll=on_poll)
+    return pipeline.run_workers(engine, workers, config, lease_seconds=lease_seconds, on_poll=on_poll,
+                                follow=follow, stop=stop, on_restart=on_restart)

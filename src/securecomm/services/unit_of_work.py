@@ -16,9 +16,11 @@ leaves a trace even though the work it guarded rolls back.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from securecomm.domain.clock import SYSTEM_CLOCK, Clock
@@ -26,6 +28,9 @@ from securecomm.domain.principal import Principal
 from securecomm.services.permissions import PermissionDenied, require
 from securecomm.store import audit as audit_store
 from securecomm.store.db import begin_write, session_scope
+
+
+log = logging.getLogger(__name__)
 
 
 class NotFound(LookupError):
@@ -45,6 +50,7 @@ class UnitOfWork:
         self.write = write
         self._session: Session | None = None
         self._refusals: list[PermissionDenied] = []  # recorded after the work's transaction has ended
+        self._audited = False  # rows written: put them on the audit hash chain after the commit
 
     # -- transaction -------------------------------------------------------------------------------
     def __enter__(self) -> UnitOfWork:
@@ -68,6 +74,9 @@ class UnitOfWork:
         refusals, self._refusals = self._refusals, []
         for refusal in refusals:
             self._audit_refusal(refusal)
+        audited, self._audited = (self._audited and exc_type is None) or bool(refusals), False
+        if audited:
+            self._seal()
 
     @property
     def session(self) -> Session:
@@ -97,6 +106,7 @@ class UnitOfWork:
               purpose: str | None = None) -> None:
         """An audit row in this transaction: it commits, or rolls back, with the work it records."""
         why = purpose if purpose is not None else self.purpose
+        self._audited = True
         audit_store.record(self.session, actor=self.principal.actor, role=self.principal.role.value,
                            action=action, object_type=object_type, object_id=str(object_id)[:64], detail=detail,
                            purpose=why, at=self.now())
@@ -106,3 +116,11 @@ class UnitOfWork:
             audit_store.record(s, actor=self.principal.actor, role=self.principal.role.value, action="refused",
                                object_type="operation", object_id=exc.operation[:64], detail=exc.why,
                                purpose=self.purpose, at=self.now())
+
+    def _seal(self) -> None:
+        """Chain the committed audit rows (best effort: rows left unsealed are chained by the next seal)."""
+        try:
+            with session_scope(self._sessions) as s:
+                audit_store.seal(s)
+        except SQLAlchemyError as exc:  # a busy store must not fail work that has already committed
+            log.warning("audit rows left for the next seal: %s", str(exc).splitlines()[0][:200])

@@ -3,14 +3,24 @@
 Rows are added to the caller's session, so an access and its audit entry
 commit (or roll back) together: there is no read that succeeded without a
 record of it. Callers own the transaction and must commit.
+
+The trail is tamper-evident: :func:`seal` puts committed rows on a hash
+chain (each row's SHA-256 covers its own fields, its place in the chain and
+the previous row's hash), and :func:`verify` walks the chain and names the
+first row that was edited, inserted or deleted. Sealing runs in its own short
+transaction, serialised (SQLite: the write lock; PostgreSQL: an advisory
+lock), after the work that wrote the rows has committed -- never inside a
+worker's transaction, so it adds no lock to the pipeline's work.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from securecomm.store.base import clock_now
@@ -77,3 +87,112 @@ def trail(session: Session, object_type: str | None = None, object_id: str | Non
     return [AuditRecord(e.id, e.at, e.actor, e.role, e.action, e.object_type, e.object_id, e.detail,
                         e.purpose or "")
             for e in session.scalars(q)]
+
+
+# --------------------------------------------------------------------------- the hash chain
+
+#: The previous hash of the first row of the chain.
+GENESIS = "0" * 64
+#: PostgreSQL advisory lock key that serialises sealing (any fixed 64-bit number; "SCAUDIT" in ASCII).
+_SEAL_LOCK = 0x5343415544495400
+
+
+def row_digest(entry: AuditEntry, seq: int, prev_hash: str) -> str:
+    """SHA-256 over a row's place in the chain, the previous hash and every field of the row."""
+    at = entry.at
+    at_text = (at.astimezone(dt.UTC) if at.tzinfo else at.replace(tzinfo=dt.UTC)).isoformat(timespec="microseconds")
+    doc = [seq, prev_hash, entry.id, at_text, entry.actor, entry.role, entry.action, entry.object_type,
+           entry.object_id, entry.detail or "", entry.purpose or ""]
+    return hashlib.sha256(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def _lock_chain(session: Session) -> None:
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEAL_LOCK})
+    elif conn.dialect.name == "sqlite":
+        dbapi = conn.connection.dbapi_connection
+        if dbapi is not None and not dbapi.in_transaction:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _head(session: Session) -> tuple[int, str]:
+    last = session.execute(select(AuditEntry.chain_seq, AuditEntry.row_hash)
+                           .where(AuditEntry.chain_seq.is_not(None))
+                           .order_by(AuditEntry.chain_seq.desc()).limit(1)).one_or_none()
+    return (0, GENESIS) if last is None else (int(last[0]), str(last[1]))
+
+
+def seal(session: Session, *, batch: int = 5000) -> int:
+    """Chain every committed row not yet on the chain, in id order; the caller commits. Returns how many.
+
+    Call it in a session of its own (it takes the chain's lock until that session commits).
+    """
+    _lock_chain(session)
+    seq, prev = _head(session)
+    done = 0
+    while True:
+        rows = session.scalars(select(AuditEntry).where(AuditEntry.chain_seq.is_(None))
+                               .order_by(AuditEntry.id).limit(batch)).all()
+        if not rows:
+            return done
+        for entry in rows:
+            seq += 1
+            entry.chain_seq, entry.prev_hash = seq, prev
+            entry.row_hash = prev = row_digest(entry, seq, prev)
+        session.flush()
+        done += len(rows)
+
+
+@dataclass
+class ChainReport:
+    """What :func:`verify` found: ``ok`` when every sealed row is intact and in place."""
+
+    rows: int = 0                 # rows on the chain
+    unsealed: int = 0             # rows written but not yet chained (sealing runs after each commit)
+    head_seq: int = 0
+    head_hash: str = GENESIS
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(session: Session, *, expect_head: tuple[int, str] | None = None, max_problems: int = 20) -> ChainReport:
+    """Walk the chain from its start: recompute each row's hash and check the links and the numbering.
+
+    An edited row fails its own hash; a deleted row leaves a gap in the numbering and a broken link; an
+    inserted row (chained by hand) breaks the link after it. Deleting rows at the very end leaves no trace
+    inside the chain: compare the head with one recorded earlier (``expect_head``: ``(seq, hash)``).
+    """
+    report = ChainReport()
+    prev_seq, prev_hash = 0, GENESIS
+    q = (select(AuditEntry).where(AuditEntry.chain_seq.is_not(None)).order_by(AuditEntry.chain_seq)
+         .execution_options(yield_per=2000))
+    for entry in session.scalars(q):
+        report.rows += 1
+        seq = int(entry.chain_seq)
+        where = f"audit row {entry.id} (chain position {seq})"
+        if seq != prev_seq + 1:
+            report.problems.append(f"{where}: positions {prev_seq + 1}..{seq - 1} are missing (rows deleted)")
+        if entry.prev_hash != prev_hash:
+            report.problems.append(f"{where}: does not link to the row before it (a row before it was deleted, "
+                                   f"inserted or edited)")
+        if entry.row_hash != row_digest(entry, seq, entry.prev_hash or ""):
+            report.problems.append(f"{where}: its contents do not match its hash (the row was edited)")
+        prev_seq, prev_hash = seq, entry.row_hash or ""
+        if len(report.problems) >= max_problems:
+            report.problems.append("... stopped after this many problems")
+            break
+    report.head_seq, report.head_hash = prev_seq, prev_hash
+    report.unsealed = int(session.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.chain_seq.is_(None)))
+                          or 0)
+    if expect_head is not None and len(report.problems) < max_problems:
+        seq, digest = expect_head
+        got = session.scalar(select(AuditEntry.row_hash).where(AuditEntry.chain_seq == seq))
+        if got is None:
+            report.problems.append(f"chain position {seq} (the recorded head) is gone: rows were deleted at the end")
+        elif got != digest:
+            report.problems.append(f"chain position {seq} does not have the recorded hash: the chain was rewritten")
+    return report

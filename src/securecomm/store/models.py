@@ -331,6 +331,11 @@ class AuditEntry(Base):
     object_id: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text, default="")
     purpose: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # The hash chain (``securecomm.store.audit.seal``): position in the chain, the previous row's hash and
+    # this row's hash over its own fields and that one. NULL until sealed (right after the work commits).
+    chain_seq: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    row_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 # --------------------------------------------------------------------------- users
@@ -359,11 +364,32 @@ class User(Base):
     created_by: Mapped[str] = mapped_column(String(100), default="")
 
 
+class ApiToken(Base):
+    """A bearer token of the HTTP API, issued to one user: only its SHA-256 is stored.
+
+    The token acts as its user (role and scopes come from the ``users`` row at each
+    request, so disabling the user stops every token of it). Revoked or expired
+    tokens are kept for the audit trail.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock_now)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
 #: Tables this module owns, in creation order (the 0001 migration builds exactly these).
 DOMAIN_TABLES = (
     "agencies", "activations", "id_sequences", "criminal_subjects", "criminal_templates", "arrests",
     "charges", "dispositions", "immigration_identities", "aliases", "encounters", "immigration_templates",
-    "retained_bookings", "retained_templates", "audit_log", "users",
+    "retained_bookings", "retained_templates", "audit_log", "users", "api_tokens",
 )
 
 

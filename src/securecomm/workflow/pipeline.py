@@ -524,17 +524,35 @@ def _audit(session: Session, reviewer: str, item: ReviewItem, decision: str) -> 
 # ----------------------------------------------------------------------------------- worker processes
 
 
-def _worker_process(url: str, config: PipelineConfig, lease_seconds: float) -> None:
-    """Target of one worker process: its own engine and galleries, until the queue is empty."""
+def _worker_process(url: str, config: PipelineConfig, lease_seconds: float, follow: bool = False) -> None:
+    """Target of one worker process: its own engine and galleries, until the queue is empty (or, with
+    ``follow``, until SIGTERM)."""
     from securecomm.store.db import make_engine
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stop = stop_on_sigterm()
+    _stop_when_orphaned(stop)
     engine = make_engine(url)
     try:
-        Worker(engine, config, lease_seconds=lease_seconds).run(until_empty=True, stop=stop)
+        Worker(engine, config, lease_seconds=lease_seconds).run(until_empty=not follow, stop=stop)
     finally:
         engine.dispose()
+
+
+def _stop_when_orphaned(stop: threading.Event, every: float = 1.0) -> None:
+    """Set ``stop`` when the supervising process is gone (killed): the worker finishes the booking in hand and
+    exits, instead of following the queue forever beside the supervisor's replacement."""
+    import os
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not stop.wait(every):
+            if os.getppid() != parent:
+                log.warning("supervising process %d is gone; stopping after the booking in hand", parent)
+                stop.set()
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
 def stop_on_sigterm() -> threading.Event:
@@ -547,10 +565,25 @@ def stop_on_sigterm() -> threading.Event:
     return stop
 
 
+def _work_left(queue: JobQueue) -> bool:
+    """Whether jobs remain to run; a database hiccup counts as yes (a replacement worker rides it out)."""
+    try:
+        return queue.outstanding() > 0
+    except DBAPIError:
+        return True
+
+
 def run_workers(engine: Engine, workers: int, config: PipelineConfig | None = None, *, lease_seconds: float = 60.0,
-                on_poll: Callable[[dict[str, int]], None] | None = None, poll: float = 0.3) -> list[int]:
+                on_poll: Callable[[dict[str, int]], None] | None = None, poll: float = 0.3,
+                follow: bool = False, stop: threading.Event | None = None, max_restarts: int | None = None,
+                on_restart: Callable[[int], None] | None = None) -> list[int]:
     """Start ``workers`` worker processes, wait until they have emptied the queue; returns their exit codes.
 
+    A worker that dies (killed, crashed, out of memory) is replaced by a fresh one while jobs remain
+    (with ``follow``: until ``stop``), at most ``max_restarts`` times in all (default: 5 per worker, so a
+    worker that cannot start -- a broken model -- does not loop); ``on_restart`` gets the dead worker's exit
+    code. The codes returned are those of the last process in each slot. With ``follow`` the workers keep
+    polling an empty queue until ``stop`` is set; then each finishes the booking in hand (SIGTERM).
     ``on_poll`` gets the queue's counts by state every ``poll`` seconds (for a progress bar).
     """
     import multiprocessing as mp
@@ -559,11 +592,36 @@ def run_workers(engine: Engine, workers: int, config: PipelineConfig | None = No
     url = engine.url.render_as_string(hide_password=False)
     queue = JobQueue(engine)
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_worker_process, args=(url, config, lease_seconds)) for _ in range(max(1, workers))]
-    for p in procs:
+    budget = 5 * max(1, workers) if max_restarts is None else max_restarts
+
+    def start():
+        p = ctx.Process(target=_worker_process, args=(url, config, lease_seconds, follow))
         p.start()
+        return p
+
+    procs = [start() for _ in range(max(1, workers))]
+    stopping = False
     try:
-        while any(p.is_alive() for p in procs):
+        while True:
+            if stop is not None and stop.is_set() and not stopping:
+                stopping = True
+                for p in procs:
+                    if p.is_alive():
+                        p.terminate()  # SIGTERM: finish the booking in hand, then exit
+            for i, p in enumerate(procs):
+                if p.is_alive() or stopping or budget <= 0:
+                    continue
+                if p.exitcode == 0 and not follow:
+                    continue  # it found the queue empty
+                if not follow and not _work_left(queue):
+                    continue
+                budget -= 1
+                log.warning("worker process %d ended with exit code %s; starting a replacement", p.pid, p.exitcode)
+                if on_restart is not None:
+                    on_restart(int(p.exitcode or 0))
+                procs[i] = start()
+            if not any(p.is_alive() for p in procs):
+                break
             if on_poll is not None:
                 _poll(queue, on_poll)
             time.sleep(poll)

@@ -1,0 +1,559 @@
+"""Pipeline throughput, booking->IAR latency and a chaos soak with ``securecomm work --workers 2`` (issue 13).
+
+    nice -n 10 .venv/bin/python benchmarks/bench_pipeline.py throughput --backend sqlite --bookings 40
+    nice -n 10 .venv/bin/python benchmarks/bench_pipeline.py latency    --backend postgres --bookings 30 --rate 0.5
+    nice -n 10 .venv/bin/python benchmarks/bench_pipeline.py soak       --backend postgres --bookings 2000 \\
+        --fingers 2,7 --kill-every 20
+
+What is fed (synthetic, nothing real): ``--people`` persons from ``securecomm.synth``
+(masters rendered as plain 500 ppi impressions, WSQ-compressed as a live-scan sends
+them), booked at an activated agency of the demo's state (``securecomm.demo``). Half
+of them have an immigration record (visa overstay: IAQ and IAR expected), a third a
+criminal history. ``--impressions`` distinct impression sets are rendered per person;
+booking ``k`` carries set ``k mod (people x impressions)`` under its own TCN, so a run
+of thousands of bookings needs no thousands of renders. Every booking is still read,
+WSQ-decoded, extracted and searched in full by the workers (the parse cache is keyed
+by the transaction; nothing is reused across bookings). Renders are cached under
+``--data`` (default /work/bench-data-13 or $SECURECOMM_BENCH_DATA).
+
+* ``throughput``: all bookings queued, then ``securecomm work --workers N`` until the
+  queue is empty; bookings/s over the run (first to last committed stage) and with
+  worker start-up; worker CPU per booking; beside it the **extraction-bound limit**:
+  CPU time of read + WSQ decode + extraction per booking, measured in this process on
+  the same bookings, limit = workers / that (bookings/s, were the cores free).
+* ``latency``: ``work --workers N --follow`` running; bookings submitted at ``--rate``
+  per second (Poisson arrivals); latency = IAR (or, without an IAR, the last response)
+  ``created_at`` - ``received_at``, p50/p95.
+* ``soak``: all bookings queued; ``work --workers N --follow --lease L``; every
+  ``--kill-every`` s (uniform 0.5-1.5x) a random chaos event: SIGKILL one worker
+  process (the supervisor replaces it), SIGKILL the supervisor itself (restarted; its
+  orphaned workers stop), or, on PostgreSQL, ``pg_terminate_backend`` on every
+  connection to the store. Checked at the end: every booking done (or waiting for a
+  person), exactly one SRE per recipient, at most one of every response per recipient,
+  one arrest per TCN, no job failed or parked.
+
+Results: ``--out`` (default benchmarks/results)/pipeline-<mode>-<backend>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import pickle
+import platform
+import random
+import resource
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = Path(os.environ.get("SECURECOMM_BENCH_DATA", "/work/bench-data-13"))
+PG_ADMIN = os.environ.get("SECURECOMM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+TEMPLATE_TCN = "MA0130100-20120601-T000000"  # replaced, same length, per booking
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+
+def _person(i: int):
+    from securecomm.domain.records import Biographic
+
+    surnames = ("RAMIREZ", "MURPHY", "SANTOS", "FLORES", "NGUYEN", "OKAFOR", "SILVA", "KOWALSKI")
+    return Biographic(f"{surnames[i % len(surnames)]}{'ABCDEFGHIJ'[i // 8 % 10]}", "BENCH",
+                      dt.date(1970 + i % 30, 1 + i % 12, 1 + i % 28), "M" if i % 2 else "F", "MX" if i % 2 else "BR")
+
+
+def _render(args: tuple) -> tuple[int, int, dict]:
+    """Plain impressions of person ``i``, impression seed ``seed``: {position: FingerImage}."""
+    i, seed, fingers = args
+    from securecomm.domain.records import FingerImage
+    from securecomm.synth import make_person, render
+
+    master = make_person(90_000 + i)
+    return i, seed, {p: FingerImage(position=p, pixels=render(master.fingers[p], seed, "plain").pixels, ppi=500.0,
+                                    compression="WSQ") for p in fingers if p in master.fingers}
+
+
+def build_inputs(data: Path, people: int, impressions: int, fingers: tuple[int, ...], processes: int = 2) -> dict:
+    """Enrolment files and booking templates (one per person and impression set), cached on disk."""
+    key = hashlib.sha256(repr((people, impressions, fingers, 3)).encode())
+    for package in ("interchange", "synth"):
+        for src in sorted((ROOT / "src" / "securecomm" / package).glob("*.py")):
+            key.update(src.read_bytes())
+    path = data / f"pipeline-inputs-{key.hexdigest()[:16]}.pickle"
+    if path.is_file():
+        return pickle.loads(path.read_bytes())
+    from securecomm.demo.population import AGENCIES, SIB_ORI
+    from securecomm.domain.records import (Arrest, Booking, Charge, CriminalEnrolment, Disposition, Encounter,
+                                           ImmigrationEnrolment)
+    from securecomm.interchange import write_booking, write_criminal_enrolment, write_immigration_enrolment
+    from securecomm.interchange.ebts import FBI_ORI
+
+    jobs = [(i, s, fingers) for i in range(people) for s in [1] + [100 + k for k in range(impressions)]]
+    rendered: dict[tuple[int, int], dict] = {}
+    t = time.monotonic()
+    with mp.get_context("spawn").Pool(processes) as pool:
+        for i, s, imgs in pool.imap_unordered(_render, jobs):
+            rendered[(i, s)] = imgs
+    render_s = time.monotonic() - t
+    ori = AGENCIES[0][0]  # activated since 2008
+    criminal, immigration, templates = [], [], []
+    for i in range(people):
+        person = _person(i)
+        if i % 3 == 0:
+            criminal.append(write_criminal_enrolment(CriminalEnrolment(
+                tcn=f"CNA-BENCH-{i:05d}", ori=ori, person=person, fingers=rendered[(i, 1)],
+                arrests=(Arrest(dt.date(2009, 5, 1), ori, f"H-BENCH-{i:05d}", (Charge("2303"),),
+                                (Disposition("2303", "convicted", dt.date(2009, 8, 1)),)),)), date=dt.date(2010, 1, 1)))
+        if i % 2 == 0:
+            immigration.append(write_immigration_enrolment(ImmigrationEnrolment(
+                tcn=f"IEN-BENCH-{i:05d}", person=person, fingers=rendered[(i, 1)],
+                encounters=(Encounter("admission", dt.date(2004, 3, 1), "JFK POE", expires=dt.date(2004, 9, 1)),
+                            Encounter("visa_overstay", dt.date(2004, 9, 2)))), date=dt.date(2010, 1, 1)))
+        for k in range(impressions):
+            raw = write_booking(Booking(ori=ori, tcn=TEMPLATE_TCN, dai=FBI_ORI, date=dt.date(2012, 6, 1),
+                                        person=person, arrest_date=dt.date(2012, 6, 1), charges=(Charge("5404"),),
+                                        fingers=rendered[(i, 100 + k)], sib_ori=SIB_ORI))
+            assert raw.count(TEMPLATE_TCN.encode()) >= 1
+            templates.append({"person": i, "impression": k, "immigration": i % 2 == 0, "raw": raw})
+    out = {"criminal": criminal, "immigration": immigration, "templates": templates, "render_s": render_s,
+           "renders": len(jobs), "fingers": fingers}
+    data.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(out))
+    tmp.replace(path)
+    return out
+
+
+def booking_bytes(inputs: dict, k: int) -> tuple[str, bytes, dict]:
+    t = inputs["templates"][k % len(inputs["templates"])]
+    tcn = f"{TEMPLATE_TCN[:-6]}{k:06d}"
+    return tcn, t["raw"].replace(TEMPLATE_TCN.encode(), tcn.encode()), t
+
+
+# ---------------------------------------------------------------------------------------------- stores
+
+
+def fresh_store(backend: str, data: Path) -> str:
+    if backend == "sqlite":
+        db = data / f"pipeline-{uuid.uuid4().hex[:8]}.db"
+        return f"sqlite:///{db}"
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(PG_ADMIN)
+    name = f"sc_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+
+
+def drop_store(url: str) -> None:
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        return
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    with psycopg.connect(u.set(drivername="postgresql", database=make_url(PG_ADMIN).database)
+                         .render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
+
+
+def setup_store(url: str, inputs: dict):
+    from securecomm.demo import scenario
+    from securecomm.store.db import make_engine, migrate
+
+    engine = make_engine(url)
+    migrate(engine)
+    agencies, activations = _scenario_tables()
+    sc = scenario.Scenario(agencies, activations, criminal=list(inputs["criminal"]),
+                           immigration=list(inputs["immigration"]))
+    scenario.setup_store(engine, sc)
+    return engine
+
+
+def _scenario_tables():
+    from securecomm.demo.population import AGENCIES, FIELD_OFFICE, PILOT_FROM, SIB_ORI, STATE, STATEWIDE_FROM
+
+    agencies = [{"ori": o, "name": n, "state": STATE, "county": c, "kind": k, "sib_ori": SIB_ORI,
+                 "field_office": FIELD_OFFICE} for o, n, c, k in AGENCIES]
+    agencies.append({"ori": SIB_ORI, "name": "State Identification Bureau", "state": STATE, "county": "",
+                     "kind": "SIB", "sib_ori": "", "field_office": FIELD_OFFICE})
+    activations = [
+        {"scope": "ori", "value": AGENCIES[0][0], "effective_from": PILOT_FROM.isoformat(), "effective_to": "",
+         "note": ""},
+        {"scope": "state", "value": STATE, "effective_from": STATEWIDE_FROM.isoformat(), "effective_to": "",
+         "note": ""}]
+    return agencies, activations
+
+
+def work_cmd(url: str, workers: int, min_fingers: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "securecomm", "work", "--workers", str(workers), "--db", url, "--min-fingers",
+            str(min_fingers), "--quiet", *extra]
+
+
+def child_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+
+
+# ---------------------------------------------------------------------------------------------- measures
+
+
+def extraction_bound(inputs: dict, sample: int, min_fingers: int) -> dict:
+    """CPU seconds of read + WSQ decode + extraction per booking, in this process, on ``sample`` bookings."""
+    from securecomm.engine.extractors import configured
+    from securecomm.interchange import parse_booking, read_transaction
+
+    extractor = configured()
+    decode, extract = [], []
+    for k in range(sample):
+        _, raw, _ = booking_bytes(inputs, k)
+        t0 = time.process_time()
+        b = parse_booking(read_transaction(raw), min_fingers=min_fingers)
+        t1 = time.process_time()
+        fingers = [(p, img) for p, img in sorted(b.fingers.items()) if not img.amputated]
+        extractor.extract_many([(img.pixels, img.ppi) for _, img in fingers], positions=[p for p, _ in fingers])
+        t2 = time.process_time()
+        decode.append(t1 - t0)
+        extract.append(t2 - t1)
+    per = (sum(decode) + sum(extract)) / sample
+    return {"extractor": extractor.label, "sample": sample, "decode_cpu_s": sum(decode) / sample,
+            "extract_cpu_s": sum(extract) / sample, "cpu_s_per_booking": per}
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+
+
+def latencies(engine, tcns: list[str]) -> dict:
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from securecomm.store.workflow_models import Response, Transaction
+
+    with Session(engine) as s:
+        recv = dict(s.execute(select(Transaction.tcn, Transaction.received_at).where(Transaction.tcn.in_(tcns))).all())
+        iar = dict(s.execute(select(Response.tcn, func.max(Response.created_at))
+                             .where(Response.tcn.in_(tcns), Response.kind == "IAR").group_by(Response.tcn)).all())
+        last = dict(s.execute(select(Response.tcn, func.max(Response.created_at))
+                              .where(Response.tcn.in_(tcns)).group_by(Response.tcn)).all())
+    to_iar = [(iar[t] - recv[t]).total_seconds() for t in tcns if t in iar]
+    to_last = [(last[t] - recv[t]).total_seconds() for t in tcns if t in last]
+    return {"with_iar": len(to_iar), "iar_p50_s": _pct(to_iar, 0.5), "iar_p95_s": _pct(to_iar, 0.95),
+            "iar_max_s": max(to_iar) if to_iar else None,
+            "answered": len(to_last), "last_response_p50_s": _pct(to_last, 0.5),
+            "last_response_p95_s": _pct(to_last, 0.95)}
+
+
+def stage_span(engine, tcns: list[str]) -> tuple[float, float]:
+    """Seconds from the run's first committed stage to its last (for bookings/s without start-up)."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from securecomm.store.workflow_models import Response, StageRun, Transaction
+
+    with Session(engine) as s:
+        first = s.scalar(select(func.min(StageRun.finished_at)).where(StageRun.tcn.in_(tcns)))
+        last = s.scalar(select(func.max(Transaction.finished_at)).where(Transaction.tcn.in_(tcns)))
+        last_resp = s.scalar(select(func.max(Response.created_at)).where(Response.tcn.in_(tcns)))
+        first_recv = s.scalar(select(func.min(Transaction.received_at)).where(Transaction.tcn.in_(tcns)))
+    end = max(x for x in (last, last_resp) if x is not None)
+    return (end - first).total_seconds(), (end - first_recv).total_seconds()
+
+
+def check_exactly_once(engine, tcns: list[str], expected_iar: set[str]) -> dict:
+    """0 lost, 0 duplicated: every booking finished once with its answers."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from securecomm.store.models import ArrestRow
+    from securecomm.store.workflow_models import Job, Response, Transaction
+
+    with Session(engine) as s:
+        jobs = dict(s.execute(select(Job.tcn, Job.state)).all())
+        states = dict(s.execute(select(Transaction.tcn, Transaction.state)).all())
+        per_recipient = Counter(s.execute(select(Response.tcn, Response.kind, Response.recipient)).all())
+        arrests = Counter(s.scalars(select(ArrestRow.tcn)).all())
+    kinds = Counter()
+    for (t, kind, _), n in per_recipient.items():
+        kinds[(t, kind)] += n
+    lost = [t for t in tcns if jobs.get(t) not in ("done", "waiting") or kinds[(t, "SRE")] != 2]
+    duplicated = sorted({t for (t, _, _), n in per_recipient.items() if n > 1} |
+                        {t for t in tcns if arrests[t] != 1})
+    missing_iar = [t for t in expected_iar if jobs.get(t) == "done" and kinds[(t, "IAR")] == 0]
+    return {"bookings": len(tcns), "lost": len(lost), "lost_examples": lost[:5], "duplicated": len(duplicated),
+            "duplicated_examples": duplicated[:5], "jobs": dict(Counter(jobs.get(t) for t in tcns)),
+            "transactions": dict(Counter(states.get(t) for t in tcns)),
+            "responses": dict(Counter(k for (_, k), n in kinds.items() for _ in range(n))),
+            "expected_iar": len(expected_iar), "done_without_iar": len(missing_iar)}
+
+
+# ---------------------------------------------------------------------------------------------- modes
+
+
+def submit_all(engine, inputs: dict, n: int) -> tuple[list[str], set[str], float]:
+    from securecomm.workflow.pipeline import submit
+
+    tcns, iar = [], set()
+    t = time.monotonic()
+    for k in range(n):
+        tcn, raw, meta = booking_bytes(inputs, k)
+        res = submit(engine, raw)
+        assert res.outcome == "queued", res
+        tcns.append(res.tcn)
+        if meta["immigration"]:
+            iar.add(res.tcn)
+    return tcns, iar, time.monotonic() - t
+
+
+def _work_cpu(url: str, args) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Run ``work`` to completion; (wall s, CPU s of it and its workers, the process)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.monotonic()
+    proc = subprocess.run(work_cmd(url, args.workers, len(args.fingers), "--lease", str(args.lease)),
+                          env=child_env(), capture_output=True, text=True)
+    wall = time.monotonic() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc
+
+
+def mode_throughput(args, inputs, url, engine) -> dict:
+    # start-up alone (imports, extractor, galleries) on the empty queue, to tell it from per-booking work
+    startup_wall, startup_cpu, _ = _work_cpu(url, args)
+    tcns, iar, submit_s = submit_all(engine, inputs, args.bookings)
+    wall, cpu, proc = _work_cpu(url, args)
+    span, _ = stage_span(engine, tcns)
+    check = check_exactly_once(engine, tcns, iar)
+    return {"bookings": len(tcns), "submit_s": submit_s, "work_exit": proc.returncode,
+            "work_tail": proc.stdout[-400:] + proc.stderr[-400:], "wall_s": wall, "processing_s": span,
+            "bookings_per_s": len(tcns) / span, "bookings_per_s_with_startup": len(tcns) / wall,
+            "worker_cpu_s": cpu, "startup_wall_s": startup_wall, "startup_cpu_s": startup_cpu,
+            "worker_cpu_s_per_booking": max(0.0, cpu - startup_cpu) / len(tcns),
+            "latency_bulk": latencies(engine, tcns),
+            "check": check}
+
+
+def _wait_done(engine, tcns: list[str], timeout: float) -> bool:
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from securecomm.store.workflow_models import Job
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with Session(engine) as s:
+                left = s.scalar(select(func.count()).select_from(Job)
+                                .where(Job.tcn.in_(tcns), Job.state.not_in(("done", "waiting"))))
+            if left == 0:
+                return True
+        except Exception:  # noqa: BLE001 - the soak terminates our connections too
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def _stop(proc: subprocess.Popen) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
+
+
+def mode_latency(args, inputs, url, engine) -> dict:
+    from securecomm.workflow.pipeline import submit
+
+    log = open(Path(args.data) / "latency-work.log", "wb")
+    proc = subprocess.Popen(work_cmd(url, args.workers, len(args.fingers), "--follow"), env=child_env(),
+                            stdout=log, stderr=log)
+    try:
+        warm_tcn, raw, _ = booking_bytes(inputs, 10**6 - 1)  # warm-up: the workers are up and galleries loaded
+        submit(engine, raw)
+        assert _wait_done(engine, [warm_tcn], 300), "warm-up booking not finished"
+        rng = random.Random(13)
+        tcns, iar = [], set()
+        t0 = time.monotonic()
+        next_at = t0
+        for k in range(args.bookings):
+            next_at += rng.expovariate(args.rate)
+            time.sleep(max(0.0, next_at - time.monotonic()))
+            tcn, raw, meta = booking_bytes(inputs, k)
+            res = submit(engine, raw)
+            tcns.append(res.tcn)
+            if meta["immigration"]:
+                iar.add(res.tcn)
+        fed = time.monotonic() - t0
+        finished = _wait_done(engine, tcns, 600)
+    finally:
+        code = _stop(proc)
+        log.close()
+    return {"bookings": len(tcns), "rate_per_s": args.rate, "fed_s": fed, "finished": finished, "work_exit": code,
+            "latency": latencies(engine, tcns), "check": check_exactly_once(engine, tcns, iar)}
+
+
+def _worker_children(pid: int) -> list[int]:
+    out = []
+    try:
+        kids = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    except OSError:
+        return out
+    for kid in kids:
+        try:
+            if b"spawn_main" in open(f"/proc/{kid}/cmdline", "rb").read():
+                out.append(int(kid))
+        except OSError:
+            pass
+    return out
+
+
+def _terminate_backends(url: str) -> int:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    with psycopg.connect(u.set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True) as conn:
+        rows = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall()
+    return len(rows)
+
+
+def mode_soak(args, inputs, url, engine) -> dict:
+    tcns, iar, submit_s = submit_all(engine, inputs, args.bookings)
+    rng = random.Random(args.seed)
+    log = open(Path(args.data) / "soak-work.log", "wb")
+    cmd = work_cmd(url, args.workers, len(args.fingers), "--follow", "--lease", str(args.lease))
+    events = Counter()
+    t0 = time.monotonic()
+
+    def start():
+        return subprocess.Popen(cmd, env=child_env(), stdout=log, stderr=log)
+
+    sup = start()
+    deadline = t0 + args.max_seconds
+    last_progress = 0.0
+    try:
+        while time.monotonic() < deadline:
+            if _wait_done(engine, tcns, rng.uniform(0.5, 1.5) * args.kill_every):
+                break
+            if sup.poll() is not None:
+                events["supervisor_exited"] += 1
+                sup = start()
+                continue
+            choices = ["kill_worker"] * 3 + ["kill_supervisor"]
+            if not url.startswith("sqlite"):
+                choices += ["terminate_backends"] * 2
+            what = rng.choice(choices)
+            if what == "kill_worker":
+                kids = _worker_children(sup.pid)
+                if kids:
+                    os.kill(rng.choice(kids), signal.SIGKILL)
+                    events[what] += 1
+            elif what == "kill_supervisor":
+                sup.send_signal(signal.SIGKILL)  # its workers see their parent gone and stop after the booking
+                sup.wait()
+                events[what] += 1
+                sup = start()
+            else:
+                events["backends_terminated"] += _terminate_backends(url)
+                events[what] += 1
+            if time.monotonic() - last_progress > 60:
+                last_progress = time.monotonic()
+                print(f"  soak {time.monotonic() - t0:.0f}s events {dict(events)}", flush=True)
+        finished = _wait_done(engine, tcns, 1)
+    finally:
+        code = _stop(sup)
+        log.close()
+    wall = time.monotonic() - t0
+    return {"bookings": len(tcns), "submit_s": submit_s, "wall_s": wall, "finished": finished, "work_exit": code,
+            "events": dict(events), "bookings_per_s": len(tcns) / wall, "check": check_exactly_once(engine, tcns, iar)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("mode", choices=("throughput", "latency", "soak", "inputs"))
+    ap.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    ap.add_argument("--bookings", type=int, default=40)
+    ap.add_argument("--people", type=int, default=8)
+    ap.add_argument("--impressions", type=int, default=2, help="distinct impression sets rendered per person")
+    ap.add_argument("--fingers", default="1-10", help="positions: 1-10 (ten-print) or e.g. 2,7")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--lease", type=float, default=10.0)
+    ap.add_argument("--rate", type=float, default=0.5, help="latency: bookings per second fed")
+    ap.add_argument("--kill-every", type=float, default=20.0, help="soak: mean seconds between chaos events")
+    ap.add_argument("--max-seconds", type=float, default=3600.0, help="soak: give up after this")
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--sample", type=int, default=6, help="bookings for the extraction-bound measurement")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    ap.add_argument("--keep", action="store_true", help="keep the store")
+    args = ap.parse_args(argv)
+    if "-" in args.fingers:
+        a, b = args.fingers.split("-")
+        args.fingers = tuple(range(int(a), int(b) + 1))
+    else:
+        args.fingers = tuple(int(x) for x in args.fingers.split(","))
+    args.data.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    t = time.monotonic()
+    inputs = build_inputs(args.data, args.people, args.impressions, args.fingers)
+    print(f"inputs: {len(inputs['templates'])} booking image sets of {len(args.fingers)} fingers, "
+          f"{len(inputs['criminal'])} CNA + {len(inputs['immigration'])} IEN enrolments "
+          f"({time.monotonic() - t:.0f} s; rendering {inputs['render_s']:.0f} s when built)", flush=True)
+    if args.mode == "inputs":
+        return 0
+    result: dict = {"mode": args.mode, "backend": args.backend, "machine": platform.processor() or platform.machine(),
+                    "cpus": os.cpu_count(), "load_before": os.getloadavg(),
+                    "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                    "extractor": os.environ.get("SECURECOMM_EXTRACTOR", "fused (default)"),
+                    "fingers": list(args.fingers), "people": args.people, "impressions": args.impressions,
+                    "workers": args.workers}
+    if args.mode == "throughput":
+        result["extraction_bound"] = eb = extraction_bound(inputs, args.sample, len(args.fingers))
+        eb["limit_bookings_per_s"] = args.workers / eb["cpu_s_per_booking"]
+        print(f"extraction-bound: {eb['cpu_s_per_booking']:.3f} CPU-s/booking -> "
+              f"{eb['limit_bookings_per_s']:.2f} bookings/s with {args.workers} free cores", flush=True)
+    url = fresh_store(args.backend, args.data)
+    try:
+        engine = setup_store(url, inputs)
+        run = {"throughput": mode_throughput, "latency": mode_latency, "soak": mode_soak}[args.mode]
+        result["result"] = run(args, inputs, url, engine)
+        engine.dispose()
+    finally:
+        if not args.keep:
+            drop_store(url)
+    result["load_after"] = os.getloadavg()
+    if args.mode == "throughput":
+        r = result["result"]
+        r["fraction_of_extraction_bound"] = r["bookings_per_s"] / result["extraction_bound"]["limit_bookings_per_s"]
+        r["extraction_share_of_worker_cpu"] = (result["extraction_bound"]["cpu_s_per_booking"]
+                                               / r["worker_cpu_s_per_booking"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out / f"pipeline-{args.mode}-{args.backend}.json"
+    out.write_text(json.dumps(result, indent=2, default=str))
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
