@@ -9,14 +9,15 @@ permission decision).
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
 from securecomm.domain.principal import Principal, Role
-from securecomm.services import (NotFound, PermissionDenied, UnitOfWork, audit, bookings, config, enrolment,
-                                 identity, jobs, pipeline, protections, review, simulation, statistics, tokens,
-                                 users)
+from securecomm.services import (NotFound, PermissionDenied, UnitOfWork, audit, bookings, config, detainers,
+                                 enrolment, identity, jobs, pipeline, protections, review, simulation, statistics,
+                                 tokens, users)
 from securecomm.services.permissions import PERMISSIONS, allowed, matrix_markdown
 from securecomm.store.db import open_store
 from securecomm.store.workflow_models import Job, ReviewItem, Transaction
@@ -101,6 +102,16 @@ def drivers(engine, sessions, data):
         "jobs.park": in_uow(lambda u: jobs.park_job(u, "NO-SUCH-TCN", "matrix")),
         "identity.consolidation_queue": in_uow(lambda u: identity.consolidation_queue(u)),
         "identity.merge": in_uow(lambda u: identity.merge_subjects(u, "000000000", "000000001", "matrix")),
+        "detainer.decide": in_uow(lambda u: detainers.decide(u, "T-MATRIX-1", "detainer")),
+        "detainer.cancel": in_uow(lambda u: detainers.cancel(u, 999999, reason="matrix cancellation")),
+        "detainer.acknowledge": in_uow(lambda u: detainers.acknowledge(
+            u, 999999, release_at=dt.datetime(2013, 7, 3, 21, tzinfo=dt.UTC))),
+        "detainer.release": in_uow(lambda u: detainers.release(u, 999999, reason="bail")),
+        "detainer.transfer": in_uow(lambda u: detainers.transfer(u, 999999)),
+        "detainer.override_expiry": in_uow(lambda u: detainers.transfer(u, 999999, override="matrix: late pickup")),
+        "detainer.list": in_uow(lambda u: detainers.list_detainers(u)),
+        "detainer.expiry": in_uow(lambda u: detainers.expiry(u, ori=ORI, release_at=dt.datetime(2013, 7, 3, 17))),
+        "detainer.timers": in_uow(lambda u: detainers.timers(u)),
     }
 
 

@@ -8,13 +8,14 @@ jobs, subjects -- parked jobs, consolidation and merges  (cli/operations.py)
 stats, report -- the programme's statistics              (cli/stats.py)
 simulate, whatif -- state-year simulation and replays     (cli/simulate.py)
 serve, tokens, audit verify -- the HTTP API and its tokens   (cli/serve.py)
+detainers -- decisions, answers, the hold clock, timers  (cli/detainers.py)
 """
 
 from __future__ import annotations
 
 import typer
 
-from securecomm.cli import bench, nist, operations, pipeline, serve, simulate, stats, synth
+from securecomm.cli import bench, detainers, nist, operations, pipeline, serve, simulate, stats, synth
 
 app = typer.Typer(
     help="securecomm: booking fingerprints searched against criminal and immigration repositories.",
@@ -29,6 +30,7 @@ operations.register(app)
 stats.register(app)
 simulate.register(app)
 serve.register(app, pipeline.audit_app)
+detainers.register(app)
 
 
 def main() -> None:

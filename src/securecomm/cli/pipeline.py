@@ -333,6 +333,8 @@ def _work_here(worker, queue, once: bool, quiet: bool, follow: bool = False) -> 
 
             n = worker.run(until_empty=not follow, on_step=tick, stop=stop)
     console.print(f"{n} job(s) processed, {worker.stages_run} stage(s) committed")
+    if worker.timers_fired:
+        console.print(f"{worker.timers_fired} detainer timer(s) fired")
     _queue_summary(queue)
 
 

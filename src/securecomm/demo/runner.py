@@ -214,8 +214,15 @@ def run_demo(cfg: DemoConfig, *, data_dir: Path, db_url: str | None = None,
     if any(codes):
         console.print(f"[red]worker exit codes {codes}[/red]")
     result.seconds["pipeline"] = time.monotonic() - t
+    # 5. detainers: the field office decides on each IAR; the jails answer under their laws
+    from securecomm.demo.detainers import carry_through
+
+    t = time.monotonic()
+    detained = carry_through(engine, sessions, officer, admin, seed=cfg.seed)
+    result.seconds["detainers"] = time.monotonic() - t
     result.seconds["total"] = time.monotonic() - t0
     result.summary = summarise(engine, pop, fin_of)
+    result.summary["detainers"] = detained
     (folder / "summary.json").write_text(json.dumps({"summary": result.summary, "seconds": result.seconds,
                                                       "submitted": dict(result.submitted),
                                                       "enrolled": dict(result.enrolled)}, indent=2, default=str))
@@ -363,13 +370,38 @@ def print_summary(console: Console, result: DemoResult) -> None:
     by.add_row("protected people", _fmt(s["protected_people"]))
     by.add_row("match accuracy (vs synthetic truth)", _fmt(s["accuracy"]))
     console.print(by)
+    _print_detainers(console, s.get("detainers"))
     for what, tcn in s.get("examples", {}).items():
         console.print(f"  {what:>14}: securecomm status {tcn}")
     secs = result.seconds
     console.print(f"time: {secs.get('total', 0):.0f} s (fingerprints {secs.get('render', 0):.0f} s, enrolment "
-                  f"{secs.get('enrol', 0):.0f} s, pipeline {secs.get('pipeline', 0):.0f} s). Next: "
+                  f"{secs.get('enrol', 0):.0f} s, pipeline {secs.get('pipeline', 0):.0f} s, detainers "
+                  f"{secs.get('detainers', 0):.0f} s). Next: "
                   "`securecomm review`, `securecomm status TCN`, `securecomm responses TCN`; "
                   "transactions in data/demo/.")
+
+
+def _print_detainers(console: Console, d: dict | None) -> None:
+    """Detainers by jail: the law that answered and how each ended (statistics.detainers.figures)."""
+    if not d:
+        return
+    cols = ("decisions", "lodged", "notification_requests", "honoured", "declined_by_law", "expired", "transferred",
+            "released_before", "released_notified", "cancelled", "lodged_after_release", "over_held")
+    heads = ("decisions", "lodged", "notif. req.", "honoured", "declined by law", "expired", "transferred",
+             "released before", "release notice", "cancelled", "too late", "over-held")
+    table = Table(title="Detainers by jail, under its law (securecomm detainers list / figures)")
+    table.add_column("jail (law in force)")
+    for h in heads:
+        table.add_column(h, justify="right")
+    for row in d.get("by_ori", []):
+        law = d.get("laws", {}).get(row["jurisdiction"], "-")
+        table.add_row(f"{row['jurisdiction']} ({law})", *(str(row[c]) for c in cols))
+    tot = d.get("totals", {})
+    if tot:
+        table.add_row("all", *(str(tot.get(c, 0)) for c in cols))
+    console.print(table)
+    if d.get("errors"):
+        console.print(f"detainer events refused: {_fmt(d['errors'])}")
 
 
 def _fmt(d: dict) -> str:

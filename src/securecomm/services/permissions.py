@@ -37,6 +37,17 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # --- protections (victim / witness) ----------------------------------------------------------
     "protection.flag": frozenset({R.LESC_ANALYST, R.FIELD_OFFICER, R.FIELD_SUPERVISOR}),
     "protection.clear": frozenset({R.FIELD_SUPERVISOR}),
+    # --- detainers: the field office decides, the jail answers under its law ------------------------
+    "detainer.decide": frozenset({R.FIELD_OFFICER, R.FIELD_SUPERVISOR}),
+    "detainer.cancel": frozenset({R.FIELD_OFFICER, R.FIELD_SUPERVISOR}),
+    "detainer.acknowledge": frozenset({R.JAIL}),
+    "detainer.release": frozenset({R.JAIL}),
+    "detainer.transfer": frozenset({R.JAIL, R.FIELD_OFFICER, R.FIELD_SUPERVISOR}),
+    "detainer.override_expiry": frozenset({R.JAIL, R.FIELD_SUPERVISOR}),  # record a hold past expiry (counted)
+    "detainer.list": frozenset({R.FIELD_OFFICER, R.FIELD_SUPERVISOR, R.JAIL, R.SIB, R.OVERSIGHT, R.ADMIN}),
+    "detainer.expiry": frozenset({R.FIELD_OFFICER, R.FIELD_SUPERVISOR, R.JAIL, R.AGENCY, R.SIB, R.OVERSIGHT,
+                                  R.ADMIN}),  # compute a hold's expiry; touches no record
+    "detainer.timers": frozenset({R.ADMIN, R.SYSTEM}),  # list / fire due timers
     # --- configuration ---------------------------------------------------------------------------
     "agencies.load": frozenset({R.ADMIN}),
     "agencies.list": frozenset({R.ADMIN, R.OVERSIGHT, R.SIB, R.AGENCY, R.FIELD_OFFICER,

@@ -408,3 +408,5 @@ class UcnAlias(Base):
     merged_by: Mapped[str] = mapped_column(String(64), default="")
     reason: Mapped[str] = mapped_column(Text, default="")
     merged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock_now)
+
+from securecomm.store import detainer_models  # noqa: E402,F401  (detainer tables: one metadata for migrations)

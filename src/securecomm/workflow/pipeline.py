@@ -202,6 +202,11 @@ class Worker:
 
         configured()  # the deployment's extractor, built now: a missing or broken model stops the worker here
         self.stages_run = 0
+        #: Detainer timers (expiry warnings and notices, release notices) this worker sent, and how often it
+        #: looks for due ones while busy (it always looks when idle and before it stops).
+        self.timers_fired = 0
+        self.timer_period = 1.0
+        self._next_timer_check = 0.0
         #: Consecutive database errors a worker rides out (with back-off) before giving up.
         self.max_database_errors = 20
 
@@ -346,6 +351,21 @@ class Worker:
             tx.captured_at = outcome.captured_at
         return nxt
 
+    def fire_timers(self, *, drain: bool = False, batch: int = 100) -> int:
+        """Send the notices of due detainer timers, each exactly once (workflow.detainers): up to ``batch``
+        between jobs, or with ``drain`` every one due now."""
+        from securecomm.workflow.detainers import fire_due
+
+        total = 0
+        while True:
+            n = len(fire_due(self.engine, clock=self.clock, owner=self.queue.owner, limit=batch))
+            total += n
+            if not drain or n < batch:
+                break
+        self._next_timer_check = time.monotonic() + self.timer_period
+        self.timers_fired += total
+        return total
+
     # many jobs -----------------------------------------------------------------------------------
     def run(self, *, until_empty: bool = True, poll: float = 0.5, stop: threading.Event | None = None,
             on_step: Callable[[], None] | None = None) -> int:
@@ -354,6 +374,8 @@ class Worker:
         errors = 0
         while stop is None or not stop.is_set():
             try:
+                if time.monotonic() >= self._next_timer_check:
+                    self.fire_timers()
                 if self.step():
                     touched += 1
                     errors = 0
@@ -361,6 +383,7 @@ class Worker:
                         on_step()
                     continue
                 if until_empty and self.queue.outstanding() == 0:
+                    self.fire_timers(drain=True)  # the timers due now go out before the worker stops
                     break
                 wait = self.queue.next_available_in()
             except DBAPIError as exc:  # the database itself is unwell (locked, restarting, gone)

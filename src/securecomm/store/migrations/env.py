@@ -16,7 +16,8 @@ from sqlalchemy import Connection
 import securecomm.store.models  # noqa: F401  (registers the domain tables)
 from securecomm.store.base import Base
 
-for _module in ("securecomm.store.workflow_models", "securecomm.store.simulation_models"):
+for _module in ("securecomm.store.workflow_models", "securecomm.store.simulation_models",
+                "securecomm.store.detainer_models"):
     try:  # the workflow and simulation tables, when those modules exist
         importlib.import_module(_module)
     except ModuleNotFoundError as exc:  # pragma: no cover - depends on the checkout
