@@ -38,7 +38,10 @@ LEVEL_COLOURS = ("#7f0000", "#d7301f", "#fc8d59", "#9ecae1")
 TABLE_FIGURES = ("submissions", "immigration_searches", "ident_matches", *LEVEL_NAMES, "iaqs", "iars",
                  "iar_detainer", "iar_notification", "review_band_matches", "matched_people",
                  "share_no_conviction", "citizens_matched", "protected_matched", "false_matches",
-                 "booking_to_iar_median_s", "booking_to_iar_p95_s")
+                 "booking_to_iar_median_s", "booking_to_iar_p95_s",
+                 "detainers_lodged", "notification_requests_lodged", "detainers_honoured",
+                 "detainers_declined_by_law", "detainers_expired", "detainers_transferred", "over_holds",
+                 "held_no_conviction")
 
 
 @dataclass(frozen=True)
