@@ -78,3 +78,21 @@ def test_detainer_figures_suppressed_for_the_public(with_detainers):
         public = suppress(compute(s)).rows[0].figures
     assert public["detainers_lodged"] is None and public["over_holds"] is None  # 4 and 1: small cells
     assert public["submissions"] == 9
+
+
+def test_jurisdiction_table_and_report_carry_the_detainers(with_detainers, tmp_path):
+    from rich.console import Console
+
+    from securecomm.statistics.report import jurisdiction_table, write_report
+
+    with with_detainers() as s:
+        table = jurisdiction_table(compute(s, level="county"), "by county")
+        rep = write_report(s, tmp_path, month="2012-06", state="MA")
+    console = Console(width=250, record=True)
+    console.print(table)
+    text = console.export_text()
+    suffolk = next(line for line in text.splitlines() if "Suffolk" in line)
+    assert "lodged" in text and "over-holds" in text
+    assert [c.strip() for c in suffolk.split("│")[-6:-2]] == ["1", "3", "1", "1"]  # detainer rec., lodged, honoured, over-holds
+    page = rep.html.read_text()
+    assert "detainers lodged" in page and "over-holds" in page

@@ -231,9 +231,9 @@ def jurisdiction_table(stats: Statistics, title: str):
     from rich.table import Table
 
     cols = ("submissions", "immigration_searches", "ident_matches", *LEVEL_NAMES, "iars", "iar_detainer",
-            "share_no_conviction")
+            "detainers_lodged", "detainers_honoured", "over_holds", "share_no_conviction")
     heads = ("submissions", "searched", "matches", "L1", "L2", "L3", "NC", "IARs", "detainer rec.",
-             "no conviction")
+             "lodged", "honoured", "over-holds", "no conviction")
     t = Table(title=title, title_justify="left")
     for c in stats.key_columns:
         t.add_column(c)
