@@ -236,3 +236,33 @@ def test_scopes_and_chain_on_both_stores(db_url, tmp_path):
         n = s.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.chain_seq.is_(None)))
     assert n == 0  # the verify row itself was sealed right after its unit of work committed
     engine.dispose()
+
+
+def test_a_field_supervisor_sees_and_decides_only_its_areas_review_items(api):
+    client, sessions, toks, _ = api
+    admin = bearer(toks["root"])
+    r = client.post("/api/v1/users", json={"name": "sup_boston", "role": "field_supervisor", "area": "Boston"},
+                    headers=admin)
+    assert r.status_code == 201
+    sup = bearer(client.post("/api/v1/tokens", json={"user": "sup_boston"}, headers=admin).json()["token"])
+    with sessions() as s:
+        mine = ReviewItem(tcn="T-A-1", kind="status", reason="undecided", details={})
+        theirs = ReviewItem(tcn="T-B-1", kind="status", reason="undecided", details={})
+        s.add_all([mine, theirs])
+        s.commit()
+        ids = mine.id, theirs.id
+    listed = [i["id"] for i in client.get("/api/v1/review", headers=sup).json()["items"]]
+    assert ids[0] in listed and ids[1] not in listed
+    r = client.post(f"/api/v1/review/{ids[1]}/decision", json={"decision": "no_action"}, headers=sup)
+    assert r.status_code == 404 and r.json()["detail"] == "no such review item"
+
+
+def test_rate_limit_answers_429_with_retry_after(api):
+    client, sessions, toks, _ = api
+    tight = TestClient(create_app(sessions=sessions, rate=0.01, burst=2, console=False),
+                       raise_server_exceptions=False)
+    h = bearer(toks["public"])
+    assert [tight.get("/api/v1/me", headers=h).status_code for _ in range(2)] == [200, 200]
+    r = tight.get("/api/v1/me", headers=h)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1 and "requests per second" in r.json()["detail"]
+    assert tight.get("/api/v1/me", headers=bearer(toks["oversight"])).status_code == 200  # per user

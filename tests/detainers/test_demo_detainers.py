@@ -59,4 +59,4 @@ def test_carry_through_under_different_laws(tmp_path):
     console = Console(width=400, record=True)
     _print_detainers(console, out)
     text = console.export_text()
-    assert "Harbor City Trust Ordinance (demo)" in text and "declined by law" in text
+    assert "Harbor City Trust Ordinance (demo)" in text and "declined" in text and "over-held: 0" in text

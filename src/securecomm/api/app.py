@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from securecomm.api import errors
 from securecomm.api.errors import ApiError
+from securecomm.api.limits import RateLimiter, retry_after
 from securecomm.domain.clock import SYSTEM_CLOCK, Clock
 from securecomm.domain.principal import Principal
 from securecomm.services import UnitOfWork
@@ -31,6 +32,8 @@ from securecomm.store.db import open_store
 API = "/api/v1"
 #: Largest request body accepted (a ten-print CAR with WSQ images is well under 2 MiB).
 MAX_BODY = 16 * 1024 * 1024
+#: Requests per second per user (sustained) and burst; per client address for requests without a valid token.
+RATE, BURST = 50.0, 200
 #: Content types a booking submission may carry.
 NIST_TYPES = ("application/octet-stream", "application/x-ansi-nist", "application/vnd.ansi-nist")
 
@@ -83,7 +86,8 @@ def _json(request: Request, doc: Any, status: int = 200, headers: dict[str, str]
 
 
 def create_app(url: str | None = None, *, sessions: Callable[[], Session] | None = None,
-               clock: Clock = SYSTEM_CLOCK, max_body: int = MAX_BODY, console: bool = False) -> FastAPI:
+               clock: Clock = SYSTEM_CLOCK, max_body: int = MAX_BODY, console: bool = True,
+               rate: float = RATE, burst: int = BURST) -> FastAPI:
     """The API on the store at ``url`` (migrated to head) or on an existing session factory."""
     if sessions is None:
         _, sessions = open_store(url)
@@ -92,6 +96,7 @@ def create_app(url: str | None = None, *, sessions: Callable[[], Session] | None
                   "`Authorization: Bearer <token>` (issued by `securecomm tokens issue`).",
                   docs_url="/docs", redoc_url=None)
     app.state.sessions, app.state.clock, app.state.max_body = sessions, clock, max_body
+    limiter = app.state.limiter = RateLimiter(rate, burst)
     errors.install(app)
 
     @app.middleware("http")
@@ -115,10 +120,19 @@ def create_app(url: str | None = None, *, sessions: Callable[[], Session] | None
         try:
             if scheme.lower() != "bearer" or not token.strip():
                 raise tokens.InvalidToken("an `Authorization: Bearer <token>` header is required")
-            return tokens.authenticate(sessions, token.strip(), clock=clock)
+            who = tokens.authenticate(sessions, token.strip(), clock=clock)
         except tokens.InvalidToken as exc:
+            _limit(f"addr:{request.client.host if request.client else '-'}")
             tokens.audit_refusal(sessions, f"{request.method} {request.url.path}", str(exc), clock=clock)
             raise
+        _limit(f"user:{who.actor}")
+        return who
+
+    def _limit(key: str) -> None:
+        wait = limiter.take(key)
+        if wait:
+            raise ApiError(429, "Too Many Requests", f"slow down: at most {limiter.rate:g} requests per second "
+                           f"(bursts of {limiter.burst})", headers={"Retry-After": retry_after(wait)})
 
     Who = Annotated[Principal, Depends(principal)]
 

@@ -18,6 +18,7 @@ tokens_app = typer.Typer(help="HTTP API bearer tokens (admin): issue, list, revo
 def serve(host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
           port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
           workers: Annotated[int, typer.Option("--workers", help="uvicorn worker processes")] = 1,
+          rate: Annotated[float, typer.Option("--rate", help="requests per second per user (0: no limit)")] = 50.0,
           db: DbOpt = None, data: DataOpt = None) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) on the store."""
     import os
@@ -27,6 +28,7 @@ def serve(host: Annotated[str, typer.Option("--host", help="address to listen on
     url = _url(db, data)
     _engine(db, data).dispose()  # migrate once, here
     os.environ["SECURECOMM_DATABASE_URL"] = url
+    os.environ["SECURECOMM_API_RATE"] = str(rate)
     console.print(f"securecomm API on http://{host}:{port}/ (OpenAPI: /openapi.json)")
     uvicorn.run("securecomm.api.server:app", host=host, port=port, workers=max(1, workers), log_level="warning",
                 server_header=False, proxy_headers=False)

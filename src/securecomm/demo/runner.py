@@ -383,25 +383,27 @@ def print_summary(console: Console, result: DemoResult) -> None:
 
 def _print_detainers(console: Console, d: dict | None) -> None:
     """Detainers by jail: the law that answered and how each ended (statistics.detainers.figures)."""
-    if not d:
+    if not d or not d.get("by_ori"):
         return
-    cols = ("decisions", "lodged", "notification_requests", "honoured", "declined_by_law", "expired", "transferred",
-            "released_before", "released_notified", "cancelled", "lodged_after_release", "over_held")
-    heads = ("decisions", "lodged", "notif. req.", "honoured", "declined by law", "expired", "transferred",
-             "released before", "release notice", "cancelled", "too late", "over-held")
-    table = Table(title="Detainers by jail, under its law (securecomm detainers list / figures)")
-    table.add_column("jail (law in force)")
-    for h in heads:
-        table.add_column(h, justify="right")
-    for row in d.get("by_ori", []):
-        law = d.get("laws", {}).get(row["jurisdiction"], "-")
-        table.add_row(f"{row['jurisdiction']} ({law})", *(str(row[c]) for c in cols))
+    cols = ("lodged", "honoured", "declined_by_law", "expired", "transferred")
+    table = Table(title="Detainers by jail, under its law")
+    table.add_column("jail")
+    table.add_column("law in force")
+    for h in ("lodged", "honoured", "declined\nby law", "expired", "transferred"):
+        table.add_column(h, justify="right", no_wrap=True)
+    for row in d["by_ori"]:
+        table.add_row(row["jurisdiction"], d.get("laws", {}).get(row["jurisdiction"], "-"),
+                      *(str(row[c]) for c in cols))
     tot = d.get("totals", {})
-    if tot:
-        table.add_row("all", *(str(tot.get(c, 0)) for c in cols))
+    table.add_row("all", "", *(str(tot.get(c, 0)) for c in cols))
     console.print(table)
+    console.print(f"  also: {tot.get('notification_requests', 0)} notification requests "
+                  f"({tot.get('released_notified', 0)} release notices), {tot.get('released_before', 0)} released "
+                  f"before expiry, {tot.get('cancelled', 0)} cancelled, {tot.get('lodged_after_release', 0)} lodged "
+                  f"after release (too late), {tot.get('decisions', 0) - tot.get('lodged', 0) - tot.get('notification_requests', 0)}"
+                  f" no action; over-held: {tot.get('over_held', 0)}; `securecomm detainers list` / `figures`")
     if d.get("errors"):
-        console.print(f"detainer events refused: {_fmt(d['errors'])}")
+        console.print(f"  detainer events refused: {_fmt(d['errors'])}")
 
 
 def _fmt(d: dict) -> str:

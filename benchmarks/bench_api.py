@@ -1,0 +1,151 @@
+"""Concurrent clients against `securecomm serve` on loopback: submissions and polling (issue 11).
+
+    nice -n 10 .venv/bin/python benchmarks/bench_api.py [--clients 50] [--seconds 300] [--db URL]
+
+Makes a fresh store (SQLite in a temporary folder by default, or ``--db``), an
+agency user per client with a token, starts ``securecomm serve`` as a child
+process, and runs ``--clients`` threads for ``--seconds``: each submits a
+header-only CAR (the queue stores it; no worker runs, so this measures the API,
+not the matcher) every ``--submit-every`` requests and otherwise polls its own
+bookings (``GET /bookings/{tcn}``, ``GET /bookings``, ``GET /bookings/{tcn}/responses``).
+Reports requests, errors (any status other than the expected), and latency
+percentiles of reads and of submissions. Every read writes an audit row and
+is sealed on the hash chain, as in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def setup(url: str, clients: int, folder: Path) -> list[tuple[str, str]]:
+    from securecomm.domain.principal import Role
+    from securecomm.services import UnitOfWork, config, tokens, users
+    from securecomm.store.db import open_store
+
+    engine, sessions = open_store(url)
+    admin = users.bootstrap_admin(sessions, "bench-admin")
+    admin = admin.principal() if admin else users.principal_for(sessions(), "bench-admin")
+    oris = [f"MA{n:07d}" for n in range(clients)]
+    csv = folder / "agencies.csv"
+    csv.write_text("ori,name,state,county,field_office\n" + "".join(f"{o},Agency {o},MA,Suffolk,Boston\n"
+                                                                     for o in oris))
+    out = []
+    with UnitOfWork(sessions, admin, write=True) as uow:
+        config.load_agencies(uow, csv)
+        for o in oris:
+            users.add_user(uow, f"bench-{o}", Role.AGENCY, ori=o)
+            tok, _ = tokens.issue_token(uow, f"bench-{o}", days=1)
+            out.append((o, tok))
+    engine.dispose()
+    return out
+
+
+def client(base: str, ori: str, token: str, until: float, every: int, reads: list, writes: list,
+           errors: list) -> None:
+    h = {"Authorization": f"Bearer {token}"}
+    mine: list[str] = []
+    n = 0
+    with httpx.Client(base_url=base, headers=h, timeout=30) as c:
+        while time.monotonic() < until:
+            n += 1
+            t0 = time.perf_counter()
+            try:
+                if not mine or n % every == 0:
+                    tcn = f"B{n:06d}"
+                    raw = b"1.001:0\x1d1.004:CAR\x1d1.008:" + ori.encode() + b"\x1d1.009:" + tcn.encode() + b"\x1c"
+                    r = c.post("/api/v1/bookings", content=raw, headers={"Content-Type": "application/octet-stream"})
+                    ok = r.status_code == 202
+                    if ok:
+                        mine.append(r.json()["tcn"])
+                    writes.append(time.perf_counter() - t0)
+                else:
+                    path = (f"/api/v1/bookings/{mine[n % len(mine)]}", "/api/v1/bookings?limit=20",
+                            f"/api/v1/bookings/{mine[-1]}/responses")[n % 3]
+                    r = c.get(path)
+                    ok = r.status_code == 200
+                    reads.append(time.perf_counter() - t0)
+                if not ok:
+                    errors.append(f"{r.status_code} {r.text[:120]}")
+            except httpx.HTTPError as exc:
+                errors.append(repr(exc)[:120])
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000 if len(values) > 1 else values[0] * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=300)
+    ap.add_argument("--submit-every", type=int, default=10)
+    ap.add_argument("--db", default=None)
+    ap.add_argument("--out", default=None, help="write the figures as JSON here")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        folder = Path(tmp)
+        url = args.db or f"sqlite:///{folder / 'api.db'}"
+        creds = setup(url, args.clients, folder)
+        port = free_port()
+        env = {**os.environ, "SECURECOMM_ACTOR": "bench-admin"}
+        server = subprocess.Popen([str(BIN / "securecomm"), "serve", "--port", str(port), "--db", url,
+                                   "--rate", "0"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(100):
+                try:
+                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            reads, writes, errors = [], [], []
+            until = time.monotonic() + args.seconds
+            threads = [threading.Thread(target=client, args=(base, o, t, until, args.submit_every, reads, writes,
+                                                             errors)) for o, t in creds]
+            t0 = time.monotonic()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.monotonic() - t0
+        finally:
+            server.terminate()
+            server.wait(10)
+        figures = {"clients": args.clients, "seconds": round(wall, 1), "store": url.split(":")[0],
+                   "requests": len(reads) + len(writes), "errors": len(errors), "first_errors": errors[:5],
+                   "requests_per_s": round((len(reads) + len(writes)) / wall, 1),
+                   "read_p50_ms": round(pct(reads, 50), 1), "read_p95_ms": round(pct(reads, 95), 1),
+                   "submit_p50_ms": round(pct(writes, 50), 1), "submit_p95_ms": round(pct(writes, 95), 1),
+                   "cpus": os.cpu_count()}
+        print(json.dumps(figures, indent=2))
+        if args.out:
+            Path(args.out).write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

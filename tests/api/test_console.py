@@ -1,0 +1,91 @@
+"""The web console: sign-in with a token, CSRF on every form, each party's pages in its own scope."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from securecomm.api import create_app
+from securecomm.store.models import AuditEntry
+from securecomm.store.workflow_models import ReviewItem
+
+from tests.api.test_api import api  # noqa: F401  (the module-scoped store with two agencies)
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def signed_in(sessions, token: str) -> TestClient:
+    client = TestClient(create_app(sessions=sessions), raise_server_exceptions=False)
+    r = client.post("/console/login", data={"token": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/"
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    return client
+
+
+def csrf(page: str) -> str:
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+
+
+def test_sign_in_is_needed_and_a_bad_token_is_refused(api):  # noqa: F811
+    client, sessions, toks, _ = api
+    fresh = TestClient(create_app(sessions=sessions))
+    r = fresh.get("/console/bookings", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/login"
+    r = fresh.post("/console/login", data={"token": "sc_" + "y" * 43})
+    assert r.status_code == 401 and "not known" in r.text
+    assert "<form" in fresh.get("/console/login").text
+
+
+def test_agency_inbox_shows_its_own_bookings_only(api):  # noqa: F811
+    _, sessions, toks, _ = api
+    c = signed_in(sessions, toks["agency_a"])
+    page = c.get("/console/bookings").text
+    assert "T-A-1" in page and "T-B-1" not in page
+    assert "SRE" in c.get("/console/bookings/T-A-1").text
+    other = c.get("/console/bookings/T-B-1")
+    assert other.status_code == 404 and "no such transaction" in other.text
+    assert c.get("/console/audit").status_code == 403
+
+
+def test_examiner_decides_with_the_form_and_csrf_is_checked(api):  # noqa: F811
+    _, sessions, toks, _ = api
+    with sessions() as s:
+        item = ReviewItem(tcn="T-B-1", kind="criminal_biometric", reason="console test", details={})
+        s.add(item)
+        s.commit()
+        item_id = item.id
+    c = signed_in(sessions, toks["examiner"])
+    page = c.get("/console/review").text
+    assert f"#{item_id}" in page
+    r = c.post(f"/console/review/{item_id}", data={"decision": "reject", "csrf": "0" * 32})
+    assert r.status_code == 403 and "CSRF" in r.text
+    r = c.post(f"/console/review/{item_id}", data={"decision": "reject", "note": "pattern differs",
+                                                   "csrf": csrf(page)})
+    assert r.status_code == 200 and f"Decision on item {item_id} recorded" in r.text
+    with sessions() as s:
+        row = s.get(ReviewItem, item_id)
+        assert (row.state, row.resolved_by) == ("rejected", "examiner")
+        assert s.scalar(select(AuditEntry).where(AuditEntry.actor == "examiner",
+                                                 AuditEntry.action == "review:reject"))
+
+
+def test_field_office_statistics_and_audit_pages(api):  # noqa: F811
+    _, sessions, toks, _ = api
+    fo = signed_in(sessions, toks["fo_burlington"]).get("/console/iars").text
+    assert "T-B-1" in fo and "T-A-1" not in fo
+    stats = signed_in(sessions, toks["public"]).get("/console/statistics?level=state")
+    assert stats.status_code == 200 and "<table" in stats.text
+    audit = signed_in(sessions, toks["oversight"]).get("/console/audit?verify=1")
+    assert audit.status_code == 200 and "chain" in audit.text
+
+
+@pytest.mark.parametrize("path", ["/console/", "/console/bookings", "/console/review"])
+def test_pages_are_keyboard_reachable_html(api, path):  # noqa: F811
+    _, sessions, toks, _ = api
+    page = signed_in(sessions, toks["root"]).get(path)
+    assert page.headers["content-type"].startswith("text/html")
+    assert 'href="#main"' in page.text and '<html lang="en">' in page.text
