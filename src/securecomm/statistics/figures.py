@@ -111,7 +111,7 @@ FIGURES: tuple[Figure, ...] = (
     _F("over_holds", "detainers", "over-holds",
        "detainers held past the end of the 48-business-hour hold (recorded only with an audited override; "
        "should be 0)"),
-    _F("held_no_conviction", "detainers", "people held with no conviction",
+    _F("held_no_conviction", "detainers", "detainers honoured, no conviction",
        "honoured detainers on a person with no conviction dated on or before the booking (the critics' "
        "'non-criminals held', as held rather than as recommended)"),
 )
