@@ -266,3 +266,36 @@ def test_rate_limit_answers_429_with_retry_after(api):
     r = tight.get("/api/v1/me", headers=h)
     assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1 and "requests per second" in r.json()["detail"]
     assert tight.get("/api/v1/me", headers=bearer(toks["oversight"])).status_code == 200  # per user
+
+
+def test_detainer_endpoints_are_scoped_by_area_and_jail(api):
+    client, sessions, toks, _ = api
+    admin = bearer(toks["root"])
+    client.post("/api/v1/users", json={"name": "jail_a", "role": "jail", "ori": ORI_A}, headers=admin)
+    jail = bearer(client.post("/api/v1/tokens", json={"user": "jail_a"}, headers=admin).json()["token"])
+    # another area's IAR: refused as if absent
+    r = client.post("/api/v1/bookings/T-A-1/detainer-decision", json={"kind": "notification_request"},
+                    headers=bearer(toks["fo_burlington"]))
+    assert r.status_code == 404
+    assert client.post("/api/v1/bookings/T-A-1/detainer-decision", json={"kind": "detainer"},
+                       headers=bearer(toks["agency_a"])).status_code == 403
+    r = client.post("/api/v1/bookings/T-A-1/detainer-decision", json={"kind": "maybe"},
+                    headers=bearer(toks["fo_boston"]))
+    assert r.status_code == 422 and "maybe" in r.json()["detail"]
+    assert client.get("/api/v1/detainers", headers=jail).status_code == 200
+    assert client.get("/api/v1/detainers", headers=bearer(toks["public"])).status_code == 403
+    assert client.get("/api/v1/detainers/999999", headers=jail).status_code == 404
+    assert client.post("/api/v1/detainers/999999/acknowledge", json={"release_at": "2026-12-03T10:00:00Z"},
+                       headers=jail).status_code == 404
+    basis = {"warrant": "I-200", "probable_cause": "biometric match and a final order"}
+    r = client.post("/api/v1/bookings/T-A-1/detainer-decision", json={"kind": "detainer", "basis": basis},
+                    headers=bearer(toks["fo_boston"]))
+    assert r.status_code == 201 and r.json()["state"] == "lodged"
+    did = r.json()["id"]
+    assert client.get(f"/api/v1/detainers/{did}", headers=bearer(toks["fo_burlington"])).status_code == 404
+    assert client.get("/api/v1/detainers", headers=bearer(toks["fo_burlington"])).json()["items"] == []
+    r = client.post(f"/api/v1/detainers/{did}/acknowledge", json={"release_at": "2026-12-04T15:00:00Z"},
+                    headers=jail)
+    assert r.status_code == 200 and r.json()["jail"]["ori"] == ORI_A
+    assert [d["id"] for d in client.get("/api/v1/detainers", headers=jail).json()["items"]] == [did]
+    assert audit_rows(sessions, actor="jail_a", action="detainer:acknowledge")

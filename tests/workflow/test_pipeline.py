@@ -354,3 +354,29 @@ def test_a_fused_deployment_names_its_extractor_in_the_evidence(store, scenario,
                   for r in s.scalars(select(BookingTemplate).where(BookingTemplate.tcn == b1))}
     assert stored and all(t.extractor == ("fused" if p in extractors.LEARNED_POSITIONS else "classical")
                           for p, t in stored.items())
+
+
+def test_indexed_galleries_persist_resume_from_their_watermark_and_rebuild_when_corrupt(store, scenario, tmp_path):
+    a = Galleries(index_dir=tmp_path)
+    with Session(store) as s:
+        a.refresh(s)
+    n, wm = len(a.criminal), a.criminal.watermark
+    assert n > 0 and wm > 0
+    a.save()
+    b = Galleries(index_dir=tmp_path)  # a new worker maps the saved index: nothing to re-read
+    assert (len(b.criminal), b.criminal.watermark) == (n, wm)
+    with Session(store) as s:
+        assert b.refresh(s)["criminal"] == 0
+    first = submit(store, scenario.bookings["b2_citizen"]).tcn
+    assert _worker(store, galleries=b).step()  # a new criminal subject, added to the index
+    again = submit(store, scenario.bookings["b5_citizen"]).tcn
+    assert _worker(store, galleries=b).step()  # the re-arrest is identified through the index
+    ucn = _stage(store, first, "criminal_search")["output"]["ucn"]
+    found = _stage(store, again, "criminal_search")["output"]
+    assert (found["result"], found["ucn"]) == ("I", ucn) and len(b.criminal) == n + 1
+    (tmp_path / "criminal" / "codes.npy").write_bytes(b"not an array")
+    c = Galleries(index_dir=tmp_path)  # corrupt: refused, rebuilt from the repository rows
+    assert (len(c.criminal), c.criminal.watermark) == (0, 0)
+    with Session(store) as s:
+        c.refresh(s)
+    assert len(c.criminal) == n + 1

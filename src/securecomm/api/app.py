@@ -26,7 +26,7 @@ from securecomm.domain.clock import SYSTEM_CLOCK, Clock
 from securecomm.domain.principal import Principal
 from securecomm.services import UnitOfWork
 from securecomm.services import audit as audit_service
-from securecomm.services import bookings, config, review, statistics, tokens, users
+from securecomm.services import bookings, config, detainers, review, statistics, tokens, users
 from securecomm.store.db import open_store
 
 API = "/api/v1"
@@ -60,6 +60,22 @@ class NewToken(BaseModel):
     user: str = Field(min_length=1, max_length=100)
     label: str = Field(default="", max_length=100)
     days: int = Field(default=90, ge=1, le=tokens.MAX_DAYS)
+
+
+class DetainerDecision(BaseModel):
+    kind: str = Field(min_length=1, max_length=32, description="no_action | notification_request | detainer")
+    basis: dict[str, Any] = Field(default_factory=dict, description="the form's required basis fields")
+    review_note: str = Field(default="", max_length=1000)
+
+
+class Acknowledgment(BaseModel):
+    release_at: dt.datetime = Field(description="the scheduled release time (with its UTC offset)")
+
+
+class Ending(BaseModel):
+    at: dt.datetime | None = None
+    reason: str = Field(default="other", max_length=500)
+    override: str = Field(default="", max_length=1000)
 
 
 class Activation(BaseModel):
@@ -241,6 +257,53 @@ def create_app(url: str | None = None, *, sessions: Callable[[], Session] | None
             doc = [{"tcn": r.tcn, "recipient": r.recipient, "created_at": r.created_at, "summary": r.summary,
                     "message": json.loads(r.payload) if r.format == "json" else None} for r in rows]
         return _json(request, {"items": doc, "limit": limit, "offset": offset})
+
+    # ------------------------------------------------------------------------------ detainers (issue 10)
+    def _doc(row) -> dict[str, Any]:
+        return json.loads(detainers.document_json(row))
+
+    @app.post(f"{API}/bookings/{{tcn}}/detainer-decision", tags=["detainers"], status_code=201,
+              summary="The field office's decision on a booking's IAR (no_action, notification_request, detainer)")
+    def detainer_decide(tcn: str, body: DetainerDecision, p: Who) -> dict[str, Any]:
+        with uow(p, f"API detainer decision {tcn}", write=True) as u:
+            return _doc(detainers.decide(u, _tcn(tcn), body.kind, basis=body.basis, review_note=body.review_note))
+
+    @app.get(f"{API}/detainers", tags=["detainers"], summary="Detainers in your scope (jail: its ORI; office: "
+                                                               "its area)")
+    def detainers_list(request: Request, p: Who, ori: str | None = None, field_office: str | None = None,
+                       state: str | None = None, open_only: bool = False, limit: Limit = 100) -> Response:
+        with uow(p, "API detainers") as u:
+            rows = [_doc(r) for r in detainers.list_detainers(u, ori=ori, field_office=field_office, state=state,
+                                                               open_only=open_only, limit=limit)]
+        return _json(request, {"items": rows})
+
+    @app.get(f"{API}/detainers/{{detainer_id}}", tags=["detainers"], summary="One detainer document")
+    def detainer_show(request: Request, detainer_id: int, p: Who) -> Response:
+        with uow(p, f"API detainer {detainer_id}") as u:
+            return _json(request, detainers.show(u, detainer_id))
+
+    @app.post(f"{API}/detainers/{{detainer_id}}/acknowledge", tags=["detainers"],
+              summary="The jail's acknowledgment with the scheduled release time")
+    def detainer_acknowledge(detainer_id: int, body: Acknowledgment, p: Who) -> dict[str, Any]:
+        with uow(p, f"API acknowledge detainer {detainer_id}", write=True) as u:
+            return _doc(detainers.acknowledge(u, detainer_id, release_at=_aware(body.release_at)))
+
+    @app.post(f"{API}/detainers/{{detainer_id}}/release", tags=["detainers"], summary="The person was released")
+    def detainer_release(detainer_id: int, body: Ending, p: Who) -> dict[str, Any]:
+        with uow(p, f"API release on detainer {detainer_id}", write=True) as u:
+            return _doc(detainers.release(u, detainer_id, at=_aware(body.at), reason=body.reason,
+                                          override=body.override))
+
+    @app.post(f"{API}/detainers/{{detainer_id}}/transfer", tags=["detainers"],
+              summary="Custody transferred to the immigration agency")
+    def detainer_transfer(detainer_id: int, body: Ending, p: Who) -> dict[str, Any]:
+        with uow(p, f"API transfer on detainer {detainer_id}", write=True) as u:
+            return _doc(detainers.transfer(u, detainer_id, at=_aware(body.at), override=body.override))
+
+    @app.post(f"{API}/detainers/{{detainer_id}}/cancel", tags=["detainers"], summary="The field office withdraws")
+    def detainer_cancel(detainer_id: int, body: Reason, p: Who) -> dict[str, Any]:
+        with uow(p, f"API cancel detainer {detainer_id}", write=True) as u:
+            return _doc(detainers.cancel(u, detainer_id, reason=body.reason))
 
     # ------------------------------------------------------------------------------ oversight / public
     @app.get(f"{API}/statistics", tags=["statistics"], summary="Programme statistics (public: small cells hidden)")

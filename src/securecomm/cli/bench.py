@@ -3,6 +3,9 @@
 ``securecomm bench fvc DIR [--json] [--ppi N] [--templates extract|iso]
 [--extractor classical|learned|fused] [--cache DIR] [--limit-fingers N]`` runs the FVC
 all-pairs protocol on every ``DB*`` folder under DIR.
+
+``securecomm bench search --subjects N --probes P [--json] [--gallery plain|rolled] [--store DIR]``
+runs the indexed ten-print search on a synthetic gallery (see :mod:`securecomm.synth.search_bench`).
 """
 
 from __future__ import annotations
@@ -85,3 +88,35 @@ def fvc(
                       "-" if ems is None else f"{ems:.1f}", f"{d['match_pairs_per_s']:.0f}")
     Console().print(table)
     Console().print(f"mean EER: {result['mean_eer_pct']:.2f} %")
+
+
+@app.command("search")
+def search(
+    subjects: int = typer.Option(1000, "--subjects", min=2, help="ten-print subjects in the gallery"),
+    probes: int = typer.Option(100, "--probes", min=1, help="probes: half mated, half not"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    gallery: str = typer.Option("plain", "--gallery", help="gallery impressions: plain (rolled probes) or rolled"),
+    shortlist: Optional[int] = typer.Option(None, "--shortlist", min=1, help="subjects verified per search"),
+    sample: int = typer.Option(20, "--exhaustive-sample", min=0,
+                               help="probes also searched exhaustively (agreement, FNIR threshold)"),
+    store: Optional[Path] = typer.Option(None, "--store", help="save the index here, then load it back and "
+                                         "search the loaded one (on-disk size, load time)"),
+    seed: int = typer.Option(7, "--seed", help="synthetic gallery seed"),
+) -> None:
+    """Indexed 1:N search on a synthetic template gallery: build, size, latency, accuracy vs exhaustive."""
+    from securecomm.synth import search_bench
+
+    if gallery not in search_bench.KINDS:
+        raise typer.BadParameter(f"must be one of {', '.join(search_bench.KINDS)}", param_hint="--gallery")
+    say = (lambda msg: None) if as_json else (lambda msg: typer.echo(msg, err=True))
+    try:
+        result = search_bench.run(subjects, probes, gallery, seed=seed, shortlist=shortlist,
+                                  exhaustive_sample=sample, store=store, progress=say)
+    except (ValueError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        typer.echo(f"{key:28} {'-' if value is None else value}")

@@ -385,7 +385,9 @@ class TenprintGallery:
             probe = self.backend.fingers(sid)
             if not probe:
                 continue
-            sids, scores = self.backend.finger_scores(probe)
+            # every non-mate, not an index's shortlist (which holds only the top of the tail)
+            scorer = getattr(self.backend, "exhaustive_finger_scores", self.backend.finger_scores)
+            sids, scores = scorer(probe)
             fused = fuse(scores)
             out.append(fused[np.array([x != sid for x in sids], bool)])
         return np.concatenate(out) if out else np.zeros(0)

@@ -14,13 +14,18 @@ the gallery never sees names or labels, only templates.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from securecomm.engine.index import IndexCorrupt, IndexedBackend
 from securecomm.engine.template import Template
 from securecomm.engine.tenprint import SearchResult, TenprintGallery, Thresholds
+
+log = logging.getLogger(__name__)
 
 
 def _rows(kind: str, session: Session, after_id: int) -> Iterable[tuple[int, str, dict[int, bytes]]]:
@@ -34,12 +39,24 @@ def _rows(kind: str, session: Session, after_id: int) -> Iterable[tuple[int, str
 class RepositoryGallery:
     """One repository's templates in memory, topped up before each search."""
 
-    def __init__(self, kind: str, thresholds: Thresholds | None = None) -> None:
+    def __init__(self, kind: str, thresholds: Thresholds | None = None, index_dir: Path | str | None = None) -> None:
         if kind not in ("criminal", "immigration"):
             raise ValueError(f"unknown repository {kind!r}")
         self.kind = kind
-        self.gallery = TenprintGallery(thresholds)
         self.watermark = 0
+        self.index_path = Path(index_dir) / kind if index_dir is not None else None
+        backend = None
+        if self.index_path is not None:
+            backend = IndexedBackend()
+            if (self.index_path / "manifest.json").exists() or self.index_path.exists():
+                try:
+                    backend = IndexedBackend.load(self.index_path)
+                    self.watermark = backend.watermark
+                except IndexCorrupt as exc:  # never half-read: start empty, refresh() rebuilds from the rows
+                    log.warning("%s search index unusable (%s); rebuilding it from the repository rows",
+                                kind, exc)
+                    backend = IndexedBackend()
+        self.gallery = TenprintGallery(thresholds, backend=backend)
 
     def __len__(self) -> int:
         return len(self.gallery)
@@ -53,7 +70,15 @@ class RepositoryGallery:
                 self.gallery.add(key, fingers)
             self.watermark = max(self.watermark, int(row_id))
             n += 1
+        if isinstance(self.gallery.backend, IndexedBackend):
+            self.gallery.backend.watermark = self.watermark
         return n
+
+    def save(self) -> None:
+        """Write the indexed gallery (and its watermark) to its folder, for the next worker to map."""
+        if self.index_path is None or not isinstance(self.gallery.backend, IndexedBackend):
+            raise ValueError("this gallery has no index folder")
+        self.gallery.backend.save(self.index_path)
 
     def search(self, session: Session, probe: Mapping[int, Template], k: int = 5) -> SearchResult:
         """Top up from the repository, then search 1:N (``watermark`` then says what was searched)."""
@@ -86,9 +111,15 @@ class RepositoryGallery:
 class Galleries:
     """The two galleries a worker searches."""
 
-    def __init__(self, thresholds: Thresholds | None = None) -> None:
-        self.criminal = RepositoryGallery("criminal", thresholds)
-        self.immigration = RepositoryGallery("immigration", thresholds)
+    def __init__(self, thresholds: Thresholds | None = None, index_dir: Path | str | None = None) -> None:
+        """``index_dir``: search through the candidate index (engine.index) saved under that folder
+        (``criminal/`` and ``immigration/``), loaded if present; None: the exhaustive search."""
+        self.criminal = RepositoryGallery("criminal", thresholds, index_dir)
+        self.immigration = RepositoryGallery("immigration", thresholds, index_dir)
+
+    def save(self) -> None:
+        self.criminal.save()
+        self.immigration.save()
 
     def refresh(self, session: Session) -> dict[str, Any]:
         return {"criminal": self.criminal.refresh(session), "immigration": self.immigration.refresh(session)}

@@ -1,0 +1,437 @@
+"""Indexed ten-print 1:N search: a compact candidate index, then MCC verification of a shortlist.
+
+Why this shape (measurements in docs/benchmarks.md, "Indexed search (issue 7)"):
+
+* **A fixed-length code per finger.** Every ordered pair of minutiae (i, j) at a
+  distance of :data:`D_RANGE` px votes, with linear (soft) weights, into a 3-D
+  histogram of (distance, direction of the segment i->j relative to i's direction,
+  direction of j relative to i's direction): 4 x 16 x 16 = 1024 bins. The three
+  quantities do not change when the finger is moved or rotated, so no alignment is
+  needed. The histogram is square-rooted (Hellinger), L2-normalised, centred on a
+  fixed reference mean (``data/index_reference.json``: synthetic plain and rolled
+  impressions), projected to :data:`CODE_DIMS` dimensions by a fixed seeded Gaussian
+  random projection and L2-normalised again.
+* **Fused across fingers by one inner product.** A subject's code is the ten finger
+  codes side by side (zeros where a finger is missing), so the probe's concatenated
+  code times the gallery matrix is the *sum* of the per-finger cosine similarities
+  over the fingers both sides have: one matrix-vector product per search. One finger
+  ranks its mate in the top 1 % only about 45 % of the time; ten fingers summed put
+  it in the top ten almost always (the fingers are independent evidence).
+* **Shortlist, then the real matcher.** The :data:`SHORTLIST` best subjects by code
+  similarity are scored by the MCC matcher (:func:`securecomm.engine.match.match_prepared`,
+  the very scores the exhaustive search computes), and only they are returned. So a
+  subject on the shortlist gets exactly its exhaustive fused score; the decision
+  bands and the fused score's meaning are unchanged; the index can only *miss* a
+  mate (it never invents a score).
+
+:class:`IndexedBackend` implements :class:`securecomm.engine.tenprint.SearchBackend`;
+``TenprintGallery(backend=IndexedBackend())`` is the whole change for a caller.
+Calibration (``TenprintGallery.calibrate``) needs *all* non-mated scores, not the
+shortlist's, and uses :meth:`IndexedBackend.exhaustive_finger_scores`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Mapping
+
+import numba
+import numpy as np
+
+from securecomm.engine import _mcc_kernels as K
+from securecomm.engine.match import Prepared, match_prepared
+from securecomm.engine.mcc import Cylinders
+from securecomm.engine.template import Template
+
+#: Histogram bins: distance x segment direction x relative direction.
+N_DIST, N_ALPHA, N_BETA = 4, 16, 16
+RAW_DIMS = N_DIST * N_ALPHA * N_BETA
+#: Pairs of minutiae this far apart (px at 500 ppi) vote.
+D_RANGE = (10.0, 120.0)
+#: Dimensions of one finger's code after the random projection.
+CODE_DIMS = 128
+#: Subjects verified by the matcher per search.
+SHORTLIST = 100
+_SEED = 20261202
+
+
+@numba.njit(cache=True, nogil=True)
+def _histograms(offsets, x, y, a, nd, na, nb, dmin, dmax, out):  # pragma: no cover - compiled
+    two_pi = 2.0 * math.pi
+    for t in range(offsets.size - 1):
+        s, e = offsets[t], offsets[t + 1]
+        for i in range(s, e):
+            for j in range(s, e):
+                if i == j:
+                    continue
+                dx = x[j] - x[i]
+                dy = -(y[j] - y[i])  # y up: the template's angles are counter-clockwise on the image
+                d = math.sqrt(dx * dx + dy * dy)
+                if d < dmin or d >= dmax:
+                    continue
+                al = (math.atan2(dy, dx) - a[i]) % two_pi
+                be = (a[j] - a[i]) % two_pi
+                fd = (d - dmin) / (dmax - dmin) * nd - 0.5
+                fa = al / two_pi * na - 0.5
+                fb = be / two_pi * nb - 0.5
+                d0 = int(math.floor(fd))
+                a0 = int(math.floor(fa))
+                b0 = int(math.floor(fb))
+                wd, wa, wb = fd - d0, fa - a0, fb - b0
+                for ddi in range(2):
+                    di = d0 + ddi
+                    if di < 0 or di >= nd:
+                        continue
+                    w1 = wd if ddi else 1.0 - wd
+                    for dai in range(2):
+                        ai = (a0 + dai) % na
+                        w2 = w1 * (wa if dai else 1.0 - wa)
+                        for dbi in range(2):
+                            bi = (b0 + dbi) % nb
+                            out[t, (di * na + ai) * nb + bi] += w2 * (wb if dbi else 1.0 - wb)
+
+
+def _raw(offsets: np.ndarray, x: np.ndarray, y: np.ndarray, a: np.ndarray) -> np.ndarray:
+    out = np.zeros((offsets.size - 1, RAW_DIMS), np.float32)
+    if offsets.size > 1:
+        _histograms(np.asarray(offsets, np.int64), np.asarray(x, np.float64), np.asarray(y, np.float64),
+                    np.asarray(a, np.float64), N_DIST, N_ALPHA, N_BETA, D_RANGE[0], D_RANGE[1], out)
+    np.sqrt(out, out=out)
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+    return out
+
+
+_REFERENCE: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def _reference() -> tuple[np.ndarray, np.ndarray]:
+    """(mean raw code, projection): fixed, the same in every process.
+
+    The mean comes from data/index_reference.json (synthetic plain and rolled impressions; see
+    benchmarks/make_index_reference.py); the projection is a seeded Gaussian matrix.
+    """
+    global _REFERENCE
+    if _REFERENCE is None:
+        ref = json.loads((Path(__file__).parent / "data" / "index_reference.json").read_text())
+        if ref["bins"] != [N_DIST, N_ALPHA, N_BETA] or tuple(ref["d_range"]) != D_RANGE:
+            raise RuntimeError("engine/data/index_reference.json does not match the code layout; "
+                               "run benchmarks/make_index_reference.py")
+        mean = np.asarray(ref["mean"], np.float32)
+        rng = np.random.default_rng(_SEED)
+        proj = (rng.standard_normal((RAW_DIMS, CODE_DIMS)) / math.sqrt(CODE_DIMS)).astype(np.float32)
+        _REFERENCE = (mean, proj)
+    return _REFERENCE
+
+
+def finger_codes_packed(offsets: np.ndarray, x: np.ndarray, y: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Codes [n, CODE_DIMS] float32 of n templates given as flat columns (rows offsets[i]:offsets[i+1])."""
+    mean, proj = _reference()
+    raw = _raw(offsets, x, y, a) - mean
+    raw /= np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-9)
+    code = raw @ proj
+    code /= np.maximum(np.linalg.norm(code, axis=1, keepdims=True), 1e-9)
+    return code.astype(np.float32)
+
+
+def finger_codes(templates: list[Template | Prepared]) -> np.ndarray:
+    """Codes of templates (prepared or not): [len(templates), CODE_DIMS] float32."""
+    ts = [t.template if isinstance(t, Prepared) else t for t in templates]
+    counts = np.array([len(t) for t in ts], np.int64)
+    offsets = np.zeros(len(ts) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    cat = (lambda name: np.concatenate([getattr(t, name) for t in ts]) if ts else np.zeros(0))
+    return finger_codes_packed(offsets, cat("x"), cat("y"), cat("angle"))
+
+
+def subject_code(fingers: Mapping[int, Template | Prepared]) -> np.ndarray:
+    """One subject's code: ten finger codes side by side, zeros for absent positions: [10 * CODE_DIMS]."""
+    out = np.zeros((10, CODE_DIMS), np.float32)
+    pos = sorted(fingers)
+    if pos:
+        out[np.array(pos) - 1] = finger_codes([fingers[p] for p in pos])
+    return out.ravel()
+
+
+class IndexCorrupt(RuntimeError):
+    """An index folder that cannot be used as it is (missing, truncated, altered): rebuild it."""
+
+
+#: Files of a saved index, and the version of their layout.
+FORMAT_VERSION = 1
+_ARRAYS = ("codes", "live", "subject_rows", "row_pos", "cyl_off", "bits", "valid", "cx", "cy", "ca", "n_min",
+           "lcyl_off", "lbits", "lvalid", "lx", "ly", "la", "ln_min", "tpl_off", "tpl")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _Base:
+    """Subjects loaded from a saved index: flat arrays, memory-mapped (shared by the processes of one
+    machine through the page cache); a subject's fingers are rebuilt only when it is verified."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], ids: list[str]) -> None:
+        self.a = arrays
+        self.ids = ids
+
+    def fingers(self, slot: int) -> dict[int, Prepared]:
+        a = self.a
+        r0, r1 = int(a["subject_rows"][slot]), int(a["subject_rows"][slot + 1])
+        out: dict[int, Prepared] = {}
+        for r in range(r0, r1):
+            tpl = Template.from_bytes(bytes(a["tpl"][int(a["tpl_off"][r]):int(a["tpl_off"][r + 1])]))
+            cyl = self._cyl(r, "")
+            learned = self._cyl(r, "l") if tpl.extractor == "fused" else None
+            out[int(a["row_pos"][r])] = Prepared(cyl, tpl, learned)
+        return out
+
+    def _cyl(self, r: int, pre: str) -> Cylinders:
+        a = self.a
+        c0, c1 = int(a[pre + "cyl_off"][r]), int(a[pre + "cyl_off"][r + 1])
+        valid = np.tile(np.asarray(a[pre + "valid"][c0:c1]), (1, K.ND))  # spatial mask, repeated per layer
+        return Cylinders(np.ascontiguousarray(a[pre + "bits"][c0:c1]), np.ascontiguousarray(valid),
+                         np.ascontiguousarray(a[pre + "x" if pre else "cx"][c0:c1]),
+                         np.ascontiguousarray(a[pre + "y" if pre else "cy"][c0:c1]),
+                         np.ascontiguousarray(a[pre + "a" if pre else "ca"][c0:c1]),
+                         int(a[pre + "n_min" if pre else "n_min"][r]))
+
+
+def _flatten(subjects: list[dict[int, Prepared]]) -> dict[str, np.ndarray]:
+    """The flat arrays of a list of subjects' fingers (rows of a subject contiguous, by position)."""
+    rows: list[tuple[int, Prepared]] = []
+    subject_rows = np.zeros(len(subjects) + 1, np.int64)
+    for i, fingers in enumerate(subjects):
+        for pos in sorted(fingers):
+            rows.append((pos, fingers[pos]))
+        subject_rows[i + 1] = len(rows)
+    out: dict[str, np.ndarray] = {"subject_rows": subject_rows,
+                                  "row_pos": np.array([p for p, _ in rows], np.int8)}
+    for pre, get in (("", lambda p: p.cyl), ("l", lambda p: p.learned)):
+        cyls = [get(p) for _, p in rows]
+        counts = np.array([len(c) if c is not None else 0 for c in cyls], np.int64)
+        off = np.zeros(len(cyls) + 1, np.int64)
+        np.cumsum(counts, out=off[1:])
+        live = [c for c in cyls if c is not None and len(c)]
+
+        def cat(name: str, shape: tuple, dtype, sl=None) -> np.ndarray:
+            parts = [getattr(c, name)[:, :K.SW] if sl else getattr(c, name) for c in live]
+            return np.ascontiguousarray(np.concatenate(parts), dtype) if parts else np.zeros((0, *shape), dtype)
+
+        out[pre + "cyl_off"] = off
+        out[pre + "bits"] = cat("bits", (K.CW,), np.uint64)
+        out[pre + "valid"] = cat("valid", (K.SW,), np.uint64, sl=True)
+        out[pre + "x" if pre else "cx"] = cat("x", (), np.float64)
+        out[pre + "y" if pre else "cy"] = cat("y", (), np.float64)
+        out[pre + "a" if pre else "ca"] = cat("angle", (), np.float64)
+        out[pre + "n_min"] = np.array([c.n_minutiae if c is not None else 0 for c in cyls], np.int32)
+    blobs = [p.template.to_bytes() for _, p in rows]
+    toff = np.zeros(len(blobs) + 1, np.int64)
+    np.cumsum([len(b) for b in blobs], out=toff[1:])
+    out["tpl_off"] = toff
+    out["tpl"] = np.frombuffer(b"".join(blobs), np.uint8).copy()
+    return out
+
+
+class IndexedBackend:
+    """Candidate index (codes in one matrix) + MCC verification of the shortlisted subjects.
+
+    Enrolment, removal and re-enrolment take effect at once (a row of the code matrix is
+    written or masked); no rebuild. ``shortlist`` subjects are verified per search.
+    :meth:`save` writes the index to a folder and :meth:`load` maps it back (seconds; checked
+    against the SHA-256 sums in its manifest); subjects enrolled after a load are kept in memory
+    until the next save. ``watermark`` is saved with it: the last repository row it holds.
+    """
+
+    def __init__(self, shortlist: int = SHORTLIST) -> None:
+        if isinstance(shortlist, bool) or not isinstance(shortlist, int) or shortlist < 1:
+            raise ValueError(f"shortlist must be a positive integer, got {shortlist!r}")
+        self.shortlist = shortlist
+        self.watermark = 0
+        self._slot: dict[str, int] = {}
+        self._ids: list[str | None] = []
+        self._fingers: list[dict[int, Prepared] | None] = []  # subjects enrolled since the load
+        self._base: _Base | None = None  # subjects 0 .. len(base.ids) - 1 live in the saved arrays
+        self._n_base = 0
+        self._bcodes = np.zeros((0, 10 * CODE_DIMS), np.float32)  # the loaded subjects' (mapped)
+        self._blive = np.zeros(0, bool)
+        self._codes = np.zeros((0, 10 * CODE_DIMS), np.float32)  # subjects enrolled since (in memory)
+        self._live = np.zeros(0, bool)
+
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    def __contains__(self, subject_id: object) -> bool:
+        return subject_id in self._slot
+
+    def _grow(self, need: int) -> None:
+        if need <= self._codes.shape[0]:
+            return
+        cap = max(need, 2 * self._codes.shape[0], 64)
+        codes = np.zeros((cap, self._codes.shape[1]), np.float32)
+        codes[: self._codes.shape[0]] = self._codes
+        live = np.zeros(cap, bool)
+        live[: self._live.size] = self._live
+        self._codes, self._live = codes, live
+
+    def add(self, subject_id: str, fingers: Mapping[int, Prepared], code: np.ndarray | None = None) -> None:
+        """Enrol (or replace) a subject; ``code`` may carry a precomputed :func:`subject_code`."""
+        if subject_id in self._slot:
+            self.remove(subject_id)
+        slot = len(self._ids)
+        self._grow(slot - self._n_base + 1)
+        self._codes[slot - self._n_base] = subject_code(fingers) if code is None else code
+        self._live[slot - self._n_base] = True
+        self._slot[subject_id] = slot
+        self._ids.append(subject_id)
+        self._fingers.append(dict(fingers))
+
+    def remove(self, subject_id: str) -> None:
+        slot = self._slot.pop(subject_id, None)
+        if slot is None:
+            raise KeyError(f"subject {subject_id!r} is not enrolled")
+        if slot < self._n_base:
+            self._blive[slot] = False
+        else:
+            self._live[slot - self._n_base] = False
+            self._codes[slot - self._n_base] = 0.0
+        self._ids[slot] = None
+        self._fingers[slot] = None
+
+    def subject_ids(self) -> list[str]:
+        return list(self._slot)
+
+    def _subject(self, slot: int) -> dict[int, Prepared]:
+        if slot < self._n_base:
+            return self._base.fingers(slot) if self._ids[slot] is not None else {}  # type: ignore[union-attr]
+        return self._fingers[slot] or {}
+
+    def fingers(self, subject_id: str) -> Mapping[int, Prepared]:
+        slot = self._slot.get(subject_id)
+        if slot is None:
+            raise KeyError(f"subject {subject_id!r} is not enrolled")
+        return dict(self._subject(slot))
+
+    def candidates(self, probe: Mapping[int, Prepared], n: int | None = None) -> np.ndarray:
+        """Slots of the ``n`` (default: shortlist) live subjects whose codes are closest to the probe's."""
+        n = self.shortlist if n is None else n
+        rows = len(self._ids)
+        if rows == 0 or not probe:
+            return np.zeros(0, np.int64)
+        q = subject_code(probe)
+        extra = rows - self._n_base
+        sim = np.concatenate([self._bcodes @ q, self._codes[:extra] @ q])
+        alive = np.concatenate([self._blive, self._live[:extra]])
+        sim[~alive] = -np.inf
+        live = int(alive.sum())
+        n = min(n, live)
+        if n <= 0:
+            return np.zeros(0, np.int64)
+        top = np.argpartition(-sim, n - 1)[:n] if n < rows else np.arange(rows)
+        top = top[np.isfinite(sim[top])]
+        return top[np.argsort(-sim[top], kind="stable")]
+
+    def _verify(self, probe: Mapping[int, Prepared], slots: np.ndarray) -> tuple[list[str], np.ndarray]:
+        scores = np.full((slots.size, 10), np.nan, np.float32)
+        ids: list[str] = []
+        for r, slot in enumerate(slots.tolist()):
+            ids.append(self._ids[slot])  # type: ignore[arg-type]
+            enrolled = self._subject(slot)
+            for pos, p in probe.items():
+                g = enrolled.get(pos)
+                if g is not None:
+                    scores[r, pos - 1] = match_prepared(p, g)
+        return ids, scores
+
+    def finger_scores(self, probe: Mapping[int, Prepared]) -> tuple[list[str], np.ndarray]:
+        """Matcher scores of the shortlisted subjects only (the others are not returned)."""
+        return self._verify(probe, self.candidates(probe))
+
+    def exhaustive_finger_scores(self, probe: Mapping[int, Prepared]) -> tuple[list[str], np.ndarray]:
+        """Matcher scores of every live subject (calibration, agreement checks): slow."""
+        slots = np.array([s for s in self._slot.values()], np.int64)
+        return self._verify(probe, np.sort(slots))
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def save(self, folder: Path | str) -> None:
+        """Write every live subject to ``folder`` (replaced atomically: a new folder, then a rename)."""
+        folder = Path(folder)
+        order = sorted(self._slot.items(), key=lambda kv: kv[1])
+        ids = [sid for sid, _ in order]
+        slots = np.array([s for _, s in order], np.int64)
+        arrays = _flatten([self._subject(int(s)) for s in slots])
+        arrays["codes"] = np.concatenate([self._bcodes, self._codes[:len(self._ids) - self._n_base]])[slots] \
+            if slots.size else np.zeros((0, 10 * CODE_DIMS), np.float32)
+        arrays["live"] = np.ones(len(ids), bool)
+        tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        sums = {}
+        for name in _ARRAYS:
+            np.save(tmp / f"{name}.npy", arrays[name], allow_pickle=False)
+            sums[name] = _sha256(tmp / f"{name}.npy")
+        (tmp / "ids.json").write_text(json.dumps(ids))
+        sums["ids"] = _sha256(tmp / "ids.json")
+        manifest = {"format": FORMAT_VERSION, "subjects": len(ids), "watermark": int(self.watermark),
+                    "code_dims": CODE_DIMS, "bins": [N_DIST, N_ALPHA, N_BETA], "d_range": list(D_RANGE),
+                    "sha256": sums}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        if old.exists():
+            shutil.rmtree(old)
+
+    @classmethod
+    def load(cls, folder: Path | str, shortlist: int = SHORTLIST, verify: bool = True) -> "IndexedBackend":
+        """Map a saved index back; :class:`IndexCorrupt` (never a half-read index) if it is not whole."""
+        folder = Path(folder)
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise IndexCorrupt(f"index {folder}: no readable manifest.json ({exc.__class__.__name__})") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION \
+                or manifest.get("code_dims") != CODE_DIMS or manifest.get("bins") != [N_DIST, N_ALPHA, N_BETA] \
+                or tuple(manifest.get("d_range") or ()) != D_RANGE:
+            raise IndexCorrupt(f"index {folder}: another format or code layout; rebuild it")
+        sums = manifest.get("sha256") or {}
+        arrays: dict[str, np.ndarray] = {}
+        try:
+            for name in (*_ARRAYS, "ids"):
+                path = folder / (f"{name}.npy" if name != "ids" else "ids.json")
+                if verify and _sha256(path) != sums.get(name):
+                    raise IndexCorrupt(f"index {folder}: {path.name} does not match its checksum; rebuild it")
+                if name != "ids":
+                    # copy-on-write: removals and re-enrolments change this process's view only
+                    arrays[name] = np.load(path, mmap_mode="c" if name in ("codes", "live") else "r",
+                                           allow_pickle=False)
+            ids = json.loads((folder / "ids.json").read_text())
+        except OSError as exc:
+            raise IndexCorrupt(f"index {folder}: {exc.__class__.__name__} reading it; rebuild it") from None
+        except ValueError:
+            raise IndexCorrupt(f"index {folder}: a file is truncated or not an array; rebuild it") from None
+        n = len(ids) if isinstance(ids, list) else -1
+        if n != manifest.get("subjects") or arrays["codes"].shape != (n, 10 * CODE_DIMS) \
+                or arrays["subject_rows"].shape != (n + 1,):
+            raise IndexCorrupt(f"index {folder}: its files disagree on the number of subjects; rebuild it")
+        self = cls(shortlist)
+        self.watermark = int(manifest.get("watermark", 0))
+        self._base = _Base(arrays, ids)
+        self._n_base = n
+        self._bcodes = arrays["codes"]
+        self._blive = arrays["live"]
+        self._ids = list(ids)
+        self._fingers = [None] * n
+        self._slot = {sid: i for i, sid in enumerate(ids)}
+        return self

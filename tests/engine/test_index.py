@@ -1,0 +1,129 @@
+"""Indexed search (engine.index): same answers as exhaustive search, incremental, honest about misses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from securecomm.engine.index import CODE_DIMS, IndexCorrupt, IndexedBackend, finger_codes, subject_code
+from securecomm.engine.match import prepare
+from securecomm.engine.tenprint import ExhaustiveBackend, SearchBackend, TenprintGallery
+from securecomm.synth import templates as T
+
+SUBJECTS = 150
+
+
+def _cards(n: int, seed: int, impression: int, kind: str) -> list[dict[int, object]]:
+    p = T.impressions(n * 10, seed, impression, kind)
+    return [{pos: prepare(p.template(s * 10 + pos - 1)) for pos in range(1, 11)} for s in range(n)]
+
+
+@pytest.fixture(scope="module")
+def data():
+    gallery = _cards(SUBJECTS, 11, 0, "plain")
+    probes = _cards(20, 11, 1, "rolled")  # mates of the first 20 subjects
+    strangers = _cards(5, 12, 1, "rolled")  # nobody enrolled
+    idx = TenprintGallery(backend=IndexedBackend(shortlist=20))
+    ex = TenprintGallery()
+    for s, card in enumerate(gallery):
+        idx.add(f"S{s}", card)
+        ex.add(f"S{s}", card)
+    return gallery, probes, strangers, idx, ex
+
+
+def test_protocol_and_codes():
+    assert isinstance(IndexedBackend(), SearchBackend)
+    card = _cards(1, 3, 0, "plain")[0]
+    codes = finger_codes([card[1], card[2]])
+    assert codes.shape == (2, CODE_DIMS) and codes.dtype == np.float32
+    assert np.allclose(np.linalg.norm(codes, axis=1), 1.0, atol=1e-4)
+    code = subject_code({1: card[1]})
+    assert code.shape == (10 * CODE_DIMS,) and not code[CODE_DIMS:].any()
+    with pytest.raises(ValueError, match="shortlist"):
+        IndexedBackend(shortlist=0)
+
+
+def test_same_rank1_decision_and_score_as_exhaustive(data):
+    _, probes, strangers, idx, ex = data
+    for i, probe in enumerate(probes + strangers):
+        a, b = idx.search(probe, k=1), ex.search(probe, k=1)
+        assert a.decision == b.decision
+        if i < len(probes):  # a mate: found, with exactly the exhaustive search's fused score
+            assert a.best.subject_id == b.best.subject_id == f"S{i}"
+            assert a.best.score == pytest.approx(b.best.score, abs=1e-9)
+        else:  # nobody enrolled: the index verifies only its shortlist, never scores higher
+            assert a.decision == "no_hit"
+            assert a.best.score <= b.best.score + 1e-9
+
+
+def test_shortlist_bounds_the_work(data):
+    _, probes, _, idx, _ = data
+    ids, scores = idx.backend.finger_scores(probes[0])
+    assert len(ids) == 20 and scores.shape == (20, 10)
+    ids_all, _ = idx.backend.exhaustive_finger_scores(idx.backend.fingers("S0"))
+    assert sorted(ids_all) == sorted(f"S{s}" for s in range(SUBJECTS))
+
+
+def test_incremental_add_remove_without_rebuild(data):
+    gallery, probes, _, _, _ = data
+    g = TenprintGallery(backend=IndexedBackend(shortlist=10))
+    for s, card in enumerate(gallery[:60]):
+        g.add(f"S{s}", card)
+    assert g.search(probes[3], k=1).best.subject_id == "S3"
+    g.remove("S3")
+    assert len(g) == 59
+    assert all(c.subject_id != "S3" for c in g.search(probes[3], k=5).candidates)
+    with pytest.raises(KeyError):
+        g.remove("S3")
+    g.add("NEW", gallery[3])  # re-enrolled under another id, visible at once
+    assert g.search(probes[3], k=1).best.subject_id == "NEW"
+    g.add("NEW", gallery[4])  # replacement
+    assert g.search(probes[4], k=1).best.subject_id in ("NEW", "S4")
+    assert g.search({}, k=1).decision == "no_hit"
+
+
+def test_calibration_uses_every_non_mate(data):
+    _, _, _, idx, ex = data
+    a = idx.impostor_scores(max_probes=5)
+    b = ex.impostor_scores(max_probes=5)
+    assert a.size == b.size == 5 * (SUBJECTS - 1)
+    assert np.allclose(np.sort(a), np.sort(b))
+
+
+def test_persistence_round_trip_and_incremental(data, tmp_path):
+    gallery, probes, _, idx, _ = data
+    b = IndexedBackend(shortlist=10)
+    g = TenprintGallery(backend=b)
+    for s, card in enumerate(gallery[:40]):
+        g.add(f"S{s}", card)
+    b.watermark = 40
+    before = [g.search(p, k=3) for p in probes[:4]]
+    b.save(tmp_path / "idx")
+    loaded = IndexedBackend.load(tmp_path / "idx", shortlist=10)
+    assert len(loaded) == 40 and loaded.watermark == 40
+    g2 = TenprintGallery(backend=loaded)
+    after = [g2.search(p, k=3) for p in probes[:4]]
+    for x, y in zip(before, after):  # the same candidates with the same scores
+        assert [(c.subject_id, c.score) for c in x.candidates] == [(c.subject_id, c.score) for c in y.candidates]
+    # incremental on the loaded index: a removal and an enrolment are visible at once
+    g2.remove("S1")
+    assert all(c.subject_id != "S1" for c in g2.search(probes[1], k=3).candidates)
+    g2.add("LATE", gallery[1])
+    assert g2.search(probes[1], k=1).best.subject_id == "LATE"
+    loaded.save(tmp_path / "idx")  # and a save keeps them
+    again = IndexedBackend.load(tmp_path / "idx", shortlist=10)
+    assert "S1" not in again and "LATE" in again and len(again) == 40
+    assert TenprintGallery(backend=again).search(probes[1], k=1).best.subject_id == "LATE"
+
+
+def test_corrupt_or_missing_index_is_refused(data, tmp_path):
+    gallery, _, _, _, _ = data
+    b = IndexedBackend()
+    b.add("A", gallery[0])
+    b.save(tmp_path / "idx")
+    bits = tmp_path / "idx" / "bits.npy"
+    bits.write_bytes(bits.read_bytes()[:-64])  # truncated
+    with pytest.raises(IndexCorrupt, match="bits.npy"):
+        IndexedBackend.load(tmp_path / "idx")
+    with pytest.raises(IndexCorrupt, match="manifest"):
+        IndexedBackend.load(tmp_path / "nowhere")
