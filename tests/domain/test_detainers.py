@@ -217,3 +217,11 @@ def test_notification_request_ends_released_notified():
 def test_no_action_is_closed_at_once():
     d = D.lodge("no_action", BOOKED)
     assert d.closed and d.outcome == "no_action"
+
+
+def test_cancel_after_expiry_is_refused():
+    """Found by hypothesis: a cancellation after expiry would have recorded an unflagged over-hold."""
+    d = _held()
+    with pytest.raises(D.DetainerError, match="the hold expired"):
+        D.cancel(d, d.expires_at + dt.timedelta(minutes=1), reason="no longer wanted")
+    assert D.cancel(d, d.expires_at, reason="no longer wanted").outcome == "cancelled"

@@ -408,7 +408,12 @@ def cancel(d: Detainer, at: dt.datetime, *, reason: str) -> Detainer:
     _open(d, "cancel")
     if not reason.strip():
         raise DetainerError("a cancellation needs a reason")
-    return _close(d, "cancelled", aware_utc(at, what="cancellation time"), reason.strip())
+    at = aware_utc(at, what="cancellation time")
+    if d.state == "honoured" and d.expires_at is not None and at > d.expires_at:
+        # the hold ended at expiry whatever the field office does: what happened then is the jail's to record
+        raise DetainerError(f"cannot cancel at {at.isoformat()}: the hold expired at {d.expires_at.isoformat()}; "
+                            "the jail records the release (or, past expiry, an override)")
+    return _close(d, "cancelled", at, reason.strip())
 
 
 def outcome_counts(records: Iterable[Detainer]) -> dict[str, int]:
