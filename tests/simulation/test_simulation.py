@@ -171,3 +171,15 @@ def test_whatif_refuses_a_bad_change_before_making_a_store(base, tmp_path, args,
                                    *extra])
     assert res.exit_code == 1 and message in res.output.replace("\n", ""), res.output
     assert not (tmp_path / "r").exists()  # nothing replayed, no store made
+
+
+def test_whatif_json_is_one_document_on_stdout(base, tmp_path):
+    _, _, _, folder = base
+    res = CliRunner().invoke(app, ["whatif", "--base", "tiny", "--data", str(folder), "--into", str(tmp_path / "r"),
+                                   "--hit-threshold", "7", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)  # the progress bars went to stderr
+    assert doc["base_run"] == "tiny" and doc["overrides"] == {"hit_threshold": 7.0}
+    rows = {m["measure"]: m for m in doc["measures"]}
+    assert rows["IDENT matches"]["replay"] >= rows["IDENT matches"]["base"]  # a lower bar: never fewer matches
+    assert (tmp_path / "r" / "securecomm.db").is_file()

@@ -18,7 +18,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from securecomm.cli.pipeline import DataOpt, DbOpt, _actor_name, _engine, _fail, _principal, _sessions, _url, console
+from securecomm.cli.pipeline import (DataOpt, DbOpt, _actor_name, _engine, _fail, _principal, _sessions, _url, console,
+                                    err)
 
 
 def _date(text: str, what: str) -> dt.date:
@@ -56,9 +57,9 @@ def _runner(engine, principal, progress):
     return run
 
 
-def _progress() -> Progress:
+def _progress(to=None) -> Progress:
     return Progress(TextColumn("{task.description:<30}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console)
+                    console=to or console)
 
 
 def simulate(state: Annotated[str, typer.Option("--state", help="parameter file: MA, US, or a path to a .json")] = "MA",
@@ -131,6 +132,8 @@ def whatif(base: Annotated[Optional[str], typer.Option("--base", help="the base 
     from securecomm.simulation.whatif import base_run, compare, default_into, replay
     from securecomm.store.db import make_engine, migrate
 
+    if fmt not in ("table", "json"):
+        _fail(f"--format {fmt!r}: one of table, json")
     if law is not None and not law.is_file():
         _fail(f"--law {law}: no such file")
     overrides = Overrides(policy_version=policy, state_limits=str(law) if law else None, hit_threshold=hit_threshold)
@@ -156,7 +159,7 @@ def whatif(base: Annotated[Optional[str], typer.Option("--base", help="the base 
         other = make_engine(url)
         migrate(other)
         principal = _operator(other)
-        with _progress() as bar:
+        with _progress(err if fmt == "json" else None) as bar:  # stdout stays one JSON document
             new_id, result = replay(base_engine, base_id, other, overrides,
                                     run=_runner(other, principal, _bars(bar)))
         with Session(base_engine) as a, Session(other) as b:

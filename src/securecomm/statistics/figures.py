@@ -91,6 +91,29 @@ FIGURES: tuple[Figure, ...] = (
        "store has synthetic ground truth, a citizen the biometric match wrongly identified"),
     _F("protected_matched", "critics", "protected people matched",
        "distinct matched people with a protection flag (victim/witness, U or T visa, VAWA)"),
+    # -- detainers: the field office's decisions on the jurisdiction's bookings and how each ended
+    #    (the detainer tables, docs/detainers.md); counted in the period of the booking, like every figure
+    _F("detainers_lodged", "detainers", "detainers lodged",
+       "field-office decisions of kind detainer recorded on the submissions (a cancelled detainer followed by "
+       "a new one counts twice)"),
+    _F("notification_requests_lodged", "detainers", "notification requests lodged",
+       "field-office decisions of kind notification_request"),
+    _F("detainers_honoured", "detainers", "detainers honoured",
+       "detainers the jail acknowledged and its law let it hold on (answer honoured)"),
+    _F("detainers_declined_by_law", "detainers", "detainers declined by law",
+       "detainers closed because the jail's law did not let it hold on them (outcome declined_by_law)"),
+    _F("detainers_expired", "detainers", "detainers expired",
+       "detainers held to the end of the hold and the person released (outcome released_at_expiry)"),
+    _F("detainers_transferred", "detainers", "transferred to ICE custody",
+       "detainers and notification requests closed by a transfer of custody to the immigration agency"),
+    _F("detainers_open", "detainers", "detainers and requests still open",
+       "detainers and notification requests with no outcome yet"),
+    _F("over_holds", "detainers", "over-holds",
+       "detainers held past the end of the 48-business-hour hold (recorded only with an audited override; "
+       "should be 0)"),
+    _F("held_no_conviction", "detainers", "detainers honoured, no conviction",
+       "honoured detainers on a person with no conviction dated on or before the booking (the critics' "
+       "'non-criminals held', as held rather than as recommended)"),
 )
 
 BY_NAME = {f.name: f for f in FIGURES}

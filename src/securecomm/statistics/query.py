@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from securecomm.statistics.figures import BY_NAME, FIGURES
 from securecomm.statistics.sqlfuncs import local_date, month_of, prepare, seconds_between, year_of
+from securecomm.store.detainer_models import DetainerRow
 from securecomm.store.models import Agency, ArrestRow, CriminalSubject, DispositionRow
 from securecomm.store.simulation_models import SimulatedBooking
 from securecomm.store.workflow_models import Job, Response, ReviewItem, StageRun, Transaction
@@ -32,6 +33,8 @@ PERIODS = ("month", "fy", "all")
 #: Status determination's status for a naturalised citizen (policy/data/status_rules.json).
 NATURALIZED = "USC_NATURALIZED"
 LEVEL_FIGURES = {"L1": "matches_l1", "L2": "matches_l2", "L3": "matches_l3", "NC": "matches_nc"}
+#: The detainer group's figures (from the ``detainers`` table).
+DETAINER_FIGURES = tuple(f.name for f in FIGURES if f.group == "detainers")
 
 
 class StatisticsError(ValueError):
@@ -273,6 +276,21 @@ def compute(session: Session, *, level: str = "nation", period: str = "all", sta
                  func.max(case((rk.rn == (rk.n * 50 + 99) // 100, rk.s))).label("median"),
                  func.max(case((rk.rn == (rk.n * 95 + 99) // 100, rk.s))).label("p95")).group_by(*rgroup)
 
+    # detainer decisions and outcomes (the detainer tables): per decision, on the booking's jurisdiction and period
+    d = DetainerRow.__table__
+    held = and_(d.c.kind == "detainer", d.c.answer == "honoured")
+    det = (select(*gcols,
+                  _n(d.c.kind == "detainer").label("detainers_lodged"),
+                  _n(d.c.kind == "notification_request").label("notification_requests_lodged"),
+                  _n(held).label("detainers_honoured"),
+                  _n(d.c.outcome == "declined_by_law").label("detainers_declined_by_law"),
+                  _n(d.c.outcome == "released_at_expiry").label("detainers_expired"),
+                  _n(d.c.outcome == "transferred").label("detainers_transferred"),
+                  _n(and_(d.c.kind != "no_action", d.c.outcome.is_(None))).label("detainers_open"),
+                  _n(_truthy(d.c.over_held)).label("over_holds"),
+                  _n(and_(held, ~_truthy(c.convicted))).label("held_no_conviction"))
+           .select_from(facts.join(d, d.c.tcn == c.tcn)).group_by(*group))
+
     nk = len(keys)
 
     def key_of(row) -> tuple:
@@ -280,6 +298,10 @@ def compute(session: Session, *, level: str = "nation", period: str = "all", sta
 
     extra_nc = {key_of(r): int(r[-1]) for r in session.execute(no_conv)}
     extra_pct = {key_of(r): (r[-2], r[-1]) for r in session.execute(pct)}
+    extra_det = {}
+    for r in session.execute(det).mappings():
+        extra_det[tuple(r[name] for name in LEVELS[level]) + (r["p_year"], r["p_month"])] = \
+            {name: int(r[name]) for name in DETAINER_FIGURES}
     truth_any = False
     rows = []
     for rec in session.execute(counts).mappings():
@@ -298,12 +320,13 @@ def compute(session: Session, *, level: str = "nation", period: str = "all", sta
         figures["booking_to_iar_p95_s"] = round(float(p95), 3) if p95 is not None else None
         if not truth:
             figures["false_matches"] = None
+        figures.update(extra_det.get(k) or dict.fromkeys(DETAINER_FIGURES, 0))
         jur = {name: (rec[name] or "") for name in LEVELS[level]}
         label = _period_label(period, rec["p_year"], rec["p_month"])
         rows.append(Row(jurisdiction=jur, period=label,
                         figures={f.name: figures.get(f.name) for f in FIGURES if f.name in figures}))
     rows.sort(key=lambda r: (tuple(r.jurisdiction.values()), r.period))
-    names = tuple(f.name for f in FIGURES if f.group != "detainers")
+    names = tuple(f.name for f in FIGURES)
     filters = {k: v for k, v in (("state", state), ("county", county), ("ori", ori),
                                   ("start", start.isoformat() if start else None),
                                   ("end", end.isoformat() if end else None)) if v}

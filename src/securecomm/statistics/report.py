@@ -38,7 +38,10 @@ LEVEL_COLOURS = ("#7f0000", "#d7301f", "#fc8d59", "#9ecae1")
 TABLE_FIGURES = ("submissions", "immigration_searches", "ident_matches", *LEVEL_NAMES, "iaqs", "iars",
                  "iar_detainer", "iar_notification", "review_band_matches", "matched_people",
                  "share_no_conviction", "citizens_matched", "protected_matched", "false_matches",
-                 "booking_to_iar_median_s", "booking_to_iar_p95_s")
+                 "booking_to_iar_median_s", "booking_to_iar_p95_s",
+                 "detainers_lodged", "notification_requests_lodged", "detainers_honoured",
+                 "detainers_declined_by_law", "detainers_expired", "detainers_transferred", "over_holds",
+                 "held_no_conviction")
 
 
 @dataclass(frozen=True)
@@ -228,9 +231,9 @@ def jurisdiction_table(stats: Statistics, title: str):
     from rich.table import Table
 
     cols = ("submissions", "immigration_searches", "ident_matches", *LEVEL_NAMES, "iars", "iar_detainer",
-            "share_no_conviction")
+            "detainers_lodged", "detainers_honoured", "over_holds", "share_no_conviction")
     heads = ("submissions", "searched", "matches", "L1", "L2", "L3", "NC", "IARs", "detainer rec.",
-             "no conviction")
+             "lodged", "honoured", "over-holds", "no conviction")
     t = Table(title=title, title_justify="left")
     for c in stats.key_columns:
         t.add_column(c)
