@@ -162,7 +162,7 @@ def test_backend_protocol():
 
 def test_one_finger_alone_never_makes_a_hit(gallery, cards):
     """A hit must survive leaving out its strongest finger; one finger alone goes to an examiner."""
-    from securecomm.engine.tenprint import decide_corroborated, leave_one_out
+    from securecomm.engine.tenprint import decide_corroborated, without_strongest
 
     # the mate's right thumb among non-mated fingers (other fingers, each at a position it does not hold)
     shift = {2: 3, 3: 4, 4: 2, 6: 7, 7: 8, 8: 9, 9: 6}
@@ -179,7 +179,7 @@ def test_one_finger_alone_never_makes_a_hit(gallery, cards):
     row = np.full(10, np.nan)
     row[:5] = [0.6, 0.05, 0.04, 0.05, 0.06]
     t = Thresholds(hit=9.0, review=8.0)
-    assert fuse(row[None, :])[0] >= 9.0 and leave_one_out(row) < 8.0
+    assert fuse(row[None, :])[0] >= 9.0 and without_strongest(row) < 8.0
     assert decide_corroborated(t, row)[0] == "review"
     row[1] = 0.5
     assert decide_corroborated(t, row) == ("hit", "")

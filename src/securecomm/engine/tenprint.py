@@ -61,9 +61,10 @@ TAIL_BETA_99 = 0.0140
 MAX_FINGER_EVIDENCE = 30.0
 
 #: No single finger decides an identification: a candidate above the hit threshold is a hit only
-#: if its other fingers, with the strongest left out, still reach the review threshold on their
-#: own; otherwise an examiner confirms it (review band). One degenerate impression (a dry or smudged finger whose few minutiae resemble
-#: everyone's) can otherwise carry a subject past the threshold alone.
+#: if its other fingers, with the strongest MIN_CORROBORATING_FINGERS - 1 left out, still reach
+#: the review threshold on their own; otherwise an examiner confirms it (review band). One
+#: degenerate impression (a dry or smudged finger whose few minutiae resemble everyone's) can
+#: otherwise carry a subject past the threshold alone.
 MIN_CORROBORATING_FINGERS = 2
 
 #: A probe finger needs this many usable minutiae (valid cylinders) to count as printable.
@@ -436,13 +437,11 @@ class TenprintGallery:
         return SearchResult(decision, cands, self.thresholds, reason)
 
 
-def leave_one_out(row: np.ndarray) -> float:
-    """Fused score of one candidate's per-finger scores without its strongest finger."""
+def without_strongest(row: np.ndarray, k: int = 1) -> float:
+    """Fused score of one candidate's per-finger scores with its ``k`` strongest fingers left out."""
     r = np.array(row, np.float64)
-    ev = finger_evidence(r)
-    if np.all(np.isnan(ev)):
-        return 0.0
-    r[int(np.nanargmax(ev))] = np.nan
+    ev = np.nan_to_num(finger_evidence(r), nan=-1.0)  # fingers not compared sort last
+    r[np.argsort(-ev, kind="stable")[:k]] = np.nan
     return float(fuse(r[None, :])[0])
 
 
@@ -455,8 +454,8 @@ def decide_corroborated(thresholds: Thresholds, row: np.ndarray) -> tuple[str, s
     decision = thresholds.decide(score)
     if decision != "hit":
         return decision, ""
-    rest = leave_one_out(row)
-    if MIN_CORROBORATING_FINGERS > 1 and rest < thresholds.review:
+    rest = without_strongest(row, MIN_CORROBORATING_FINGERS - 1)
+    if rest < thresholds.review:
         return "review", (f"fused score {score:.1f} rests on one finger: {rest:.1f} without it, "
                           f"below the review threshold {thresholds.review:g}")
     return decision, ""
