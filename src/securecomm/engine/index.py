@@ -322,11 +322,22 @@ class IndexedBackend:
 
     def candidates(self, probe: Mapping[int, Prepared], n: int | None = None) -> np.ndarray:
         """Slots of the ``n`` (default: shortlist) live subjects whose codes are closest to the probe's."""
+        if not probe:
+            return np.zeros(0, np.int64)
+        return self.ranked(subject_code(probe), n)[0]
+
+    def ranked(self, q: np.ndarray, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(slots, similarities) of the ``n`` live subjects closest to the subject code ``q``, best first.
+
+        The similarity is the code inner product (a float32 per subject): a sharded index merges
+        its shards' lists by it (:mod:`securecomm.engine.sharded`).
+        """
         n = self.shortlist if n is None else n
         rows = len(self._ids)
-        if rows == 0 or not probe:
-            return np.zeros(0, np.int64)
-        q = subject_code(probe)
+        empty = (np.zeros(0, np.int64), np.zeros(0, np.float32))
+        if rows == 0:
+            return empty
+        q = np.asarray(q, np.float32)
         extra = rows - self._n_base
         sim = np.concatenate([self._bcodes @ q, self._codes[:extra] @ q])
         alive = np.concatenate([self._blive, self._live[:extra]])
@@ -334,10 +345,22 @@ class IndexedBackend:
         live = int(alive.sum())
         n = min(n, live)
         if n <= 0:
-            return np.zeros(0, np.int64)
+            return empty
         top = np.argpartition(-sim, n - 1)[:n] if n < rows else np.arange(rows)
         top = top[np.isfinite(sim[top])]
-        return top[np.argsort(-sim[top], kind="stable")]
+        top = top[np.argsort(-sim[top], kind="stable")]
+        return top, sim[top].astype(np.float32)
+
+    def slots_of(self, subject_ids: list[str]) -> np.ndarray:
+        """The slots of enrolled subjects (KeyError for one that is not)."""
+        try:
+            return np.array([self._slot[s] for s in subject_ids], np.int64)
+        except KeyError as exc:
+            raise KeyError(f"subject {exc.args[0]!r} is not enrolled") from None
+
+    def verify(self, probe: Mapping[int, Prepared], subject_ids: list[str]) -> np.ndarray:
+        """Matcher scores [len(subject_ids), 10] of the probe against the named subjects (NaN: not compared)."""
+        return self._verify(probe, self.slots_of(subject_ids))[1]
 
     def _verify(self, probe: Mapping[int, Prepared], slots: np.ndarray) -> tuple[list[str], np.ndarray]:
         scores = np.full((slots.size, 10), np.nan, np.float32)
