@@ -184,3 +184,28 @@ def test_one_finger_alone_never_makes_a_hit(gallery, cards):
     row[1] = 0.5
     assert decide_corroborated(t, row) == ("hit", "")
     assert decide_corroborated(t, np.full(10, 0.04))[0] == "no_hit"
+
+
+def test_add_many_equals_adding_one_by_one():
+    from securecomm.engine.match import prepare_many
+    from securecomm.synth import templates as T
+
+    p = T.impressions(60, 3, 0, "plain")
+    cards = [(f"S{s}", {pos: p.template(s * 10 + pos - 1) for pos in range(1, 11)}) for s in range(6)]
+    cards[2][1][4] = None  # a missing finger
+    one, many = TenprintGallery(), TenprintGallery()
+    for sid, card in cards:
+        one.add(sid, card)
+    assert many.add_many(cards, threads=2) == 6
+    probe = {pos: p.template(10 + pos - 1) for pos in range(1, 11)}
+    a, b = one.search(probe, k=6), many.search(probe, k=6)
+    assert [(c.subject_id, c.score) for c in a.candidates] == [(c.subject_id, c.score) for c in b.candidates]
+    assert sorted(many.backend.fingers("S2")) == [1, 2, 3, 5, 6, 7, 8, 9, 10]
+    ts = [p.template(i) for i in range(20)]
+    for x, y in zip(prepare_many(ts, threads=2), prepare_many(ts, threads=1)):
+        assert np.array_equal(x.cyl.bits, y.cyl.bits) and np.array_equal(x.cyl.x, y.cyl.x)
+    with pytest.raises(ValueError, match="position"):
+        many.add_many([("X", {11: p.template(0)})])
+    with pytest.raises(TemplateError):
+        many.add_many([("X", {1: "not a template"})])
+    assert len(many) == 6

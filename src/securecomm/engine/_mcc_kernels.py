@@ -131,9 +131,206 @@ def _in_hull(px, py, hx, hy, omega):
 # --------------------------------------------------------------------------------------------
 # Cylinder creation.
 
+@njit(cache=True, inline="always")
+def _in_hull_fast(px, py, hx, hy, omega):
+    """The same answer as :func:`_in_hull`, stopping as soon as it is known."""
+    m = hx.size
+    if m == 0:
+        return False
+    if m >= 3:
+        inside = True
+        for e in range(m):
+            ax = hx[e]
+            ay = hy[e]
+            bx = hx[(e + 1) % m]
+            by = hy[(e + 1) % m]
+            ex = bx - ax
+            ey = by - ay
+            if ex * (py - ay) - ey * (px - ax) < 0:
+                inside = False
+                break
+        if inside:
+            return True
+    om2 = omega * omega
+    for e in range(m):
+        ax = hx[e]
+        ay = hy[e]
+        bx = hx[(e + 1) % m]
+        by = hy[(e + 1) % m]
+        ex = bx - ax
+        ey = by - ay
+        ll = ex * ex + ey * ey
+        t = 0.0
+        if ll > 0:
+            t = ((px - ax) * ex + (py - ay) * ey) / ll
+            t = min(1.0, max(0.0, t))
+        dx = px - (ax + t * ex)
+        dy = py - (ay + t * ey)
+        if dx * dx + dy * dy <= om2:
+            return True
+    return False
+
+
 @njit(cache=True, nogil=True)
 def build_cylinders(x, y, a, radius, sigma_s, sigma_d, mu_psi, omega, min_vc, min_m):
     """Bit cylinders for every minutia; returns (bits[n, CW], valid[n, CW], keep[n]).
+
+    ``valid`` is the spatial validity mask (SW words) repeated for each of the ND layers.
+
+    A cell is valid when its centre is within ``radius`` of the minutia and inside the
+    convex hull of all minutiae enlarged by ``omega``; a cylinder is kept when at least
+    ``min_vc`` of the cells inside the radius are valid and at least ``min_m`` other
+    minutiae lie within radius + 3 sigma_s (the paper's validity rules).
+
+    The same bits as :func:`build_cylinders_reference` (the straightforward loops; a test
+    compares them), about twice as fast: a minutia farther than ``radius - omega`` (+1 px)
+    inside the hull has every cell valid without testing each; the hull test stops at its
+    first answer; and each neighbour visits only the cells of the grid window around it
+    (within 3 sigma_s + 1 px), adding its contributions in neighbour order, so every cell's
+    sum is the same floating-point sum as cell by cell.
+    """
+    n = x.size
+    bits = np.zeros((n, CW), np.uint64)
+    valid = np.zeros((n, CW), np.uint64)
+    keep = np.zeros(n, np.bool_)
+    if n == 0:
+        return bits, valid, keep
+    hidx = convex_hull(x, y)
+    hx = x[hidx].astype(np.float64)
+    hy = y[hidx].astype(np.float64)
+    nh = hx.size
+    ds = 2.0 * radius / NS
+    dd = TWO_PI / ND
+    neigh_r = 3.0 * sigma_s
+    nr2 = neigh_r * neigh_r
+    gs_norm = 1.0 / (sigma_s * math.sqrt(TWO_PI))
+    inv2s2 = 1.0 / (2.0 * sigma_s * sigma_s)
+    sq2sd = sigma_d * math.sqrt(2.0)
+    # the cells inside the radius, in the original (i, j) order
+    cu = np.empty(NS * NS)
+    cv = np.empty(NS * NS)
+    ccell = np.empty(NS * NS, np.int64)
+    n_in_radius = 0
+    for i in range(NS):
+        for j in range(NS):
+            u = (j - (NS - 1) / 2.0) * ds
+            v = (i - (NS - 1) / 2.0) * ds
+            if u * u + v * v <= radius * radius:
+                cu[n_in_radius] = u
+                cv[n_in_radius] = v
+                ccell[n_in_radius] = i * NS + j
+                n_in_radius += 1
+    # a minutia this deep inside the hull has all its in-radius cells within omega of it
+    margin = radius - omega + 1.0
+    half = (NS - 1) / 2.0
+    reach_c = neigh_r + 1.0  # a conservative window: the exact test below decides
+    gx = np.empty(NS * NS)
+    gy = np.empty(NS * NS)
+    cvalid = np.zeros(NS * NS, np.bool_)
+    acc = np.zeros((NS * NS, ND))
+    cd = np.empty(ND)
+    near = np.empty(n, np.int64)
+    cdir = np.empty((n, ND))
+    reach2 = (radius + neigh_r) ** 2
+    for m in range(n):
+        xm = float(x[m])
+        ym = float(y[m])
+        am = float(a[m])
+        cnt_m = 0
+        for t in range(n):
+            if t != m:
+                dx = x[t] - xm
+                dy = y[t] - ym
+                if dx * dx + dy * dy <= reach2:
+                    near[cnt_m] = t
+                    dth = _dphi(am, float(a[t]))
+                    for k in range(ND):
+                        phik = -math.pi + (k + 0.5) * dd
+                        alpha = _dphi(phik, dth)
+                        cdir[cnt_m, k] = 0.5 * (math.erf((alpha + dd / 2) / sq2sd)
+                                                - math.erf((alpha - dd / 2) / sq2sd))
+                    cnt_m += 1
+        if cnt_m < min_m:
+            continue
+        deep = False
+        if nh >= 3:
+            dmin = 1e30
+            for e in range(nh):
+                ax = hx[e]
+                ay = hy[e]
+                ex = hx[(e + 1) % nh] - ax
+                ey = hy[(e + 1) % nh] - ay
+                ll = math.sqrt(ex * ex + ey * ey)
+                if ll <= 0:
+                    continue
+                sd = (ex * (ym - ay) - ey * (xm - ax)) / ll  # >0 inside (ccw)
+                if sd < dmin:
+                    dmin = sd
+            deep = dmin >= margin
+        ca = math.cos(am)
+        sa = math.sin(am)
+        nvalid = 0
+        # the valid cells' centres (exactly as before), on the NS x NS grid
+        cvalid[:] = False
+        for c in range(n_in_radius):
+            u = cu[c]
+            v = cv[c]
+            px = xm + ca * u - sa * v
+            py = ym + sa * u + ca * v
+            if not deep:
+                if not _in_hull_fast(px, py, hx, hy, omega):
+                    continue
+            cell = ccell[c]
+            gx[cell] = px
+            gy[cell] = py
+            cvalid[cell] = True
+            valid[m, cell >> 6] |= np.uint64(1) << np.uint64(cell & 63)
+            nvalid += 1
+            for k in range(ND):
+                acc[cell, k] = 0.0
+        # each neighbour adds to the cells within neigh_r of it, in neighbour order (the same sums)
+        for q in range(cnt_m):
+            t = near[q]
+            rx = x[t] - xm
+            ry = y[t] - ym
+            ut = ca * rx + sa * ry
+            vt = -sa * rx + ca * ry
+            j0 = max(0, int(math.floor((ut - reach_c) / ds + half)))
+            j1 = min(NS - 1, int(math.ceil((ut + reach_c) / ds + half)))
+            i0 = max(0, int(math.floor((vt - reach_c) / ds + half)))
+            i1 = min(NS - 1, int(math.ceil((vt + reach_c) / ds + half)))
+            for i in range(i0, i1 + 1):
+                for j in range(j0, j1 + 1):
+                    cell = i * NS + j
+                    if not cvalid[cell]:
+                        continue
+                    dx = x[t] - gx[cell]
+                    dy = y[t] - gy[cell]
+                    d2 = dx * dx + dy * dy
+                    if d2 > nr2:
+                        continue
+                    cs = gs_norm * math.exp(-d2 * inv2s2)
+                    for k in range(ND):
+                        acc[cell, k] += cs * cdir[q, k]
+        for cell in range(NS * NS):
+            if cvalid[cell]:
+                for k in range(ND):
+                    if acc[cell, k] >= mu_psi:
+                        b = k * NS * NS + cell
+                        bits[m, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+        if nvalid >= min_vc * n_in_radius:
+            keep[m] = True
+        for k in range(1, ND):
+            for q in range(SW):
+                valid[m, k * SW + q] = valid[m, q]
+    return bits, valid, keep
+
+
+@njit(cache=True, nogil=True)
+def build_cylinders_reference(x, y, a, radius, sigma_s, sigma_d, mu_psi, omega, min_vc, min_m):
+    """The straightforward cell-by-cell builder: the reference :func:`build_cylinders` must equal.
+
+    Returns (bits[n, CW], valid[n, CW], keep[n]).
 
     ``valid`` is the spatial validity mask (SW words) repeated for each of the ND layers.
 

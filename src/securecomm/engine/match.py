@@ -25,6 +25,7 @@ The ten-print layer turns scores into impostor tail probabilities
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -36,7 +37,7 @@ from securecomm.engine.fusion import fuse_scores
 from securecomm.engine.mcc import DEFAULT_PARAMS, Cylinders, MCCParams, cylinders
 from securecomm.engine.template import Template
 
-__all__ = ["Prepared", "PackedGallery", "prepare", "pack", "match", "match_prepared", "match_many"]
+__all__ = ["Prepared", "PackedGallery", "prepare", "prepare_many", "pack", "match", "match_prepared", "match_many"]
 
 _PARAMS: MCCParams = DEFAULT_PARAMS
 _PVEC = _PARAMS.vector()
@@ -69,6 +70,23 @@ def prepare(t: Template | Prepared) -> Prepared:
         parts = t.parts()
         return Prepared(cylinders(parts["classical"], _PARAMS), t, cylinders(parts["learned"], _PARAMS))
     return Prepared(cylinders(t, _PARAMS), t)
+
+
+def prepare_many(templates: Sequence[Template | Prepared], threads: int | None = None) -> list[Prepared]:
+    """:func:`prepare` for many templates, in order, on ``threads`` threads (default: the CPUs).
+
+    The cylinder kernel releases the GIL, so threads run it in parallel (bulk enrolment).
+    """
+    items = list(templates)
+    threads = (os.cpu_count() or 1) if threads is None else max(1, int(threads))
+    if threads == 1 or len(items) < 8:
+        return [prepare(t) for t in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    chunk = max(1, -(-len(items) // (4 * threads)))
+    parts = [items[i:i + chunk] for i in range(0, len(items), chunk)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return [p for part in pool.map(lambda ts: [prepare(t) for t in ts], parts) for p in part]
 
 
 def _score_one(ca: Cylinders, cb: Cylinders) -> float:
