@@ -4,8 +4,9 @@
 [--extractor classical|learned|fused] [--cache DIR] [--limit-fingers N]`` runs the FVC
 all-pairs protocol on every ``DB*`` folder under DIR.
 
-``securecomm bench search --subjects N --probes P [--json] [--gallery plain|rolled] [--store DIR]``
-runs the indexed ten-print search on a synthetic gallery (see :mod:`securecomm.synth.search_bench`).
+``securecomm bench search --subjects N --probes P [--non-mated M] [--json] [--gallery plain|rolled]
+[--store DIR]`` runs the indexed ten-print search on a synthetic gallery, with the FPIR 0.1 % threshold
+set from the best scores of the non-mated searches (see :mod:`securecomm.synth.search_bench`).
 """
 
 from __future__ import annotations
@@ -98,10 +99,14 @@ def search(
     gallery: str = typer.Option("plain", "--gallery", help="gallery impressions: plain (rolled probes) or rolled"),
     shortlist: Optional[int] = typer.Option(None, "--shortlist", min=1, help="subjects verified per search"),
     sample: int = typer.Option(20, "--exhaustive-sample", min=0,
-                               help="probes also searched exhaustively (agreement, FNIR threshold)"),
+                               help="probes also searched exhaustively, half mated, half non-mated (agreement, exhaustive FNIR)"),
     store: Optional[Path] = typer.Option(None, "--store", help="save the index here, then load it back and "
                                          "search the loaded one (on-disk size, load time)"),
     seed: int = typer.Option(7, "--seed", help="synthetic gallery seed"),
+    non_mated: Optional[int] = typer.Option(None, "--non-mated", min=1,
+                                            help="non-mated probes (the FPIR threshold's sample); then "
+                                                 "--probes is the number of mated probes"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="enrolment threads (default: CPUs)"),
 ) -> None:
     """Indexed 1:N search on a synthetic template gallery: build, size, latency, accuracy vs exhaustive."""
     from securecomm.synth import search_bench
@@ -111,7 +116,8 @@ def search(
     say = (lambda msg: None) if as_json else (lambda msg: typer.echo(msg, err=True))
     try:
         result = search_bench.run(subjects, probes, gallery, seed=seed, shortlist=shortlist,
-                                  exhaustive_sample=sample, store=store, progress=say)
+                                  exhaustive_sample=sample, store=store, progress=say, non_mated=non_mated,
+                                  threads=threads)
     except (ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
