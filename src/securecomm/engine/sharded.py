@@ -98,8 +98,11 @@ def _ray(address: str | None) -> Any:
         raise RuntimeError("the sharded search needs Ray: pip install 'securecomm[ray]'") from None
     if not ray.is_initialized():
         address = address or os.environ.get(ENV_ADDRESS) or None
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = f"the Ray cluster at {address!r}" if address else "a local Ray"
+            raise RuntimeError(f"cannot start or reach {where}: {exc}") from None
     return ray
 
 
