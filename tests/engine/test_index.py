@@ -127,3 +127,40 @@ def test_corrupt_or_missing_index_is_refused(data, tmp_path):
         IndexedBackend.load(tmp_path / "idx")
     with pytest.raises(IndexCorrupt, match="manifest"):
         IndexedBackend.load(tmp_path / "nowhere")
+
+
+def _fused(a, b):
+    """A fused template: a's minutiae as the learned half, b's as the classical half."""
+    from securecomm.engine.template import Template
+
+    ta, tb = a.template, b.template
+    cat = (lambda name: np.concatenate([getattr(ta, name), getattr(tb, name)]))
+    return Template(cat("x"), cat("y"), cat("angle"), cat("kind"), cat("quality"),
+                    max(ta.width, tb.width), max(ta.height, tb.height), extractor="fused", split=len(ta))
+
+
+def test_bulk_verification_equals_pair_by_pair(data, tmp_path):
+    """Shortlists are scored by one match_many per finger position: exactly match_prepared's scores,
+    for saved (memory-mapped) and in-memory subjects, classical and fused templates alike."""
+    from securecomm.engine.match import match_prepared
+
+    gallery, probes, _, _, _ = data
+    b = IndexedBackend(shortlist=10)
+    for s, card in enumerate(gallery[:12]):
+        fingers = dict(card)
+        if s % 3 == 0:  # some fused subjects, one with a learned half too small to count
+            fingers[1] = prepare(_fused(card[2], card[1]))
+            fingers[3] = prepare(_fused(card[4] if s else _cards(1, 99, 0, "plain")[0][5], card[3]))
+        b.add(f"S{s}", fingers)
+    b.save(tmp_path / "idx")
+    loaded = IndexedBackend.load(tmp_path / "idx", shortlist=10)
+    loaded.add("MEM", {1: prepare(_fused(gallery[20][2], gallery[20][1])), 2: gallery[20][2]})
+    probe = dict(probes[0])
+    probe[1] = prepare(_fused(probes[0][2], probes[0][1]))
+    ids = loaded.subject_ids()
+    got = loaded.verify(probe, ids)
+    for i, sid in enumerate(ids):
+        enrolled = loaded.fingers(sid)
+        for pos in range(1, 11):
+            want = match_prepared(probe[pos], enrolled[pos]) if pos in enrolled and pos in probe else np.nan
+            assert (np.isnan(got[i, pos - 1]) and np.isnan(want)) or got[i, pos - 1] == np.float32(want), (sid, pos)

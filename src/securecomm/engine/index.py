@@ -32,6 +32,7 @@ shortlist's, and uses :meth:`IndexedBackend.exhaustive_finger_scores`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -44,7 +45,7 @@ import numba
 import numpy as np
 
 from securecomm.engine import _mcc_kernels as K
-from securecomm.engine.match import Prepared, match_prepared
+from securecomm.engine.match import PackedGallery, Prepared, match_many, pack
 from securecomm.engine.mcc import Cylinders
 from securecomm.engine.template import Template
 
@@ -213,6 +214,35 @@ class _Base:
             learned = self._cyl(r, "l") if tpl.extractor == "fused" else None
             out[int(a["row_pos"][r])] = Prepared(cyl, tpl, learned)
         return out
+
+    def pack_rows(self, rows: np.ndarray) -> PackedGallery:
+        """The fingers of saved rows as one packed gallery (for one bulk ``match_many`` per position).
+
+        Read straight from the mapped cylinder arrays (no template is decoded). A row whose template
+        is fused carries its learned cylinders; :func:`match_many` fuses exactly when
+        :func:`match_prepared` would (both need ``min_cylinders`` learned cylinders on each side).
+        """
+        rows = np.asarray(rows, np.int64)
+
+        def part(pre: str) -> PackedGallery:
+            a = self.a
+            off = np.asarray(a[pre + "cyl_off"])
+            c0, c1 = off[rows], off[rows + 1]
+            counts = c1 - c0
+            offsets = np.zeros(rows.size + 1, np.int64)
+            np.cumsum(counts, out=offsets[1:])
+            idx = np.repeat(c0 - offsets[:-1], counts) + np.arange(int(offsets[-1]), dtype=np.int64)
+            col = (lambda name: np.ascontiguousarray(a[name][idx]))
+            valid = np.ascontiguousarray(np.tile(a[pre + "valid"][idx], (1, K.ND)))
+            return PackedGallery(col(pre + "bits"), valid, col(pre + "x" if pre else "cx"),
+                                 col(pre + "y" if pre else "cy"), col(pre + "a" if pre else "ca"), offsets)
+
+        g = part("")
+        loff = np.asarray(self.a["lcyl_off"])
+        fused = (loff[rows + 1] - loff[rows]) > 0
+        if fused.any():
+            g = dataclasses.replace(g, learned=part("l"), fused=fused)
+        return g
 
     def _cyl(self, r: int, pre: str) -> Cylinders:
         a = self.a
@@ -383,16 +413,37 @@ class IndexedBackend:
         return self._verify(probe, self.slots_of(subject_ids))[1]
 
     def _verify(self, probe: Mapping[int, Prepared], slots: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """Matcher scores of the subjects in ``slots``: per probe finger, one bulk ``match_many`` over
+        those subjects' fingers at that position (the scores ``match_prepared`` gives, pair by pair)."""
+        slots = np.asarray(slots, np.int64)
         scores = np.full((slots.size, 10), np.nan, np.float32)
-        ids: list[str] = []
-        for r, slot in enumerate(slots.tolist()):
-            ids.append(self._ids[slot])  # type: ignore[arg-type]
-            enrolled = self._subject(slot)
-            for pos, p in probe.items():
-                g = enrolled.get(pos)
-                if g is not None:
-                    scores[r, pos - 1] = match_prepared(p, g)
-        return ids, scores
+        ids = [self._ids[s] for s in slots.tolist()]
+        # where each subject's finger at each position is: a saved row, or an in-memory Prepared
+        base_at: dict[int, tuple[list[int], list[int]]] = {}
+        mem_at: dict[int, tuple[list[int], list[Prepared]]] = {}
+        if self._base is not None:
+            sr, rp = self._base.a["subject_rows"], self._base.a["row_pos"]
+        for i, slot in enumerate(slots.tolist()):
+            if self._ids[slot] is None:
+                continue
+            if slot < self._n_base:
+                for r in range(int(sr[slot]), int(sr[slot + 1])):
+                    got = base_at.setdefault(int(rp[r]), ([], []))
+                    got[0].append(i)
+                    got[1].append(r)
+            else:
+                for pos, g in (self._fingers[slot] or {}).items():
+                    got2 = mem_at.setdefault(pos, ([], []))
+                    got2[0].append(i)
+                    got2[1].append(g)
+        for pos, p in probe.items():
+            if pos in base_at:
+                at, rows = base_at[pos]
+                scores[at, pos - 1] = match_many(p, self._base.pack_rows(np.array(rows, np.int64)))  # type: ignore[union-attr]
+            if pos in mem_at:
+                at, preps = mem_at[pos]
+                scores[at, pos - 1] = match_many(p, pack(preps))
+        return ids, scores  # type: ignore[return-value]
 
     def finger_scores(self, probe: Mapping[int, Prepared]) -> tuple[list[str], np.ndarray]:
         """Matcher scores of the shortlisted subjects only (the others are not returned)."""
