@@ -18,8 +18,8 @@ Why this shape (measurements in docs/benchmarks.md, "Indexed search (issue 7)"):
   ranks its mate in the top 1 % only about 45 % of the time; ten fingers summed put
   it in the top ten almost always (the fingers are independent evidence).
 * **Shortlist, then the real matcher.** The :data:`SHORTLIST` best subjects by code
-  similarity are scored by the MCC matcher (:func:`securecomm.engine.match.match_prepared`,
-  the very scores the exhaustive search computes), and only they are returned. So a
+  similarity are scored by the MCC matcher (one :func:`securecomm.engine.match.match_many`
+  per probe finger over those subjects' fingers: the very scores the exhaustive search computes), and only they are returned. So a
   subject on the shortlist gets exactly its exhaustive fused score; the decision
   bands and the fused score's meaning are unchanged; the index can only *miss* a
   mate (it never invents a score).
