@@ -115,8 +115,11 @@ def whatif(base: Annotated[Optional[str], typer.Option("--base", help="the base 
                                                                        "store)")] = None,
            policy: Annotated[Optional[str], typer.Option("--policy", help="policy version for every booking, "
                                                                           "e.g. 2014-pep")] = None,
-           law: Annotated[Optional[Path], typer.Option("--law", help="state-limits file (format of "
-                                                                     "policy/data/state_limits.json)")] = None,
+           law: Annotated[Optional[Path], typer.Option("--law", help="detainer-law file: the jails' compliance laws "
+                                                                     "(format of policy/data/detainer_laws.json)")] = None,
+           state_limits: Annotated[Optional[Path], typer.Option("--state-limits", help="state-limits file capping "
+                                                                "the IAR's recommendation (format of "
+                                                                "policy/data/state_limits.json)")] = None,
            hit_threshold: Annotated[Optional[float], typer.Option("--hit-threshold",
                                                                   help="fused-score hit threshold")] = None,
            into: Annotated[Optional[Path], typer.Option("--into", help="folder of the replay's SQLite store "
@@ -125,7 +128,8 @@ def whatif(base: Annotated[Optional[str], typer.Option("--base", help="the base 
                                                                             "store")] = None,
            fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
            db: DbOpt = None, data: DataOpt = None) -> None:
-    """Replay a simulated run under another policy, law set or threshold; print the difference."""
+    """Replay a simulated run under another policy, detainer-law set, state limits or threshold; print the
+    difference."""
     from securecomm.policy.model import PolicyError
     from securecomm.services.permissions import PermissionDenied
     from securecomm.simulation.runner import Overrides, SimulationError
@@ -134,13 +138,17 @@ def whatif(base: Annotated[Optional[str], typer.Option("--base", help="the base 
 
     if fmt not in ("table", "json"):
         _fail(f"--format {fmt!r}: one of table, json")
-    if law is not None and not law.is_file():
-        _fail(f"--law {law}: no such file")
-    overrides = Overrides(policy_version=policy, state_limits=str(law) if law else None, hit_threshold=hit_threshold)
+    for opt, path in (("--law", law), ("--state-limits", state_limits)):
+        if path is not None and not path.is_file():
+            _fail(f"{opt} {path}: no such file")
+    overrides = Overrides(policy_version=policy, state_limits=str(state_limits) if state_limits else None,
+                          hit_threshold=hit_threshold, laws=str(law) if law else None)
     try:
         overrides.check()  # before a replay store is made
     except (SimulationError, PolicyError) as exc:
         _fail(str(exc))
+    except ValueError as exc:  # LawDataError: the --law file, record and key named
+        _fail(f"--law {law}: {exc}")
     base_engine = _engine(db, data)
     from sqlalchemy.orm import Session
 
@@ -177,11 +185,11 @@ def whatif(base: Annotated[Optional[str], typer.Option("--base", help="the base 
         diff = "-" if b0 is None or r0 is None else f"{r0 - b0:+,}"
         t.add_row(m, "-" if b0 is None else f"{b0:,}", "-" if r0 is None else f"{r0:,}", diff)
     console.print(t)
-    c = Table(title="detainers recommended, by county", title_justify="left")
-    for col in ("county", "base", "what-if"):
+    c = Table(title="detainers by county: recommended, and held (honoured) -- base / what-if", title_justify="left")
+    for col in ("county", "recommended", "held"):
         c.add_column(col, justify="left" if col == "county" else "right")
-    for county, b0, r0 in cmp.by_county:
-        c.add_row(county, f"{b0:,}", f"{r0:,}")
+    for county, b0, r0, h0, h1 in cmp.by_county:
+        c.add_row(county, f"{b0:,} / {r0:,}", f"{h0:,} / {h1:,}")
     console.print(c)
     console.print(f"replay store: {other.url.render_as_string(hide_password=True)} ({result.bookings} bookings, "
                   f"{result.seconds['pipeline']:.0f} s of pipeline); `securecomm stats --db ...` reads it")

@@ -15,7 +15,12 @@
    candidate that is truly the person, with ``examiner_error`` chance of the
    wrong call) and a simulated analyst (takes the rules' capped
    recommendation), through ``resolve_review`` -- then the worker again;
-6. the run and its ground truth (``sim_runs``, ``sim_truth``).
+6. the field office's decisions on the IARs, the jails' answers under their
+   compliance laws and how each detainer ends -- the ``field_office`` step, which
+   the service layer supplies (``services.simulated_field_office``: it goes
+   through the detainer service, which this layer may not import); without it
+   the run stops at the IARs and every detainer figure is 0;
+7. the run and its ground truth (``sim_runs``, ``sim_truth``).
 
 The ground truth is written for the statistics only; nothing in the pipeline
 reads it. Timing figures of a simulated store measure this machine's
@@ -51,8 +56,9 @@ class Overrides:
     """What a what-if replay changes; empty for a plain run."""
 
     policy_version: str | None = None
-    state_limits: str | None = None  # path to a state-limits file
+    state_limits: str | None = None  # path to a state-limits file (caps the IAR's recommended action)
     hit_threshold: float | None = None
+    laws: str | None = None  # path to a detainer-law file (format of policy/data/detainer_laws.json)
 
     def check(self) -> None:
         """Refuse what cannot be replayed, before anything is written: an unknown policy version, an unreadable
@@ -66,6 +72,8 @@ class Overrides:
             from securecomm.policy.model import load_state_limits
 
             load_state_limits(self.state_limits)
+        if self.laws:
+            self.law_schedule()
         if self.hit_threshold is not None:
             import math
 
@@ -74,9 +82,26 @@ class Overrides:
                 raise SimulationError(f"hit threshold {self.hit_threshold}: give a positive number (the fused "
                                       "score's default hit threshold is 9.0)")
 
+    def law_schedule(self):
+        """The detainer laws of the replay (the shipped file when no ``laws`` is given); a file that is not a
+        detainer-law file is refused with the record and the key named (``LawDataError``, a ValueError)."""
+        from securecomm.policy.detainers import LawDataError, load_laws
+
+        if not self.laws:
+            return load_laws()
+        try:
+            return load_laws(self.laws)
+        except LawDataError as exc:
+            hint = ""
+            if "expected {'laws'" in str(exc):
+                hint = (" -- a detainer-law file is {\"laws\": [{\"scope\": \"state\", \"value\": \"MA\", "
+                        "\"name\": ..., \"rule\": ..., \"effective_from\": \"YYYY-MM-DD\"}, ...]} as in "
+                        "policy/data/detainer_laws.json (state limits on the IAR are --state-limits)")
+            raise LawDataError(f"detainer laws {exc}{hint}") from None
+
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in (("policy_version", self.policy_version), ("state_limits", self.state_limits),
-                                  ("hit_threshold", self.hit_threshold)) if v is not None}
+                                  ("hit_threshold", self.hit_threshold), ("laws", self.laws)) if v is not None}
 
 
 @dataclass
@@ -88,6 +113,7 @@ class SimResult:
     reviews: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
+    detainers: dict[str, int] = field(default_factory=dict)  # the field-office step's counts by event
 
     @property
     def bookings_per_second(self) -> float:
@@ -251,8 +277,12 @@ def _fast_sqlite(engine: Engine) -> None:
 
 def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...] = DEFAULT_FINGERS,
              overrides: Overrides = Overrides(), base_run: str | None = None,
-             progress: Callable[[str, int], Callable[[int], None]] = _null_progress) -> SimResult:
-    """Everything of the module docstring, into ``engine``'s store (which must hold no bookings)."""
+             progress: Callable[[str, int], Callable[[int], None]] = _null_progress,
+             field_office: Callable[..., dict[str, int]] | None = None) -> SimResult:
+    """Everything of the module docstring, into ``engine``'s store (which must hold no bookings).
+
+    ``field_office(engine, plan=, laws=, progress=)`` is step 6 (None: no detainer decisions).
+    """
     from securecomm.engine.tenprint import DEFAULT_THRESHOLDS, Thresholds
     from securecomm.store.workflow_models import Transaction
     from securecomm.workflow.gallery import Galleries
@@ -305,6 +335,15 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     while _answer_reviews(engine, plan, fins, result):
         worker.run(until_empty=True)
     t, c = lap("pipeline", t, c)
+    if field_office is not None:
+        from securecomm.store.workflow_models import Response
+
+        with Session(engine) as s:
+            n = s.scalar(select(func.count()).select_from(Response).where(Response.kind == "IAR",
+                                                                          Response.recipient_role == "field_office"))
+        result.detainers = field_office(engine, plan=plan, laws=overrides.law_schedule(),
+                                        progress=progress("field office (IARs)", int(n or 0)))
+        t, c = lap("detainers", t, c)
     _truth(engine, plan, fins, run_id, overrides, fingers, base_run)
     result.seconds["total"] = round(time.monotonic() - t0, 3)
     result.cpu_seconds["total"] = round(_cpu() - c0, 3)
