@@ -113,17 +113,25 @@ def test_same_seed_same_statistics_via_the_command(base, tmp_path):
     _, Session, _, _ = base
     res = CliRunner().invoke(app, ["simulate", "--state", str(TINY), "--from", str(START), "--to", str(END),
                                    "--seed", str(SEED), "--scale", str(SCALE), "--run-id", "tiny",
-                                   "--data", str(tmp_path)])
+                                   "--search", "indexed", "--data", str(tmp_path)])
     assert res.exit_code == 0, res.output
-    assert "bookings/s" in res.output
+    assert "bookings/s" in res.output and "Field office (simulated)" in res.output
     engine, Session2 = open_store(f"sqlite:///{tmp_path / 'securecomm.db'}")
+    # the same statistics, detainers included; the indexed search shortlists every subject of galleries this
+    # small, so it finds what the exhaustive one does
     assert _figures(Session2) == _figures(Session)
+    from securecomm.store.simulation_models import SimulationRun
+
+    with Session2() as s:
+        assert s.scalars(select(SimulationRun)).one().settings["search"] == "indexed"
     engine.dispose()
     res = CliRunner().invoke(app, ["stats", "--format", "json", "--level", "county", "--data", str(tmp_path)])
     doc = json.loads(res.output)
     assert doc["truth"] is True and {r["county"] for r in doc["rows"]} == {"Suffolk", "Middlesex"}
     again = CliRunner().invoke(app, ["simulate", "--state", str(TINY), "--scale", str(SCALE), "--data", str(tmp_path)])
     assert again.exit_code == 1 and "already holds transactions" in again.output
+    bad = CliRunner().invoke(app, ["simulate", "--state", str(TINY), "--search", "fast", "--data", str(tmp_path)])
+    assert bad.exit_code == 1 and "one of exhaustive, indexed" in bad.output
 
 
 @pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)

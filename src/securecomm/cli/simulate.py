@@ -71,6 +71,9 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
              fingers: Annotated[str, typer.Option(help="finger positions searched, e.g. 2,7 (the default) or "
                                                        "1-10")] = "2,7",
              run_id: Annotated[Optional[str], typer.Option("--run-id", help="name of the run")] = None,
+             search: Annotated[str, typer.Option("--search", help="exhaustive (every subject scored) or indexed "
+                                                                  "(the candidate index shortlists subjects for "
+                                                                  "the matcher; for large runs)")] = "exhaustive",
              db: DbOpt = None, data: DataOpt = None) -> None:
     """Simulate a state-year of bookings through the real pipeline, at template level, into the store."""
     from securecomm.cli.pipeline import _positions
@@ -80,6 +83,10 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
     from securecomm.simulation.runner import SimulationError, describe
 
     a, b = _date(start, "--from"), _date(end, "--to")
+    from securecomm.simulation.runner import SEARCHES
+
+    if search not in SEARCHES:
+        _fail(f"--search {search!r}: one of {', '.join(SEARCHES)}")
     try:
         params = load(state)
         plan = build_plan(params, seed=seed, start=a, end=b, scale=scale)
@@ -98,7 +105,8 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
     principal = _operator(engine)
     try:
         with _progress() as bar:
-            result = _runner(engine, principal, _bars(bar))(engine, plan, run_id=rid, fingers=positions)
+            result = _runner(engine, principal, _bars(bar))(engine, plan, run_id=rid, fingers=positions,
+                                                            search=search)
     except (SimulationError, PermissionDenied) as exc:
         _fail(str(exc))
     finally:
@@ -107,6 +115,14 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
     console.print(f"{result.bookings} bookings in {s['pipeline']:.1f} s of pipeline ({result.bookings_per_second:.2f} "
                   f"bookings/s wall; {c['pipeline']:.1f} s CPU, {1000 * c['pipeline'] / max(result.bookings, 1):.0f} "
                   f"ms CPU per booking); total {s['total']:.1f} s. Reviews answered: {result.reviews or '-'}")
+    fo = result.detainers
+    if fo:
+        def part(prefix: str) -> dict[str, int]:
+            return {k.split(":", 1)[1]: v for k, v in fo.items() if k.startswith(prefix)}
+        refused = sum(v for k, v in fo.items() if k.startswith("refused"))
+        console.print(f"Field office (simulated) on {sum(part('decided:').values())} IARs: decided "
+                      f"{part('decided:')}; jails answered {part('answer:')}; ended {part('end:')}"
+                      + (f"; refused by the detainer service: {refused}" if refused else ""))
     console.print("Next: `securecomm stats --level county` (same --db/--data), `securecomm report`, "
                   f"`securecomm whatif --base {rid} --policy 2014-pep`")
 

@@ -1,7 +1,7 @@
 """The state-year simulation through the service layer: who may run one (and replay it), audited.
 
     run(sessions, principal, engine, plan, *, run_id, fingers=DEFAULT_FINGERS, overrides=Overrides(),
-        base_run=None, progress=...) -> SimResult
+        base_run=None, progress=..., search="exhaustive") -> SimResult
 
 Operation ``simulation.run`` (admin only): a simulation writes a whole synthetic
 state into the store. The permission check and the audit row commit first, in
@@ -29,7 +29,7 @@ OPERATION = "simulation.run"
 
 def run(sessions: Callable[[], Session], principal: Principal, engine: Engine, plan: Any, *, run_id: str,
         fingers: tuple[int, ...] | None = None, overrides: Any = None, base_run: str | None = None,
-        progress: Callable[[str, int], Callable[[int], None]] | None = None):
+        progress: Callable[[str, int], Callable[[int], None]] | None = None, search: str = "exhaustive"):
     """Check ``simulation.run``, audit it, then run ``plan`` (a ``simulation.plan.Plan``) into ``engine``."""
     from securecomm.simulation.plan import Plan
     from securecomm.simulation.runner import DEFAULT_FINGERS, Overrides, run_plan
@@ -45,7 +45,7 @@ def run(sessions: Callable[[], Session], principal: Principal, engine: Engine, p
                                                              else ""))
     kwargs = {"progress": progress} if progress is not None else {}
     return run_plan(engine, plan, run_id=run_id, fingers=fingers or DEFAULT_FINGERS, overrides=ov,
-                    base_run=base_run, field_office=field_office_step(sessions), **kwargs)
+                    base_run=base_run, field_office=field_office_step(sessions), search=search, **kwargs)
 
 
 def field_office_step(sessions: Callable[[], Session]):

@@ -29,11 +29,13 @@ pipeline (wall clock), not the programme's: they differ run to run.
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +47,8 @@ from securecomm.simulation.plan import (CRIMINAL_IMPRESSION, IMMIGRATION_IMPRESS
 
 #: The two index fingers: the two-print of US-VISIT, and the quickest search.
 DEFAULT_FINGERS = (2, 7)
+#: How the galleries are searched (``run_plan(search=)``).
+SEARCHES = ("exhaustive", "indexed")
 
 
 class SimulationError(RuntimeError):
@@ -246,7 +250,7 @@ def _answer_reviews(engine: Engine, plan: Plan, fins: dict[int, str], result: Si
 
 
 def _truth(engine: Engine, plan: Plan, fins: dict[int, str], run_id: str, overrides: Overrides,
-           fingers: tuple[int, ...], base_run: str | None) -> None:
+           fingers: tuple[int, ...], base_run: str | None, search: str = "exhaustive") -> None:
     from securecomm.store.simulation_models import SimulatedBooking, SimulationRun
     from securecomm.workflow.queue import write_session
 
@@ -255,7 +259,7 @@ def _truth(engine: Engine, plan: Plan, fins: dict[int, str], run_id: str, overri
         s.add(SimulationRun(id=run_id, state=",".join(plan.states)[:2] if len(plan.states) == 1 else "US",
                             date_from=plan.start, date_to=plan.end, seed=plan.seed, parameters=plan.params.source,
                             settings={"scale": plan.scale, "fingers": list(fingers), "states": list(plan.states),
-                                      **overrides.as_dict()},
+                                      "search": search, **overrides.as_dict()},
                             base_run=base_run, bookings=len(plan.bookings), note=""))
         for b in plan.bookings:
             p: SimPerson = people[b.person]
@@ -278,10 +282,13 @@ def _fast_sqlite(engine: Engine) -> None:
 def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...] = DEFAULT_FINGERS,
              overrides: Overrides = Overrides(), base_run: str | None = None,
              progress: Callable[[str, int], Callable[[int], None]] = _null_progress,
-             field_office: Callable[..., dict[str, int]] | None = None) -> SimResult:
+             field_office: Callable[..., dict[str, int]] | None = None, search: str = "exhaustive") -> SimResult:
     """Everything of the module docstring, into ``engine``'s store (which must hold no bookings).
 
     ``field_office(engine, plan=, laws=, progress=)`` is step 6 (None: no detainer decisions).
+    ``search``: ``exhaustive`` (every gallery subject scored by the matcher) or ``indexed`` (the
+    candidate index of ``engine.index`` shortlists :data:`~securecomm.engine.index.SHORTLIST` subjects per
+    search for the matcher; the same scores for those, a mate off the shortlist is missed).
     """
     from securecomm.engine.tenprint import DEFAULT_THRESHOLDS, Thresholds
     from securecomm.store.workflow_models import Transaction
@@ -290,6 +297,8 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     from securecomm.workflow.stages import PipelineConfig
     from securecomm.workflow.template_entry import submit_templates
 
+    if search not in SEARCHES:
+        raise SimulationError(f"search {search!r}: one of {', '.join(SEARCHES)}")
     _fast_sqlite(engine)
     with Session(engine) as s:
         if s.scalar(select(func.count()).select_from(Transaction)):
@@ -328,8 +337,13 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     t, c = lap("submit", t, c)
     config = PipelineConfig(min_fingers=len(fingers), policy_version=overrides.policy_version,
                             state_limits=overrides.state_limits)
+    index_dir = None
+    if search == "indexed":  # an in-memory index (a folder that does not exist: nothing loaded, nothing saved)
+        import tempfile
+
+        index_dir = Path(tempfile.gettempdir()) / f"securecomm-sim-index-{os.getpid()}-{time.monotonic_ns()}"
     worker = Worker(engine, config, owner=f"simulation-{run_id}"[:96], lease_seconds=600.0,
-                    galleries=Galleries(thresholds))
+                    galleries=Galleries(thresholds, index_dir=index_dir))
     tick = progress("pipeline (bookings)", len(plan.bookings))
     worker.run(until_empty=True, on_step=lambda: tick(1))
     while _answer_reviews(engine, plan, fins, result):
@@ -344,7 +358,7 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
         result.detainers = field_office(engine, plan=plan, laws=overrides.law_schedule(),
                                         progress=progress("field office (IARs)", int(n or 0)))
         t, c = lap("detainers", t, c)
-    _truth(engine, plan, fins, run_id, overrides, fingers, base_run)
+    _truth(engine, plan, fins, run_id, overrides, fingers, base_run, search)
     result.seconds["total"] = round(time.monotonic() - t0, 3)
     result.cpu_seconds["total"] = round(_cpu() - c0, 3)
     return result
