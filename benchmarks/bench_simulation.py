@@ -1,6 +1,7 @@
 """State-year simulation throughput and calibration: bookings/s through the real pipeline at template level.
 
     .venv/bin/python benchmarks/bench_simulation.py --state MA --scale 0.005 --seed 2012 --out /tmp/sim-ma
+    .venv/bin/python benchmarks/bench_simulation.py ... --search indexed     # the candidate index
 
 Runs `securecomm simulate`'s service path (the pipeline, then the simulated field office and jails
 through the detainer service) into a fresh SQLite store under --out, then prints one JSON object:
@@ -28,6 +29,7 @@ def main() -> None:
     ap.add_argument("--from", dest="start", default="2012-05-15")
     ap.add_argument("--to", dest="end", default="2013-05-14")
     ap.add_argument("--out", default="/tmp/securecomm-bench-sim")
+    ap.add_argument("--search", default="exhaustive", choices=("exhaustive", "indexed"))
     ap.add_argument("--profile", default=None, help="write a cProfile of the run to this file")
     args = ap.parse_args()
 
@@ -46,7 +48,7 @@ def main() -> None:
     engine, Session = open_store(f"sqlite:///{out / 'securecomm.db'}")
     def run():
         return service.run(make_sessionmaker(engine), Principal("bench", Role.ADMIN), engine, plan,
-                           run_id=f"bench-{args.state}-{args.seed}")
+                           run_id=f"bench-{args.state}-{args.seed}", search=args.search)
 
     if args.profile:
         import cProfile
@@ -66,7 +68,7 @@ def main() -> None:
         return {"matched_people": f["matched_people"], "convicted_share": None if share is None else round(1 - share, 3)}
 
     print(json.dumps({
-        "state": args.state, "scale": args.scale, "seed": args.seed, "bookings": r.bookings, "people": r.people,
+        "state": args.state, "scale": args.scale, "search": args.search, "seed": args.seed, "bookings": r.bookings, "people": r.people,
         "enrolled": r.enrolled, "seconds": r.seconds, "cpu_seconds": r.cpu_seconds,
         "bookings_per_s_wall": round(r.bookings_per_second, 2),
         "bookings_per_cpu_s": round(r.bookings / r.cpu_seconds["pipeline"], 2) if r.cpu_seconds["pipeline"] else None,
