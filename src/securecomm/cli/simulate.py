@@ -102,6 +102,10 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
                   f"{scale}: {info['bookings']} bookings of {info['people_booked']} people (+{info['background']} "
                   f"background in the galleries), fingers {list(positions)}; store "
                   f"{engine.url.render_as_string(hide_password=True)}; run {rid}")
+    if search == "indexed" and len(positions) < 10:
+        console.print(f"[yellow]note:[/yellow] the candidate index shortlists by all ten fingers' codes; with "
+                      f"{len(positions)} finger(s) it misses mates (benchmarks/bench_simulation_search.py: 16 of 20 "
+                      "found at 4,000 subjects with two), so the figures undercount matches; docs/simulation.md")
     principal = _operator(engine)
     try:
         with _progress() as bar:

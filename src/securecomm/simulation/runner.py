@@ -288,7 +288,8 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     ``field_office(engine, plan=, laws=, progress=)`` is step 6 (None: no detainer decisions).
     ``search``: ``exhaustive`` (every gallery subject scored by the matcher) or ``indexed`` (the
     candidate index of ``engine.index`` shortlists :data:`~securecomm.engine.index.SHORTLIST` subjects per
-    search for the matcher; the same scores for those, a mate off the shortlist is missed).
+    search for the matcher; the same scores for those, a mate off the shortlist is missed -- often with
+    two fingers: benchmarks/bench_simulation_search.py).
     """
     from securecomm.engine.tenprint import DEFAULT_THRESHOLDS, Thresholds
     from securecomm.store.workflow_models import Transaction
