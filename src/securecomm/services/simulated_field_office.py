@@ -143,7 +143,7 @@ def carry_through(engine: Engine, sessions: Callable, *, seed: int, params: Deta
                 if notified_transfer:
                     with uow(officer, release, "custody transfer (simulation)") as w:
                         detainers.transfer(w, det_id, at=release)
-                    counts["end:transferred"] += 1
+                    counts["end:notification_transferred"] += 1
                 else:
                     detainers.fire_timers(sessions, timers, engine, clock=FixedClock(release), owner=SYSTEM)
                     with uow(jail, release, "release (simulation)") as w:
