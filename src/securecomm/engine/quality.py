@@ -118,7 +118,7 @@ def local_clarity_p10(normalised: np.ndarray, enhanced: np.ndarray, mask: np.nda
         return 0.0
 
     def blocks(x: np.ndarray) -> np.ndarray:
-        return x[:hb * block, :wb * block].astype(np.float64).reshape(hb, block, wb, block)
+        return x[:hb * block, :wb * block].astype(np.float32).reshape(hb, block, wb, block)
 
     m = blocks(mask)
     a, e = blocks(normalised) * m, blocks(enhanced) * m
@@ -138,11 +138,12 @@ def core_distance(theta: np.ndarray, mask: np.ndarray, block: int = 8) -> float:
     hb, wb = h // block, w // block
     if hb < 3 or wb < 3 or not mask.any():
         return 1.0
-    t = theta[:hb * block, :wb * block].astype(np.float64)
-    c = cv2.GaussianBlur(np.cos(2 * t).reshape(hb, block, wb, block).mean((1, 3)), (0, 0), 1.5)
-    s = cv2.GaussianBlur(np.sin(2 * t).reshape(hb, block, wb, block).mean((1, 3)), (0, 0), 1.5)
+    t = 2 * theta[:hb * block, :wb * block].astype(np.float32)
+    size = (wb, hb)  # block means by area resampling (cv2 takes width first)
+    c = cv2.GaussianBlur(cv2.resize(np.cos(t), size, interpolation=cv2.INTER_AREA).astype(np.float64), (0, 0), 1.5)
+    s = cv2.GaussianBlur(cv2.resize(np.sin(t), size, interpolation=cv2.INTER_AREA).astype(np.float64), (0, 0), 1.5)
     ang = np.arctan2(s, c) / 2
-    inside = mask[:hb * block, :wb * block].reshape(hb, block, wb, block).mean((1, 3)) > 0.9
+    inside = cv2.resize(mask[:hb * block, :wb * block].astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.9
     inside = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     ring = [ang[:-1, :-1], ang[:-1, 1:], ang[1:, 1:], ang[1:, :-1]]
     turn = np.zeros_like(ring[0])
@@ -152,9 +153,10 @@ def core_distance(theta: np.ndarray, mask: np.ndarray, block: int = 8) -> float:
     cores = np.argwhere((turn / np.pi > 0.45) & ok)
     if cores.size == 0:
         return 1.0
-    ys, xs = np.nonzero(mask)
-    d = np.hypot(cores[:, 0] * block + block - ys.mean(), cores[:, 1] * block + block - xs.mean())
-    return float(d.min() / np.sqrt(mask.sum()))
+    mom = cv2.moments(mask.astype(np.uint8), binaryImage=True)
+    cy, cx = mom["m01"] / mom["m00"], mom["m10"] / mom["m00"]
+    d = np.hypot(cores[:, 0] * block + block - cy, cores[:, 1] * block + block - cx)
+    return float(d.min() / np.sqrt(mom["m00"]))
 
 
 def score_features(mask: np.ndarray, coherence: np.ndarray, normalised: np.ndarray,
