@@ -35,7 +35,7 @@ rank the images of FVC2002 DB1-DB4 B by their mean genuine comparison score
 clipped to 0..100: roughly the percentile of the image's expected genuine score
 among FVC2002 impressions. The feature set was chosen by nested leave-one-database-out
 selection and validated leave-one-database-out: fitted on three databases, it ranks the
-fourth with Spearman 0.60-0.87 (docs/engine.md has the per-database figures and the
+fourth with Spearman 0.58-0.87 (classical and fused scores; docs/engine.md has the figures and the
 method). The older score (a fixed weighted sum of orientation certainty, clarity,
 uniformity, area and minutiae) stays available as :attr:`QualityReport.legacy_score`;
 it did not predict DB1 (Spearman 0.05).
