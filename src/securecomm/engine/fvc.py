@@ -18,6 +18,11 @@ extractor, keyed by the image's content and resolution, with their extraction CP
 so a second run (another report, a matcher change) does not extract again; delete the
 folder after changing an extractor.
 
+With extracted templates each database also reports how well the templates' image
+quality predicts the matcher (:func:`quality_spearman`: per image, Spearman of the quality
+with the image's mean genuine score; per genuine pair, min of the two qualities against
+the pair's score).
+
 Times are CPU times, not wall-clock: extraction is the process's CPU time per image
 (all threads), matching throughput the pairs per CPU-second of the calling thread. On a
 shared machine wall-clock figures would measure the neighbours as much as the engine.
