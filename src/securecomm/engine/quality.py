@@ -19,10 +19,9 @@ extraction already has in hand (a few ms), each in its natural unit:
 ``local_clarity_p10``
     the 10th percentile, over 16 x 16 px blocks at least 80 % inside the
     foreground, of the correlation between the normalised image and its Gabor
-    enhancement (NFIQ 2's LCS family). Its weight is negative *given the others*:
-    with orientation certainty and minutiae in the model, a high floor of clarity
-    marks the smooth, low-detail prints (few usable minutiae per area), which match
-    worse; on its own it predicts in the expected direction (docs/engine.md);
+    enhancement (NFIQ 2's LCS family). Its weight is negative *given the others*
+    (a correction to the correlated orientation certainty); on its own it predicts
+    in the expected direction (docs/engine.md);
 ``core_distance``
     the distance from the foreground's centroid to the nearest core (Poincaré
     index of the 8 px block orientation field), over the square root of the
