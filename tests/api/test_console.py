@@ -89,3 +89,38 @@ def test_pages_are_keyboard_reachable_html(api, path):  # noqa: F811
     page = signed_in(sessions, toks["root"]).get(path)
     assert page.headers["content-type"].startswith("text/html")
     assert 'href="#main"' in page.text and '<html lang="en">' in page.text
+
+
+def test_upload_form_checks_csrf_content_type_and_the_file(api):  # noqa: F811
+    _, sessions, toks, _ = api
+    c = signed_in(sessions, toks["agency_a"])
+    page = c.get("/console/submit")
+    assert page.status_code == 200 and 'enctype="multipart/form-data"' in page.text
+    token = csrf(page.text)
+    doc = b"1.001:0\x1d1.004:CAR\x1d1.008:MA0130100\x1d1.009:T-UP-1\x1c"
+    r = c.post("/console/submit", files={"file": ("a.an2", doc)}, data={"csrf": "0" * 32})
+    assert r.status_code == 403 and "CSRF" in r.text
+    r = c.post("/console/submit", data={"csrf": token})  # urlencoded: not an upload
+    assert r.status_code == 422 and "multipart/form-data" in r.text
+    r = c.post("/console/submit", files={"file": ("a.an2", b"")}, data={"csrf": token})
+    assert r.status_code == 422 and "choose the booking" in r.text
+    r = c.post("/console/submit", content=b"--x\r\nno headers", headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 422 and "malformed" in r.text
+    r = c.post("/console/submit", files={"file": ("a.an2", doc)}, data={"csrf": token}, follow_redirects=False)
+    assert r.status_code == 303 and "/console/bookings/" in r.headers["location"]
+    assert "queued" in c.get(r.headers["location"]).text
+    theirs = doc.replace(b"MA0130100", b"MA0350000").replace(b"T-UP-1", b"T-UP-2")
+    r = c.post("/console/submit", files={"file": ("b.an2", theirs)}, data={"csrf": token})
+    assert r.status_code == 403  # another agency's ORI: refused, nothing stored
+    assert signed_in(sessions, toks["examiner"]).get("/console/submit").status_code == 403
+
+
+def test_detainer_board_is_scoped_and_the_stylesheet_is_served(api):  # noqa: F811
+    _, sessions, toks, _ = api
+    assert signed_in(sessions, toks["public"]).get("/console/detainers").status_code == 403
+    board = signed_in(sessions, toks["fo_burlington"]).get("/console/detainers")
+    assert board.status_code == 200 and "Detainer board for Burlington" in board.text
+    css = signed_in(sessions, toks["public"]).get("/console/static/console.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    page = signed_in(sessions, toks["public"]).get("/console/statistics?level=state&figure=nonsense")
+    assert page.status_code == 200 and "style=" not in page.text  # the CSP forbids inline styles

@@ -9,12 +9,13 @@ and tables: they work with a keyboard and without JavaScript.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -23,19 +24,47 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from securecomm.domain.principal import Principal
 from securecomm.services import NotFound, PermissionDenied, UnitOfWork
 from securecomm.services import audit as audit_service
-from securecomm.services import bookings, review, statistics, tokens
+from securecomm.services import bookings, detainers, holds, review, statistics, tokens
 from securecomm.services.permissions import allowed
 
 COOKIE = "sc_session"
 PREFIX = "/console"
 TEMPLATES = Path(__file__).with_name("templates")
 #: Pages of the console: (path, title, operation that shows it).
-PAGES = (("/bookings", "Bookings", "booking.list"), ("/review", "Review queue", "review.list"),
-         ("/iars", "IARs", "iar.list"), ("/statistics", "Statistics", "statistics.read"),
+PAGES = (("/bookings", "Bookings", "booking.list"), ("/submit", "Submit a booking", "booking.submit"),
+         ("/review", "Review queue", "review.list"), ("/iars", "IARs", "iar.list"),
+         ("/detainers", "Detainers", "detainer.list"), ("/statistics", "Statistics", "statistics.read"),
          ("/audit", "Audit", "audit.read"))
 FORM_MAX = 64 * 1024
+#: Largest booking file the upload form takes (the API's own limit is larger; a CAR is well under this).
+UPLOAD_MAX = 8 * 1024 * 1024
+#: Width in pixels of the longest bar of a statistics chart.
+BAR_MAX = 420
 
 _env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
+
+
+def parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[str | None, bytes]]:
+    """``multipart/form-data`` fields as name -> (file name or None, bytes); ValueError when malformed."""
+    params = dict(p.strip().partition("=")[::2] for p in content_type.split(";")[1:])
+    boundary = params.get("boundary", "").strip('"')
+    if not boundary or len(boundary) > 70:
+        raise ValueError("the upload has no multipart boundary: send the form as the page does")
+    fields: dict[str, tuple[str | None, bytes]] = {}
+    parts = body.split(b"--" + boundary.encode("latin-1"))
+    if len(parts) < 3 or not parts[-1].startswith(b"--"):
+        raise ValueError("the upload is cut short or malformed: send it again")
+    for part in parts[1:-1]:
+        head, sep, data = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        if not sep:
+            raise ValueError("a part of the upload has no headers")
+        disposition = next((line.split(b":", 1)[1].decode("utf-8", "replace") for line in head.split(b"\r\n")
+                            if line.lower().startswith(b"content-disposition:")), "")
+        attrs = {k.strip().lower(): v.strip().strip('"') for k, _, v in
+                 (a.partition("=") for a in disposition.split(";")[1:])}
+        if "name" in attrs:
+            fields[attrs["name"]] = (attrs.get("filename"), data.removesuffix(b"\r\n"))
+    return fields
 
 
 def csrf_for(token: str) -> str:
@@ -152,7 +181,63 @@ def mount(app: FastAPI) -> None:
                         f"ANSI/NIST-ITL, {len(r.payload)} bytes"
                     answers.append({"kind": r.kind, "recipient": r.recipient, "at": r.created_at,
                                     "message": message})
-        return render(request, "booking.html", me=p, csrf=csrf_for(token), info=info, answers=answers)
+        return render(request, "booking.html", me=p, csrf=csrf_for(token), info=info, answers=answers,
+                      submitted=request.query_params.get("submitted"))
+
+    @page
+    async def submit_page(request: Request) -> Response:
+        p, token = session(request)
+        if not allowed(p.role, "booking.submit"):
+            raise PermissionDenied(p, "booking.submit")
+        return render(request, "submit.html", me=p, csrf=csrf_for(token), limit=UPLOAD_MAX)
+
+    @page
+    async def submit(request: Request) -> Response:
+        p, token = session(request)
+        ctype = request.headers.get("content-type", "")
+        if ctype.split(";")[0].strip().lower() != "multipart/form-data":
+            raise ValueError("the booking file is sent as multipart/form-data (the page's form does that)")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > UPLOAD_MAX + FORM_MAX:
+                raise ValueError(f"the file is too large: a booking file is at most {UPLOAD_MAX // 1024 // 1024} MiB")
+        fields = parse_multipart(bytes(body), ctype)
+        if not hmac.compare_digest(fields.get("csrf", (None, b""))[1].decode("ascii", "replace"), csrf_for(token)):
+            raise PermissionError("the form's CSRF token is missing or wrong: reload the page and try again")
+        name, raw = fields.get("file", (None, b""))
+        if not raw:
+            raise ValueError("choose the booking's ANSI/NIST-ITL file (.an2 / .eft / .nist) before sending")
+        with uow(p, f"console submit {name or 'file'}"[:200]) as u:
+            res = bookings.submit(u, raw)
+        if res.outcome in ("queued", "duplicate") and res.tcn:
+            return RedirectResponse(f"{PREFIX}/bookings/{quote(res.tcn, safe='')}?submitted={res.outcome}",
+                                    status_code=303)
+        return render(request, "message.html", 409 if res.outcome == "conflict" else 422, me=p, csrf=csrf_for(token),
+                      title="Booking not accepted", message=res.message or res.outcome)
+
+    @page
+    async def detainers_page(request: Request) -> Response:
+        p, token = session(request)
+        with uow(p, "console detainer board") as u:
+            rows = detainers.list_detainers(u, limit=200)
+            board = [{"row": r, "clock": holds.clock_of(u, r)} for r in rows]
+        return render(request, "detainers.html", me=p, csrf=csrf_for(token), board=board,
+                      may_ack=allowed(p.role, "detainer.acknowledge"), done=request.query_params.get("done"))
+
+    @page
+    async def detainer_acknowledge(request: Request) -> Response:
+        p, token = session(request)
+        fields = await form(request, token)
+        detainer_id = int(request.path_params["detainer_id"])
+        text = fields.get("release_at", "").strip()
+        try:
+            release_at = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"the release time {text!r} is not a date and time (YYYY-MM-DD HH:MM)") from None
+        with uow(p, f"console acknowledge detainer {detainer_id}", write=True) as u:
+            detainers.acknowledge(u, detainer_id, release_at=release_at)
+        return RedirectResponse(f"{PREFIX}/detainers?done={detainer_id}", status_code=303)
 
     @page
     async def review_page(request: Request) -> Response:
@@ -184,10 +269,12 @@ def mount(app: FastAPI) -> None:
         level = request.query_params.get("level", "state")
         stats = statistics.statistics(sessions, p, level=level, clock=clock)
         records = stats.records()
-        key = "bookings" if "bookings" in stats.figures else (stats.figures[0] if stats.figures else "")
+        wanted = request.query_params.get("figure", "")
+        key = wanted if wanted in stats.figures else \
+            "submissions" if "submissions" in stats.figures else (stats.figures[0] if stats.figures else "")
         top = max([r.get(key) or 0 for r in records] + [1])
-        bars = [{"label": " ".join(str(r[c]) for c in stats.key_columns if c in r) or "all",
-                 "value": r.get(key), "width": int(300 * (r.get(key) or 0) / top)} for r in records]
+        bars = [{"label": (" ".join(str(r[c]) for c in stats.key_columns if c in r) or "all")[:28],
+                 "value": r.get(key), "width": int(BAR_MAX * (r.get(key) or 0) / top)} for r in records[:40]]
         return render(request, "statistics.html", me=p, csrf=csrf_for(token), stats=stats, records=records,
                       key=key, bars=bars, level=level)
 
@@ -203,10 +290,18 @@ def mount(app: FastAPI) -> None:
                 report = audit_service.verify(u)
         return render(request, "audit.html", me=p, csrf=csrf_for(token), rows=rows, report=report, actor=actor or "")
 
-    routes = [("/login", login_page, ["GET"]), ("/login", login, ["POST"]), ("/logout", logout, ["POST"]),
+    css = (TEMPLATES / "console.css").read_bytes()
+
+    async def stylesheet(request: Request) -> Response:
+        return Response(css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+
+    routes = [("/static/console.css", stylesheet, ["GET"]), ("/login", login_page, ["GET"]), ("/login", login, ["POST"]), ("/logout", logout, ["POST"]),
               ("/", home, ["GET"]), ("/bookings", bookings_page, ["GET"]),
               ("/bookings/{tcn}", booking_page, ["GET"]), ("/review", review_page, ["GET"]),
               ("/review/{item_id:int}", review_decide, ["POST"]), ("/iars", iars_page, ["GET"]),
+              ("/submit", submit_page, ["GET"]), ("/submit", submit, ["POST"]),
+              ("/detainers", detainers_page, ["GET"]),
+              ("/detainers/{detainer_id:int}/acknowledge", detainer_acknowledge, ["POST"]),
               ("/statistics", statistics_page, ["GET"]), ("/audit", audit_page, ["GET"])]
     for path, fn, methods in routes:
         app.add_api_route(PREFIX + path, fn, methods=methods, include_in_schema=False, response_class=HTMLResponse)
