@@ -12,6 +12,8 @@ docs/console.md were made).
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 import os
 import socket
@@ -27,8 +29,8 @@ from securecomm.api import create_app
 from securecomm.domain.principal import Role
 from securecomm.services import UnitOfWork, config, detainers, tokens, users
 from securecomm.store.detainer_models import DetainerRow
-from securecomm.store.models import AuditEntry
-from securecomm.store.workflow_models import Job, Response, ReviewItem, Transaction
+from securecomm.store.models import AuditEntry, ImmigrationIdentity, ImmigrationTemplate
+from securecomm.store.workflow_models import BookingTemplate, Job, Response, ReviewItem, Transaction
 
 from tests.api.test_api import ORI_A, build, car
 from tests.conftest import ROOT
@@ -78,16 +80,47 @@ def site(tmp_path_factory):
     with sessions() as s:
         s.add(Response(tcn=tcn, kind="IAR", recipient="Houston", recipient_role="field_office", format="json",
                        payload=json.dumps({"tcn": tcn, "priority": 1}).encode(), summary={"priority": 1}))
+        s.commit()
+    review_tcn = _review_case(api, toks, sessions)
+    with UnitOfWork(sessions, tokens.authenticate(sessions, toks["fo_houston"]), write=True) as uow:
+        detainers.decide(uow, tcn, "detainer", basis={"warrant": "I-200", "probable_cause": "biometric match"})
+    yield {"url": f"http://127.0.0.1:{port}", "toks": toks, "sessions": sessions, "tcn": tcn,
+           "review_tcn": review_tcn}
+    server.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
+
+
+def _review_case(api, toks, sessions) -> str:
+    """A booking with a real (synthetic) finger image, its template, and an immigration candidate whose
+    template comes from another impression of the same finger: what the match stage leaves for examiners."""
+    from securecomm.domain.records import FingerImage
+    from securecomm.engine.extract import extract
+    from securecomm.interchange import parse_booking, read_transaction
+    from securecomm.interchange.ebts import write_booking
+    from securecomm.synth import make_person, render
+
+    master = make_person(7).fingers[2]
+    probe, mate = render(master, 1, "plain"), render(master, 2, "plain")
+    base = parse_booking(read_transaction((CORPUS / "car-type14-one-finger.an2").read_bytes()), min_fingers=0)
+    raw = write_booking(dataclasses.replace(base, tcn="T-REVIEW", fingers={
+        2: FingerImage(position=2, pixels=probe.pixels, ppi=500.0, compression="WSQ")}))
+    r = api.post("/api/v1/bookings", content=raw, headers={"Authorization": f"Bearer {toks['agency_a']}",
+                                                           "Content-Type": "application/octet-stream"})
+    assert r.status_code == 202, r.text
+    tcn = r.json()["tcn"]
+    with sessions() as s:
+        t = extract(probe.pixels)
+        s.add(BookingTemplate(tcn=tcn, position=2, template=t.to_bytes(), minutiae=len(t.x)))
+        ident = ImmigrationIdentity(fin="FIN-0000042", last_name="SEED", first_name="ROBIN", dob=dt.date(1990, 1, 2),
+                                    sex="X")
+        ident.templates.append(ImmigrationTemplate(position=2, template=extract(mate.pixels).to_bytes()))
+        s.add(ident)
         s.add(ReviewItem(tcn=tcn, kind="biometric", reason="immigration match in the examiner-review band",
                          score=0.31, candidate="FIN-0000042", details={}))
         s.execute(update(Job).where(Job.tcn == tcn).values(state="waiting"))  # as the match stage leaves it
         s.commit()
-    with UnitOfWork(sessions, tokens.authenticate(sessions, toks["fo_houston"]), write=True) as uow:
-        detainers.decide(uow, tcn, "detainer", basis={"warrant": "I-200", "probable_cause": "biometric match"})
-    yield {"url": f"http://127.0.0.1:{port}", "toks": toks, "sessions": sessions, "tcn": tcn}
-    server.should_exit = True
-    thread.join(timeout=10)
-    engine.dispose()
+    return tcn
 
 
 @pytest.fixture(scope="module")
@@ -171,12 +204,19 @@ def test_examiner_decides_a_review_item_with_the_keyboard(browser, site, shots):
     page = sign_in(browser, site, "examiner")
     page.get_by_role("link", name="Review queue").first.click()
     with site["sessions"]() as s:
-        item = s.scalar(select(ReviewItem).where(ReviewItem.tcn == site["tcn"]))
+        item = s.scalar(select(ReviewItem).where(ReviewItem.tcn == site["review_tcn"]))
     section = page.get_by_role("region", name=f"#{item.id}")
+    section.get_by_role("link", name="Compare the fingers").click()
+    picture = page.get_by_role("img", name="paired minutiae")
+    picture.wait_for()
+    page.wait_for_load_state("load")  # images included
+    assert page.evaluate("img => img.complete && img.naturalWidth > 400", picture.element_handle())
+    pairs = page.get_by_role("table", name="Paired minutiae").locator("tbody tr").count()
+    assert pairs >= 4  # two impressions of one finger: the alignment explains several pairs
     _shot(page, shots, "review")
-    section.get_by_label("Decision").select_option("reject")
-    section.get_by_label("Note").fill("different pattern class on the right thumb")
-    section.get_by_label("Note").press("Enter")  # the form submits from the keyboard
+    page.get_by_label("Decision").select_option("reject")
+    page.get_by_label("Note").fill("different pattern class on the right thumb")
+    page.get_by_label("Note").press("Enter")  # the form submits from the keyboard
     assert f"Decision on item {item.id} recorded" in page.get_by_role("status").inner_text()
     with site["sessions"]() as s:
         row = s.get(ReviewItem, item.id)

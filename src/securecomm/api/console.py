@@ -19,12 +19,13 @@ from urllib.parse import parse_qs, quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from securecomm.domain.principal import Principal
 from securecomm.services import NotFound, PermissionDenied, UnitOfWork
 from securecomm.services import audit as audit_service
-from securecomm.services import bookings, detainers, holds, review, statistics, tokens
+from securecomm.services import bookings, detainers, holds, review, review_images, statistics, tokens
 from securecomm.services.permissions import allowed
 
 COOKIE = "sc_session"
@@ -247,6 +248,39 @@ def mount(app: FastAPI) -> None:
         return render(request, "review.html", me=p, csrf=csrf_for(token), items=items,
                       done=request.query_params.get("done"))
 
+    def _finger(request: Request) -> int | None:
+        text = request.query_params.get("finger", "")
+        if not text:
+            return None
+        if not text.isdigit() or not 1 <= int(text) <= 10:
+            raise ValueError(f"finger {text!r} is not a finger position (1-10)")
+        return int(text)
+
+    @page
+    async def review_item_page(request: Request) -> Response:
+        p, token = session(request)
+        item_id = int(request.path_params["item_id"])
+        with uow(p, f"console review item {item_id}") as u:
+            item = next((i for i in review.list_items(u, state=None) if i.id == item_id), None)
+            if item is None:
+                raise NotFound(f"no review item {item_id}")
+            view, why = None, ""
+            if item.candidate:
+                try:
+                    view = review_images.pair_view(u, item_id, _finger(request))
+                except NotFound as exc:
+                    why = str(exc)
+        return render(request, "review_item.html", me=p, csrf=csrf_for(token), i=item, view=view, why=why)
+
+    @page
+    async def review_item_png(request: Request) -> Response:
+        p, _ = session(request)
+        item_id = int(request.path_params["item_id"])
+        with uow(p, f"console review images {item_id}") as u:
+            view = review_images.pair_view(u, item_id, _finger(request))
+        return Response(await run_in_threadpool(review_images.render_png, view), media_type="image/png",
+                        headers={"Cache-Control": "private, no-store"})
+
     @page
     async def review_decide(request: Request) -> Response:
         p, token = session(request)
@@ -298,7 +332,8 @@ def mount(app: FastAPI) -> None:
     routes = [("/static/console.css", stylesheet, ["GET"]), ("/login", login_page, ["GET"]), ("/login", login, ["POST"]), ("/logout", logout, ["POST"]),
               ("/", home, ["GET"]), ("/bookings", bookings_page, ["GET"]),
               ("/bookings/{tcn}", booking_page, ["GET"]), ("/review", review_page, ["GET"]),
-              ("/review/{item_id:int}", review_decide, ["POST"]), ("/iars", iars_page, ["GET"]),
+              ("/review/{item_id:int}", review_decide, ["POST"]), ("/review/{item_id:int}", review_item_page, ["GET"]),
+              ("/review/{item_id:int}/pair.png", review_item_png, ["GET"]), ("/iars", iars_page, ["GET"]),
               ("/submit", submit_page, ["GET"]), ("/submit", submit, ["POST"]),
               ("/detainers", detainers_page, ["GET"]),
               ("/detainers/{detainer_id:int}/acknowledge", detainer_acknowledge, ["POST"]),
