@@ -124,3 +124,42 @@ def test_detainer_board_is_scoped_and_the_stylesheet_is_served(api):  # noqa: F8
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     page = signed_in(sessions, toks["public"]).get("/console/statistics?level=state&figure=nonsense")
     assert page.status_code == 200 and "style=" not in page.text  # the CSP forbids inline styles
+
+
+def test_admin_activates_an_agency_and_lists_policies(api):  # noqa: F811
+    _, sessions, toks, _ = api
+    c = signed_in(sessions, toks["root"])
+    page = c.get("/console/admin")
+    assert page.status_code == 200 and "Harbor City PD" in page.text and "(in force)" in page.text
+    token = csrf(page.text)
+    r = c.post("/console/admin/activations", data={"csrf": token, "scope": "county", "value": "Suffolk",
+                                                    "effective_from": "2026-01-01"})
+    assert r.status_code == 422 and "ST/County" in r.text
+    r = c.post("/console/admin/activations", data={"csrf": token, "scope": "ori", "value": "ma0350000",
+                                                    "effective_from": "01/02/2026"})
+    assert r.status_code == 422 and "YYYY-MM-DD" in r.text
+    r = c.post("/console/admin/activations", data={"csrf": token, "scope": "ori", "value": "ma0350000",
+                                                    "effective_from": "2026-01-01", "note": "console"})
+    assert r.status_code == 200 and "Activated: ori MA0350000" in r.text
+    assert signed_in(sessions, toks["oversight"]).get("/console/admin").status_code == 403
+    with sessions() as s:
+        assert s.scalar(select(AuditEntry).where(AuditEntry.actor == "root", AuditEntry.action == "activate"))
+
+
+def test_field_office_decides_an_iar_in_its_area_only(api):  # noqa: F811
+    _, sessions, toks, _ = api
+    c = signed_in(sessions, toks["fo_burlington"])
+    page = c.get("/console/iars")
+    assert "Decide T-B-1" in page.text
+    token = csrf(page.text)
+    r = c.post("/console/iars/T-A-1/decision", data={"csrf": token, "kind": "no_action"})
+    assert r.status_code == 404  # another area's booking: as if absent
+    r = c.post("/console/iars/T-B-1/decision", data={"csrf": token, "kind": "maybe"})
+    assert r.status_code == 422 and "maybe" in r.text
+    r = c.post("/console/iars/T-B-1/decision", data={"csrf": token, "kind": "notification_request",
+                                                      "probable_cause": "biometric match"})
+    assert r.status_code == 422 and "requires warrant" in r.text  # the form in force names what it needs
+    r = c.post("/console/iars/T-B-1/decision", data={"csrf": token, "kind": "notification_request",
+                                                      "warrant": "I-200", "probable_cause": "biometric match"})
+    assert r.status_code == 200 and "Decision recorded on T-B-1: notification_request" in r.text, r.text[-600:]
+    assert "T-B-1" in c.get("/console/detainers").text

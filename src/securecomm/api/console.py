@@ -25,7 +25,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from securecomm.domain.principal import Principal
 from securecomm.services import NotFound, PermissionDenied, UnitOfWork
 from securecomm.services import audit as audit_service
-from securecomm.services import bookings, detainers, holds, review, review_images, statistics, tokens
+from securecomm.services import bookings, config, detainers, holds, policies, review, review_images, statistics, tokens
 from securecomm.services.permissions import allowed
 
 COOKIE = "sc_session"
@@ -35,7 +35,7 @@ TEMPLATES = Path(__file__).with_name("templates")
 PAGES = (("/bookings", "Bookings", "booking.list"), ("/submit", "Submit a booking", "booking.submit"),
          ("/review", "Review queue", "review.list"), ("/iars", "IARs", "iar.list"),
          ("/detainers", "Detainers", "detainer.list"), ("/statistics", "Statistics", "statistics.read"),
-         ("/audit", "Audit", "audit.read"))
+         ("/audit", "Audit", "audit.read"), ("/admin", "Administration", "activations.load"))
 FORM_MAX = 64 * 1024
 #: Largest booking file the upload form takes (the API's own limit is larger; a CAR is well under this).
 UPLOAD_MAX = 8 * 1024 * 1024
@@ -295,7 +295,55 @@ def mount(app: FastAPI) -> None:
         p, token = session(request)
         with uow(p, "console IARs") as u:
             rows = [{"tcn": r.tcn, "at": r.created_at, "summary": r.summary} for r in bookings.list_iars(u)]
-        return render(request, "iars.html", me=p, csrf=csrf_for(token), rows=rows)
+        return render(request, "iars.html", me=p, csrf=csrf_for(token), rows=rows,
+                      may_decide=allowed(p.role, "detainer.decide"), done=request.query_params.get("done"),
+                      kind=request.query_params.get("kind"))
+
+    @page
+    async def detainer_decide(request: Request) -> Response:
+        p, token = session(request)
+        fields = await form(request, token)
+        tcn = request.path_params["tcn"]
+        basis = {k: fields[k].strip()[:1000] for k in ("warrant", "probable_cause", "note") if fields.get(k, "").strip()}
+        with uow(p, f"console detainer decision {tcn}"[:200], write=True) as u:
+            row = detainers.decide(u, tcn, fields.get("kind", ""), basis=basis,
+                                   review_note=fields.get("review_note", "")[:1000])
+        return RedirectResponse(f"{PREFIX}/iars?done={quote(row.tcn, safe='')}&kind={row.kind}", status_code=303)
+
+    @page
+    async def admin_page(request: Request) -> Response:
+        p, token = session(request)
+        if not allowed(p.role, "activations.load"):
+            raise PermissionDenied(p, "activations.load")
+        with uow(p, "console admin") as u:
+            agencies = config.list_agencies(u)
+            versions = policies.list_policies(u)
+        return render(request, "admin.html", me=p, csrf=csrf_for(token), agencies=agencies, policies=versions,
+                      done=request.query_params.get("done"))
+
+    @page
+    async def admin_activate(request: Request) -> Response:
+        p, token = session(request)
+        fields = await form(request, token)
+        scope, value = fields.get("scope", ""), fields.get("value", "").strip()
+        if scope not in ("state", "county", "ori") or not value:
+            raise ValueError("choose what to activate (a state, a county as ST/County, or an ORI) and name it")
+        where: dict[str, str | None] = {"state": None, "county": None, "ori": None}
+        if scope == "county":
+            state, _, county = value.partition("/")
+            if not county.strip():
+                raise ValueError(f"a county is named as ST/County (e.g. MA/Suffolk), not {value!r}")
+            where.update(state=state.strip().upper(), county=county.strip())
+        else:
+            where[scope] = value.upper()
+        try:
+            start = dt.date.fromisoformat(fields.get("effective_from", ""))
+            end = dt.date.fromisoformat(fields["effective_to"]) if fields.get("effective_to") else None
+        except ValueError:
+            raise ValueError("the dates are written YYYY-MM-DD") from None
+        with uow(p, "console activation", write=True) as u:
+            row = config.activate(u, **where, effective_from=start, effective_to=end, note=fields.get("note", "")[:500])
+        return RedirectResponse(f"{PREFIX}/admin?done={quote(f'{row.scope} {row.value}', safe='')}", status_code=303)
 
     @page
     async def statistics_page(request: Request) -> Response:
@@ -335,7 +383,8 @@ def mount(app: FastAPI) -> None:
               ("/review/{item_id:int}", review_decide, ["POST"]), ("/review/{item_id:int}", review_item_page, ["GET"]),
               ("/review/{item_id:int}/pair.png", review_item_png, ["GET"]), ("/iars", iars_page, ["GET"]),
               ("/submit", submit_page, ["GET"]), ("/submit", submit, ["POST"]),
-              ("/detainers", detainers_page, ["GET"]),
+              ("/detainers", detainers_page, ["GET"]), ("/iars/{tcn}/decision", detainer_decide, ["POST"]),
+              ("/admin", admin_page, ["GET"]), ("/admin/activations", admin_activate, ["POST"]),
               ("/detainers/{detainer_id:int}/acknowledge", detainer_acknowledge, ["POST"]),
               ("/statistics", statistics_page, ["GET"]), ("/audit", audit_page, ["GET"])]
     for path, fn, methods in routes:
