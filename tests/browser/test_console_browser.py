@@ -236,7 +236,8 @@ def test_jail_acknowledges_a_detainer_and_sees_the_hold_clock(browser, site, sho
     page.wait_for_url("**/console/detainers?done=*")
     assert f"Detainer {did} acknowledged" in page.get_by_role("status").inner_text()
     text = page.locator(f"#detainer-{did}").inner_text()
-    assert "2030-01-04 15:00 CST" in text and "left" in text and "counted" in text
+    assert "2030-01-04 15:00 CST" in text and "2030-01-08 15:00 CST" in text  # Friday + 48 h counted: Tuesday
+    assert "not released yet: the hold may last 2 d 0 h 00 min counted" in text
     with site["sessions"]() as s:
         d = s.get(DetainerRow, did)
         assert d.acknowledged_by == "jail_tx" and d.expires_at is not None

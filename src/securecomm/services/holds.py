@@ -26,6 +26,7 @@ class HoldClock:
     wall_left: dt.timedelta | None  # expires_at - now (None: no hold running)
     counted_left: dt.timedelta | None  # the hours of that span the hold clock counts
     overdue: bool                  # past expiry and still open
+    started: bool = True           # the scheduled release has passed: the hold is running
 
     @property
     def text(self) -> str:
@@ -33,8 +34,10 @@ class HoldClock:
             return ""
         if self.overdue:
             return f"expired {_span(-self.wall_left)} ago"
-        counted = f" ({_span(self.counted_left)} counted)" if self.counted_left is not None else ""
-        return f"{_span(self.wall_left)} left{counted}"
+        counted = f"{_span(self.counted_left)} counted" if self.counted_left is not None else ""
+        if not self.started:
+            return f"not released yet: the hold may last {counted} after the release"
+        return f"{_span(self.wall_left)} left ({counted})"
 
 
 def _span(d: dt.timedelta | None) -> str:
@@ -59,4 +62,5 @@ def clock_of(uow: UnitOfWork, row: DetainerRow) -> HoldClock:
     if wall > dt.timedelta(0):
         calendar = calendar_for(zone=zone, state=row.state_code, county=row.county or "")
         counted = counted_hours(max(now, row.release_at or now), row.expires_at, calendar)
-    return HoldClock(release, expires, wall, counted, wall <= dt.timedelta(0))
+    started = row.release_at is None or row.release_at <= now
+    return HoldClock(release, expires, wall, counted, wall <= dt.timedelta(0), started)
