@@ -92,6 +92,7 @@ ENDPOINTS = [
     E("GET", "/api/v1/statistics", "statistics.read", 200),
     E("GET", "/api/v1/audit?limit=5", "audit.read", 200),
     E("GET", "/api/v1/audit/verify", "audit.verify", 200),
+    E("GET", "/api/v1/audit/export?format=json&limit=5", "audit.read", 200),
     E("GET", "/api/v1/agencies", "agencies.list", 200),
     E("POST", "/api/v1/activations", "activations.load", 201,
       body={"ori": ORI_B, "effective_from": "2031-01-01", "note": "matrix test"}),

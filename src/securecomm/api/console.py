@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from securecomm.domain.principal import Principal
 from securecomm.services import NotFound, PermissionDenied, UnitOfWork
 from securecomm.services import audit as audit_service
+from securecomm.services import audit_export
 from securecomm.services import bookings, config, detainers, holds, policies, review, review_images, statistics, tokens
 from securecomm.services.permissions import allowed
 
@@ -360,17 +361,47 @@ def mount(app: FastAPI) -> None:
         return render(request, "statistics.html", me=p, csrf=csrf_for(token), stats=stats, records=records,
                       key=key, bars=bars, level=level)
 
+    def _audit_filter(request: Request) -> audit_export.AuditFilter:
+        q = request.query_params
+
+        def day(name: str) -> dt.datetime | None:
+            text = q.get(name, "").strip()
+            if not text:
+                return None
+            try:
+                return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(0), tzinfo=dt.UTC)
+            except ValueError:
+                raise ValueError(f"{name} {text!r} is not a date (YYYY-MM-DD)") from None
+        until = day("until")
+        return audit_export.AuditFilter(since=day("since"), until=until + dt.timedelta(days=1) if until else None,
+                                        actor=q.get("actor") or None, action=q.get("action") or None,
+                                        object_type=q.get("object_type") or None)
+
+    @page
+    async def audit_export_page(request: Request) -> Response:
+        p, _ = session(request)
+        fmt = request.query_params.get("format", "csv")
+        with uow(p, "console audit export") as u:
+            media, name, body = audit_export.export(u, _audit_filter(request), fmt)
+        return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
     @page
     async def audit_page(request: Request) -> Response:
         p, token = session(request)
         actor = request.query_params.get("actor") or None
+        filters = _audit_filter(request)
         with uow(p, "console audit") as u:
-            rows = audit_service.trail(u, actor=actor)[-200:]
+            rows = [r for r in audit_service.trail(u, actor=actor, object_type=filters.object_type,
+                                                   since=filters.since)
+                    if (filters.until is None or r.at < filters.until)
+                    and (filters.action is None or r.action == filters.action)][-200:]
         report = None
         if request.query_params.get("verify") == "1":
             with uow(p, "console audit verify") as u:
                 report = audit_service.verify(u)
-        return render(request, "audit.html", me=p, csrf=csrf_for(token), rows=rows, report=report, actor=actor or "")
+        query = {k: v for k, v in request.query_params.items() if k in ("actor", "action", "object_type", "since", "until") and v}
+        return render(request, "audit.html", me=p, csrf=csrf_for(token), rows=rows, report=report, actor=actor or "",
+                      q=query, export_query="&".join(f"{k}={quote(v, safe='')}" for k, v in query.items()))
 
     css = (TEMPLATES / "console.css").read_bytes()
 
@@ -386,6 +417,7 @@ def mount(app: FastAPI) -> None:
               ("/detainers", detainers_page, ["GET"]), ("/iars/{tcn}/decision", detainer_decide, ["POST"]),
               ("/admin", admin_page, ["GET"]), ("/admin/activations", admin_activate, ["POST"]),
               ("/detainers/{detainer_id:int}/acknowledge", detainer_acknowledge, ["POST"]),
-              ("/statistics", statistics_page, ["GET"]), ("/audit", audit_page, ["GET"])]
+              ("/statistics", statistics_page, ["GET"]), ("/audit", audit_page, ["GET"]),
+              ("/audit/export", audit_export_page, ["GET"])]
     for path, fn, methods in routes:
         app.add_api_route(PREFIX + path, fn, methods=methods, include_in_schema=False, response_class=HTMLResponse)
