@@ -36,3 +36,21 @@ def test_every_role_gets_a_working_scoped_account(api, tmp_path):  # noqa: F811
     again = issue_accounts(sessions, tokens.authenticate(sessions, toks["root"]), tmp_path, "Boston", Console(quiet=True))
     assert [r[:3] for r in again] == [r[:3] for r in rows] and again[1][3] != rows[1][3]  # users kept, new tokens
     assert read_accounts(tmp_path / "nowhere") == []
+
+
+def test_serve_prints_the_console_url_and_the_demo_accounts(tmp_path, monkeypatch):
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from securecomm.cli.app import app
+
+    (tmp_path / ACCOUNTS_FILE).parent.mkdir(parents=True)
+    (tmp_path / ACCOUNTS_FILE).write_text("# header\njail\tdemo-jail\tori MA0130100\tsc_" + "j" * 43 + "\n")
+    called = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: called.update(kw))
+    for name in ("SECURECOMM_DATABASE_URL", "SECURECOMM_API_RATE"):  # serve sets them: restored afterwards
+        monkeypatch.setenv(name, "")
+    r = CliRunner().invoke(app, ["serve", "--data", str(tmp_path), "--port", "18123"])
+    assert r.exit_code == 0, r.output
+    assert "http://127.0.0.1:18123/console/" in r.output and "sc_" + "j" * 43 in r.output
+    assert called["port"] == 18123 and called["server_header"] is False
