@@ -178,6 +178,11 @@ def test_sign_in_with_a_bad_token_then_a_good_one(browser, site, shots):
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/console/")
     assert page.get_by_role("heading", level=1).inner_text() == "Welcome, agency_a"
+    page.keyboard.press("Tab")  # the first stop is the skip link, visible when focused
+    focused = page.evaluate("() => [document.activeElement.textContent, document.activeElement.getBoundingClientRect().left]")
+    assert focused[0] == "Skip to content" and focused[1] >= 0
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Bookings"  # then the sections
     nav = page.get_by_role("navigation", name="Sections").inner_text()
     assert "Submit a booking" in nav and "Audit" not in nav and "Review queue" not in nav
     ctx.close()
