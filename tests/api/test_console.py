@@ -163,3 +163,36 @@ def test_field_office_decides_an_iar_in_its_area_only(api):  # noqa: F811
                                                       "warrant": "I-200", "probable_cause": "biometric match"})
     assert r.status_code == 200 and "Decision recorded on T-B-1: notification_request" in r.text, r.text[-600:]
     assert "T-B-1" in c.get("/console/detainers").text
+
+
+def test_jail_records_a_release_on_the_board(api):  # noqa: F811
+    client, sessions, toks, _ = api
+    from securecomm.services import UnitOfWork, detainers, tokens, users
+    from securecomm.store.detainer_models import DetainerRow
+    from tests.api.test_api import ORI_B
+
+    root = tokens.authenticate(sessions, toks["root"])
+    with UnitOfWork(sessions, root, write=True) as uow:
+        users.add_user(uow, "jail_b_console", "jail", ori=ORI_B)
+        tok, _ = tokens.issue_token(uow, "jail_b_console")
+    with sessions() as s:
+        row = s.scalars(select(DetainerRow).where(DetainerRow.tcn == "T-B-1", DetainerRow.state != "closed")).first()
+    if row is None:
+        with UnitOfWork(sessions, tokens.authenticate(sessions, toks["fo_burlington"]), write=True) as uow:
+            row = detainers.decide(uow, "T-B-1", "notification_request",
+                                   basis={"warrant": "I-200", "probable_cause": "match"})
+    c = signed_in(sessions, tok)
+    page = c.get("/console/detainers").text
+    token = csrf(page)
+    r = c.post(f"/console/detainers/{row.id}/acknowledge", data={"csrf": token, "release_at": "2030-01-04T15:00"})
+    assert r.status_code == 200, r.text[-400:]
+    assert "Record release" in r.text
+    r = c.post(f"/console/detainers/{row.id}/explode", data={"csrf": token})
+    assert r.status_code == 404
+    r = c.post(f"/console/detainers/{row.id}/release", data={"csrf": token, "at": "yesterday"})
+    assert r.status_code == 422 and "not a date and time" in r.text
+    r = c.post(f"/console/detainers/{row.id}/release", data={"csrf": token, "at": "2030-01-04T16:00", "reason": "bail"})
+    assert r.status_code == 200 and f"Detainer {row.id}: release recorded" in r.text
+    with sessions() as s:
+        d = s.get(DetainerRow, row.id)
+        assert d.state == "closed" and d.outcome_by == "jail_b_console"

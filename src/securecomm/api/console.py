@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from securecomm.domain.detainers import RELEASE_REASONS
 from securecomm.domain.principal import Principal
 from securecomm.services import NotFound, PermissionDenied, UnitOfWork
 from securecomm.services import audit as audit_service
@@ -225,7 +226,9 @@ def mount(app: FastAPI) -> None:
             rows = detainers.list_detainers(u, limit=200)
             board = [{"row": r, "clock": holds.clock_of(u, r)} for r in rows]
         return render(request, "detainers.html", me=p, csrf=csrf_for(token), board=board,
-                      may_ack=allowed(p.role, "detainer.acknowledge"), done=request.query_params.get("done"))
+                      may_ack=allowed(p.role, "detainer.acknowledge"), done=request.query_params.get("done"),
+                      may_release=allowed(p.role, "detainer.release"), reasons=RELEASE_REASONS,
+                      ended=request.query_params.get("ended"), what=request.query_params.get("what"))
 
     @page
     async def detainer_acknowledge(request: Request) -> Response:
@@ -240,6 +243,27 @@ def mount(app: FastAPI) -> None:
         with uow(p, f"console acknowledge detainer {detainer_id}", write=True) as u:
             detainers.acknowledge(u, detainer_id, release_at=release_at)
         return RedirectResponse(f"{PREFIX}/detainers?done={detainer_id}", status_code=303)
+
+    @page
+    async def detainer_end(request: Request) -> Response:
+        """The jail records the release, or the hand-over to the immigration agency (``what``)."""
+        p, token = session(request)
+        fields = await form(request, token)
+        detainer_id, what = int(request.path_params["detainer_id"]), request.path_params["what"]
+        if what not in ("release", "transfer"):
+            raise NotFound(f"no such action {what!r} on a detainer")
+        text = fields.get("at", "").strip()
+        try:
+            at = dt.datetime.fromisoformat(text) if text else None
+        except ValueError:
+            raise ValueError(f"the time {text!r} is not a date and time (YYYY-MM-DD HH:MM)") from None
+        override = fields.get("override", "").strip()[:1000]
+        with uow(p, f"console {what} on detainer {detainer_id}", write=True) as u:
+            if what == "release":
+                detainers.release(u, detainer_id, at=at, reason=fields.get("reason", "other"), override=override)
+            else:
+                detainers.transfer(u, detainer_id, at=at, override=override)
+        return RedirectResponse(f"{PREFIX}/detainers?ended={detainer_id}&what={what}", status_code=303)
 
     @page
     async def review_page(request: Request) -> Response:
@@ -417,6 +441,7 @@ def mount(app: FastAPI) -> None:
               ("/detainers", detainers_page, ["GET"]), ("/iars/{tcn}/decision", detainer_decide, ["POST"]),
               ("/admin", admin_page, ["GET"]), ("/admin/activations", admin_activate, ["POST"]),
               ("/detainers/{detainer_id:int}/acknowledge", detainer_acknowledge, ["POST"]),
+              ("/detainers/{detainer_id:int}/{what:str}", detainer_end, ["POST"]),
               ("/statistics", statistics_page, ["GET"]), ("/audit", audit_page, ["GET"]),
               ("/audit/export", audit_export_page, ["GET"])]
     for path, fn, methods in routes:
