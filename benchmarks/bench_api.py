@@ -92,6 +92,22 @@ def client(base: str, ori: str, token: str, until: float, every: int, reads: lis
                 errors.append(repr(exc)[:120])
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children (uvicorn workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -105,7 +121,9 @@ def main() -> None:
     ap.add_argument("--submit-every", type=int, default=10)
     ap.add_argument("--db", default=None)
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the server")
     args = ap.parse_args()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         folder = Path(tmp)
         url = args.db or f"sqlite:///{folder / 'api.db'}"
@@ -113,7 +131,7 @@ def main() -> None:
         port = free_port()
         env = {**os.environ, "SECURECOMM_ACTOR": "bench-admin"}
         server = subprocess.Popen([str(BIN / "securecomm"), "serve", "--port", str(port), "--db", url,
-                                   "--rate", "0"], env=env,
+                                   "--rate", "0", "--workers", str(args.workers)], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"
         try:
@@ -128,11 +146,13 @@ def main() -> None:
             threads = [threading.Thread(target=client, args=(base, o, t, until, args.submit_every, reads, writes,
                                                              errors)) for o, t in creds]
             t0 = time.monotonic()
+            cpu0 = tree_cpu(server.pid)
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
             wall = time.monotonic() - t0
+            server_cpu = tree_cpu(server.pid) - cpu0
         finally:
             server.terminate()
             server.wait(10)
@@ -141,7 +161,11 @@ def main() -> None:
                    "requests_per_s": round((len(reads) + len(writes)) / wall, 1),
                    "read_p50_ms": round(pct(reads, 50), 1), "read_p95_ms": round(pct(reads, 95), 1),
                    "submit_p50_ms": round(pct(writes, 50), 1), "submit_p95_ms": round(pct(writes, 95), 1),
-                   "cpus": os.cpu_count()}
+                   "server_cpu_s": round(server_cpu, 1),
+                   "server_cpu_ms_per_request": round(1000 * server_cpu / max(1, len(reads) + len(writes)), 2),
+                   "workers": args.workers, "cpus": os.cpu_count(), "load_before": load_before,
+                   "load_after": [round(x, 2) for x in os.getloadavg()],
+                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         print(json.dumps(figures, indent=2))
         if args.out:
             Path(args.out).write_text(json.dumps(figures, indent=2) + "\n")
