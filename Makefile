@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test install bench clean
 
@@ -19,9 +20,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/securecomm demo
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
+
+# Issue 11: the console's browser tests (tests/browser) drive Debian's Chromium headless through
+# Playwright; nothing is downloaded by Playwright itself. Installed here when missing (CI runs as root).
+$(CHROMIUM):
+	$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -q --no-install-recommends chromium'
 
 bench: $(STAMP)
 	$(BIN)/securecomm bench fvc ../shared/data/fvc2002

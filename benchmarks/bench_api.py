@@ -1,6 +1,6 @@
 """Concurrent clients against `securecomm serve` on loopback: submissions and polling (issue 11).
 
-    nice -n 10 .venv/bin/python benchmarks/bench_api.py [--clients 50] [--seconds 300] [--db URL]
+    nice -n 10 .venv/bin/python benchmarks/bench_api.py [--clients 50] [--seconds 300] [--think S] [--db URL]
 
 Makes a fresh store (SQLite in a temporary folder by default, or ``--db``), an
 agency user per client with a token, starts ``securecomm serve`` as a child
@@ -8,6 +8,9 @@ process, and runs ``--clients`` threads for ``--seconds``: each submits a
 header-only CAR (the queue stores it; no worker runs, so this measures the API,
 not the matcher) every ``--submit-every`` requests and otherwise polls its own
 bookings (``GET /bookings/{tcn}``, ``GET /bookings``, ``GET /bookings/{tcn}/responses``).
+``--think S`` makes each client pause S seconds on average between its requests, as an
+agency's system polling for answers does; without it the clients send back to back and the
+run measures the server saturated (latency = queueing behind the other clients).
 Reports requests, errors (any status other than the expected), and latency
 percentiles of reads and of submissions. Every read writes an audit row and
 is sealed on the hash chain, as in production.
@@ -63,7 +66,12 @@ def setup(url: str, clients: int, folder: Path) -> list[tuple[str, str]]:
 
 
 def client(base: str, ori: str, token: str, until: float, every: int, reads: list, writes: list,
-           errors: list) -> None:
+           errors: list, think: float = 0.0, seed: int = 0) -> None:
+    """One agency's client: closed loop, pausing ``think`` seconds on average (uniform 0.5-1.5x, seeded)
+    between requests; ``think=0`` sends the next request as soon as the answer is in (saturation)."""
+    import random
+
+    rng = random.Random(seed)
     h = {"Authorization": f"Bearer {token}"}
     mine: list[str] = []
     n = 0
@@ -90,6 +98,24 @@ def client(base: str, ori: str, token: str, until: float, every: int, reads: lis
                     errors.append(f"{r.status_code} {r.text[:120]}")
             except httpx.HTTPError as exc:
                 errors.append(repr(exc)[:120])
+            if think > 0:
+                time.sleep(max(0.0, min(think * rng.uniform(0.5, 1.5), until - time.monotonic())))
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children (uvicorn workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def pct(values: list[float], q: float) -> float:
@@ -105,7 +131,11 @@ def main() -> None:
     ap.add_argument("--submit-every", type=int, default=10)
     ap.add_argument("--db", default=None)
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the server")
+    ap.add_argument("--think", type=float, default=0.0,
+                    help="mean seconds a client waits between its requests (an agency polling); 0: none")
     args = ap.parse_args()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         folder = Path(tmp)
         url = args.db or f"sqlite:///{folder / 'api.db'}"
@@ -113,7 +143,7 @@ def main() -> None:
         port = free_port()
         env = {**os.environ, "SECURECOMM_ACTOR": "bench-admin"}
         server = subprocess.Popen([str(BIN / "securecomm"), "serve", "--port", str(port), "--db", url,
-                                   "--rate", "0"], env=env,
+                                   "--rate", "0", "--workers", str(args.workers)], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"
         try:
@@ -126,13 +156,16 @@ def main() -> None:
             reads, writes, errors = [], [], []
             until = time.monotonic() + args.seconds
             threads = [threading.Thread(target=client, args=(base, o, t, until, args.submit_every, reads, writes,
-                                                             errors)) for o, t in creds]
+                                                             errors, args.think, i))
+                       for i, (o, t) in enumerate(creds)]
             t0 = time.monotonic()
+            cpu0 = tree_cpu(server.pid)
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
             wall = time.monotonic() - t0
+            server_cpu = tree_cpu(server.pid) - cpu0
         finally:
             server.terminate()
             server.wait(10)
@@ -141,7 +174,11 @@ def main() -> None:
                    "requests_per_s": round((len(reads) + len(writes)) / wall, 1),
                    "read_p50_ms": round(pct(reads, 50), 1), "read_p95_ms": round(pct(reads, 95), 1),
                    "submit_p50_ms": round(pct(writes, 50), 1), "submit_p95_ms": round(pct(writes, 95), 1),
-                   "cpus": os.cpu_count()}
+                   "server_cpu_s": round(server_cpu, 1),
+                   "server_cpu_ms_per_request": round(1000 * server_cpu / max(1, len(reads) + len(writes)), 2),
+                   "workers": args.workers, "think_s": args.think, "cpus": os.cpu_count(), "load_before": load_before,
+                   "load_after": [round(x, 2) for x in os.getloadavg()],
+                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         print(json.dumps(figures, indent=2))
         if args.out:
             Path(args.out).write_text(json.dumps(figures, indent=2) + "\n")

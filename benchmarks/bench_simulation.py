@@ -1,11 +1,14 @@
 """State-year simulation throughput and calibration: bookings/s through the real pipeline at template level.
 
     .venv/bin/python benchmarks/bench_simulation.py --state MA --scale 0.005 --seed 2012 --out /tmp/sim-ma
+    .venv/bin/python benchmarks/bench_simulation.py ... --search indexed     # the candidate index
 
-Runs `securecomm simulate`'s library path into a fresh SQLite store under --out, then prints one JSON
-object: bookings, people, gallery sizes, wall and CPU seconds per phase, bookings/s (wall and per CPU
-second), and the convicted share of matched people by county and for the whole store (the calibration
-table of docs/simulation.md). The machine is shared: report CPU time beside wall time.
+Runs `securecomm simulate`'s service path (the pipeline, then the simulated field office and jails
+through the detainer service) into a fresh SQLite store under --out, then prints one JSON object:
+bookings, people, gallery sizes, wall and CPU seconds per phase, bookings/s (wall and per CPU second),
+CPU ms per booking, the field office's counts, and the convicted share of matched people by county and
+for the whole store (the calibration table of docs/simulation.md). The machine is shared: report CPU
+time beside wall time. ``--profile FILE`` writes a cProfile of the run.
 """
 
 from __future__ import annotations
@@ -26,13 +29,16 @@ def main() -> None:
     ap.add_argument("--from", dest="start", default="2012-05-15")
     ap.add_argument("--to", dest="end", default="2013-05-14")
     ap.add_argument("--out", default="/tmp/securecomm-bench-sim")
+    ap.add_argument("--search", default="exhaustive", choices=("exhaustive", "indexed"))
+    ap.add_argument("--profile", default=None, help="write a cProfile of the run to this file")
     args = ap.parse_args()
 
     from securecomm.simulation.params import load
     from securecomm.simulation.plan import build_plan
-    from securecomm.simulation.runner import run_plan
+    from securecomm.domain.principal import Principal, Role
+    from securecomm.services import simulation as service
     from securecomm.statistics import compute
-    from securecomm.store.db import open_store
+    from securecomm.store.db import make_sessionmaker, open_store
 
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
@@ -40,7 +46,18 @@ def main() -> None:
     plan = build_plan(load(args.state), seed=args.seed, start=dt.date.fromisoformat(args.start),
                       end=dt.date.fromisoformat(args.end), scale=args.scale)
     engine, Session = open_store(f"sqlite:///{out / 'securecomm.db'}")
-    r = run_plan(engine, plan, run_id=f"bench-{args.state}-{args.seed}")
+    def run():
+        return service.run(make_sessionmaker(engine), Principal("bench", Role.ADMIN), engine, plan,
+                           run_id=f"bench-{args.state}-{args.seed}", search=args.search)
+
+    if args.profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        r = prof.runcall(run)
+        prof.dump_stats(args.profile)
+    else:
+        r = run()
     with Session() as s:
         nation = compute(s).rows[0].figures
         counties = {f"{x.jurisdiction['state']}:{x.jurisdiction['county']}": x.figures
@@ -51,10 +68,12 @@ def main() -> None:
         return {"matched_people": f["matched_people"], "convicted_share": None if share is None else round(1 - share, 3)}
 
     print(json.dumps({
-        "state": args.state, "scale": args.scale, "seed": args.seed, "bookings": r.bookings, "people": r.people,
+        "state": args.state, "scale": args.scale, "search": args.search, "seed": args.seed, "bookings": r.bookings, "people": r.people,
         "enrolled": r.enrolled, "seconds": r.seconds, "cpu_seconds": r.cpu_seconds,
         "bookings_per_s_wall": round(r.bookings_per_second, 2),
         "bookings_per_cpu_s": round(r.bookings / r.cpu_seconds["pipeline"], 2) if r.cpu_seconds["pipeline"] else None,
+        "cpu_ms_per_booking": {k: round(1000 * v / max(r.bookings, 1), 1) for k, v in r.cpu_seconds.items()},
+        "field_office": r.detainers,
         "load_average": os.getloadavg(), "nation": convicted(nation),
         "counties": {k: convicted(v) for k, v in sorted(counties.items())},
         "figures": nation}, indent=1, default=str))

@@ -89,3 +89,110 @@ def test_pages_are_keyboard_reachable_html(api, path):  # noqa: F811
     page = signed_in(sessions, toks["root"]).get(path)
     assert page.headers["content-type"].startswith("text/html")
     assert 'href="#main"' in page.text and '<html lang="en">' in page.text
+
+
+def test_upload_form_checks_csrf_content_type_and_the_file(api):  # noqa: F811
+    _, sessions, toks, _ = api
+    c = signed_in(sessions, toks["agency_a"])
+    page = c.get("/console/submit")
+    assert page.status_code == 200 and 'enctype="multipart/form-data"' in page.text
+    token = csrf(page.text)
+    doc = b"1.001:0\x1d1.004:CAR\x1d1.008:MA0130100\x1d1.009:T-UP-1\x1c"
+    r = c.post("/console/submit", files={"file": ("a.an2", doc)}, data={"csrf": "0" * 32})
+    assert r.status_code == 403 and "CSRF" in r.text
+    r = c.post("/console/submit", data={"csrf": token})  # urlencoded: not an upload
+    assert r.status_code == 422 and "multipart/form-data" in r.text
+    r = c.post("/console/submit", files={"file": ("a.an2", b"")}, data={"csrf": token})
+    assert r.status_code == 422 and "choose the booking" in r.text
+    r = c.post("/console/submit", content=b"--x\r\nno headers", headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 422 and "malformed" in r.text
+    r = c.post("/console/submit", files={"file": ("a.an2", doc)}, data={"csrf": token}, follow_redirects=False)
+    assert r.status_code == 303 and "/console/bookings/" in r.headers["location"]
+    assert "queued" in c.get(r.headers["location"]).text
+    theirs = doc.replace(b"MA0130100", b"MA0350000").replace(b"T-UP-1", b"T-UP-2")
+    r = c.post("/console/submit", files={"file": ("b.an2", theirs)}, data={"csrf": token})
+    assert r.status_code == 403  # another agency's ORI: refused, nothing stored
+    assert signed_in(sessions, toks["examiner"]).get("/console/submit").status_code == 403
+
+
+def test_detainer_board_is_scoped_and_the_stylesheet_is_served(api):  # noqa: F811
+    _, sessions, toks, _ = api
+    assert signed_in(sessions, toks["public"]).get("/console/detainers").status_code == 403
+    board = signed_in(sessions, toks["fo_burlington"]).get("/console/detainers")
+    assert board.status_code == 200 and "Detainer board for Burlington" in board.text
+    css = signed_in(sessions, toks["public"]).get("/console/static/console.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    page = signed_in(sessions, toks["public"]).get("/console/statistics?level=state&figure=nonsense")
+    assert page.status_code == 200 and "style=" not in page.text  # the CSP forbids inline styles
+
+
+def test_admin_activates_an_agency_and_lists_policies(api):  # noqa: F811
+    _, sessions, toks, _ = api
+    c = signed_in(sessions, toks["root"])
+    page = c.get("/console/admin")
+    assert page.status_code == 200 and "Harbor City PD" in page.text and "(in force)" in page.text
+    token = csrf(page.text)
+    r = c.post("/console/admin/activations", data={"csrf": token, "scope": "county", "value": "Suffolk",
+                                                    "effective_from": "2026-01-01"})
+    assert r.status_code == 422 and "ST/County" in r.text
+    r = c.post("/console/admin/activations", data={"csrf": token, "scope": "ori", "value": "ma0350000",
+                                                    "effective_from": "01/02/2026"})
+    assert r.status_code == 422 and "YYYY-MM-DD" in r.text
+    r = c.post("/console/admin/activations", data={"csrf": token, "scope": "ori", "value": "ma0350000",
+                                                    "effective_from": "2026-01-01", "note": "console"})
+    assert r.status_code == 200 and "Activated: ori MA0350000" in r.text
+    assert signed_in(sessions, toks["oversight"]).get("/console/admin").status_code == 403
+    with sessions() as s:
+        assert s.scalar(select(AuditEntry).where(AuditEntry.actor == "root", AuditEntry.action == "activate"))
+
+
+def test_field_office_decides_an_iar_in_its_area_only(api):  # noqa: F811
+    _, sessions, toks, _ = api
+    c = signed_in(sessions, toks["fo_burlington"])
+    page = c.get("/console/iars")
+    assert "Decide T-B-1" in page.text
+    token = csrf(page.text)
+    r = c.post("/console/iars/T-A-1/decision", data={"csrf": token, "kind": "no_action"})
+    assert r.status_code == 404  # another area's booking: as if absent
+    r = c.post("/console/iars/T-B-1/decision", data={"csrf": token, "kind": "maybe"})
+    assert r.status_code == 422 and "maybe" in r.text
+    r = c.post("/console/iars/T-B-1/decision", data={"csrf": token, "kind": "notification_request",
+                                                      "probable_cause": "biometric match"})
+    assert r.status_code == 422 and "requires warrant" in r.text  # the form in force names what it needs
+    r = c.post("/console/iars/T-B-1/decision", data={"csrf": token, "kind": "notification_request",
+                                                      "warrant": "I-200", "probable_cause": "biometric match"})
+    assert r.status_code == 200 and "Decision recorded on T-B-1: notification_request" in r.text, r.text[-600:]
+    assert "T-B-1" in c.get("/console/detainers").text
+
+
+def test_jail_records_a_release_on_the_board(api):  # noqa: F811
+    client, sessions, toks, _ = api
+    from securecomm.services import UnitOfWork, detainers, tokens, users
+    from securecomm.store.detainer_models import DetainerRow
+    from tests.api.test_api import ORI_B
+
+    root = tokens.authenticate(sessions, toks["root"])
+    with UnitOfWork(sessions, root, write=True) as uow:
+        users.add_user(uow, "jail_b_console", "jail", ori=ORI_B)
+        tok, _ = tokens.issue_token(uow, "jail_b_console")
+    with sessions() as s:
+        row = s.scalars(select(DetainerRow).where(DetainerRow.tcn == "T-B-1", DetainerRow.state != "closed")).first()
+    if row is None:
+        with UnitOfWork(sessions, tokens.authenticate(sessions, toks["fo_burlington"]), write=True) as uow:
+            row = detainers.decide(uow, "T-B-1", "notification_request",
+                                   basis={"warrant": "I-200", "probable_cause": "match"})
+    c = signed_in(sessions, tok)
+    page = c.get("/console/detainers").text
+    token = csrf(page)
+    r = c.post(f"/console/detainers/{row.id}/acknowledge", data={"csrf": token, "release_at": "2030-01-04T15:00"})
+    assert r.status_code == 200, r.text[-400:]
+    assert "Record release" in r.text
+    r = c.post(f"/console/detainers/{row.id}/explode", data={"csrf": token})
+    assert r.status_code == 404
+    r = c.post(f"/console/detainers/{row.id}/release", data={"csrf": token, "at": "yesterday"})
+    assert r.status_code == 422 and "not a date and time" in r.text
+    r = c.post(f"/console/detainers/{row.id}/release", data={"csrf": token, "at": "2030-01-04T16:00", "reason": "bail"})
+    assert r.status_code == 200 and f"Detainer {row.id}: release recorded" in r.text
+    with sessions() as s:
+        d = s.get(DetainerRow, row.id)
+        assert d.state == "closed" and d.outcome_by == "jail_b_console"

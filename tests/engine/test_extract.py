@@ -150,8 +150,10 @@ def test_same_finger_outscores_different_fingers(fvc2002: Path) -> None:
 def test_quality_report_and_analysis(db1_101_1: np.ndarray) -> None:
     rep = assess(db1_101_1)
     assert TOO_POOR_TO_SEARCH < rep.score <= 100 and not rep.too_poor
-    for v in (rep.orientation_certainty, rep.clarity, rep.uniformity, rep.area, rep.minutiae):
+    for v in (rep.orientation_certainty, rep.clarity, rep.uniformity, rep.area, rep.minutiae,
+              rep.ridge_fraction, rep.local_clarity_p10, rep.core_distance):
         assert 0.0 <= v <= 1.0
+    assert 0 <= rep.legacy_score <= 100 and rep.as_dict()["score"] == rep.score
     a = analyse(db1_101_1)
     assert a.mask.shape == a.image.shape == a.enhanced.shape
     # ridges (dark) come out positive in the enhanced image
@@ -160,12 +162,39 @@ def test_quality_report_and_analysis(db1_101_1: np.ndarray) -> None:
     assert 6.5 < float(np.median(a.period[inside])) < 12.5
 
 
+def test_quality_features_mean_what_they_say() -> None:
+    from securecomm.engine import quality
+
+    yy, xx = np.mgrid[0:160, 0:160].astype(np.float64)
+    mask = np.ones((160, 160), bool)
+    # ridges (dark) a third of each 9 px period, then two thirds: the fraction of dark pixels follows
+    phase = (xx % 9) / 9
+    thin = np.where(phase < 0.33, 60, 200).astype(np.uint8)
+    thick = np.where(phase < 0.67, 60, 200).astype(np.uint8)
+    assert quality.ridge_fraction(thin, mask) < 0.45 < quality.ridge_fraction(thick, mask)
+    # a whorl-like field (orientation turning around the centre) has its core at the centroid
+    whorl = np.mod(np.arctan2(yy - 80, xx - 80) + np.pi / 2, np.pi)
+    assert quality.core_distance(whorl, mask) < 0.1
+    off = np.mod(np.arctan2(yy - 80, xx - 20) + np.pi / 2, np.pi)
+    assert quality.core_distance(whorl, mask) < quality.core_distance(off, mask)
+    assert quality.core_distance(np.full((160, 160), 0.3), mask) == 1.0  # parallel ridges: no core
+    base = {"minutiae": 0.6, "ridge_fraction": 0.4, "orientation_certainty": 0.8, "local_clarity_p10": 0.7,
+            "core_distance": 0.2}
+    s0 = quality.model_score(base)
+    assert quality.model_score(dict(base, minutiae=0.9)) > s0 > quality.model_score(dict(base, minutiae=0.2))
+    assert quality.model_score(dict(base, ridge_fraction=0.5)) < s0  # smeared ridges
+    assert quality.model_score(dict(base, core_distance=1.0)) < s0  # no core in sight
+    assert 0 <= quality.model_score(dict(base, minutiae=0.0, orientation_certainty=0.0)) <= s0
+
+
 def test_blurred_and_cropped_image_scores_lower_quality(db1_101_1: np.ndarray) -> None:
     import cv2
 
     good = assess(db1_101_1).score
     blurred = cv2.GaussianBlur(db1_101_1, (0, 0), 3.0)
     assert assess(blurred).score < good
+    sliver = assess(db1_101_1[:, :140])  # a third of the print, its core cut off
+    assert sliver.score < good and sliver.too_poor
 
 
 def test_other_resolutions_are_resampled_to_the_same_frame(fvc2002: Path) -> None:

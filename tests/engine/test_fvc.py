@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from securecomm.cli.app import app
-from securecomm.engine.fvc import database_ppi, error_rates, find_databases, list_samples, run
+from securecomm.engine.fvc import (database_ppi, error_rates, find_databases, list_samples, quality_spearman, run,
+                                  spearman)
 
 
 def test_error_rates_separable():
@@ -61,6 +62,7 @@ def test_protocol_counts_and_accuracy(small_fvc):
     db1 = res["databases"]["DB1_B"]
     assert db1["genuine"] == 3 * 6 and db1["impostor"] == 12 * 11 // 2 - 18
     assert db1["eer_pct"] <= 10.0 and db1["match_pairs_per_s"] > 0
+    assert db1["quality_spearman"] is None  # ISO templates carry no image quality of ours
     assert res["mean_eer_pct"] == pytest.approx(np.mean([d["eer_pct"] for d in res["databases"].values()]), abs=1e-3)
     limited = run(small_fvc, templates="iso", limit_fingers=2)
     assert limited["databases"]["DB1_B"]["genuine"] == 12
@@ -88,6 +90,26 @@ def test_extraction_path(tmp_path, fvc2002):
     res = run(tmp_path, templates="extract")
     r = res["databases"]["DB9"]
     assert r["genuine"] == 2 and r["impostor"] == 4 and r["extract_ms_median"] > 0
+    assert r["quality_spearman"] is None or -1 <= r["quality_spearman"] <= 1
+
+
+def test_quality_spearman_definition():
+    """Per image: quality vs the image's mean genuine score; per pair: min(quality) vs the pair's score."""
+    fingers = np.array([1, 1, 1, 2, 2, 2])
+    # a pair's score is the product of its two images' "goodness"; impostor pairs score high (ignored)
+    good = np.array([0.9, 0.5, 0.2, 0.8, 0.4, 0.3])
+    m = np.outer(good, good)
+    m[fingers[:, None] != fingers[None, :]] = 0.99
+    per_image, per_pair = quality_spearman(good * 100, m, fingers)
+    assert per_image == pytest.approx(1.0)
+    assert 0.5 < per_pair <= 1.0
+    assert quality_spearman(100 - good * 100, m, fingers)[0] == pytest.approx(-1.0)
+    # unknown quality (negative) is left out; constant quality has no rank correlation
+    q = good * 100
+    q[0] = -1
+    assert quality_spearman(q, m, fingers)[0] == pytest.approx(1.0)
+    assert spearman(np.ones(6), good) is None
+    assert spearman(np.array([1.0, 2, 2, 3]), np.array([1.0, 2, 3, 4])) == pytest.approx(0.9487, abs=1e-3)
 
 
 def test_cli_extractor_choice_and_cache(tmp_path, fvc2002):

@@ -78,3 +78,18 @@ def test_docs_define_every_figure():
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "statistics.md").read_text()
     assert [f.name for f in FIGURES if f"`{f.name}`" not in text] == []
+
+
+def test_docs_chart_every_figure_group():
+    """One committed chart per figure group, referenced by docs/statistics.md and kept small."""
+    from pathlib import Path
+
+    from securecomm.statistics.figures import FIGURES, GROUPS
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    text = (docs / "statistics.md").read_text()
+    groups = [g for g in GROUPS if any(f.group == g for f in FIGURES)]
+    for g in groups:
+        image = docs / "img" / "statistics" / f"{g}.png"
+        assert f"img/statistics/{g}.png" in text, g
+        assert image.is_file() and 0 < image.stat().st_size < 100_000, image

@@ -26,6 +26,7 @@ from securecomm.domain.clock import SYSTEM_CLOCK, Clock
 from securecomm.domain.principal import Principal
 from securecomm.services import UnitOfWork
 from securecomm.services import audit as audit_service
+from securecomm.services import audit_export
 from securecomm.services import bookings, config, detainers, review, statistics, tokens, users
 from securecomm.store.db import open_store
 
@@ -324,6 +325,25 @@ def create_app(url: str | None = None, *, sessions: Callable[[], Session] | None
         page = rows[offset:offset + limit]
         return _json(request, {"total": len(rows), "limit": limit, "offset": offset,
                                "items": [r.__dict__ for r in page]})
+
+    @app.get(f"{API}/audit/export", tags=["audit"], summary="Export the audit trail for oversight (CSV or JSON, "
+                                                           "filtered, with each row's chain hashes)")
+    def audit_export_endpoint(p: Who, format: Annotated[str, Query(pattern="^(csv|json)$")] = "csv",
+                              since: dt.datetime | None = None, until: dt.datetime | None = None,
+                              actor: Annotated[str | None, Query(max_length=100)] = None,
+                              role: Annotated[str | None, Query(max_length=40)] = None,
+                              action: Annotated[str | None, Query(max_length=40)] = None,
+                              object_type: Annotated[str | None, Query(max_length=40)] = None,
+                              object_id: Annotated[str | None, Query(max_length=64)] = None,
+                              after_id: Offset = 0,
+                              limit: Annotated[int, Query(ge=1, le=audit_export.EXPORT_MAX)] = audit_export.EXPORT_MAX
+                              ) -> Response:
+        filters = audit_export.AuditFilter(since=_aware(since), until=_aware(until), actor=actor, role=role,
+                                           action=action, object_type=object_type, object_id=object_id,
+                                           after_id=after_id, limit=limit)
+        with uow(p, "API audit export") as u:
+            media, name, body = audit_export.export(u, filters, format)
+        return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @app.get(f"{API}/audit/verify", tags=["audit"], summary="Check the audit hash chain")
     def audit_verify(p: Who) -> dict[str, Any]:

@@ -9,33 +9,65 @@ and tables: they work with a keyboard and without JavaScript.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from securecomm.domain.detainers import RELEASE_REASONS
 from securecomm.domain.principal import Principal
 from securecomm.services import NotFound, PermissionDenied, UnitOfWork
 from securecomm.services import audit as audit_service
-from securecomm.services import bookings, review, statistics, tokens
+from securecomm.services import audit_export
+from securecomm.services import bookings, config, detainers, holds, policies, review, review_images, statistics, tokens
 from securecomm.services.permissions import allowed
 
 COOKIE = "sc_session"
 PREFIX = "/console"
 TEMPLATES = Path(__file__).with_name("templates")
 #: Pages of the console: (path, title, operation that shows it).
-PAGES = (("/bookings", "Bookings", "booking.list"), ("/review", "Review queue", "review.list"),
-         ("/iars", "IARs", "iar.list"), ("/statistics", "Statistics", "statistics.read"),
-         ("/audit", "Audit", "audit.read"))
+PAGES = (("/bookings", "Bookings", "booking.list"), ("/submit", "Submit a booking", "booking.submit"),
+         ("/review", "Review queue", "review.list"), ("/iars", "IARs", "iar.list"),
+         ("/detainers", "Detainers", "detainer.list"), ("/statistics", "Statistics", "statistics.read"),
+         ("/audit", "Audit", "audit.read"), ("/admin", "Administration", "activations.load"))
 FORM_MAX = 64 * 1024
+#: Largest booking file the upload form takes (the API's own limit is larger; a CAR is well under this).
+UPLOAD_MAX = 8 * 1024 * 1024
+#: Width in pixels of the longest bar of a statistics chart.
+BAR_MAX = 420
 
 _env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
+
+
+def parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[str | None, bytes]]:
+    """``multipart/form-data`` fields as name -> (file name or None, bytes); ValueError when malformed."""
+    params = dict(p.strip().partition("=")[::2] for p in content_type.split(";")[1:])
+    boundary = params.get("boundary", "").strip('"')
+    if not boundary or len(boundary) > 70:
+        raise ValueError("the upload has no multipart boundary: send the form as the page does")
+    fields: dict[str, tuple[str | None, bytes]] = {}
+    parts = body.split(b"--" + boundary.encode("latin-1"))
+    if len(parts) < 3 or not parts[-1].startswith(b"--"):
+        raise ValueError("the upload is cut short or malformed: send it again")
+    for part in parts[1:-1]:
+        head, sep, data = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        if not sep:
+            raise ValueError("a part of the upload has no headers")
+        disposition = next((line.split(b":", 1)[1].decode("utf-8", "replace") for line in head.split(b"\r\n")
+                            if line.lower().startswith(b"content-disposition:")), "")
+        attrs = {k.strip().lower(): v.strip().strip('"') for k, _, v in
+                 (a.partition("=") for a in disposition.split(";")[1:])}
+        if "name" in attrs:
+            fields[attrs["name"]] = (attrs.get("filename"), data.removesuffix(b"\r\n"))
+    return fields
 
 
 def csrf_for(token: str) -> str:
@@ -152,7 +184,86 @@ def mount(app: FastAPI) -> None:
                         f"ANSI/NIST-ITL, {len(r.payload)} bytes"
                     answers.append({"kind": r.kind, "recipient": r.recipient, "at": r.created_at,
                                     "message": message})
-        return render(request, "booking.html", me=p, csrf=csrf_for(token), info=info, answers=answers)
+        return render(request, "booking.html", me=p, csrf=csrf_for(token), info=info, answers=answers,
+                      submitted=request.query_params.get("submitted"))
+
+    @page
+    async def submit_page(request: Request) -> Response:
+        p, token = session(request)
+        if not allowed(p.role, "booking.submit"):
+            raise PermissionDenied(p, "booking.submit")
+        return render(request, "submit.html", me=p, csrf=csrf_for(token), limit=UPLOAD_MAX)
+
+    @page
+    async def submit(request: Request) -> Response:
+        p, token = session(request)
+        ctype = request.headers.get("content-type", "")
+        if ctype.split(";")[0].strip().lower() != "multipart/form-data":
+            raise ValueError("the booking file is sent as multipart/form-data (the page's form does that)")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > UPLOAD_MAX + FORM_MAX:
+                raise ValueError(f"the file is too large: a booking file is at most {UPLOAD_MAX // 1024 // 1024} MiB")
+        fields = parse_multipart(bytes(body), ctype)
+        if not hmac.compare_digest(fields.get("csrf", (None, b""))[1].decode("ascii", "replace"), csrf_for(token)):
+            raise PermissionError("the form's CSRF token is missing or wrong: reload the page and try again")
+        name, raw = fields.get("file", (None, b""))
+        if not raw:
+            raise ValueError("choose the booking's ANSI/NIST-ITL file (.an2 / .eft / .nist) before sending")
+        with uow(p, f"console submit {name or 'file'}"[:200]) as u:
+            res = bookings.submit(u, raw)
+        if res.outcome in ("queued", "duplicate") and res.tcn:
+            return RedirectResponse(f"{PREFIX}/bookings/{quote(res.tcn, safe='')}?submitted={res.outcome}",
+                                    status_code=303)
+        return render(request, "message.html", 409 if res.outcome == "conflict" else 422, me=p, csrf=csrf_for(token),
+                      title="Booking not accepted", message=res.message or res.outcome)
+
+    @page
+    async def detainers_page(request: Request) -> Response:
+        p, token = session(request)
+        with uow(p, "console detainer board") as u:
+            rows = detainers.list_detainers(u, limit=200)
+            board = [{"row": r, "clock": holds.clock_of(u, r)} for r in rows]
+        return render(request, "detainers.html", me=p, csrf=csrf_for(token), board=board,
+                      may_ack=allowed(p.role, "detainer.acknowledge"), done=request.query_params.get("done"),
+                      may_release=allowed(p.role, "detainer.release"), reasons=RELEASE_REASONS,
+                      ended=request.query_params.get("ended"), what=request.query_params.get("what"))
+
+    @page
+    async def detainer_acknowledge(request: Request) -> Response:
+        p, token = session(request)
+        fields = await form(request, token)
+        detainer_id = int(request.path_params["detainer_id"])
+        text = fields.get("release_at", "").strip()
+        try:
+            release_at = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"the release time {text!r} is not a date and time (YYYY-MM-DD HH:MM)") from None
+        with uow(p, f"console acknowledge detainer {detainer_id}", write=True) as u:
+            detainers.acknowledge(u, detainer_id, release_at=release_at)
+        return RedirectResponse(f"{PREFIX}/detainers?done={detainer_id}", status_code=303)
+
+    @page
+    async def detainer_end(request: Request) -> Response:
+        """The jail records the release, or the hand-over to the immigration agency (``what``)."""
+        p, token = session(request)
+        fields = await form(request, token)
+        detainer_id, what = int(request.path_params["detainer_id"]), request.path_params["what"]
+        if what not in ("release", "transfer"):
+            raise NotFound(f"no such action {what!r} on a detainer")
+        text = fields.get("at", "").strip()
+        try:
+            at = dt.datetime.fromisoformat(text) if text else None
+        except ValueError:
+            raise ValueError(f"the time {text!r} is not a date and time (YYYY-MM-DD HH:MM)") from None
+        override = fields.get("override", "").strip()[:1000]
+        with uow(p, f"console {what} on detainer {detainer_id}", write=True) as u:
+            if what == "release":
+                detainers.release(u, detainer_id, at=at, reason=fields.get("reason", "other"), override=override)
+            else:
+                detainers.transfer(u, detainer_id, at=at, override=override)
+        return RedirectResponse(f"{PREFIX}/detainers?ended={detainer_id}&what={what}", status_code=303)
 
     @page
     async def review_page(request: Request) -> Response:
@@ -161,6 +272,39 @@ def mount(app: FastAPI) -> None:
             items = review.list_items(u)
         return render(request, "review.html", me=p, csrf=csrf_for(token), items=items,
                       done=request.query_params.get("done"))
+
+    def _finger(request: Request) -> int | None:
+        text = request.query_params.get("finger", "")
+        if not text:
+            return None
+        if not text.isdigit() or not 1 <= int(text) <= 10:
+            raise ValueError(f"finger {text!r} is not a finger position (1-10)")
+        return int(text)
+
+    @page
+    async def review_item_page(request: Request) -> Response:
+        p, token = session(request)
+        item_id = int(request.path_params["item_id"])
+        with uow(p, f"console review item {item_id}") as u:
+            item = next((i for i in review.list_items(u, state=None) if i.id == item_id), None)
+            if item is None:
+                raise NotFound(f"no review item {item_id}")
+            view, why = None, ""
+            if item.candidate:
+                try:
+                    view = review_images.pair_view(u, item_id, _finger(request))
+                except NotFound as exc:
+                    why = str(exc)
+        return render(request, "review_item.html", me=p, csrf=csrf_for(token), i=item, view=view, why=why)
+
+    @page
+    async def review_item_png(request: Request) -> Response:
+        p, _ = session(request)
+        item_id = int(request.path_params["item_id"])
+        with uow(p, f"console review images {item_id}") as u:
+            view = review_images.pair_view(u, item_id, _finger(request))
+        return Response(await run_in_threadpool(review_images.render_png, view), media_type="image/png",
+                        headers={"Cache-Control": "private, no-store"})
 
     @page
     async def review_decide(request: Request) -> Response:
@@ -176,7 +320,55 @@ def mount(app: FastAPI) -> None:
         p, token = session(request)
         with uow(p, "console IARs") as u:
             rows = [{"tcn": r.tcn, "at": r.created_at, "summary": r.summary} for r in bookings.list_iars(u)]
-        return render(request, "iars.html", me=p, csrf=csrf_for(token), rows=rows)
+        return render(request, "iars.html", me=p, csrf=csrf_for(token), rows=rows,
+                      may_decide=allowed(p.role, "detainer.decide"), done=request.query_params.get("done"),
+                      kind=request.query_params.get("kind"))
+
+    @page
+    async def detainer_decide(request: Request) -> Response:
+        p, token = session(request)
+        fields = await form(request, token)
+        tcn = request.path_params["tcn"]
+        basis = {k: fields[k].strip()[:1000] for k in ("warrant", "probable_cause", "note") if fields.get(k, "").strip()}
+        with uow(p, f"console detainer decision {tcn}"[:200], write=True) as u:
+            row = detainers.decide(u, tcn, fields.get("kind", ""), basis=basis,
+                                   review_note=fields.get("review_note", "")[:1000])
+        return RedirectResponse(f"{PREFIX}/iars?done={quote(row.tcn, safe='')}&kind={row.kind}", status_code=303)
+
+    @page
+    async def admin_page(request: Request) -> Response:
+        p, token = session(request)
+        if not allowed(p.role, "activations.load"):
+            raise PermissionDenied(p, "activations.load")
+        with uow(p, "console admin") as u:
+            agencies = config.list_agencies(u)
+            versions = policies.list_policies(u)
+        return render(request, "admin.html", me=p, csrf=csrf_for(token), agencies=agencies, policies=versions,
+                      done=request.query_params.get("done"))
+
+    @page
+    async def admin_activate(request: Request) -> Response:
+        p, token = session(request)
+        fields = await form(request, token)
+        scope, value = fields.get("scope", ""), fields.get("value", "").strip()
+        if scope not in ("state", "county", "ori") or not value:
+            raise ValueError("choose what to activate (a state, a county as ST/County, or an ORI) and name it")
+        where: dict[str, str | None] = {"state": None, "county": None, "ori": None}
+        if scope == "county":
+            state, _, county = value.partition("/")
+            if not county.strip():
+                raise ValueError(f"a county is named as ST/County (e.g. MA/Suffolk), not {value!r}")
+            where.update(state=state.strip().upper(), county=county.strip())
+        else:
+            where[scope] = value.upper()
+        try:
+            start = dt.date.fromisoformat(fields.get("effective_from", ""))
+            end = dt.date.fromisoformat(fields["effective_to"]) if fields.get("effective_to") else None
+        except ValueError:
+            raise ValueError("the dates are written YYYY-MM-DD") from None
+        with uow(p, "console activation", write=True) as u:
+            row = config.activate(u, **where, effective_from=start, effective_to=end, note=fields.get("note", "")[:500])
+        return RedirectResponse(f"{PREFIX}/admin?done={quote(f'{row.scope} {row.value}', safe='')}", status_code=303)
 
     @page
     async def statistics_page(request: Request) -> Response:
@@ -184,29 +376,73 @@ def mount(app: FastAPI) -> None:
         level = request.query_params.get("level", "state")
         stats = statistics.statistics(sessions, p, level=level, clock=clock)
         records = stats.records()
-        key = "bookings" if "bookings" in stats.figures else (stats.figures[0] if stats.figures else "")
+        wanted = request.query_params.get("figure", "")
+        key = wanted if wanted in stats.figures else \
+            "submissions" if "submissions" in stats.figures else (stats.figures[0] if stats.figures else "")
         top = max([r.get(key) or 0 for r in records] + [1])
-        bars = [{"label": " ".join(str(r[c]) for c in stats.key_columns if c in r) or "all",
-                 "value": r.get(key), "width": int(300 * (r.get(key) or 0) / top)} for r in records]
+        bars = [{"label": (" ".join(str(r[c]) for c in stats.key_columns if c in r) or "all")[:28],
+                 "value": r.get(key), "width": int(BAR_MAX * (r.get(key) or 0) / top)} for r in records[:40]]
         return render(request, "statistics.html", me=p, csrf=csrf_for(token), stats=stats, records=records,
                       key=key, bars=bars, level=level)
+
+    def _audit_filter(request: Request) -> audit_export.AuditFilter:
+        q = request.query_params
+
+        def day(name: str) -> dt.datetime | None:
+            text = q.get(name, "").strip()
+            if not text:
+                return None
+            try:
+                return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(0), tzinfo=dt.UTC)
+            except ValueError:
+                raise ValueError(f"{name} {text!r} is not a date (YYYY-MM-DD)") from None
+        until = day("until")
+        return audit_export.AuditFilter(since=day("since"), until=until + dt.timedelta(days=1) if until else None,
+                                        actor=q.get("actor") or None, action=q.get("action") or None,
+                                        object_type=q.get("object_type") or None)
+
+    @page
+    async def audit_export_page(request: Request) -> Response:
+        p, _ = session(request)
+        fmt = request.query_params.get("format", "csv")
+        with uow(p, "console audit export") as u:
+            media, name, body = audit_export.export(u, _audit_filter(request), fmt)
+        return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @page
     async def audit_page(request: Request) -> Response:
         p, token = session(request)
         actor = request.query_params.get("actor") or None
+        filters = _audit_filter(request)
         with uow(p, "console audit") as u:
-            rows = audit_service.trail(u, actor=actor)[-200:]
+            rows = [r for r in audit_service.trail(u, actor=actor, object_type=filters.object_type,
+                                                   since=filters.since)
+                    if (filters.until is None or r.at < filters.until)
+                    and (filters.action is None or r.action == filters.action)][-200:]
         report = None
         if request.query_params.get("verify") == "1":
             with uow(p, "console audit verify") as u:
                 report = audit_service.verify(u)
-        return render(request, "audit.html", me=p, csrf=csrf_for(token), rows=rows, report=report, actor=actor or "")
+        query = {k: v for k, v in request.query_params.items() if k in ("actor", "action", "object_type", "since", "until") and v}
+        return render(request, "audit.html", me=p, csrf=csrf_for(token), rows=rows, report=report, actor=actor or "",
+                      q=query, export_query="&".join(f"{k}={quote(v, safe='')}" for k, v in query.items()))
 
-    routes = [("/login", login_page, ["GET"]), ("/login", login, ["POST"]), ("/logout", logout, ["POST"]),
+    css = (TEMPLATES / "console.css").read_bytes()
+
+    async def stylesheet(request: Request) -> Response:
+        return Response(css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+
+    routes = [("/static/console.css", stylesheet, ["GET"]), ("/login", login_page, ["GET"]), ("/login", login, ["POST"]), ("/logout", logout, ["POST"]),
               ("/", home, ["GET"]), ("/bookings", bookings_page, ["GET"]),
               ("/bookings/{tcn}", booking_page, ["GET"]), ("/review", review_page, ["GET"]),
-              ("/review/{item_id:int}", review_decide, ["POST"]), ("/iars", iars_page, ["GET"]),
-              ("/statistics", statistics_page, ["GET"]), ("/audit", audit_page, ["GET"])]
+              ("/review/{item_id:int}", review_decide, ["POST"]), ("/review/{item_id:int}", review_item_page, ["GET"]),
+              ("/review/{item_id:int}/pair.png", review_item_png, ["GET"]), ("/iars", iars_page, ["GET"]),
+              ("/submit", submit_page, ["GET"]), ("/submit", submit, ["POST"]),
+              ("/detainers", detainers_page, ["GET"]), ("/iars/{tcn}/decision", detainer_decide, ["POST"]),
+              ("/admin", admin_page, ["GET"]), ("/admin/activations", admin_activate, ["POST"]),
+              ("/detainers/{detainer_id:int}/acknowledge", detainer_acknowledge, ["POST"]),
+              ("/detainers/{detainer_id:int}/{what:str}", detainer_end, ["POST"]),
+              ("/statistics", statistics_page, ["GET"]), ("/audit", audit_page, ["GET"]),
+              ("/audit/export", audit_export_page, ["GET"])]
     for path, fn, methods in routes:
         app.add_api_route(PREFIX + path, fn, methods=methods, include_in_schema=False, response_class=HTMLResponse)

@@ -80,13 +80,15 @@ def fvc(
     what = f"extractor: {extractor}" if templates == "extract" else "templates: iso"
     table = Table(title=f"FVC all-pairs protocol, {what}")
     for col in ("database", "EER %", "FMR100 %", "FMR1000 %", "ZeroFMR %", "genuine", "impostor",
-                "extract ms (median)", "match pairs/s"):
+                "extract ms (median)", "match pairs/s", "quality rho"):
         table.add_column(col, justify="right")
     for name, d in result["databases"].items():
         ems = d["extract_ms_median"]
+        rho = d.get("quality_spearman")
         table.add_row(name, f"{d['eer_pct']:.2f}", f"{d['fmr100_pct']:.2f}", f"{d['fmr1000_pct']:.2f}",
                       f"{d['zerofmr_pct']:.2f}", str(d["genuine"]), str(d["impostor"]),
-                      "-" if ems is None else f"{ems:.1f}", f"{d['match_pairs_per_s']:.0f}")
+                      "-" if ems is None else f"{ems:.1f}", f"{d['match_pairs_per_s']:.0f}",
+                      "-" if rho is None else f"{rho:.2f}")
     Console().print(table)
     Console().print(f"mean EER: {result['mean_eer_pct']:.2f} %")
 

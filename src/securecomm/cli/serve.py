@@ -29,7 +29,17 @@ def serve(host: Annotated[str, typer.Option("--host", help="address to listen on
     _engine(db, data).dispose()  # migrate once, here
     os.environ["SECURECOMM_DATABASE_URL"] = url
     os.environ["SECURECOMM_API_RATE"] = str(rate)
-    console.print(f"securecomm API on http://{host}:{port}/ (OpenAPI: /openapi.json)")
+    console.print(f"securecomm API on http://{host}:{port}/ (OpenAPI: /openapi.json); console: "
+                  f"http://{host}:{port}/console/", highlight=False)
+    if db is None:  # the store of a `make demo`: show its accounts again
+        from pathlib import Path
+
+        from securecomm.demo.accounts import ACCOUNTS_FILE, print_accounts, read_accounts
+
+        folder = data or Path(os.environ.get("SECURECOMM_DATA", "data"))
+        rows = read_accounts(folder)
+        if rows:
+            print_accounts(console, rows, folder / ACCOUNTS_FILE, url=f"http://{host}:{port}/console/")
     uvicorn.run("securecomm.api.server:app", host=host, port=port, workers=max(1, workers), log_level="warning",
                 server_header=False, proxy_headers=False)
 

@@ -71,6 +71,9 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
              fingers: Annotated[str, typer.Option(help="finger positions searched, e.g. 2,7 (the default) or "
                                                        "1-10")] = "2,7",
              run_id: Annotated[Optional[str], typer.Option("--run-id", help="name of the run")] = None,
+             search: Annotated[str, typer.Option("--search", help="exhaustive (every subject scored) or indexed "
+                                                                  "(the candidate index shortlists subjects for "
+                                                                  "the matcher; for large runs)")] = "exhaustive",
              db: DbOpt = None, data: DataOpt = None) -> None:
     """Simulate a state-year of bookings through the real pipeline, at template level, into the store."""
     from securecomm.cli.pipeline import _positions
@@ -80,6 +83,10 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
     from securecomm.simulation.runner import SimulationError, describe
 
     a, b = _date(start, "--from"), _date(end, "--to")
+    from securecomm.simulation.runner import SEARCHES
+
+    if search not in SEARCHES:
+        _fail(f"--search {search!r}: one of {', '.join(SEARCHES)}")
     try:
         params = load(state)
         plan = build_plan(params, seed=seed, start=a, end=b, scale=scale)
@@ -95,10 +102,15 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
                   f"{scale}: {info['bookings']} bookings of {info['people_booked']} people (+{info['background']} "
                   f"background in the galleries), fingers {list(positions)}; store "
                   f"{engine.url.render_as_string(hide_password=True)}; run {rid}")
+    if search == "indexed" and len(positions) < 10:
+        console.print(f"[yellow]note:[/yellow] the candidate index shortlists by all ten fingers' codes; with "
+                      f"{len(positions)} finger(s) it misses mates (benchmarks/bench_simulation_search.py: 16 of 20 "
+                      "found at 4,000 subjects with two), so the figures undercount matches; docs/simulation.md")
     principal = _operator(engine)
     try:
         with _progress() as bar:
-            result = _runner(engine, principal, _bars(bar))(engine, plan, run_id=rid, fingers=positions)
+            result = _runner(engine, principal, _bars(bar))(engine, plan, run_id=rid, fingers=positions,
+                                                            search=search)
     except (SimulationError, PermissionDenied) as exc:
         _fail(str(exc))
     finally:
@@ -107,6 +119,14 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
     console.print(f"{result.bookings} bookings in {s['pipeline']:.1f} s of pipeline ({result.bookings_per_second:.2f} "
                   f"bookings/s wall; {c['pipeline']:.1f} s CPU, {1000 * c['pipeline'] / max(result.bookings, 1):.0f} "
                   f"ms CPU per booking); total {s['total']:.1f} s. Reviews answered: {result.reviews or '-'}")
+    fo = result.detainers
+    if fo:
+        def part(prefix: str) -> dict[str, int]:
+            return {k.split(":", 1)[1]: v for k, v in fo.items() if k.startswith(prefix)}
+        refused = sum(v for k, v in fo.items() if k.startswith("refused"))
+        console.print(f"Field office (simulated) on {sum(part('decided:').values())} IARs: decided "
+                      f"{part('decided:')}; jails answered {part('answer:')}; ended {part('end:')}"
+                      + (f"; refused by the detainer service: {refused}" if refused else ""))
     console.print("Next: `securecomm stats --level county` (same --db/--data), `securecomm report`, "
                   f"`securecomm whatif --base {rid} --policy 2014-pep`")
 
@@ -115,8 +135,11 @@ def whatif(base: Annotated[Optional[str], typer.Option("--base", help="the base 
                                                                        "store)")] = None,
            policy: Annotated[Optional[str], typer.Option("--policy", help="policy version for every booking, "
                                                                           "e.g. 2014-pep")] = None,
-           law: Annotated[Optional[Path], typer.Option("--law", help="state-limits file (format of "
-                                                                     "policy/data/state_limits.json)")] = None,
+           law: Annotated[Optional[Path], typer.Option("--law", help="detainer-law file: the jails' compliance laws "
+                                                                     "(format of policy/data/detainer_laws.json)")] = None,
+           state_limits: Annotated[Optional[Path], typer.Option("--state-limits", help="state-limits file capping "
+                                                                "the IAR's recommendation (format of "
+                                                                "policy/data/state_limits.json)")] = None,
            hit_threshold: Annotated[Optional[float], typer.Option("--hit-threshold",
                                                                   help="fused-score hit threshold")] = None,
            into: Annotated[Optional[Path], typer.Option("--into", help="folder of the replay's SQLite store "
@@ -125,7 +148,8 @@ def whatif(base: Annotated[Optional[str], typer.Option("--base", help="the base 
                                                                             "store")] = None,
            fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
            db: DbOpt = None, data: DataOpt = None) -> None:
-    """Replay a simulated run under another policy, law set or threshold; print the difference."""
+    """Replay a simulated run under another policy, detainer-law set, state limits or threshold; print the
+    difference."""
     from securecomm.policy.model import PolicyError
     from securecomm.services.permissions import PermissionDenied
     from securecomm.simulation.runner import Overrides, SimulationError
@@ -134,13 +158,17 @@ def whatif(base: Annotated[Optional[str], typer.Option("--base", help="the base 
 
     if fmt not in ("table", "json"):
         _fail(f"--format {fmt!r}: one of table, json")
-    if law is not None and not law.is_file():
-        _fail(f"--law {law}: no such file")
-    overrides = Overrides(policy_version=policy, state_limits=str(law) if law else None, hit_threshold=hit_threshold)
+    for opt, path in (("--law", law), ("--state-limits", state_limits)):
+        if path is not None and not path.is_file():
+            _fail(f"{opt} {path}: no such file")
+    overrides = Overrides(policy_version=policy, state_limits=str(state_limits) if state_limits else None,
+                          hit_threshold=hit_threshold, laws=str(law) if law else None)
     try:
         overrides.check()  # before a replay store is made
     except (SimulationError, PolicyError) as exc:
         _fail(str(exc))
+    except ValueError as exc:  # LawDataError: the --law file, record and key named
+        _fail(f"--law {law}: {exc}")
     base_engine = _engine(db, data)
     from sqlalchemy.orm import Session
 
@@ -177,11 +205,11 @@ def whatif(base: Annotated[Optional[str], typer.Option("--base", help="the base 
         diff = "-" if b0 is None or r0 is None else f"{r0 - b0:+,}"
         t.add_row(m, "-" if b0 is None else f"{b0:,}", "-" if r0 is None else f"{r0:,}", diff)
     console.print(t)
-    c = Table(title="detainers recommended, by county", title_justify="left")
-    for col in ("county", "base", "what-if"):
+    c = Table(title="detainers by county: recommended, and held (honoured) -- base / what-if", title_justify="left")
+    for col in ("county", "recommended", "held"):
         c.add_column(col, justify="left" if col == "county" else "right")
-    for county, b0, r0 in cmp.by_county:
-        c.add_row(county, f"{b0:,}", f"{r0:,}")
+    for county, b0, r0, h0, h1 in cmp.by_county:
+        c.add_row(county, f"{b0:,} / {r0:,}", f"{h0:,} / {h1:,}")
     console.print(c)
     console.print(f"replay store: {other.url.render_as_string(hide_password=True)} ({result.bookings} bookings, "
                   f"{result.seconds['pipeline']:.0f} s of pipeline); `securecomm stats --db ...` reads it")

@@ -233,6 +233,9 @@ def run_demo(cfg: DemoConfig, *, data_dir: Path, db_url: str | None = None,
 
     rep = demo_tail(make_sessionmaker(engine), console, data_dir / "report")
     result.report = str(rep.html) if rep is not None else None
+    from securecomm.demo.accounts import issue_accounts  # issue 11: one console/API account per role
+
+    issue_accounts(sessions, admin, data_dir, FIELD_OFFICE, console)
     return result
 
 

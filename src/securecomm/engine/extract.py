@@ -85,7 +85,7 @@ def analyse(pixels: object, ppi: float = 500) -> Analysis:
     lap("enhance")
     raw, skel = minutiae.detect(enhanced, mask, field.theta, first.coherence, median_period)
     lap("minutiae")
-    rep = quality.score_features(mask, first.coherence, norm, enhanced, period, raw.quality)
+    rep = quality.score_features(mask, first.coherence, norm, enhanced, period, raw.quality, img, field.theta)
     lap("quality")
     return Analysis(img, scale, mask, field.theta, first.coherence, period, enhanced, skel, raw, rep, t)
 

@@ -5,7 +5,8 @@
 ``learned``
     LEADER through onnxruntime (:mod:`securecomm.engine.learned`); image quality
     from :mod:`securecomm.engine.quality` on the classical analysis is not computed,
-    so the score is the learned quality only.
+    so the score is the learned quality only (:func:`learned_quality`, which does
+    not predict match scores as well: docs/engine.md).
 ``fused``
     both, kept side by side in one template (:func:`combine`; ``Template.split``
     separates them). Two fused templates are compared set by set and the scores
@@ -145,8 +146,8 @@ class Extractor:
         for (i, (img, mask, classical)), det in zip(todo, dets):
             ppi = items[i][1]
             q = learned_quality(det)
-            if classical is not None:  # fused: the mean of the two extractors' quality scores
-                out[i] = combine(classical, det, int(round((q + max(classical.image_quality, 0)) / 2)))
+            if classical is not None:  # fused: the image's quality model (it predicts fused scores too)
+                out[i] = combine(classical, det, classical.image_quality)
             else:
                 h, w = img.shape
                 out[i] = Template(det.x, det.y, det.angle, det.kind, det.quality, width=w, height=h, ppi=500,

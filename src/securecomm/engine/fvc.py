@@ -18,6 +18,11 @@ extractor, keyed by the image's content and resolution, with their extraction CP
 so a second run (another report, a matcher change) does not extract again; delete the
 folder after changing an extractor.
 
+With extracted templates each database also reports how well the templates' image
+quality predicts the matcher (:func:`quality_spearman`: per image, Spearman of the quality
+with the image's mean genuine score; per genuine pair, min of the two qualities against
+the pair's score).
+
 Times are CPU times, not wall-clock: extraction is the process's CPU time per image
 (all threads), matching throughput the pairs per CPU-second of the calling thread. On a
 shared machine wall-clock figures would measure the neighbours as much as the engine.
@@ -75,6 +80,11 @@ class DatabaseResult:
     match_pairs_per_s: float
     failed_templates: int
     extract_ms_mean: float | None = None
+    #: Spearman correlation of each template's ``image_quality`` with its mean genuine score
+    #: (:func:`quality_spearman`); None when the templates carry no quality (ISO files, or all equal).
+    quality_spearman: float | None = None
+    #: the same per genuine pair: min(quality of the two) against the pair's score
+    quality_spearman_pairs: float | None = None
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -164,9 +174,44 @@ def error_rates(genuine: np.ndarray, impostor: np.ndarray) -> ErrorRates:
     return ErrorRates(100 * float(eer), 100 * fnmr_at(0.01), 100 * fnmr_at(0.001), 100 * fnmr_at(0.0))
 
 
-def all_pairs_scores(templates: list[Template | None], fingers: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray, float]:
-    """(genuine scores, impostor scores, bulk match pairs/s) of the all-pairs protocol.
+def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman rank correlation (ties get their mean rank); None when either side is constant."""
+    from scipy.stats import rankdata
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return float(np.corrcoef(rankdata(a), rankdata(b))[0, 1])
+
+
+def quality_spearman(quality: np.ndarray, pair_scores: np.ndarray, fingers: np.ndarray
+                     ) -> tuple[float | None, float | None]:
+    """How well a per-image quality predicts the matcher: (per image, per genuine pair).
+
+    ``pair_scores[i, j]`` (i < j) is the protocol score of the pair (the earlier image as
+    probe), ``quality[i]`` the image's quality (negative: unknown, left out). Per image: the
+    Spearman correlation of the quality with the image's mean score over its genuine pairs
+    (all other impressions of its finger). Per pair: min(quality of the two) against the
+    genuine pair's score. Both are NFIQ-style "does the quality rank what the matcher will
+    do" figures; the issue's target is on the first.
+    """
+    q = np.asarray(quality, np.float64)
+    n = q.size
+    sym = np.triu(pair_scores, 1)
+    sym = sym + sym.T
+    same = (fingers[:, None] == fingers[None, :]) & ~np.eye(n, dtype=bool)
+    have = q >= 0
+    mates = same.sum(1)
+    use = have & (mates > 0)
+    per_image = spearman(q[use], (sym * same).sum(1)[use] / mates[use]) if use.any() else None
+    iu = np.triu_indices(n, 1)
+    g = same[iu] & have[iu[0]] & have[iu[1]]
+    per_pair = spearman(np.minimum(q[iu[0][g]], q[iu[1][g]]), sym[iu][g]) if g.any() else None
+    return per_image, per_pair
+
+
+def all_pairs_matrix(templates: list[Template | None]) -> tuple[np.ndarray, float]:
+    """(scores [n, n] with row i the probe, bulk match pairs/s); a missing template scores 0.
 
     Throughput is pairs per second of this thread's CPU time (the numba kernel is single
     threaded), so that other work on a shared machine does not distort the per-core figure.
@@ -189,10 +234,17 @@ def all_pairs_scores(templates: list[Template | None], fingers: np.ndarray
         pairs += len(gallery)
         have = row >= 0
         scores[i, have] = s[row[have]]
-    iu = np.triu_indices(n, 1)
+    return scores, pairs / elapsed if elapsed > 0 else 0.0
+
+
+def all_pairs_scores(templates: list[Template | None], fingers: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, float]:
+    """(genuine scores, impostor scores, bulk match pairs/s) of the all-pairs protocol."""
+    scores, rate = all_pairs_matrix(templates)
+    iu = np.triu_indices(len(templates), 1)
     upper = scores[iu]
     same = (fingers[:, None] == fingers[None, :])[iu]
-    return upper[same], upper[~same], pairs / elapsed if elapsed > 0 else 0.0
+    return upper[same], upper[~same], rate
 
 
 class TemplateCache:
@@ -272,11 +324,17 @@ def run_database(db: Path, templates: str = "extract", ppi: float | None = None,
         if progress:
             progress(k + 1, len(samples))
     fingers = np.array([s.finger for s in samples])
-    gen, imp, rate = all_pairs_scores(temps, fingers)
+    matrix, rate = all_pairs_matrix(temps)
+    iu = np.triu_indices(len(temps), 1)
+    same = (fingers[:, None] == fingers[None, :])[iu]
+    gen, imp = matrix[iu][same], matrix[iu][~same]
     r = error_rates(gen, imp)
+    # a failed template is a quality-0 image (it scores 0 against everything)
+    quality = np.array([t.image_quality if t is not None else 0 for t in temps], np.float64)
+    rho, rho_pairs = quality_spearman(quality, matrix, fingers) if templates == "extract" else (None, None)
     return DatabaseResult(r.eer_pct, r.fmr100_pct, r.fmr1000_pct, r.zerofmr_pct, int(gen.size), int(imp.size),
                           statistics.median(times) if times else None, rate, failed,
-                          statistics.fmean(times) if times else None)
+                          statistics.fmean(times) if times else None, rho, rho_pairs)
 
 
 def run(root: Path, templates: str = "extract", ppi: float | None = None, limit_fingers: int | None = None,

@@ -47,6 +47,62 @@ class StateParams:
     counties: tuple[County, ...]
 
 
+#: Outcomes of an honoured detainer the simulated jail and field office choose between (``detainers.honoured``).
+HONOURED_OUTCOMES = ("transfer", "expiry", "released_before", "cancelled", "over_hold")
+
+
+@dataclass(frozen=True)
+class DetainerParams:
+    """How the simulated field office, jails and custody transfers behave after an IAR (modelling assumptions).
+
+    The field office decides what the IAR recommends ``decision_hours`` after the booking day's 06:00 local;
+    the jail's scheduled release is ``days_to_release`` days later (17:00 local), or, for a share
+    ``late_decision``, came before the decision; ``judicial_warrant`` / ``reimbursement`` are the shares of
+    detainers carrying a judicial warrant or a reimbursement agreement (what some laws ask for); an honoured
+    detainer ends as ``honoured`` weights say; a notification request ends in a transfer at release with
+    probability ``notification_transfer``.
+    """
+
+    decision_hours: tuple[float, float] = (1.0, 6.0)
+    days_to_release: tuple[tuple[int, float], ...] = ((1, 0.35), (3, 0.25), (7, 0.2), (21, 0.15), (60, 0.05))
+    late_decision: float = 0.04
+    judicial_warrant: float = 0.0
+    reimbursement: float = 0.0
+    honoured: tuple[tuple[str, float], ...] = (("transfer", 0.72), ("expiry", 0.17), ("released_before", 0.07),
+                                               ("cancelled", 0.02), ("over_hold", 0.02))
+    notification_transfer: float = 0.4
+
+
+def _detainer_params(value: Any, where: str) -> DetainerParams:
+    """The optional ``detainers`` section (absent: the defaults of :class:`DetainerParams`)."""
+    if value is None:
+        return DetainerParams()
+    if not isinstance(value, dict):
+        raise ParameterError(f"{where}: an object")
+    known = {"about", "decision_hours", "days_to_release", "late_decision", "judicial_warrant", "reimbursement",
+             "honoured", "notification_transfer"}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ParameterError(f"{where}: unknown key {unknown[0]!r} (one of {', '.join(sorted(known - {'about'}))})")
+    d = DetainerParams()
+    hours = value.get("decision_hours", list(d.decision_hours))
+    if not (isinstance(hours, list) and len(hours) == 2
+            and all(isinstance(h, (int, float)) and not isinstance(h, bool) for h in hours)
+            and 0 <= hours[0] <= hours[1] <= 17):
+        raise ParameterError(f"{where}.decision_hours: [low, high] hours with 0 <= low <= high <= 17, got {hours!r}")
+    honoured = _weights(value.get("honoured", dict(d.honoured)), f"{where}.honoured", HONOURED_OUTCOMES)
+    return DetainerParams(
+        decision_hours=(float(hours[0]), float(hours[1])),
+        days_to_release=_pairs(value.get("days_to_release", [list(x) for x in d.days_to_release]),
+                               f"{where}.days_to_release"),
+        late_decision=_share(value.get("late_decision", d.late_decision), f"{where}.late_decision"),
+        judicial_warrant=_share(value.get("judicial_warrant", d.judicial_warrant), f"{where}.judicial_warrant"),
+        reimbursement=_share(value.get("reimbursement", d.reimbursement), f"{where}.reimbursement"),
+        honoured=tuple(honoured.items()),
+        notification_transfer=_share(value.get("notification_transfer", d.notification_transfer),
+                                     f"{where}.notification_transfer"))
+
+
 @dataclass(frozen=True)
 class Parameters:
     name: str
@@ -65,6 +121,7 @@ class Parameters:
     examiner_error: float
     gallery_background: float
     calibration_targets: dict[str, Any]
+    detainers: DetainerParams = DetainerParams()
 
     @property
     def counties(self) -> tuple[County, ...]:
@@ -194,6 +251,7 @@ def parse(data: Any, source: str) -> Parameters:
         examiner_error=_share(_get(data, "examiner_error", source), f"{source}: examiner_error"),
         gallery_background=float(_get(data, "gallery_background", source)),
         calibration_targets=dict(data.get("calibration_targets", {})),
+        detainers=_detainer_params(data.get("detainers"), f"{source}: detainers"),
     )
 
 

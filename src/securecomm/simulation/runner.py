@@ -15,7 +15,12 @@
    candidate that is truly the person, with ``examiner_error`` chance of the
    wrong call) and a simulated analyst (takes the rules' capped
    recommendation), through ``resolve_review`` -- then the worker again;
-6. the run and its ground truth (``sim_runs``, ``sim_truth``).
+6. the field office's decisions on the IARs, the jails' answers under their
+   compliance laws and how each detainer ends -- the ``field_office`` step, which
+   the service layer supplies (``services.simulated_field_office``: it goes
+   through the detainer service, which this layer may not import); without it
+   the run stops at the IARs and every detainer figure is 0;
+7. the run and its ground truth (``sim_runs``, ``sim_truth``).
 
 The ground truth is written for the statistics only; nothing in the pipeline
 reads it. Timing figures of a simulated store measure this machine's
@@ -24,11 +29,13 @@ pipeline (wall clock), not the programme's: they differ run to run.
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +47,8 @@ from securecomm.simulation.plan import (CRIMINAL_IMPRESSION, IMMIGRATION_IMPRESS
 
 #: The two index fingers: the two-print of US-VISIT, and the quickest search.
 DEFAULT_FINGERS = (2, 7)
+#: How the galleries are searched (``run_plan(search=)``).
+SEARCHES = ("exhaustive", "indexed")
 
 
 class SimulationError(RuntimeError):
@@ -51,8 +60,9 @@ class Overrides:
     """What a what-if replay changes; empty for a plain run."""
 
     policy_version: str | None = None
-    state_limits: str | None = None  # path to a state-limits file
+    state_limits: str | None = None  # path to a state-limits file (caps the IAR's recommended action)
     hit_threshold: float | None = None
+    laws: str | None = None  # path to a detainer-law file (format of policy/data/detainer_laws.json)
 
     def check(self) -> None:
         """Refuse what cannot be replayed, before anything is written: an unknown policy version, an unreadable
@@ -66,6 +76,8 @@ class Overrides:
             from securecomm.policy.model import load_state_limits
 
             load_state_limits(self.state_limits)
+        if self.laws:
+            self.law_schedule()
         if self.hit_threshold is not None:
             import math
 
@@ -74,9 +86,26 @@ class Overrides:
                 raise SimulationError(f"hit threshold {self.hit_threshold}: give a positive number (the fused "
                                       "score's default hit threshold is 9.0)")
 
+    def law_schedule(self):
+        """The detainer laws of the replay (the shipped file when no ``laws`` is given); a file that is not a
+        detainer-law file is refused with the record and the key named (``LawDataError``, a ValueError)."""
+        from securecomm.policy.detainers import LawDataError, load_laws
+
+        if not self.laws:
+            return load_laws()
+        try:
+            return load_laws(self.laws)
+        except LawDataError as exc:
+            hint = ""
+            if "expected {'laws'" in str(exc):
+                hint = (" -- a detainer-law file is {\"laws\": [{\"scope\": \"state\", \"value\": \"MA\", "
+                        "\"name\": ..., \"rule\": ..., \"effective_from\": \"YYYY-MM-DD\"}, ...]} as in "
+                        "policy/data/detainer_laws.json (state limits on the IAR are --state-limits)")
+            raise LawDataError(f"detainer laws {exc}{hint}") from None
+
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in (("policy_version", self.policy_version), ("state_limits", self.state_limits),
-                                  ("hit_threshold", self.hit_threshold)) if v is not None}
+                                  ("hit_threshold", self.hit_threshold), ("laws", self.laws)) if v is not None}
 
 
 @dataclass
@@ -88,6 +117,7 @@ class SimResult:
     reviews: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
+    detainers: dict[str, int] = field(default_factory=dict)  # the field-office step's counts by event
 
     @property
     def bookings_per_second(self) -> float:
@@ -220,7 +250,7 @@ def _answer_reviews(engine: Engine, plan: Plan, fins: dict[int, str], result: Si
 
 
 def _truth(engine: Engine, plan: Plan, fins: dict[int, str], run_id: str, overrides: Overrides,
-           fingers: tuple[int, ...], base_run: str | None) -> None:
+           fingers: tuple[int, ...], base_run: str | None, search: str = "exhaustive") -> None:
     from securecomm.store.simulation_models import SimulatedBooking, SimulationRun
     from securecomm.workflow.queue import write_session
 
@@ -229,7 +259,7 @@ def _truth(engine: Engine, plan: Plan, fins: dict[int, str], run_id: str, overri
         s.add(SimulationRun(id=run_id, state=",".join(plan.states)[:2] if len(plan.states) == 1 else "US",
                             date_from=plan.start, date_to=plan.end, seed=plan.seed, parameters=plan.params.source,
                             settings={"scale": plan.scale, "fingers": list(fingers), "states": list(plan.states),
-                                      **overrides.as_dict()},
+                                      "search": search, **overrides.as_dict()},
                             base_run=base_run, bookings=len(plan.bookings), note=""))
         for b in plan.bookings:
             p: SimPerson = people[b.person]
@@ -251,8 +281,16 @@ def _fast_sqlite(engine: Engine) -> None:
 
 def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...] = DEFAULT_FINGERS,
              overrides: Overrides = Overrides(), base_run: str | None = None,
-             progress: Callable[[str, int], Callable[[int], None]] = _null_progress) -> SimResult:
-    """Everything of the module docstring, into ``engine``'s store (which must hold no bookings)."""
+             progress: Callable[[str, int], Callable[[int], None]] = _null_progress,
+             field_office: Callable[..., dict[str, int]] | None = None, search: str = "exhaustive") -> SimResult:
+    """Everything of the module docstring, into ``engine``'s store (which must hold no bookings).
+
+    ``field_office(engine, plan=, laws=, progress=)`` is step 6 (None: no detainer decisions).
+    ``search``: ``exhaustive`` (every gallery subject scored by the matcher) or ``indexed`` (the
+    candidate index of ``engine.index`` shortlists :data:`~securecomm.engine.index.SHORTLIST` subjects per
+    search for the matcher; the same scores for those, a mate off the shortlist is missed -- often with
+    two fingers: benchmarks/bench_simulation_search.py).
+    """
     from securecomm.engine.tenprint import DEFAULT_THRESHOLDS, Thresholds
     from securecomm.store.workflow_models import Transaction
     from securecomm.workflow.gallery import Galleries
@@ -260,6 +298,8 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     from securecomm.workflow.stages import PipelineConfig
     from securecomm.workflow.template_entry import submit_templates
 
+    if search not in SEARCHES:
+        raise SimulationError(f"search {search!r}: one of {', '.join(SEARCHES)}")
     _fast_sqlite(engine)
     with Session(engine) as s:
         if s.scalar(select(func.count()).select_from(Transaction)):
@@ -298,14 +338,28 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     t, c = lap("submit", t, c)
     config = PipelineConfig(min_fingers=len(fingers), policy_version=overrides.policy_version,
                             state_limits=overrides.state_limits)
+    index_dir = None
+    if search == "indexed":  # an in-memory index (a folder that does not exist: nothing loaded, nothing saved)
+        import tempfile
+
+        index_dir = Path(tempfile.gettempdir()) / f"securecomm-sim-index-{os.getpid()}-{time.monotonic_ns()}"
     worker = Worker(engine, config, owner=f"simulation-{run_id}"[:96], lease_seconds=600.0,
-                    galleries=Galleries(thresholds))
+                    galleries=Galleries(thresholds, index_dir=index_dir))
     tick = progress("pipeline (bookings)", len(plan.bookings))
     worker.run(until_empty=True, on_step=lambda: tick(1))
     while _answer_reviews(engine, plan, fins, result):
         worker.run(until_empty=True)
     t, c = lap("pipeline", t, c)
-    _truth(engine, plan, fins, run_id, overrides, fingers, base_run)
+    if field_office is not None:
+        from securecomm.store.workflow_models import Response
+
+        with Session(engine) as s:
+            n = s.scalar(select(func.count()).select_from(Response).where(Response.kind == "IAR",
+                                                                          Response.recipient_role == "field_office"))
+        result.detainers = field_office(engine, plan=plan, laws=overrides.law_schedule(),
+                                        progress=progress("field office (IARs)", int(n or 0)))
+        t, c = lap("detainers", t, c)
+    _truth(engine, plan, fins, run_id, overrides, fingers, base_run, search)
     result.seconds["total"] = round(time.monotonic() - t0, 3)
     result.cpu_seconds["total"] = round(_cpu() - c0, 3)
     return result

@@ -5,7 +5,10 @@ record (``sim_runs``: parameter file, seed, dates, scale, fingers, states),
 plans it again -- the plan is deterministic, so the same people, records,
 fingerprints and bookings on the same dates -- and runs it through the real
 pipeline into a second, empty store with the overrides applied (a policy
-version for every booking, a state-limits file, a hit threshold).
+version for every booking, a state-limits file, a detainer-law file for the
+jails' answers, a hit threshold). Each booking's field-office and jail draws
+come from (seed, TCN), so a law-only what-if replays the same decisions,
+releases and outcomes and differs only where the law answers differently.
 ``compare(base_session, replay_session)`` puts the figures side by side.
 """
 
@@ -25,7 +28,12 @@ MEASURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("IDENT matches", ("ident_matches",)),
     ("detainers recommended", ("iar_detainer",)),
     ("notification requests", ("iar_notification",)),
-    ("non-criminals held (detainer, no conviction)", ("detainer_no_conviction",)),
+    ("detainers lodged", ("detainers_lodged",)),
+    ("detainers honoured (held)", ("detainers_honoured",)),
+    ("detainers declined by law", ("detainers_declined_by_law",)),
+    ("over-holds", ("over_holds",)),
+    ("non-criminals recommended for a detainer", ("detainer_no_conviction",)),
+    ("non-criminals held (honoured detainer, no conviction)", ("held_no_conviction",)),
     ("US citizens matched", ("citizens_matched",)),
     ("false biometric matches", ("false_matches",)),
     ("protected people reached (matched)", ("protected_matched",)),
@@ -39,13 +47,15 @@ class Comparison:
     replay_run: str
     overrides: dict[str, Any]
     rows: tuple[tuple[str, int | None, int | None], ...]  # (measure, base, replay)
-    by_county: tuple[tuple[str, int, int], ...]  # (county, detainers base, detainers replay)
+    #: (county, detainers recommended base, replay, detainers honoured base, replay)
+    by_county: tuple[tuple[str, int, int, int, int], ...]
 
     def to_dict(self) -> dict[str, Any]:
         return {"base_run": self.base_run, "replay_run": self.replay_run, "overrides": self.overrides,
                 "measures": [{"measure": m, "base": b, "replay": r,
                               "difference": None if b is None or r is None else r - b} for m, b, r in self.rows],
-                "detainers_by_county": [{"county": c, "base": b, "replay": r} for c, b, r in self.by_county]}
+                "detainers_by_county": [{"county": c, "base": b, "replay": r, "honoured_base": hb,
+                                         "honoured_replay": hr} for c, b, r, hb, hr in self.by_county]}
 
 
 def base_run(session: Session, run_id: str | None):
@@ -79,7 +89,8 @@ def replay(base_engine: Engine, run_id: str | None, into: Engine, overrides: Ove
     from securecomm.simulation.runner import run_plan
 
     if not overrides.as_dict():
-        raise SimulationError("a what-if needs something to change: --policy, --law or --hit-threshold")
+        raise SimulationError("a what-if needs something to change: --policy, --law, --state-limits or "
+                              "--hit-threshold")
     with Session(base_engine) as s:
         row = base_run(s, run_id)
         settings = dict(row.settings or {})
@@ -89,8 +100,10 @@ def replay(base_engine: Engine, run_id: str | None, into: Engine, overrides: Ove
                       states=tuple(settings.get("states") or ()) or None)
     new_id = f"{base_id}+whatif"[:64]
     kwargs = {"progress": progress} if progress is not None else {}
+    if settings.get("search", "exhaustive") != "exhaustive":
+        kwargs["search"] = settings["search"]  # replayed with the base run's search
     result = (run or run_plan)(into, plan, run_id=new_id, fingers=tuple(settings.get("fingers") or (2, 7)),
-                      overrides=overrides, base_run=base_id, **kwargs)
+                               overrides=overrides, base_run=base_id, **kwargs)
     return new_id, result
 
 
@@ -105,11 +118,14 @@ def compare(base: Session, other: Session, *, base_id: str, other_id: str, overr
         return None if any(v is None for v in vals) else int(sum(vals))
 
     rows = tuple((label, total(a, names), total(b, names)) for label, names in MEASURES)
-    ca = {f"{r.jurisdiction['state']}:{r.jurisdiction['county']}": r.figures["iar_detainer"]
-          for r in compute(base, level="county").rows}
-    cb = {f"{r.jurisdiction['state']}:{r.jurisdiction['county']}": r.figures["iar_detainer"]
-          for r in compute(other, level="county").rows}
-    counties = tuple((k, int(ca.get(k, 0)), int(cb.get(k, 0))) for k in sorted(set(ca) | set(cb)))
+    def by_county(s: Session) -> dict[str, tuple[int, int]]:
+        return {f"{r.jurisdiction['state']}:{r.jurisdiction['county']}":
+                (int(r.figures["iar_detainer"] or 0), int(r.figures["detainers_honoured"] or 0))
+                for r in compute(s, level="county").rows}
+
+    ca, cb = by_county(base), by_county(other)
+    counties = tuple((k, ca.get(k, (0, 0))[0], cb.get(k, (0, 0))[0], ca.get(k, (0, 0))[1], cb.get(k, (0, 0))[1])
+                     for k in sorted(set(ca) | set(cb)))
     return Comparison(base_run=base_id, replay_run=other_id, overrides=overrides, rows=rows, by_county=counties)
 
 
