@@ -401,10 +401,24 @@ class Worker:
                     raise
                 log.warning("database error (%d in a row), retrying: %s", errors, exc)
                 base, cap = self.database_backoff
-                stop.wait(min(cap, base * 2 ** min(errors, 6)))
+                _pause(min(cap, base * 2 ** min(errors, 6)), stop)
                 continue
-            stop.wait(min(poll, max(0.05, wait if wait is not None else poll)))
+            _pause(min(poll, max(0.05, wait if wait is not None else poll)), stop)
         return touched
+
+
+def _pause(seconds: float, stop: threading.Event, step: float = 0.2) -> None:
+    """Sleep up to ``seconds``, ending within ``step`` once ``stop`` is set.
+
+    Not ``stop.wait()``: the SIGTERM handler sets ``stop`` in the main thread, and a handler that runs
+    while that thread is inside ``Event.wait`` (holding the event's lock) deadlocks in ``Event.set``.
+    """
+    end = time.monotonic() + seconds
+    while not stop.is_set():
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(step, left))
 
 
 # ----------------------------------------------------------------------------------- reading
