@@ -16,7 +16,8 @@ Usage (see docs/reliability.md)::
     nice -n 10 .venv/bin/python fuzz/fuzz_reader.py work/corpus tests/corpus -runs=1000000 -timeout=20
 
 ``work/corpus`` (not committed) receives what libFuzzer adds; keep only small,
-meaningful new seeds in ``tests/corpus``.
+meaningful new inputs in ``tests/corpus`` (run 3 kept, per distinct outcome, the
+smallest input: ``fuzz-*.an2``; tests/interchange/test_corpus.py replays them all in CI).
 """
 
 from __future__ import annotations

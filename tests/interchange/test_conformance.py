@@ -217,3 +217,37 @@ def test_minutiae_format_s_needs_the_legacy_fields(ansi_nist, blank_images):
     t9 = _record(inspect_transaction(raw), 9)
     errs = inspect_transaction(_set_field(raw, t9.position, 4, b"S")).errors
     assert [(e.record, e.field) for e in errs] == [(t9.label, "9.004 FMT")]
+
+
+def _with_last_cnt_idc(raw: bytes, idc: bytes) -> bytes:
+    """``raw`` with the IDC that 1.003 CNT gives for the transaction's last record replaced by ``idc``."""
+    cnt = inspect_transaction(raw).records[0].fields[3].raw
+    subs = cnt.split(b"\x1e")
+    subs[-1] = subs[-1].split(b"\x1f")[0] + b"\x1f" + idc
+    return _set_field(raw, 1, 3, b"\x1e".join(subs))
+
+
+@pytest.mark.parametrize("name", ["pass-type-14-tpcard-nqm.an2", "pass-type-4.an2", "pass-type-9-4-iafis.an2",
+                                  "pass-all-supported-types.an2"])
+def test_the_idc_cross_check_reaches_the_last_record(ansi_nist, blank_images, name):
+    """1.003 CNT and the last record must agree on its IDC (tagged or binary record); the same number
+    written with a leading zero is the same IDC and the file stays valid."""
+    raw = (ansi_nist / "pass" / name).read_bytes()
+    last = inspect_transaction(raw).records[-1]
+    assert inspect_transaction(_with_last_cnt_idc(raw, f"0{last.idc}".encode())).valid
+    errs = inspect_transaction(_with_last_cnt_idc(raw, b"42")).errors
+    assert [e.record for e in errs] == [last.label] and "1.003 CNT" in errs[0].reason
+
+
+def test_several_finger_positions_in_a_2007_transaction_are_a_warning(ansi_nist, blank_images):
+    """VER 0400 (ANSI/NIST-ITL 1-2007): a Type-14 with several possible positions in 14.013 FGP is accepted,
+    with a warning, its first position used -- as in a 2011 transaction."""
+    raw = (ansi_nist / "pass" / "pass-type-14-tpcard-nqm.an2").read_bytes()
+    rec = next(r for r in inspect_transaction(raw).records if r.rtype == 14 and r.value(13) == "2")
+    old = _set_field(_set_field(raw, 1, 2, b"0400"), rec.position, 13, b"2\x1e3\x1e4")
+    ins = inspect_transaction(old)
+    assert ins.records[0].value(2) == "0400"
+    assert ins.valid, ins.errors
+    assert [w.field for w in ins.warnings if w.record == rec.label] == ["14.013 FGP"]
+    tx = read_transaction(old)  # the reader accepts it and keeps the image under its first position
+    assert 2 in {img.position for img in tx.finger_images()}

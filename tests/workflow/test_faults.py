@@ -68,9 +68,9 @@ def test_dropped_connections_mid_stage_are_retried_and_the_booking_completes_onc
 
     for stage in ("validate", "criminal_search", "sre"):
         monkeypatch.setitem(stages.RUNNERS, stage, faulty(stage))
-    monkeypatch.setattr("securecomm.workflow.pipeline.time.sleep", lambda s: None)
     tcn = submit(store, scenario.bookings["b1_overstay"]).tcn
     worker = Worker(store, CONFIG, lease_seconds=30, max_attempts=2)  # two attempts: fewer than the drops
+    worker.database_backoff = (0.0, 0.0)  # no waiting between database errors
     for _ in range(40):  # back-offs are honoured; skip them between runs
         worker.run(until_empty=True, poll=0.01)
         with Session(store) as s:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from securecomm.store.models import ArrestRow
 from securecomm.store.workflow_models import Job, Response, StageRun, Transaction
-from securecomm.workflow.pipeline import submit
+from securecomm.workflow.pipeline import submit, worker_processes
 from securecomm.workflow.queue import JobQueue
 
 LEASE = "1.5"
@@ -138,22 +138,6 @@ def test_sigterm_stops_a_worker_cleanly_between_bookings(store, scenario, db_url
     assert 1 <= finished <= len(tcns)
 
 
-def _worker_children(pid: int) -> list[int]:
-    """The worker processes a ``work --workers N`` supervisor has started (spawned multiprocessing children)."""
-    out = []
-    try:
-        kids = open(f"/proc/{pid}/task/{pid}/children").read().split()
-    except OSError:
-        return out
-    for kid in kids:
-        try:
-            if b"spawn_main" in open(f"/proc/{kid}/cmdline", "rb").read():
-                out.append(int(kid))
-        except OSError:
-            pass
-    return out
-
-
 def _wait_finished(store, tcns, timeout: float = 240.0) -> dict[str, str]:
     with Session(store) as s:
         deadline = time.monotonic() + timeout
@@ -186,7 +170,7 @@ def test_supervisor_replaces_killed_workers_and_follows_the_queue(store, scenari
                 assert sup.poll() is None, (tmp_path / "work.log").read_text()[-3000:]
                 time.sleep(0.1)
                 s.expire_all()
-        victims = _worker_children(sup.pid)
+        victims = worker_processes(sup.pid)
         assert len(victims) == 2, victims
         for pid in victims:
             os.kill(pid, signal.SIGKILL)

@@ -300,7 +300,7 @@ def work(once: Annotated[bool, typer.Option("--once", help="run one job, then st
                 bar.update(task, total=max(sum(c.values()), 1), completed=sum(c.values()) - c.get("ready", 0))
 
             codes = pipeline_service.run_workers(engine, principal, workers, config, lease_seconds=lease,
-                                                 on_poll=poll, follow=follow, stop=stop,
+                                                 on_poll=None if quiet else poll, follow=follow, stop=stop,
                                                  on_restart=restarts.append)
         if restarts:
             console.print(f"{len(restarts)} worker process(es) died (exit codes {restarts}) and were replaced")

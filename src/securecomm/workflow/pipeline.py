@@ -207,8 +207,10 @@ class Worker:
         self.timers_fired = 0
         self.timer_period = 1.0
         self._next_timer_check = 0.0
-        #: Consecutive database errors a worker rides out (with back-off) before giving up.
+        #: Consecutive database errors a worker rides out (with back-off) before giving up, and that back-off:
+        #: ``base * 2**errors`` seconds, at most ``cap`` (a stop request ends the wait at once).
         self.max_database_errors = 20
+        self.database_backoff = (0.5, 30.0)
 
     # one job ------------------------------------------------------------------------------------
     def step(self) -> bool:
@@ -369,10 +371,15 @@ class Worker:
     # many jobs -----------------------------------------------------------------------------------
     def run(self, *, until_empty: bool = True, poll: float = 0.5, stop: threading.Event | None = None,
             on_step: Callable[[], None] | None = None) -> int:
-        """Process jobs; with ``until_empty`` return once no job is left to run. Returns jobs touched."""
+        """Process jobs; with ``until_empty`` return once no job is left to run. Returns jobs touched.
+
+        ``stop`` (set by SIGTERM) ends the run after the booking in hand; every wait -- for a job in retry
+        back-off, for new work, for the database to come back -- ends as soon as it is set.
+        """
         touched = 0
         errors = 0
-        while stop is None or not stop.is_set():
+        stop = stop if stop is not None else threading.Event()  # never set: waits are plain sleeps
+        while not stop.is_set():
             try:
                 if time.monotonic() >= self._next_timer_check:
                     self.fire_timers()
@@ -393,10 +400,25 @@ class Worker:
                 if errors > self.max_database_errors:
                     raise
                 log.warning("database error (%d in a row), retrying: %s", errors, exc)
-                time.sleep(min(30.0, 0.5 * 2 ** min(errors, 6)))
+                base, cap = self.database_backoff
+                _pause(min(cap, base * 2 ** min(errors, 6)), stop)
                 continue
-            time.sleep(min(poll, max(0.05, wait if wait is not None else poll)))
+            _pause(min(poll, max(0.05, wait if wait is not None else poll)), stop)
         return touched
+
+
+def _pause(seconds: float, stop: threading.Event, step: float = 0.2) -> None:
+    """Sleep up to ``seconds``, ending within ``step`` once ``stop`` is set.
+
+    Not ``stop.wait()``: the SIGTERM handler sets ``stop`` in the main thread, and a handler that runs
+    while that thread is inside ``Event.wait`` (holding the event's lock) deadlocks in ``Event.set``.
+    """
+    end = time.monotonic() + seconds
+    while not stop.is_set():
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(step, left))
 
 
 # ----------------------------------------------------------------------------------- reading
@@ -547,12 +569,17 @@ def _audit(session: Session, reviewer: str, item: ReviewItem, decision: str) -> 
 # ----------------------------------------------------------------------------------- worker processes
 
 
-def _worker_process(url: str, config: PipelineConfig, lease_seconds: float, follow: bool = False) -> None:
+def _worker_process(url: str, config: PipelineConfig, lease_seconds: float, follow: bool = False,
+                    threads: int | None = None) -> None:
     """Target of one worker process: its own engine and galleries, until the queue is empty (or, with
-    ``follow``, until SIGTERM)."""
+    ``follow``, until SIGTERM). ``threads``: the cap on its compute threads (engine.threads)."""
     from securecomm.store.db import make_engine
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if threads is not None:
+        from securecomm.engine import threads as compute_threads
+
+        compute_threads.limit(threads)
     stop = stop_on_sigterm()
     _stop_when_orphaned(stop)
     engine = make_engine(url)
@@ -588,6 +615,25 @@ def stop_on_sigterm() -> threading.Event:
     return stop
 
 
+def worker_processes(supervisor: int) -> list[int]:
+    """Process ids of the worker processes a ``work --workers N`` supervisor has running (its spawned
+    multiprocessing children; not its WSQ decoder or other helpers). Linux (/proc); [] when it is gone."""
+    out = []
+    try:
+        with open(f"/proc/{supervisor}/task/{supervisor}/children") as f:
+            kids = f.read().split()
+    except OSError:
+        return out
+    for kid in kids:
+        try:
+            with open(f"/proc/{kid}/cmdline", "rb") as f:
+                if b"spawn_main" in f.read():
+                    out.append(int(kid))
+        except OSError:  # ended meanwhile
+            pass
+    return out
+
+
 def _work_left(queue: JobQueue) -> bool:
     """Whether jobs remain to run; a database hiccup counts as yes (a replacement worker rides it out)."""
     try:
@@ -599,7 +645,7 @@ def _work_left(queue: JobQueue) -> bool:
 def run_workers(engine: Engine, workers: int, config: PipelineConfig | None = None, *, lease_seconds: float = 60.0,
                 on_poll: Callable[[dict[str, int]], None] | None = None, poll: float = 0.3,
                 follow: bool = False, stop: threading.Event | None = None, max_restarts: int | None = None,
-                on_restart: Callable[[int], None] | None = None) -> list[int]:
+                on_restart: Callable[[int], None] | None = None, threads: int | None = None) -> list[int]:
     """Start ``workers`` worker processes, wait until they have emptied the queue; returns their exit codes.
 
     A worker that dies (killed, crashed, out of memory) is replaced by a fresh one while jobs remain
@@ -608,18 +654,30 @@ def run_workers(engine: Engine, workers: int, config: PipelineConfig | None = No
     code. The codes returned are those of the last process in each slot. With ``follow`` the workers keep
     polling an empty queue until ``stop`` is set; then each finishes the booking in hand (SIGTERM).
     ``on_poll`` gets the queue's counts by state every ``poll`` seconds (for a progress bar).
+    ``threads``: compute threads per worker (default: the cores divided among the workers, at least 1,
+    so that N workers on N cores do not make their library thread pools compete; engine.threads).
     """
     import multiprocessing as mp
+    import os
+
+    from securecomm.engine import threads as compute_threads
 
     config = config or PipelineConfig()
     url = engine.url.render_as_string(hide_password=False)
     queue = JobQueue(engine)
     ctx = mp.get_context("spawn")
     budget = 5 * max(1, workers) if max_restarts is None else max_restarts
+    per_worker = int(threads) if threads else compute_threads.per_worker(workers)
+    pools = {k: v for k, v in compute_threads.environment(per_worker).items() if k not in os.environ}
 
     def start():
-        p = ctx.Process(target=_worker_process, args=(url, config, lease_seconds, follow))
-        p.start()
+        p = ctx.Process(target=_worker_process, args=(url, config, lease_seconds, follow, per_worker))
+        os.environ.update(pools)  # a spawned process inherits the environment: its pools size themselves
+        try:
+            p.start()
+        finally:
+            for k in pools:
+                os.environ.pop(k, None)
         return p
 
     procs = [start() for _ in range(max(1, workers))]
