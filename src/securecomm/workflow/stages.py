@@ -342,7 +342,10 @@ def extract(ctx: StageContext) -> StageOutcome:
     from securecomm.engine.extractors import configured
 
     booking = ctx.booking()
+    from securecomm.engine.quality import TOO_POOR_TO_SEARCH
+
     stored: dict[int, tuple[bytes, int]] = {}
+    quality: dict[int, int] = {}
     failed: list[str] = []
     extractor = configured()  # the deployment's extractor (a broken model fails here, not per finger)
     fingers = [(pos, img) for pos, img in sorted(booking.fingers.items()) if not img.amputated and 1 <= pos <= 10]
@@ -355,6 +358,7 @@ def extract(ctx: StageContext) -> StageOutcome:
         # any other exception is a bug or the machine's trouble: it propagates (retried, then
         # parked for an operator), never blamed on the submitter's finger
         stored[pos] = (tpl.to_bytes(), int(tpl.x.size))
+        quality[pos] = int(tpl.image_quality)
     usable = [p for p, (_, n) in stored.items() if n >= 4]
     # the requirement the booking was accepted under, whichever worker runs this stage
     amputated = sum(1 for f in booking.fingers.values() if f.amputated)
@@ -363,9 +367,17 @@ def extract(ctx: StageContext) -> StageOutcome:
         raise Rejected([TransactionError(
             "Type-4/14", "DATA", f"only {len(usable)} finger images yield usable minutiae; "
             f"{required} required" + (f" ({'; '.join(failed)})" if failed else ""))])
-    return StageOutcome(status="done", next_stage="criminal_search", templates=stored,
-                        output={"fingers": sorted(stored), "minutiae": {str(p): n for p, (_, n) in stored.items()},
-                                "failed": failed, "matcher": extractor.label})
+    output: dict[str, Any] = {"fingers": sorted(stored), "minutiae": {str(p): n for p, (_, n) in stored.items()},
+                              "failed": failed, "matcher": extractor.label,
+                              "quality": {str(p): q for p, q in quality.items()}}
+    # the engine's quality predicts the finger's match scores (docs/engine.md section 7); a finger under
+    # TOO_POOR_TO_SEARCH is still searched (leaving it out costs more than it saves), but flagged for re-capture
+    poor = sorted(p for p, q in quality.items() if 0 <= q < TOO_POOR_TO_SEARCH)
+    if poor:
+        output["recapture"] = poor
+        output["warnings"] = [f"finger {p}: image quality {quality[p]} is under {TOO_POOR_TO_SEARCH}; "
+                              "re-take the print at the next booking" for p in poor]
+    return StageOutcome(status="done", next_stage="criminal_search", templates=stored, output=output)
 
 
 def criminal_search(ctx: StageContext) -> StageOutcome:
