@@ -266,6 +266,11 @@ def work(once: Annotated[bool, typer.Option("--once", help="run one job, then st
          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
          follow: Annotated[bool, typer.Option("--follow", help="keep waiting for new bookings after the queue "
                                                              "empties, until SIGTERM (a service)")] = False,
+         index_dir: Annotated[Path | None, typer.Option(
+             "--index-dir", envvar="SECURECOMM_INDEX_DIR",
+             help="search through the candidate index saved in this folder (made if missing; checked, brought "
+                  "up to the repositories and saved at start, then mapped by every worker); default: exhaustive "
+                  "search")] = None,
          db: DbOpt = None, data: DataOpt = None) -> None:
     """Process queued transactions until the queue is empty (or one job with --once).
 
@@ -283,9 +288,16 @@ def work(once: Annotated[bool, typer.Option("--once", help="run one job, then st
     engine = _engine(db, data, upgrade=False)  # workers start often (and get killed): no migration here
     principal = _principal(engine)
     queue = JobQueue(engine)
-    config = PipelineConfig(min_fingers=min_fingers)
+    config = PipelineConfig(min_fingers=min_fingers, index_dir=str(index_dir) if index_dir else None)
     try:
         if once or workers <= 1:
+            if index_dir is not None:  # (run_workers does this for --workers N)
+                from securecomm.workflow.gallery import prepare_index
+
+                added = prepare_index(engine, index_dir)
+                if not quiet:
+                    console.print(f"search index {index_dir}: {added['criminal']} criminal and "
+                                  f"{added['immigration']} immigration subjects added since it was saved")
             _work_here(pipeline_service.worker(engine, principal, config, lease_seconds=lease), queue, once, quiet,
                        follow)
             return

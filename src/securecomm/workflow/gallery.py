@@ -39,7 +39,8 @@ def _rows(kind: str, session: Session, after_id: int) -> Iterable[tuple[int, str
 class RepositoryGallery:
     """One repository's templates in memory, topped up before each search."""
 
-    def __init__(self, kind: str, thresholds: Thresholds | None = None, index_dir: Path | str | None = None) -> None:
+    def __init__(self, kind: str, thresholds: Thresholds | None = None, index_dir: Path | str | None = None,
+                 verify: bool = True) -> None:
         if kind not in ("criminal", "immigration"):
             raise ValueError(f"unknown repository {kind!r}")
         self.kind = kind
@@ -50,7 +51,7 @@ class RepositoryGallery:
             backend = IndexedBackend()
             if (self.index_path / "manifest.json").exists() or self.index_path.exists():
                 try:
-                    backend = IndexedBackend.load(self.index_path)
+                    backend = IndexedBackend.load(self.index_path, verify=verify)
                     self.watermark = backend.watermark
                 except IndexCorrupt as exc:  # never half-read: start empty, refresh() rebuilds from the rows
                     log.warning("%s search index unusable (%s); rebuilding it from the repository rows",
@@ -111,11 +112,14 @@ class RepositoryGallery:
 class Galleries:
     """The two galleries a worker searches."""
 
-    def __init__(self, thresholds: Thresholds | None = None, index_dir: Path | str | None = None) -> None:
+    def __init__(self, thresholds: Thresholds | None = None, index_dir: Path | str | None = None,
+                 verify: bool = True) -> None:
         """``index_dir``: search through the candidate index (engine.index) saved under that folder
-        (``criminal/`` and ``immigration/``), loaded if present; None: the exhaustive search."""
-        self.criminal = RepositoryGallery("criminal", thresholds, index_dir)
-        self.immigration = RepositoryGallery("immigration", thresholds, index_dir)
+        (``criminal/`` and ``immigration/``), loaded if present; None: the exhaustive search.
+        ``verify=False`` skips the files' SHA-256 check at load: only for a folder that
+        :func:`prepare_index` has just checked or written on this machine (worker start stays short)."""
+        self.criminal = RepositoryGallery("criminal", thresholds, index_dir, verify)
+        self.immigration = RepositoryGallery("immigration", thresholds, index_dir, verify)
 
     def save(self) -> None:
         self.criminal.save()
@@ -123,3 +127,20 @@ class Galleries:
 
     def refresh(self, session: Session) -> dict[str, Any]:
         return {"criminal": self.criminal.refresh(session), "immigration": self.immigration.refresh(session)}
+
+
+def prepare_index(engine: Any, index_dir: Path | str) -> dict[str, int]:
+    """Bring the saved candidate index under ``index_dir`` up to the repositories, once per machine start.
+
+    Loads each repository's saved index with its checksums verified (a corrupt or truncated one is
+    rebuilt from the repository rows, with a warning, never used half-read), adds the template rows
+    committed since its watermark -- cylinder preparation happens here, once, not in every worker --
+    and saves it atomically (a new folder, then a rename). The workers then map the same files
+    (shared through the page cache) and top up in memory from the watermark on. Returns how many
+    repository rows each index took in.
+    """
+    galleries = Galleries(index_dir=index_dir)
+    with Session(engine) as session:
+        added = galleries.refresh(session)
+    galleries.save()
+    return added

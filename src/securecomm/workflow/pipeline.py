@@ -197,7 +197,7 @@ class Worker:
         self.clock = clock
         self.queue = JobQueue(engine, owner=owner, lease_seconds=lease_seconds, max_attempts=max_attempts,
                               clock=clock)
-        self.galleries = galleries or Galleries()
+        self.galleries = galleries or Galleries(index_dir=self.config.index_dir)
         from securecomm.engine.extractors import configured
 
         configured()  # the deployment's extractor, built now: a missing or broken model stops the worker here
@@ -584,7 +584,10 @@ def _worker_process(url: str, config: PipelineConfig, lease_seconds: float, foll
     _stop_when_orphaned(stop)
     engine = make_engine(url)
     try:
-        Worker(engine, config, lease_seconds=lease_seconds).run(until_empty=not follow, stop=stop)
+        # run_workers' caller prepared (verified, topped up and saved) the index before starting us
+        galleries = Galleries(index_dir=config.index_dir, verify=False) if config.index_dir else None
+        Worker(engine, config, lease_seconds=lease_seconds, galleries=galleries).run(until_empty=not follow,
+                                                                                      stop=stop)
     finally:
         engine.dispose()
 
@@ -666,6 +669,10 @@ def run_workers(engine: Engine, workers: int, config: PipelineConfig | None = No
     url = engine.url.render_as_string(hide_password=False)
     queue = JobQueue(engine)
     ctx = mp.get_context("spawn")
+    if config.index_dir:  # checked and brought up to date once here; the workers map it unchecked
+        from securecomm.workflow.gallery import prepare_index
+
+        prepare_index(engine, config.index_dir)
     budget = 5 * max(1, workers) if max_restarts is None else max_restarts
     per_worker = int(threads) if threads else compute_threads.per_worker(workers)
     pools = {k: v for k, v in compute_threads.environment(per_worker).items() if k not in os.environ}

@@ -62,6 +62,9 @@ class PipelineConfig:
     # on its date, and/or a file of state limits (policy/data/state_limits.json format) instead of the packaged one
     policy_version: str | None = None
     state_limits: str | None = None
+    # the candidate index (engine.index) the workers of one machine map from disk: the folder holding
+    # criminal/ and immigration/ (workflow.gallery.prepare_index keeps it up to date); None: exhaustive search
+    index_dir: str | None = None
 
 
 @dataclass(frozen=True)
