@@ -65,8 +65,10 @@ def test_operator_session(tmp_path, db_url, scenario, monkeypatch):
     assert "5 queued" in out
     assert "1 duplicate" in _run("submit", str(paths["b1_overstay"]), *db).output
     assert "1 job(s) processed" in _run("work", "--once", "--min-fingers", "2", *db).output
-    out = _run("work", "--quiet", "--min-fingers", "2", *db).output
+    # through the saved candidate index (issue 7): prepared at start, the same outcome as the exhaustive search
+    out = _run("work", "--quiet", "--min-fingers", "2", "--index-dir", str(tmp_path / "index"), *db).output
     assert "1 waiting for review" in out and "0 failed" in out
+    assert (tmp_path / "index" / "criminal" / "manifest.json").is_file()
 
     tcn = scenario.tcns["b1_overstay"]
     status = json.loads(_run("status", tcn, "--json", *db).output)
