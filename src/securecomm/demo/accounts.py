@@ -30,8 +30,9 @@ DAYS = 30
 
 
 def _busiest(session, column, model) -> str | None:
-    row = session.execute(select(column, func.count()).select_from(model).group_by(column)
-                          .order_by(func.count().desc(), column).limit(1)).first()
+    """The loaded agency with the most rows of ``model`` (enrolment senders such as IDENT are not agencies)."""
+    row = session.execute(select(column, func.count()).select_from(model).where(column.in_(select(Agency.ori)))
+                          .group_by(column).order_by(func.count().desc(), column).limit(1)).first()
     return row[0] if row else None
 
 
