@@ -171,6 +171,39 @@ def _in_hull_fast(px, py, hx, hy, omega):
     return False
 
 
+@njit(cache=True, inline="always")
+def _neighbours(x, y, a, m, reach2, dd, sq2sd, near, cdir):
+    """The minutiae within sqrt(reach2) of minutia ``m`` (into ``near``) with their directional
+    contribution per layer (into ``cdir``; it depends only on the direction difference, not on the
+    cell); returns how many. Shared by both cylinder builders."""
+    xm = float(x[m])
+    ym = float(y[m])
+    am = float(a[m])
+    cnt = 0
+    for t in range(x.size):
+        if t != m:
+            dx = x[t] - xm
+            dy = y[t] - ym
+            if dx * dx + dy * dy <= reach2:
+                near[cnt] = t
+                dth = _dphi(am, float(a[t]))
+                for k in range(ND):
+                    phik = -math.pi + (k + 0.5) * dd
+                    alpha = _dphi(phik, dth)
+                    cdir[cnt, k] = 0.5 * (math.erf((alpha + dd / 2) / sq2sd)
+                                          - math.erf((alpha - dd / 2) / sq2sd))
+                cnt += 1
+    return cnt
+
+
+@njit(cache=True, inline="always")
+def _repeat_layers(valid, m):
+    """Copy minutia ``m``'s spatial validity mask (the first SW words) to each of the ND layers."""
+    for k in range(1, ND):
+        for q in range(SW):
+            valid[m, k * SW + q] = valid[m, q]
+
+
 @njit(cache=True, nogil=True)
 def build_cylinders(x, y, a, radius, sigma_s, sigma_d, mu_psi, omega, min_vc, min_m):
     """Bit cylinders for every minutia; returns (bits[n, CW], valid[n, CW], keep[n]).
@@ -228,7 +261,6 @@ def build_cylinders(x, y, a, radius, sigma_s, sigma_d, mu_psi, omega, min_vc, mi
     gy = np.empty(NS * NS)
     cvalid = np.zeros(NS * NS, np.bool_)
     acc = np.zeros((NS * NS, ND))
-    cd = np.empty(ND)
     near = np.empty(n, np.int64)
     cdir = np.empty((n, ND))
     reach2 = (radius + neigh_r) ** 2
@@ -236,20 +268,7 @@ def build_cylinders(x, y, a, radius, sigma_s, sigma_d, mu_psi, omega, min_vc, mi
         xm = float(x[m])
         ym = float(y[m])
         am = float(a[m])
-        cnt_m = 0
-        for t in range(n):
-            if t != m:
-                dx = x[t] - xm
-                dy = y[t] - ym
-                if dx * dx + dy * dy <= reach2:
-                    near[cnt_m] = t
-                    dth = _dphi(am, float(a[t]))
-                    for k in range(ND):
-                        phik = -math.pi + (k + 0.5) * dd
-                        alpha = _dphi(phik, dth)
-                        cdir[cnt_m, k] = 0.5 * (math.erf((alpha + dd / 2) / sq2sd)
-                                                - math.erf((alpha - dd / 2) / sq2sd))
-                    cnt_m += 1
+        cnt_m = _neighbours(x, y, a, m, reach2, dd, sq2sd, near, cdir)
         if cnt_m < min_m:
             continue
         deep = False
@@ -320,9 +339,7 @@ def build_cylinders(x, y, a, radius, sigma_s, sigma_d, mu_psi, omega, min_vc, mi
                         bits[m, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
         if nvalid >= min_vc * n_in_radius:
             keep[m] = True
-        for k in range(1, ND):
-            for q in range(SW):
-                valid[m, k * SW + q] = valid[m, q]
+        _repeat_layers(valid, m)
     return bits, valid, keep
 
 
@@ -369,22 +386,7 @@ def build_cylinders_reference(x, y, a, radius, sigma_s, sigma_d, mu_psi, omega, 
         xm = float(x[m])
         ym = float(y[m])
         am = float(a[m])
-        # Neighbours that can contribute to some cell, with their directional contribution
-        # per layer (it depends only on the direction difference, not on the cell).
-        cnt_m = 0
-        for t in range(n):
-            if t != m:
-                dx = x[t] - xm
-                dy = y[t] - ym
-                if dx * dx + dy * dy <= reach2:
-                    near[cnt_m] = t
-                    dth = _dphi(am, float(a[t]))
-                    for k in range(ND):
-                        phik = -math.pi + (k + 0.5) * dd
-                        alpha = _dphi(phik, dth)
-                        cdir[cnt_m, k] = 0.5 * (math.erf((alpha + dd / 2) / sq2sd)
-                                                - math.erf((alpha - dd / 2) / sq2sd))
-                    cnt_m += 1
+        cnt_m = _neighbours(x, y, a, m, reach2, dd, sq2sd, near, cdir)
         if cnt_m < min_m:
             continue
         ca = math.cos(am)
@@ -421,9 +423,7 @@ def build_cylinders_reference(x, y, a, radius, sigma_s, sigma_d, mu_psi, omega, 
                         bits[m, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
         if nvalid >= min_vc * n_in_radius:
             keep[m] = True
-        for k in range(1, ND):
-            for q in range(SW):
-                valid[m, k * SW + q] = valid[m, q]
+        _repeat_layers(valid, m)
     return bits, valid, keep
 
 
