@@ -291,15 +291,17 @@ def work(once: Annotated[bool, typer.Option("--once", help="run one job, then st
     config = PipelineConfig(min_fingers=min_fingers, index_dir=str(index_dir) if index_dir else None)
     try:
         if once or workers <= 1:
+            galleries = None
             if index_dir is not None:  # (run_workers does this for --workers N)
-                from securecomm.workflow.gallery import prepare_index
+                from securecomm.workflow.gallery import Galleries, prepare_index
 
                 added = prepare_index(engine, index_dir)
                 if not quiet:
                     console.print(f"search index {index_dir}: {added['criminal']} criminal and "
                                   f"{added['immigration']} immigration subjects added since it was saved")
-            _work_here(pipeline_service.worker(engine, principal, config, lease_seconds=lease), queue, once, quiet,
-                       follow)
+                galleries = Galleries(index_dir=index_dir, verify=False)  # just checked: not hashed twice
+            _work_here(pipeline_service.worker(engine, principal, config, lease_seconds=lease, galleries=galleries),
+                       queue, once, quiet, follow)
             return
         from securecomm.workflow.pipeline import stop_on_sigterm
 

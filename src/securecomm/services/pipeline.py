@@ -16,6 +16,7 @@ from securecomm.domain.clock import SYSTEM_CLOCK, Clock
 from securecomm.domain.principal import PIPELINE, Principal
 from securecomm.services.permissions import require
 from securecomm.workflow import pipeline
+from securecomm.workflow.gallery import Galleries
 from securecomm.workflow.stages import PipelineConfig
 
 __all__ = ["worker", "run_workers", "WORKER_PRINCIPAL"]
@@ -26,12 +27,13 @@ WORKER_PRINCIPAL = PIPELINE
 
 def worker(engine: Engine, principal: Principal, config: PipelineConfig | None = None, *,
            lease_seconds: float = 60.0, acting_as: Principal = WORKER_PRINCIPAL,
-           clock: Clock = SYSTEM_CLOCK) -> pipeline.Worker:
+           clock: Clock = SYSTEM_CLOCK, galleries: Galleries | None = None) -> pipeline.Worker:
     """A worker in this process, started by ``principal`` (allowed ``pipeline.work``), running stages as
-    ``acting_as`` (allowed ``pipeline.run_stage``: only the pipeline's own identity)."""
+    ``acting_as`` (allowed ``pipeline.run_stage``: only the pipeline's own identity); ``galleries``: the
+    search galleries to use (default: those ``config`` names)."""
     require(principal, "pipeline.work")
     require(acting_as, "pipeline.run_stage")
-    return pipeline.Worker(engine, config, lease_seconds=lease_seconds, clock=clock)
+    return pipeline.Worker(engine, config, lease_seconds=lease_seconds, clock=clock, galleries=galleries)
 
 
 def run_workers(engine: Engine, principal: Principal, workers: int, config: PipelineConfig | None = None, *,
