@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -69,8 +70,6 @@ def client(base: str, ori: str, token: str, until: float, every: int, reads: lis
            errors: list, think: float = 0.0, seed: int = 0) -> None:
     """One agency's client: closed loop, pausing ``think`` seconds on average (uniform 0.5-1.5x, seeded)
     between requests; ``think=0`` sends the next request as soon as the answer is in (saturation)."""
-    import random
-
     rng = random.Random(seed)
     h = {"Authorization": f"Bearer {token}"}
     mine: list[str] = []
