@@ -7,6 +7,7 @@ what: the services do, the same way for the CLI.
 """
 
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -27,7 +28,7 @@ from securecomm.domain.principal import Principal
 from securecomm.services import UnitOfWork
 from securecomm.services import audit as audit_service
 from securecomm.services import audit_export
-from securecomm.services import bookings, config, detainers, review, statistics, tokens, users
+from securecomm.services import bookings, config, detainers, review, sealing, statistics, tokens, users
 from securecomm.store.db import open_store
 
 API = "/api/v1"
@@ -37,6 +38,46 @@ MAX_BODY = 16 * 1024 * 1024
 RATE, BURST = 50.0, 200
 #: Content types a booking submission may carry.
 NIST_TYPES = ("application/octet-stream", "application/x-ansi-nist", "application/vnd.ansi-nist")
+#: Seconds a committed audit row waits for the batch sealer (it seals all rows waiting then, at once).
+SEAL_DELAY = 0.5
+#: Seconds an authenticated token is remembered (revocation elsewhere takes effect within this).
+TOKEN_TTL = 5.0
+#: Headers every answer carries (unless the endpoint set its own).
+SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-store"),
+                    (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'"))
+
+
+class SecurityHeaders:
+    """ASGI middleware: refuse a declared body over ``max_body`` (413) and add :data:`SECURITY_HEADERS`.
+
+    Plain ASGI (no ``BaseHTTPMiddleware``: that costs a task and a stream per request).
+    """
+
+    def __init__(self, app, *, max_body: int) -> None:
+        self.app, self.max_body = app, max_body
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            resp = errors.problem(413, "Payload Too Large", f"request bodies are limited to {self.max_body} bytes")
+            await resp(scope, receive, self._with_headers(send))
+            return
+        await self.app(scope, receive, self._with_headers(send))
+
+    @staticmethod
+    def _with_headers(send):
+        async def sending(message) -> None:
+            if message["type"] == "http.response.start":
+                have = {k.lower() for k, _ in message.get("headers", ())}
+                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in have]
+                if extra:
+                    message = {**message, "headers": [*message.get("headers", ()), *extra]}
+            await send(message)
+        return sending
 
 
 class Decision(BaseModel):
@@ -104,31 +145,40 @@ def _json(request: Request, doc: Any, status: int = 200, headers: dict[str, str]
 
 def create_app(url: str | None = None, *, sessions: Callable[[], Session] | None = None,
                clock: Clock = SYSTEM_CLOCK, max_body: int = MAX_BODY, console: bool = True,
-               rate: float = RATE, burst: int = BURST) -> FastAPI:
-    """The API on the store at ``url`` (migrated to head) or on an existing session factory."""
+               rate: float = RATE, burst: int = BURST, seal_delay: float = SEAL_DELAY,
+               token_ttl: float = TOKEN_TTL) -> FastAPI:
+    """The API on the store at ``url`` (migrated to head) or on an existing session factory.
+
+    While the application runs (its lifespan: uvicorn, or ``with TestClient(app)``), a
+    :class:`~securecomm.services.sealing.BatchSealer` puts the audit rows of its requests on the hash chain
+    ``seal_delay`` seconds after they commit, many in one transaction (``seal_delay`` 0: no sealer, each
+    request seals its own rows right after its commit, as the CLI does). Authenticated tokens are remembered
+    for ``token_ttl`` seconds (:class:`~securecomm.services.tokens.TokenCache`; 0: looked up every time).
+    """
     if sessions is None:
         _, sessions = open_store(url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        sealer = sealing.BatchSealer(sessions, delay=seal_delay).start() if seal_delay > 0 else None
+        _app.state.sealer = sealer
+        try:
+            yield
+        finally:
+            if sealer is not None:
+                await run_in_threadpool(sealer.stop)
+
     app = FastAPI(title="securecomm", version="1", description="Secure Communities: bookings, review, IARs, "
                   "statistics and the audit, each party scoped to its own part. Authenticate with "
                   "`Authorization: Bearer <token>` (issued by `securecomm tokens issue`).",
-                  docs_url="/docs", redoc_url=None)
+                  docs_url="/docs", redoc_url=None, lifespan=lifespan)
     app.state.sessions, app.state.clock, app.state.max_body = sessions, clock, max_body
+    app.state.sealer = None
+    token_cache = app.state.token_cache = tokens.TokenCache(token_ttl)
     limiter = app.state.limiter = RateLimiter(rate, burst)
     errors.install(app)
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_body):
-            resp = errors.problem(413, "Payload Too Large", f"request bodies are limited to {max_body} bytes")
-        else:
-            resp = await call_next(request)
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("X-Frame-Options", "DENY")
-        resp.headers.setdefault("Referrer-Policy", "no-referrer")
-        resp.headers.setdefault("Cache-Control", "no-store")
-        resp.headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
-        return resp
+    app.add_middleware(SecurityHeaders, max_body=max_body)
 
     def principal(request: Request) -> Principal:
         """The principal of the bearer token; 401 (and an audit row) for a missing or bad token."""
@@ -137,7 +187,7 @@ def create_app(url: str | None = None, *, sessions: Callable[[], Session] | None
         try:
             if scheme.lower() != "bearer" or not token.strip():
                 raise tokens.InvalidToken("an `Authorization: Bearer <token>` header is required")
-            who = tokens.authenticate(sessions, token.strip(), clock=clock)
+            who = tokens.authenticate(sessions, token.strip(), clock=clock, cache=token_cache)
         except tokens.InvalidToken as exc:
             _limit(f"addr:{request.client.host if request.client else '-'}")
             tokens.audit_refusal(sessions, f"{request.method} {request.url.path}", str(exc), clock=clock)
@@ -385,6 +435,7 @@ def create_app(url: str | None = None, *, sessions: Callable[[], Session] | None
     def users_disable(name: str, body: Reason, p: Who) -> dict[str, Any]:
         with uow(p, "API users disable", write=True) as u:
             r = users.disable_user(u, name, reason=body.reason)
+        token_cache.clear()  # its tokens stop at once here (other processes: within the cache's TTL)
         return {"name": r.name, "active": r.active}
 
     @app.post(f"{API}/tokens", tags=["admin"], status_code=201, summary="Issue a token (shown once)")
@@ -401,7 +452,9 @@ def create_app(url: str | None = None, *, sessions: Callable[[], Session] | None
     @app.post(f"{API}/tokens/{{token_id}}/revoke", tags=["admin"], summary="Revoke a token")
     def tokens_revoke(token_id: int, body: Reason, p: Who) -> dict[str, Any]:
         with uow(p, "API token revoke", write=True) as u:
-            return _token(tokens.revoke_token(u, token_id, reason=body.reason))
+            info = tokens.revoke_token(u, token_id, reason=body.reason)
+        token_cache.clear()  # the token stops at once here (other processes: within the cache's TTL)
+        return _token(info)
 
     if console:
         from securecomm.api import console as console_module

@@ -93,7 +93,7 @@ def mount(app: FastAPI) -> None:
         if not token:
             raise _Redirect(f"{PREFIX}/login")
         try:
-            return tokens.authenticate(sessions, token, clock=clock), token
+            return tokens.authenticate(sessions, token, clock=clock, cache=app.state.token_cache), token
         except tokens.InvalidToken as exc:
             tokens.audit_refusal(sessions, f"{request.method} {request.url.path}", str(exc), clock=clock)
             raise _Redirect(f"{PREFIX}/login?expired=1") from None

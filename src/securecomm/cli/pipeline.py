@@ -478,7 +478,8 @@ def review_decide(item: Annotated[int, typer.Argument(help="review item id")],
     console.print(f"{text} -- run `securecomm work` to continue")
 
 
-audit_app = typer.Typer(help="the audit trail (oversight, admin); `audit verify` checks its hash chain",
+audit_app = typer.Typer(help="the audit trail (oversight, admin); `audit verify` checks its hash chain, "
+                             "`audit seal` chains pending rows",
                         invoke_without_command=True)
 
 

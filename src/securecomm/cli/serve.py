@@ -89,8 +89,11 @@ def tokens_revoke(token_id: Annotated[int, typer.Argument(help="token id (tokens
 
 def audit_verify(expect: Annotated[Optional[str], typer.Option("--expect-head", help="SEQ:HASH printed by an "
                                                                                      "earlier verify")] = None,
+                 seal: Annotated[bool, typer.Option("--seal/--no-seal", help="seal pending rows first "
+                                                    "(--no-seal: check the chain exactly as stored)")] = True,
                  db: DbOpt = None, data: DataOpt = None) -> None:
-    """Check the audit hash chain: any edited, inserted or deleted row is named; exit 3 if broken."""
+    """Seal pending rows, then check the audit hash chain: any edited, inserted or deleted sealed row is
+    named; exit 3 if broken. Rows still pending are counted (not yet protected)."""
     from securecomm.services import audit as audit_service
 
     head = None
@@ -100,17 +103,28 @@ def audit_verify(expect: Annotated[Optional[str], typer.Option("--expect-head", 
             _fail("--expect-head takes SEQ:HASH (as printed by `securecomm audit verify`)")
         head = (int(seq), digest)
     with _acting(_engine(db, data), "audit verify") as uow:
-        rep = audit_service.verify(uow, expect_head=head)
+        rep = audit_service.verify(uow, expect_head=head, seal_first=seal)
     for p in rep.problems:
         console.print(f"[red]broken:[/red] {p}", highlight=False)
-    console.print(f"{rep.rows} rows on the chain, {rep.unsealed} not yet sealed; head {rep.head_seq}:{rep.head_hash}",
-                  highlight=False, soft_wrap=True)
+    console.print(f"{rep.rows} rows on the chain ({rep.sealed_now} sealed just now), {rep.unsealed} not yet "
+                  f"sealed; head {rep.head_seq}:{rep.head_hash}", highlight=False, soft_wrap=True)
     if not rep.ok:
         raise typer.Exit(3)
     console.print("the audit chain is intact")
+
+
+def audit_seal(db: DbOpt = None, data: DataOpt = None) -> None:
+    """Put every pending audit row on the hash chain now (after a crash, before a backup or an export)."""
+    from securecomm.services import audit as audit_service
+
+    with _acting(_engine(db, data), "audit seal") as uow:
+        res = audit_service.seal(uow)
+    console.print(f"{res.sealed} rows sealed; head {res.head_seq}:{res.head_hash}; {res.pending} pending",
+                  highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer, audit_app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.add_typer(tokens_app, name="tokens")
     audit_app.command("verify")(audit_verify)
+    audit_app.command("seal")(audit_seal)

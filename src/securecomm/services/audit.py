@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from securecomm.services.unit_of_work import UnitOfWork
 from securecomm.store import audit as audit_store
 
-__all__ = ["trail", "verify"]
+__all__ = ["trail", "verify", "seal", "SealResult"]
 
 
 def trail(uow: UnitOfWork, *, object_type: str | None = None, object_id: str | None = None,
@@ -21,10 +22,37 @@ def trail(uow: UnitOfWork, *, object_type: str | None = None, object_id: str | N
     return rows
 
 
-def verify(uow: UnitOfWork, *, expect_head: tuple[int, str] | None = None) -> audit_store.ChainReport:
-    """Walk the audit hash chain (rows not yet sealed are counted, not checked); the check leaves a row."""
+def verify(uow: UnitOfWork, *, expect_head: tuple[int, str] | None = None,
+           seal_first: bool = True) -> audit_store.ChainReport:
+    """Seal what is pending (unless ``seal_first`` is false), then walk the audit hash chain; rows still not
+    sealed (written since, or a seal that could not run) are counted, not checked. The check leaves a row."""
     uow.require("audit.verify")
+    sealed = uow.seal_pending() if seal_first else 0
     report = audit_store.verify(uow.session, expect_head=expect_head)
+    report.sealed_now = sealed
     uow.audit("verify", "audit_trail", "chain", detail=f"{report.rows} rows, "
               + ("intact" if report.ok else f"{len(report.problems)} problems: {report.problems[0][:120]}"))
     return report
+
+
+
+@dataclass(frozen=True)
+class SealResult:
+    sealed: int       # rows this call put on the chain
+    head_seq: int     # the chain's head after it
+    head_hash: str
+    pending: int      # rows still off the chain (committed since, or a seal that could not run)
+
+
+def seal(uow: UnitOfWork) -> SealResult:
+    """Put every pending audit row on the chain now (``securecomm audit seal``; oversight, admin: the same
+    operation as ``verify``).
+
+    Sealing changes no row's contents and reveals nothing; it is what every unit of work (or the API's batch
+    sealer) does after it commits, run on demand -- after a crash, before a backup or a hand-over. It leaves
+    no audit row of its own (that would only be one more row to seal).
+    """
+    uow.require("audit.verify")
+    n = uow.seal_pending()
+    seq, digest = audit_store.head(uow.session)
+    return SealResult(n, seq, digest, audit_store.pending(uow.session))

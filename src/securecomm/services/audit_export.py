@@ -82,6 +82,7 @@ def export(uow: UnitOfWork, f: AuditFilter, fmt: str = "csv") -> tuple[str, str,
     uow.require("audit.read")
     if fmt not in FORMATS:
         raise ValueError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}")
+    uow.seal_pending()  # rows committed until now carry their chain hashes in the export
     rows = [_record(e) for e in _rows(uow, f)]
     stamp = uow.now().strftime("%Y%m%dT%H%M%SZ")
     uow.audit("export", "audit_trail", f.describe()[:64], detail=f"{len(rows)} rows as {fmt}; {f.describe()}"[:1000])

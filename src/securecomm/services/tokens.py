@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,13 +22,14 @@ from sqlalchemy.orm import Session
 
 from securecomm.domain.clock import SYSTEM_CLOCK, Clock
 from securecomm.domain.principal import Principal, Role
+from securecomm.services import sealing
 from securecomm.services.unit_of_work import NotFound, UnitOfWork
 from securecomm.services.users import UserError
 from securecomm.store import audit as audit_store
 from securecomm.store.db import session_scope
 from securecomm.store.models import ApiToken, User
 
-__all__ = ["InvalidToken", "TokenInfo", "issue_token", "list_tokens", "revoke_token", "authenticate",
+__all__ = ["InvalidToken", "TokenCache", "TokenInfo", "issue_token", "list_tokens", "revoke_token", "authenticate",
            "audit_refusal", "PREFIX"]
 
 PREFIX = "sc_"
@@ -110,13 +113,71 @@ def revoke_token(uow: UnitOfWork, token_id: int, *, reason: str) -> TokenInfo:
     return _info(tok, name)
 
 
-def authenticate(sessions: Callable[[], Session], token: str, *, clock: Clock = SYSTEM_CLOCK) -> Principal:
-    """The principal a presented token acts as; InvalidToken when it does not authenticate."""
+class TokenCache:
+    """Principals of tokens that authenticated in the last ``ttl`` seconds, by the token's SHA-256.
+
+    What it trades: a token revoked, or a user disabled, by another process (the CLI, another
+    ``securecomm serve`` worker) keeps working here for at most ``ttl`` seconds; the API clears its cache
+    when it revokes a token or disables a user itself, so those act at once in that process. Expiry is
+    checked at every use, cached or not; refusals are never cached (every bad token is looked up and
+    audited). ``ttl`` 0 disables the cache.
+    """
+
+    def __init__(self, ttl: float = 5.0, *, max_entries: int = 10_000, monotonic=time.monotonic) -> None:
+        self.ttl, self.max_entries, self._now = float(ttl), int(max_entries), monotonic
+        self._rows: dict[str, tuple[float, Principal, dt.datetime | None]] = {}
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: str) -> tuple[Principal, dt.datetime | None] | None:
+        if self.ttl <= 0:
+            return None
+        with self._lock:
+            row = self._rows.get(key)
+            if row is None or self._now() - row[0] >= self.ttl:
+                if row is not None:
+                    del self._rows[key]
+                self.misses += 1
+                return None
+            self.hits += 1
+            return row[1], row[2]
+
+    def put(self, key: str, principal: Principal, expires_at: dt.datetime | None) -> None:
+        if self.ttl <= 0:
+            return
+        now = self._now()
+        with self._lock:
+            if len(self._rows) >= self.max_entries:
+                self._rows = {k: v for k, v in self._rows.items() if now - v[0] < self.ttl}
+                if len(self._rows) >= self.max_entries:
+                    self._rows.clear()
+            self._rows[key] = (now, principal, expires_at)
+
+    def clear(self) -> None:
+        """Forget every token (after a revocation or a user disabled in this process)."""
+        with self._lock:
+            self._rows.clear()
+
+
+def authenticate(sessions: Callable[[], Session], token: str, *, clock: Clock = SYSTEM_CLOCK,
+                 cache: TokenCache | None = None) -> Principal:
+    """The principal a presented token acts as; InvalidToken when it does not authenticate.
+
+    With ``cache``, a token seen in the last ``cache.ttl`` seconds is not looked up again (see
+    :class:`TokenCache` for what that means for revocation).
+    """
     if not isinstance(token, str) or not token.startswith(PREFIX) or not 20 <= len(token) <= 200:
         raise InvalidToken("the bearer token is malformed")
+    key = digest(token)
+    hit = cache.get(key) if cache is not None else None
+    if hit is not None:
+        who, expires_at = hit
+        if expires_at is not None and expires_at <= clock.now():
+            raise InvalidToken("the bearer token has expired")
+        return who
     with sessions() as s:
         found = s.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-                          .where(ApiToken.token_hash == digest(token))).one_or_none()
+                          .where(ApiToken.token_hash == key)).one_or_none()
     if found is None:
         raise InvalidToken("the bearer token is not known")
     tok, user = found
@@ -126,7 +187,10 @@ def authenticate(sessions: Callable[[], Session], token: str, *, clock: Clock = 
         raise InvalidToken("the bearer token has expired")
     if not user.active:
         raise InvalidToken("the token's user is disabled")
-    return Principal(actor=user.name, role=Role.parse(user.role), ori=user.ori, state=user.state, area=user.area)
+    who = Principal(actor=user.name, role=Role.parse(user.role), ori=user.ori, state=user.state, area=user.area)
+    if cache is not None:
+        cache.put(key, who, tok.expires_at)
+    return who
 
 
 def audit_refusal(sessions: Callable[[], Session], what: str, why: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -134,4 +198,4 @@ def audit_refusal(sessions: Callable[[], Session], what: str, why: str, *, clock
     with session_scope(sessions) as s:
         audit_store.record(s, actor="(unauthenticated)", role="none", action="refused", object_type="http",
                            object_id=what[:64], detail=why[:500], at=clock.now())
-        audit_store.seal(s)
+    sealing.after_commit(sessions, s.info)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from securecomm.domain.clock import SYSTEM_CLOCK, Clock
 from securecomm.domain.principal import Principal
+from securecomm.services import sealing
 from securecomm.services.permissions import PermissionDenied, require
 from securecomm.store import audit as audit_store
 from securecomm.store.db import begin_write, session_scope
@@ -51,6 +52,7 @@ class UnitOfWork:
         self._session: Session | None = None
         self._refusals: list[PermissionDenied] = []  # recorded after the work's transaction has ended
         self._audited = False  # rows written: put them on the audit hash chain after the commit
+        self._info: dict = {}  # the session's info (where a batch sealer registers itself)
 
     # -- transaction -------------------------------------------------------------------------------
     def __enter__(self) -> UnitOfWork:
@@ -62,6 +64,7 @@ class UnitOfWork:
     def __exit__(self, exc_type, exc, tb) -> None:
         session, self._session = self._session, None
         assert session is not None
+        self._info = session.info
         try:
             if exc_type is None:
                 session.commit()
@@ -76,7 +79,7 @@ class UnitOfWork:
             self._audit_refusal(refusal)
         audited, self._audited = (self._audited and exc_type is None) or bool(refusals), False
         if audited:
-            self._seal()
+            sealing.after_commit(self._sessions, self._info)
 
     @property
     def session(self) -> Session:
@@ -117,10 +120,13 @@ class UnitOfWork:
                                object_type="operation", object_id=exc.operation[:64], detail=exc.why,
                                purpose=self.purpose, at=self.now())
 
-    def _seal(self) -> None:
-        """Chain the committed audit rows (best effort: rows left unsealed are chained by the next seal)."""
+    def seal_pending(self) -> int:
+        """Put every committed audit row on the hash chain now, in a transaction of its own, before a
+        verification or an export reads the chain (call it before this unit of work writes anything: on
+        SQLite the seal needs the write lock). Returns how many rows it chained; a busy store leaves them
+        pending (0), which the reader then reports as unsealed."""
         try:
-            with session_scope(self._sessions) as s:
-                audit_store.seal(s)
-        except SQLAlchemyError as exc:  # a busy store must not fail work that has already committed
+            return sealing.seal_now(self._sessions)
+        except SQLAlchemyError as exc:
             log.warning("audit rows left for the next seal: %s", str(exc).splitlines()[0][:200])
+            return 0
