@@ -18,7 +18,8 @@ from securecomm.api import create_app
 from securecomm.domain.principal import Role
 from securecomm.services import UnitOfWork, config, tokens, users
 from securecomm.store.db import open_store
-from securecomm.store.models import AuditEntry
+from securecomm.store import audit as audit_store
+from securecomm.store.models import ApiToken, AuditEntry, User
 from securecomm.store.workflow_models import Job, Response, ReviewItem
 
 ORI_A, ORI_B = "MA0130100", "MA0350000"
@@ -299,3 +300,56 @@ def test_detainer_endpoints_are_scoped_by_area_and_jail(api):
     assert r.status_code == 200 and r.json()["jail"]["ori"] == ORI_A
     assert [d["id"] for d in client.get("/api/v1/detainers", headers=jail).json()["items"]] == [did]
     assert audit_rows(sessions, actor="jail_a", action="detainer:acknowledge")
+
+
+def test_the_running_app_seals_in_batches_verify_seals_first_and_shutdown_seals_the_rest(tmp_path):
+    engine, sessions, toks = build(f"sqlite:///{tmp_path / 'seal.db'}", tmp_path)
+
+    def pending() -> int:
+        with sessions() as s:
+            return s.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.chain_seq.is_(None)))
+
+    assert pending() == 0
+    app = create_app(sessions=sessions, seal_delay=600)  # the sealer's thread never fires during the test
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for _ in range(4):
+            assert client.get("/api/v1/bookings", headers=bearer(toks["agency_a"])).status_code == 200
+        assert pending() == 4  # each request inserted its row; none paid for a seal
+        assert client.get("/api/v1/me", headers=bearer("sc_" + "x" * 40)).status_code == 401
+        assert pending() == 5  # the refusal's row waits for the sealer too
+        rep = client.get("/api/v1/audit/verify", headers=bearer(toks["oversight"])).json()
+        assert rep["ok"] and rep["unsealed"] == 0  # verify sealed the five first
+        assert pending() == 1  # its own row
+        assert app.state.sealer.running
+    assert not app.state.sealer.running and pending() == 0  # shutdown sealed the rest
+    with sessions() as s:
+        assert audit_store.verify(s).ok
+    engine.dispose()
+
+
+def test_token_cache_skips_lookups_for_ttl_seconds_but_checks_expiry_each_time(tmp_path):
+    from securecomm.domain.clock import FixedClock
+
+    engine, sessions, toks = build(f"sqlite:///{tmp_path / 'tok.db'}", tmp_path)
+    now = [0.0]
+    cache = tokens.TokenCache(5.0, monotonic=lambda: now[0])
+    with sessions() as s:
+        token_id = s.scalar(select(ApiToken.id).join(User, User.id == ApiToken.user_id)
+                            .where(User.name == "agency_a"))
+        expires = s.get(ApiToken, token_id).expires_at
+    clock = FixedClock(expires - dt.timedelta(hours=1))
+    assert tokens.authenticate(sessions, toks["agency_a"], clock=clock, cache=cache).actor == "agency_a"
+    with UnitOfWork(sessions, users.principal_for(sessions(), "root"), write=True) as uow:  # elsewhere
+        tokens.revoke_token(uow, token_id, reason="left the agency")
+    now[0] = 4.9  # within the TTL: still the cached principal (documented)
+    assert tokens.authenticate(sessions, toks["agency_a"], clock=clock, cache=cache).actor == "agency_a"
+    later = FixedClock(expires + dt.timedelta(hours=1))  # expiry is checked on the cached entry too
+    with pytest.raises(tokens.InvalidToken, match="expired"):
+        tokens.authenticate(sessions, toks["agency_a"], clock=later, cache=cache)
+    now[0] = 5.0  # the TTL is over: looked up again, and refused
+    with pytest.raises(tokens.InvalidToken, match="revoked"):
+        tokens.authenticate(sessions, toks["agency_a"], clock=clock, cache=cache)
+    with pytest.raises(tokens.InvalidToken, match="revoked"):  # refusals are not cached
+        tokens.authenticate(sessions, toks["agency_a"], clock=clock, cache=cache)
+    assert cache.hits == 2
+    engine.dispose()

@@ -59,3 +59,42 @@ def test_work_survives_a_database_that_does_not_answer_its_progress_queries(tmp_
         result = runner.invoke(app, ["work", *extra, *db], env={"COLUMNS": "250", **admin})
         assert result.exit_code == 0, (extra, result.output, result.exception)
         assert "queue counts unavailable (OperationalError)" in " ".join(result.output.split())
+
+
+def test_audit_seal_and_verify_with_and_without_sealing_first(tmp_path):
+    """Rows a crashed server left off the chain: `audit verify --no-seal` reports them as pending, not checked;
+    `audit seal` chains them; `audit verify` seals what is pending first, then checks."""
+    from sqlalchemy import update
+
+    from securecomm.store.db import open_store
+    from securecomm.store.models import AuditEntry
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    db = ["--db", url]
+    admin = {"SECURECOMM_ACTOR": "root admin"}
+    _run("init", *db, env=admin)
+    _run("users", "add", "auditor", "--role", "oversight", *db, env=admin)
+    _run("users", "add", "pat", "--role", "public", *db, env=admin)
+    engine, sessions = open_store(url)
+
+    def unseal() -> int:  # as if a server had died before its sealer ran
+        with sessions() as s:
+            n = s.execute(update(AuditEntry).values(chain_seq=None, prev_hash=None, row_hash=None)).rowcount
+            s.commit()
+        return n
+
+    n = unseal()
+    assert n >= 2
+    auditor = {"SECURECOMM_ACTOR": "auditor"}
+    out = _run("audit", "verify", "--no-seal", *db, env=auditor)
+    assert f"0 rows on the chain (0 sealed just now), {n} not yet sealed" in out
+    assert unseal() == n + 1  # (the command's own unit of work sealed everything after it committed)
+    out = _run("audit", "seal", *db, env=auditor)
+    assert f"{n + 1} rows sealed" in out and "0 pending" in out
+    unseal()
+    out = _run("audit", "verify", *db, env=auditor)
+    assert f"{n + 1} rows on the chain ({n + 1} sealed just now), 0 not yet sealed" in out and "intact" in out
+    out = _run("audit", "verify", *db, env=auditor)
+    assert f"{n + 2} rows on the chain (0 sealed just now), 0 not yet sealed" in out and "intact" in out
+    assert "may not audit.verify" in _run("audit", "seal", *db, env={"SECURECOMM_ACTOR": "pat"}, code=1)
+    engine.dispose()

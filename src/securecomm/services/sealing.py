@@ -130,8 +130,8 @@ class BatchSealer:
             self._wake.wait(self.sweep)
             if self._stop.is_set():
                 return
-            if self.delay:
-                self._stop.wait(self.delay)  # let more rows arrive: one transaction seals them all
+            if self.delay and self._stop.wait(self.delay):  # let more rows arrive: one transaction seals all
+                return  # stopping: stop() seals what is left
             self._wake.clear()
             try:
                 self.seal()
