@@ -196,3 +196,78 @@ def test_jail_records_a_release_on_the_board(api):  # noqa: F811
     with sessions() as s:
         d = s.get(DetainerRow, row.id)
         assert d.state == "closed" and d.outcome_by == "jail_b_console"
+
+
+def test_admin_manages_users_and_tokens_on_the_console(api):  # noqa: F811
+    _, sessions, toks, _ = api
+    c = signed_in(sessions, toks["root"])
+    page = c.get("/console/users")
+    assert page.status_code == 200 and "agency_a" in page.text
+    assert not re.search(r"\bsc_[A-Za-z0-9_-]{40}", page.text)  # no token secrets listed
+    token = csrf(page.text)
+    r = c.post("/console/users", data={"csrf": token, "name": "clerk_c", "role": "agency"})
+    assert r.status_code == 422 and "ori" in r.text  # an agency user needs its ORI
+    r = c.post("/console/users", data={"csrf": "0" * 32, "name": "clerk_c", "role": "agency", "ori": "MA0130100"})
+    assert r.status_code == 403 and "CSRF" in r.text
+    r = c.post("/console/users", data={"csrf": token, "name": "clerk_c", "role": "agency", "ori": "MA0130100"})
+    assert r.status_code == 200 and "user clerk_c added" in r.text
+    r = c.post("/console/tokens", data={"csrf": token, "user": "clerk_c", "label": "console test", "days": "7"})
+    assert r.status_code == 200 and "shown only this once" in r.text
+    plain = re.search(r'value="(sc_[A-Za-z0-9_-]+)"', r.text).group(1)
+    clerk = signed_in(sessions, plain)
+    assert "T-A-1" in clerk.get("/console/bookings").text
+    assert plain not in c.get("/console/users").text  # never shown again
+    with sessions() as s:
+        from securecomm.store.models import ApiToken, User
+        tid = s.scalar(select(ApiToken.id).join(User, User.id == ApiToken.user_id).where(User.name == "clerk_c"))
+    r = c.post(f"/console/tokens/{tid}/revoke", data={"csrf": token, "reason": "console test over"})
+    assert r.status_code == 200 and f"token {tid} revoked" in r.text
+    fresh = TestClient(create_app(sessions=sessions), raise_server_exceptions=False)
+    r = fresh.get("/api/v1/me", headers={"Authorization": f"Bearer {plain}"})
+    assert r.status_code == 401 and "revoked" in r.text
+    r = c.post("/console/users/clerk_c/disable", data={"csrf": token, "reason": "left"})
+    assert r.status_code == 200 and "user clerk_c disabled" in r.text
+    assert c.post("/console/users/root/disable", data={"csrf": token, "reason": "x"}).status_code == 422
+    assert signed_in(sessions, toks["oversight"]).get("/console/users").status_code == 403
+    with sessions() as s:
+        actions = set(s.scalars(select(AuditEntry.action).where(AuditEntry.actor == "root")))
+    assert {"user_add", "token_issue", "token_revoke", "user_disable"} <= actions
+
+
+def test_protections_page_flags_and_only_a_supervisor_clears(api):  # noqa: F811
+    import datetime as dt
+
+    from securecomm.services import UnitOfWork, tokens, users
+    from securecomm.store.models import ImmigrationIdentity
+
+    _, sessions, toks, _ = api
+    with sessions() as s:
+        s.add(ImmigrationIdentity(fin="FINPROT1", last_name="X", first_name="Y", dob=dt.date(1980, 1, 1), sex="F"))
+        s.commit()
+    with UnitOfWork(sessions, tokens.authenticate(sessions, toks["root"]), write=True) as uow:
+        users.add_user(uow, "supervisor_b", "field_supervisor", area="Burlington")
+        sup_token, _ = tokens.issue_token(uow, "supervisor_b")
+    fo = signed_in(sessions, toks["fo_boston"])
+    page = fo.get("/console/protections")
+    assert page.status_code == 200 and "Flag an identity" in page.text and "Clear a victim" not in page.text
+    token = csrf(page.text)
+    r = fo.post("/console/protections/flag", data={"csrf": token, "fin": "FINPROT1", "basis": ""})
+    assert r.status_code == 422 and "basis" in r.text
+    r = fo.post("/console/protections/flag", data={"csrf": token, "fin": "NOSUCHFIN", "basis": "case 12-345"})
+    assert r.status_code == 404
+    r = fo.post("/console/protections/flag", data={"csrf": token, "fin": "finprot1", "basis": "witness, case 12-345"})
+    assert r.status_code == 200 and "protection set on FINPROT1" in r.text
+    r = fo.post("/console/protections/clear", data={"csrf": token, "fin": "FINPROT1", "reason": "case closed long ago"})
+    assert r.status_code == 403  # an officer may flag, not clear
+    sup = signed_in(sessions, sup_token)
+    token = csrf(sup.get("/console/protections").text)
+    r = sup.post("/console/protections/clear", data={"csrf": token, "fin": "FINPROT1", "reason": "short"})
+    assert r.status_code == 422
+    r = sup.post("/console/protections/clear", data={"csrf": token, "fin": "FINPROT1",
+                                                      "reason": "certification withdrawn by the court"})
+    assert r.status_code == 200 and "cleared from FINPROT1" in r.text
+    assert signed_in(sessions, toks["agency_a"]).get("/console/protections").status_code == 403
+    with sessions() as s:
+        assert s.scalar(select(ImmigrationIdentity.victim_witness).where(ImmigrationIdentity.fin == "FINPROT1")) is False
+        assert [a for a in s.scalars(select(AuditEntry.action).where(AuditEntry.object_id == "FINPROT1"))] == \
+            ["protection_set", "protection_clear"]

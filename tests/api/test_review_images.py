@@ -84,3 +84,61 @@ def test_review_item_page_draws_the_pair_for_examiners_only(api):  # noqa: F811
     with sessions() as s:
         assert s.query(AuditEntry).filter_by(actor="examiner", object_type="review_item_images",
                                              object_id=str(item_id)).count() >= 2
+
+
+def test_an_immigration_candidate_is_shown_on_its_enrolment_image(api):  # noqa: F811
+    """The IEN enrolment that put the FIN in IDENT is still in the store: its finger image is the candidate's
+    panel (found through the enrolment's audit row, which names the TCN); without it, minutiae only."""
+    from securecomm.domain.records import Biographic, Encounter, FingerImage, ImmigrationEnrolment
+    from securecomm.interchange.ebts import write_immigration_enrolment
+    from securecomm.services import UnitOfWork, tokens
+    from securecomm.store.workflow_models import Transaction
+
+    client, sessions, toks, _ = api
+    probe = _finger(seed=5)
+    mate, _ = _moved(probe, rot=math.radians(6), shift=(-4, 9), keep=slice(2, 41))
+    yy, xx = np.mgrid[0:480, 0:440]
+    pixels = (128 + 100 * np.sin(xx / 7.0 + yy / 11.0)).astype(np.uint8)  # a stand-in finger image
+    person = Biographic("ROE", "RICH", dt.date(1984, 2, 3), "M", "MX")
+    raw = write_immigration_enrolment(ImmigrationEnrolment(
+        tcn="IEN-PAIR-1", person=person, encounters=(Encounter("admission", dt.date(2009, 5, 1)),),
+        fingers={3: FingerImage(3, pixels, 500.0)}), date=dt.date(2009, 5, 1))
+    from tests.api.test_api import ORI_A, bearer, car
+
+    assert client.post("/api/v1/bookings", content=car(ORI_A, "T-PAIR-1"), headers={
+        **bearer(toks["agency_a"]), "Content-Type": "application/octet-stream"}).status_code == 202
+    with sessions() as s:
+        s.add(BookingTemplate(tcn="T-PAIR-1", position=3, template=probe.to_bytes(), minutiae=len(probe.x)))
+        ident = ImmigrationIdentity(fin="FINPAIR8", last_name="ROE", first_name="RICH", dob=dt.date(1984, 2, 3),
+                                    sex="M")
+        ident.templates.append(ImmigrationTemplate(position=3, template=mate.to_bytes()))
+        s.add(ident)
+        s.add(Transaction(tcn="IEN-PAIR-1", sender_tcn="IEN-PAIR-1", ori="DCIDENT00", tot="IEN", state="done",
+                          raw=raw, sha256="0" * 64, received_at=dt.datetime(2009, 5, 1, tzinfo=dt.UTC)))
+        item = ReviewItem(tcn="T-PAIR-1", kind="biometric", reason="ident pair", candidate="FINPAIR8", details={})
+        s.add(item)
+        s.commit()
+        item_id = item.id
+    root = tokens.authenticate(sessions, toks["root"])
+    with UnitOfWork(sessions, root, write=True) as uow:  # as services.enrolment records an enrolment
+        uow.audit("enrol", "immigration_identity", "FINPAIR8", detail="TCN IEN-PAIR-1")
+    examiner = tokens.authenticate(sessions, toks["examiner"])
+    with UnitOfWork(sessions, examiner) as uow:
+        view = review_images.pair_view(uow, item_id, 3)
+    assert view.candidate_pixels is not None and view.candidate_pixels.shape == (480, 440)
+    assert np.array_equal(view.candidate_pixels, review_images._finger_pixels(raw, 3))
+    ex = signed_in(sessions, toks["examiner"])
+    assert "No image of the candidate" not in ex.get(f"/console/review/{item_id}").text
+    png = ex.get(f"/console/review/{item_id}/pair.png?finger=3")
+    assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+    with sessions() as s:  # the enrolment file purged: minutiae on a blank panel, said so
+        s.query(Transaction).filter_by(tcn="IEN-PAIR-1").delete()
+        s.query(ReviewItem).filter_by(id=item_id).delete()
+        s.commit()
+        item = ReviewItem(tcn="T-PAIR-1", kind="biometric", reason="ident pair", candidate="FINPAIR8", details={})
+        s.add(item)
+        s.commit()
+        item_id = item.id
+    with UnitOfWork(sessions, examiner) as uow:
+        assert review_images.pair_view(uow, item_id, 3).candidate_pixels is None
+    assert "No image of the candidate" in ex.get(f"/console/review/{item_id}").text

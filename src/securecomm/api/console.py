@@ -23,11 +23,12 @@ from starlette.concurrency import run_in_threadpool
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from securecomm.domain.detainers import RELEASE_REASONS
-from securecomm.domain.principal import Principal
+from securecomm.domain.principal import Principal, Role
 from securecomm.services import NotFound, PermissionDenied, UnitOfWork
 from securecomm.services import audit as audit_service
 from securecomm.services import audit_export
-from securecomm.services import bookings, config, detainers, holds, policies, review, review_images, statistics, tokens
+from securecomm.services import (bookings, config, detainers, holds, policies, protections, review, review_images,
+                                 statistics, tokens, users)
 from securecomm.services.permissions import allowed
 
 COOKIE = "sc_session"
@@ -37,7 +38,8 @@ TEMPLATES = Path(__file__).with_name("templates")
 PAGES = (("/bookings", "Bookings", "booking.list"), ("/submit", "Submit a booking", "booking.submit"),
          ("/review", "Review queue", "review.list"), ("/iars", "IARs", "iar.list"),
          ("/detainers", "Detainers", "detainer.list"), ("/statistics", "Statistics", "statistics.read"),
-         ("/audit", "Audit", "audit.read"), ("/admin", "Administration", "activations.load"))
+         ("/protections", "Protections", "protection.flag"), ("/audit", "Audit", "audit.read"),
+         ("/admin", "Administration", "activations.load"), ("/users", "Users and tokens", "users.list"))
 FORM_MAX = 64 * 1024
 #: Largest booking file the upload form takes (the API's own limit is larger; a CAR is well under this).
 UPLOAD_MAX = 8 * 1024 * 1024
@@ -370,6 +372,86 @@ def mount(app: FastAPI) -> None:
             row = config.activate(u, **where, effective_from=start, effective_to=end, note=fields.get("note", "")[:500])
         return RedirectResponse(f"{PREFIX}/admin?done={quote(f'{row.scope} {row.value}', safe='')}", status_code=303)
 
+    # ------------------------------------------------------------------ users and tokens (admin)
+    def users_view(request: Request, p: Principal, token: str, status: int = 200, **extra: Any) -> HTMLResponse:
+        with uow(p, "console users and tokens") as u:
+            people = users.list_users(u)
+            toks = tokens.list_tokens(u)
+        return render(request, "users.html", status, me=p, csrf=csrf_for(token), users=people, tokens=toks,
+                      roles=[r.value for r in Role if r is not Role.SYSTEM], now=clock.now(), **extra)
+
+    @page
+    async def users_page(request: Request) -> Response:
+        p, token = session(request)
+        return users_view(request, p, token, done=request.query_params.get("done"))
+
+    @page
+    async def users_add(request: Request) -> Response:
+        p, token = session(request)
+        fields = await form(request, token)
+        with uow(p, "console add user", write=True) as u:
+            row = users.add_user(u, fields.get("name", ""), fields.get("role", ""),
+                                 **{k: fields.get(k, "").strip() or None for k in ("ori", "state", "area")})
+        return RedirectResponse(f"{PREFIX}/users?done={quote(f'user {row.name} added', safe='')}", status_code=303)
+
+    @page
+    async def users_disable(request: Request) -> Response:
+        p, token = session(request)
+        fields = await form(request, token)
+        name = request.path_params["name"]
+        with uow(p, f"console disable user {name}"[:200], write=True) as u:
+            users.disable_user(u, name, reason=fields.get("reason", "")[:500])
+        app.state.token_cache.clear()  # its tokens stop at once in this process
+        return RedirectResponse(f"{PREFIX}/users?done={quote(f'user {name} disabled', safe='')}", status_code=303)
+
+    @page
+    async def tokens_issue(request: Request) -> Response:
+        p, token = session(request)
+        fields = await form(request, token)
+        days_text = fields.get("days", "90").strip() or "90"
+        if not days_text.isdigit():
+            raise ValueError(f"a token's lifetime is a number of days, not {days_text!r}")
+        with uow(p, "console issue token", write=True) as u:
+            plain, info = tokens.issue_token(u, fields.get("user", ""), label=fields.get("label", "")[:100],
+                                             days=int(days_text))
+        return users_view(request, p, token, issued={"token": plain, "info": info})  # shown once, never stored
+
+    @page
+    async def tokens_revoke(request: Request) -> Response:
+        p, token = session(request)
+        fields = await form(request, token)
+        token_id = int(request.path_params["token_id"])
+        with uow(p, f"console revoke token {token_id}", write=True) as u:
+            tokens.revoke_token(u, token_id, reason=fields.get("reason", "")[:500])
+        app.state.token_cache.clear()  # the token stops at once in this process
+        return RedirectResponse(f"{PREFIX}/users?done={quote(f'token {token_id} revoked', safe='')}", status_code=303)
+
+    # ------------------------------------------------------------------ victim / witness protections
+    @page
+    async def protections_page(request: Request) -> Response:
+        p, token = session(request)
+        if not allowed(p.role, "protection.flag"):
+            raise PermissionDenied(p, "protection.flag")
+        return render(request, "protections.html", me=p, csrf=csrf_for(token), done=request.query_params.get("done"),
+                      may_clear=allowed(p.role, "protection.clear"))
+
+    @page
+    async def protection_change(request: Request) -> Response:
+        p, token = session(request)
+        fields = await form(request, token)
+        what, fin = request.path_params["what"], fields.get("fin", "").strip().upper()
+        if what not in ("flag", "clear"):
+            raise NotFound(f"no such action {what!r} on a protection")
+        if not fin:
+            raise ValueError("name the identity by its FIN")
+        with uow(p, f"console protection {what} {fin}"[:200], write=True) as u:
+            if what == "flag":
+                protections.flag_victim_witness(u, fin, basis=fields.get("basis", "")[:1000])
+            else:
+                protections.clear_victim_witness(u, fin, reason=fields.get("reason", "")[:1000])
+        done = f"victim/witness protection {'set on' if what == 'flag' else 'cleared from'} {fin}"
+        return RedirectResponse(f"{PREFIX}/protections?done={quote(done, safe='')}", status_code=303)
+
     @page
     async def statistics_page(request: Request) -> Response:
         p, token = session(request)
@@ -443,6 +525,10 @@ def mount(app: FastAPI) -> None:
               ("/detainers/{detainer_id:int}/acknowledge", detainer_acknowledge, ["POST"]),
               ("/detainers/{detainer_id:int}/{what:str}", detainer_end, ["POST"]),
               ("/statistics", statistics_page, ["GET"]), ("/audit", audit_page, ["GET"]),
-              ("/audit/export", audit_export_page, ["GET"])]
+              ("/audit/export", audit_export_page, ["GET"]),
+              ("/users", users_page, ["GET"]), ("/users", users_add, ["POST"]),
+              ("/users/{name}/disable", users_disable, ["POST"]), ("/tokens", tokens_issue, ["POST"]),
+              ("/tokens/{token_id:int}/revoke", tokens_revoke, ["POST"]),
+              ("/protections", protections_page, ["GET"]), ("/protections/{what:str}", protection_change, ["POST"])]
     for path, fn, methods in routes:
         app.add_api_route(PREFIX + path, fn, methods=methods, include_in_schema=False, response_class=HTMLResponse)

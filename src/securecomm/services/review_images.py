@@ -5,8 +5,9 @@ Issue 11 (the console's review page). For one review item and one finger positio
 * the probe: the booking's finger image, decoded from the transaction as received, and the template the
   ``extract`` stage stored for it (``booking_templates``);
 * the candidate: the enrolled template of the FIN (immigration) or UCN (criminal) the item names, and a
-  finger image where the store still has one: a criminal subject's earlier booking in ``transactions``.
-  Galleries keep templates, not images, so an immigration candidate is shown as its minutiae only;
+  finger image where the store still has one: an immigration identity's IEN enrolment transaction, a
+  criminal subject's earlier booking (else its CNA enrolment) in ``transactions``. Galleries keep templates,
+  not images: a candidate whose files are gone is shown as its minutiae only;
 * the paired minutiae: the cylinder (MCC) local similarity of every probe/candidate minutia pair, the best
   pairs taken greedily (each minutia once), and of those the largest set consistent with one rotation and
   translation of the finger (within :data:`PAIR_TOLERANCE_PX` and :data:`PAIR_TOLERANCE_RAD`). That is the
@@ -28,7 +29,7 @@ from securecomm.engine.mcc import DEFAULT_PARAMS, cylinders
 from securecomm.engine.template import Template
 from securecomm.services.review import _owner, _scoped
 from securecomm.services.unit_of_work import NotFound, UnitOfWork
-from securecomm.store.models import (ArrestRow, CriminalSubject, CriminalTemplate, ImmigrationIdentity,
+from securecomm.store.models import (ArrestRow, AuditEntry, CriminalSubject, CriminalTemplate, ImmigrationIdentity,
                                      ImmigrationTemplate)
 from securecomm.store.workflow_models import BookingTemplate, ReviewItem, Transaction
 
@@ -141,13 +142,17 @@ def _templates_of_candidate(uow: UnitOfWork, item: ReviewItem) -> dict[int, Temp
 
 
 def _finger_pixels(raw: bytes | None, position: int) -> np.ndarray | None:
-    """The finger image at ``position`` of an ANSI/NIST-ITL booking (None when it cannot be read)."""
+    """The finger image at ``position`` of an ANSI/NIST-ITL booking or enrolment (CNA, IEN) (None when it
+    cannot be read)."""
     if not raw:
         return None
-    from securecomm.interchange import parse_booking, read_transaction
+    from securecomm.interchange import (parse_booking, parse_criminal_enrolment, parse_immigration_enrolment,
+                                        read_transaction)
 
     try:
-        finger = parse_booking(read_transaction(raw), min_fingers=0).fingers.get(position)
+        tx = read_transaction(raw)
+        parse = {"IEN": parse_immigration_enrolment, "CNA": parse_criminal_enrolment}.get(tx.tot, parse_booking)
+        finger = parse(tx, min_fingers=0).fingers.get(position)
     except Exception:  # noqa: BLE001 - a picture is optional: an unreadable one is left out, never a 500
         return None
     if finger is None or finger.pixels is None or not finger.pixels.size:
@@ -162,10 +167,31 @@ def _finger_pixels(raw: bytes | None, position: int) -> np.ndarray | None:
     return pixels
 
 
+def _enrolment_raw(uow: UnitOfWork, object_type: str, key: str) -> bytes | None:
+    """The enrolment transaction (CNA / IEN) that put ``key`` in its repository, if the store still has it.
+
+    The link is the enrolment's own audit row (``securecomm.services.enrolment`` writes ``enrol <object_type>
+    <key>`` with detail ``TCN <tcn>`` in the transaction that enrols): a repository keeps templates, and the
+    TCN of the file they were extracted from is named only there.
+    """
+    s = uow.session
+    details = s.scalars(select(AuditEntry.detail).where(AuditEntry.object_type == object_type,
+                                                       AuditEntry.object_id == key, AuditEntry.action == "enrol")
+                        .order_by(AuditEntry.id.desc())).all()
+    for detail in details:
+        if not (detail or "").startswith("TCN "):
+            continue
+        raw = s.scalar(select(Transaction.raw).where(Transaction.tcn == detail[4:].strip()))
+        if raw:
+            return bytes(raw)
+    return None
+
+
 def _candidate_raw(uow: UnitOfWork, item: ReviewItem) -> bytes | None:
-    """A criminal candidate's latest earlier booking still in the store (none for immigration candidates)."""
+    """A finger image source for the candidate: an immigration identity's IEN enrolment; a criminal subject's
+    latest earlier booking still in the store, else its CNA enrolment. None when none is left."""
     if item.kind == "biometric":
-        return None
+        return _enrolment_raw(uow, "immigration_identity", item.candidate)
     s = uow.session
     tcns = s.scalars(select(ArrestRow.tcn).join(CriminalSubject, CriminalSubject.id == ArrestRow.subject_id)
                      .where(CriminalSubject.ucn == item.candidate).order_by(ArrestRow.date.desc())).all()
@@ -175,7 +201,7 @@ def _candidate_raw(uow: UnitOfWork, item: ReviewItem) -> bytes | None:
         raw = s.scalar(select(Transaction.raw).where((Transaction.tcn == tcn) | (Transaction.sender_tcn == tcn)))
         if raw:
             return bytes(raw)
-    return None
+    return _enrolment_raw(uow, "criminal_subject", item.candidate)
 
 
 def pair_view(uow: UnitOfWork, item_id: int, position: int | None = None) -> PairView:
