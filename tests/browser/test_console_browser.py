@@ -262,3 +262,33 @@ def test_oversight_reads_a_statistics_chart(browser, site, shots):
     assert ORI_A in chart.first.inner_text()
     _shot(page, shots, "statistics")
     page.context.close()
+
+
+def test_admin_issues_a_token_that_signs_in_and_revokes_it(browser, site, shots):
+    page = sign_in(browser, site, "root")
+    page.get_by_role("link", name="Users and tokens").first.click()
+    page.get_by_label("Name").fill("clerk_browser")
+    page.get_by_label("Role").select_option("agency")
+    page.get_by_label("ORI (agency, jail)").fill(ORI_A)
+    page.get_by_role("button", name="Add user").click()
+    page.wait_for_url("**/console/users?done=*")
+    assert "user clerk_browser added" in page.get_by_role("status").inner_text()
+    page.get_by_label("For user").select_option("clerk_browser")
+    page.get_by_label("What for").fill("browser test")
+    page.get_by_role("button", name="Issue token").click()
+    issued = page.get_by_label("Token", exact=True).input_value()
+    assert issued.startswith("sc_")
+    _shot(page, shots, "users")
+    clerk = dict(site, toks={**site["toks"], "clerk_browser": issued})
+    other = sign_in(browser, clerk, "clerk_browser")
+    assert "Bookings" in other.get_by_role("navigation").inner_text()
+    other.context.close()
+    page.reload()  # the issue answer is not shown again
+    with site["sessions"]() as s:
+        from securecomm.store.models import ApiToken, User
+        tid = s.scalar(select(ApiToken.id).join(User, User.id == ApiToken.user_id).where(User.name == "clerk_browser"))
+    page.get_by_label(f"Reason for revoking token {tid}").fill("browser test over")
+    page.get_by_label(f"Reason for revoking token {tid}").press("Enter")
+    page.wait_for_url("**/console/users?done=*")
+    assert f"token {tid} revoked" in page.get_by_role("status").inner_text()
+    page.context.close()
