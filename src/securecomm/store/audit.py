@@ -10,7 +10,9 @@ the previous row's hash), and :func:`verify` walks the chain and names the
 first row that was edited, inserted or deleted. Sealing runs in its own short
 transaction, serialised (SQLite: the write lock; PostgreSQL: an advisory
 lock), after the work that wrote the rows has committed -- never inside a
-worker's transaction, so it adds no lock to the pipeline's work.
+worker's transaction, so it adds no lock to the pipeline's work. Who calls it
+when (at once after each commit, or a batch sealer for many requests at a
+time) is ``securecomm.services.sealing``'s business.
 """
 
 from __future__ import annotations

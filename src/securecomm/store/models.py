@@ -332,7 +332,8 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     purpose: Mapped[str] = mapped_column(String(200), default="", server_default="")
     # The hash chain (``securecomm.store.audit.seal``): position in the chain, the previous row's hash and
-    # this row's hash over its own fields and that one. NULL until sealed (right after the work commits).
+    # this row's hash over its own fields and that one. NULL until sealed (after the work commits: at once, or
+    # by the server's batch sealer about half a second later -- securecomm.services.sealing).
     chain_seq: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
     prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     row_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
