@@ -49,6 +49,9 @@ from securecomm.simulation.plan import (CRIMINAL_IMPRESSION, IMMIGRATION_IMPRESS
 DEFAULT_FINGERS = (2, 7)
 #: How the galleries are searched (``run_plan(search=)``).
 SEARCHES = ("exhaustive", "indexed")
+#: Bookings the worker runs per write transaction (``Worker.run_batched``: the simulation is the store's
+#: only writer while it runs).
+BATCH = 50
 
 
 class SimulationError(RuntimeError):
@@ -346,9 +349,10 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     worker = Worker(engine, config, owner=f"simulation-{run_id}"[:96], lease_seconds=600.0,
                     galleries=Galleries(thresholds, index_dir=index_dir))
     tick = progress("pipeline (bookings)", len(plan.bookings))
-    worker.run(until_empty=True, on_step=lambda: tick(1))
+    # the store's only writer: BATCH bookings per write transaction (Worker.run_batched), the same stages
+    worker.run_batched(batch=BATCH, on_step=lambda: tick(1))
     while _answer_reviews(engine, plan, fins, result):
-        worker.run(until_empty=True)
+        worker.run_batched(batch=BATCH)
     t, c = lap("pipeline", t, c)
     if field_office is not None:
         from securecomm.store.workflow_models import Response
