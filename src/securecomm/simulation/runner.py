@@ -333,11 +333,16 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     sib = {a["ori"]: a["sib_ori"] for a in plan.agencies}
     tick = progress("submitting bookings", len(plan.bookings))
     people = {p.index: p for p in plan.people}
-    for b in plan.bookings:
-        booking = Booking(ori=b.ori, tcn=b.tcn, dai=FBI_ORI, date=b.date, person=people[b.person].person,
-                          arrest_date=b.date, charges=b.charges, sib_ori=sib.get(b.ori, ""))
-        submit_templates(engine, booking, templates[(b.person, b.impression)], min_fingers=len(fingers))
-        tick(1)
+    from securecomm.workflow.queue import write_session
+
+    for start in range(0, len(plan.bookings), 200):  # 200 bookings per write transaction
+        with write_session(engine) as s:
+            for b in plan.bookings[start:start + 200]:
+                booking = Booking(ori=b.ori, tcn=b.tcn, dai=FBI_ORI, date=b.date, person=people[b.person].person,
+                                  arrest_date=b.date, charges=b.charges, sib_ori=sib.get(b.ori, ""))
+                submit_templates(engine, booking, templates[(b.person, b.impression)], min_fingers=len(fingers),
+                                 session=s)
+                tick(1)
     t, c = lap("submit", t, c)
     config = PipelineConfig(min_fingers=len(fingers), policy_version=overrides.policy_version,
                             state_limits=overrides.state_limits)
