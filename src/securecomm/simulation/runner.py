@@ -285,7 +285,8 @@ def _fast_sqlite(engine: Engine) -> None:
 def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...] = DEFAULT_FINGERS,
              overrides: Overrides = Overrides(), base_run: str | None = None,
              progress: Callable[[str, int], Callable[[int], None]] = _null_progress,
-             field_office: Callable[..., dict[str, int]] | None = None, search: str = "exhaustive") -> SimResult:
+             field_office: Callable[..., dict[str, int]] | None = None, search: str = "exhaustive",
+             batch: int = BATCH) -> SimResult:
     """Everything of the module docstring, into ``engine``'s store (which must hold no bookings).
 
     ``field_office(engine, plan=, laws=, progress=)`` is step 6 (None: no detainer decisions).
@@ -293,6 +294,8 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     candidate index of ``engine.index`` shortlists :data:`~securecomm.engine.index.SHORTLIST` subjects per
     search for the matcher; the same scores for those, a mate off the shortlist is missed -- often with
     two fingers: benchmarks/bench_simulation_search.py).
+    ``batch``: bookings the worker runs per write transaction (``Worker.run_batched``); 0 runs every stage
+    in a transaction of its own (``Worker.run``, as ``securecomm work`` does) -- the same store either way.
     """
     from securecomm.engine.tenprint import DEFAULT_THRESHOLDS, Thresholds
     from securecomm.store.workflow_models import Transaction
@@ -355,9 +358,15 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
                     galleries=Galleries(thresholds, index_dir=index_dir))
     tick = progress("pipeline (bookings)", len(plan.bookings))
     # the store's only writer: BATCH bookings per write transaction (Worker.run_batched), the same stages
-    worker.run_batched(batch=BATCH, on_step=lambda: tick(1))
+    def work(on_step=None) -> None:
+        if batch > 0:
+            worker.run_batched(batch=batch, on_step=on_step)
+        else:
+            worker.run(until_empty=True, on_step=on_step)
+
+    work(on_step=lambda: tick(1))
     while _answer_reviews(engine, plan, fins, result):
-        worker.run_batched(batch=BATCH)
+        work()
     t, c = lap("pipeline", t, c)
     if field_office is not None:
         from securecomm.store.workflow_models import Response

@@ -36,6 +36,14 @@ def _rows(kind: str, session: Session, after_id: int) -> Iterable[tuple[int, str
     yield from repo.gallery_rows(after_id)
 
 
+def _holds(backend: Any, key: str) -> bool:
+    """Whether a search backend holds a subject (its ``__contains__``, else its list of ids)."""
+    try:
+        return key in backend
+    except TypeError:
+        return key in backend.subject_ids()
+
+
 class ProbeCache:
     """The last probe's fingers prepared for matching (their cylinders), shared by a worker's two galleries:
     a booking's criminal and immigration searches use the same fingers, so they are prepared once. Keyed by
@@ -66,6 +74,8 @@ class RepositoryGallery:
             raise ValueError(f"unknown repository {kind!r}")
         self.kind = kind
         self.probes = probes if probes is not None else ProbeCache()
+        #: (watermark, keys added, keys replaced) since checkpoint(); None when no checkpoint is held
+        self._checkpoint: tuple[int, list[str], set[str]] | None = None
         self.watermark = 0
         self.index_path = Path(index_dir) / kind if index_dir is not None else None
         backend = None
@@ -90,12 +100,39 @@ class RepositoryGallery:
         for row_id, key, templates in _rows(self.kind, session, self.watermark):
             fingers = {int(p): Template.from_bytes(b) for p, b in templates.items()}
             if fingers:
+                if self._checkpoint is not None:
+                    self._checkpoint[1].append(key)
+                    if key in self._checkpoint[2] or _holds(self.gallery.backend, key):
+                        self._checkpoint[2].add(key)  # replaced: a rollback cannot restore the old one
                 self.gallery.add(key, fingers)
             self.watermark = max(self.watermark, int(row_id))
             n += 1
         if isinstance(self.gallery.backend, IndexedBackend):
             self.gallery.backend.watermark = self.watermark
         return n
+
+    def checkpoint(self) -> None:
+        """Remember what the gallery holds now: a write transaction begins whose rows it may read before they
+        are committed (``Worker.run_batched``); :meth:`rollback` forgets them if it is rolled back."""
+        self._checkpoint = (self.watermark, [], set())
+
+    def rollback(self) -> None:
+        """Forget the subjects added since :meth:`checkpoint` (their rows were rolled back): the gallery is
+        again what the repository holds. Rebuilt from the rows when one of them replaced an older subject."""
+        if self._checkpoint is None:
+            return
+        watermark, added, replaced = self._checkpoint
+        self._checkpoint = None
+        if replaced:
+            backend = type(self.gallery.backend)()
+            self.gallery = TenprintGallery(self.gallery.thresholds, backend=backend)
+            self.watermark = 0
+        else:
+            for key in reversed(added):
+                self.gallery.remove(key)
+            self.watermark = watermark
+        if isinstance(self.gallery.backend, IndexedBackend):
+            self.gallery.backend.watermark = self.watermark
 
     def save(self) -> None:
         """Write the indexed gallery (and its watermark) to its folder, for the next worker to map."""
@@ -147,6 +184,16 @@ class Galleries:
     def save(self) -> None:
         self.criminal.save()
         self.immigration.save()
+
+    def checkpoint(self) -> None:
+        """:meth:`RepositoryGallery.checkpoint` of both galleries."""
+        self.criminal.checkpoint()
+        self.immigration.checkpoint()
+
+    def rollback(self) -> None:
+        """:meth:`RepositoryGallery.rollback` of both galleries."""
+        self.criminal.rollback()
+        self.immigration.rollback()
 
     def refresh(self, session: Session) -> dict[str, Any]:
         return {"criminal": self.criminal.refresh(session), "immigration": self.immigration.refresh(session)}

@@ -420,11 +420,13 @@ class Worker:
         meanwhile (``securecomm simulate`` and its what-if replays, which run one worker). A crash
         loses at most the batch in hand (its jobs are simply run again). A stage that fails rolls
         the whole batch back; the batch is then run again job by job through :meth:`run`'s own path
-        (retries, back-off, ERRT, parking), and batching resumes after it. Returns jobs touched.
+        (retries, back-off, ERRT, parking), and batching resumes after it; jobs left in a retry's
+        back-off at the end are waited for by :meth:`run` itself. Returns jobs touched.
         """
         touched = 0
         while True:
             done = 0
+            self.galleries.checkpoint()  # the galleries read this transaction's enrolments before its commit
             try:
                 with write_session(self.engine) as s:
                     for _ in range(max(1, int(batch))):
@@ -437,6 +439,7 @@ class Worker:
                             self.stages_run += 1
                         done += 1
             except Exception as exc:  # rolled back: this batch again, one stage per transaction
+                self.galleries.rollback()
                 log.warning("batch of %d jobs rolled back (%s: %s); running them one by one",
                             done + 1, type(exc).__name__, exc)
                 for _ in range(done + 1):
@@ -451,6 +454,8 @@ class Worker:
                 for _ in range(done):
                     on_step()
             if done == 0:
+                if self.queue.outstanding():  # a failed stage's job in its back-off: run()'s loop waits for it
+                    touched += self.run(until_empty=True, on_step=on_step)
                 break
         self.fire_timers(drain=True)  # as run() does before it stops
         return touched
