@@ -297,6 +297,16 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     ``batch``: bookings the worker runs per write transaction (``Worker.run_batched``); 0 runs every stage
     in a transaction of its own (``Worker.run``, as ``securecomm work`` does) -- the same store either way.
     """
+    from securecomm.engine.threads import blas_threads
+
+    with blas_threads(1):  # one worker, one thread: OpenBLAS's idle threads only spin (engine.threads)
+        return _run_plan(engine, plan, run_id=run_id, fingers=fingers, overrides=overrides, base_run=base_run,
+                         progress=progress, field_office=field_office, search=search, batch=batch)
+
+
+def _run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...], overrides: Overrides,
+              base_run: str | None, progress: Callable[[str, int], Callable[[int], None]],
+              field_office: Callable[..., dict[str, int]] | None, search: str, batch: int) -> SimResult:
     from securecomm.engine.tenprint import DEFAULT_THRESHOLDS, Thresholds
     from securecomm.store.workflow_models import Transaction
     from securecomm.workflow.gallery import Galleries
