@@ -384,3 +384,18 @@ def test_batched_worker_writes_what_one_transaction_per_stage_writes(tmp_path, m
         # the batch's attempt was rolled back with it; the job's own run failed once and was retried
         assert s.scalar(select(func.max(StageRun.attempt)).where(StageRun.tcn == failed[0])) == 2
     engine.dispose()
+
+
+def test_blas_threads_are_capped_during_a_run_and_restored():
+    """run_plan caps OpenBLAS at one thread (engine.threads.blas_threads) and gives the count back."""
+    import numpy  # noqa: F401 -- loads NumPy's OpenBLAS
+
+    from securecomm.engine.threads import _loaded_openblas, blas_threads
+
+    libs = _loaded_openblas()
+    if not libs:
+        pytest.skip("no OpenBLAS loaded in this process")
+    before = [int(get()) for _, get in libs]
+    with blas_threads(1):
+        assert [int(get()) for _, get in libs] == [1] * len(libs)
+    assert [int(get()) for _, get in libs] == before
