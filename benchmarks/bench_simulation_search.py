@@ -23,6 +23,9 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000])
     ap.add_argument("--probes", type=int, default=20)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--ranks", action="store_true",
+                    help="also: where each probe's mate ranks by index code among the largest gallery (how long a "
+                         "shortlist would have to be), by the summed code and by each finger's code")
     args = ap.parse_args()
 
     from securecomm.engine.index import IndexedBackend
@@ -64,7 +67,37 @@ def main() -> None:
                          "mate_first": f"{first}/{args.probes}", "add_cpu_s": round(add, 1)}
         result["sizes"][size] = row
         print(json.dumps({size: row}), flush=True)
+    if args.ranks:
+        result["code_ranks"] = code_ranks(enrolled[:biggest], probes)
     print(json.dumps(result, indent=1))
+
+
+def code_ranks(enrolled: list, probes: list) -> dict:
+    """How many probes' mates rank within the first L subjects by index code (engine.index.subject_code), for
+    several L: by the summed code (what IndexedBackend shortlists) and by the union of each finger's own
+    ranking (L/2 per finger). Also the sorted ranks by the summed code."""
+    import numpy as np
+
+    from securecomm.engine.index import CODE_DIMS, subject_code
+
+    codes = np.stack([subject_code(e) for e in enrolled])
+    summed, per_finger = [], []
+    for i, probe in enumerate(probes):
+        q = subject_code(probe)
+        sim = codes @ q
+        summed.append(int((sim > sim[i]).sum()))
+        ranks = []
+        for pos in probe:
+            part = slice((pos - 1) * CODE_DIMS, pos * CODE_DIMS)
+            s = codes[:, part] @ q[part]
+            ranks.append(int((s > s[i]).sum()))
+        per_finger.append(ranks)
+    out = {"subjects": len(enrolled), "probes": len(probes), "within": {}}
+    for n in (100, 200, 400, 800, 1600):
+        out["within"][n] = {"summed": sum(r < n for r in summed),
+                            "per_finger_union": sum(any(x < n // 2 for x in r) for r in per_finger)}
+    out["summed_ranks"] = sorted(summed)
+    return out
 
 
 if __name__ == "__main__":

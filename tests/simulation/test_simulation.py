@@ -330,3 +330,72 @@ def test_whatif_json_is_one_document_on_stdout(base, tmp_path):
     rows = {m["measure"]: m for m in doc["measures"]}
     assert rows["IDENT matches"]["replay"] >= rows["IDENT matches"]["base"]  # a lower bar: never fewer matches
     assert (tmp_path / "r" / "securecomm.db").is_file()
+
+
+def _pipeline_rows(Session) -> dict:
+    """What the pipeline wrote, without times, worker names or row ids: stage outputs, responses, reviews."""
+    from securecomm.store.workflow_models import Response, ReviewItem, Transaction
+
+    with Session() as s:
+        return {
+            "stages": sorted((r.tcn, r.stage, r.status, json.dumps(r.output, sort_keys=True))
+                             for r in s.scalars(select(StageRun))),
+            "responses": sorted((r.tcn, r.kind, r.recipient, r.recipient_role, json.dumps(r.summary, sort_keys=True))
+                                for r in s.scalars(select(Response))),
+            "reviews": sorted((r.tcn, r.kind, r.state, r.decision or "", r.candidate or "")
+                              for r in s.scalars(select(ReviewItem))),
+            "transactions": sorted((t.tcn, t.state) for t in s.scalars(select(Transaction))),
+        }
+
+
+def test_batched_worker_writes_what_one_transaction_per_stage_writes(tmp_path, monkeypatch):
+    """The simulation runs its bookings several per write transaction (Worker.run_batched): the store holds
+    the same stage outputs, responses and reviews as with one transaction per stage (Worker.run), also when a
+    stage fails inside a batch (the batch is rolled back, the galleries forget its enrolments, and it is run
+    again job by job; a failure there is retried after its back-off)."""
+    from securecomm.simulation.runner import run_plan
+    from securecomm.workflow import stages
+
+    plan = _plan()
+    rows = {}
+    for name, batch in (("per_stage", 0), ("batched", 7)):
+        engine, Session = open_store(f"sqlite:///{tmp_path / name}.db")
+        run_plan(engine, plan, run_id="tiny", batch=batch)
+        rows[name] = _pipeline_rows(Session)
+        engine.dispose()
+    assert rows["batched"] == rows["per_stage"]
+    assert len(rows["batched"]["transactions"]) == len(plan.bookings) > 7
+    assert any(kind == "IAR" for _, kind, *_ in rows["batched"]["responses"])
+
+    real, failed = stages.RUNNERS["sre"], []
+
+    def flaky(ctx):  # the 10th booking's SRE fails twice: inside a batch, then once more when run on its own
+        if len(failed) < 2 and ctx.tcn == rows["per_stage"]["transactions"][9][0]:
+            failed.append(ctx.tcn)
+            raise RuntimeError("injected failure")
+        return real(ctx)
+
+    monkeypatch.setitem(stages.RUNNERS, "sre", flaky)
+    engine, Session = open_store(f"sqlite:///{tmp_path / 'flaky'}.db")
+    run_plan(engine, plan, run_id="tiny", batch=7)
+    assert failed and _pipeline_rows(Session) == rows["per_stage"]
+    with Session() as s:
+        assert set(s.scalars(select(Job.state))) == {"done"}
+        # the batch's attempt was rolled back with it; the job's own run failed once and was retried
+        assert s.scalar(select(func.max(StageRun.attempt)).where(StageRun.tcn == failed[0])) == 2
+    engine.dispose()
+
+
+def test_blas_threads_are_capped_during_a_run_and_restored():
+    """run_plan caps OpenBLAS at one thread (engine.threads.blas_threads) and gives the count back."""
+    import numpy  # noqa: F401 -- loads NumPy's OpenBLAS
+
+    from securecomm.engine.threads import _loaded_openblas, blas_threads
+
+    libs = _loaded_openblas()
+    if not libs:
+        pytest.skip("no OpenBLAS loaded in this process")
+    before = [int(get()) for _, get in libs]
+    with blas_threads(1):
+        assert [int(get()) for _, get in libs] == [1] * len(libs)
+    assert [int(get()) for _, get in libs] == before

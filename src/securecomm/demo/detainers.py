@@ -19,7 +19,6 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from securecomm.domain.clock import FixedClock
@@ -48,16 +47,12 @@ def carry_through(engine: Engine, sessions, officer: Principal, admin: Principal
                   seed: int = 2012) -> dict[str, Any]:
     """Decide, answer and end a detainer for every IAR in the store; returns counts for the summary."""
     from securecomm.services import detainers
-    from securecomm.store.workflow_models import Response, Transaction
 
     laws = demo_laws()
     rng = np.random.default_rng(seed + 10)
     with sessions() as s:
-        iars = s.execute(select(Transaction.tcn, Transaction.ori, Transaction.captured_at, Transaction.booking_date,
-                                Response.summary)
-                         .join(Response, Response.tcn == Transaction.tcn)
-                         .where(Response.kind == "IAR", Response.recipient_role == "field_office")
-                         .order_by(Transaction.booking_date, Transaction.id)).all()
+        iars = [(r.tcn, r.ori, r.captured_at, r.booking_date, r.summary)
+                for r in detainers.field_office_iars(s, order="received")]
     errors: Counter[str] = Counter()
     laws_seen: dict[str, str] = {}
     for tcn, ori, captured, booking_date, summary in iars:

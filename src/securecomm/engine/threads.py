@@ -61,3 +61,59 @@ def limit(threads: int) -> int:
     except ImportError:  # pragma: no cover - numba is a dependency of the engine
         pass
     return n
+
+
+#: The thread-count setters and getters of the OpenBLAS builds NumPy and SciPy bundle (their names carry a prefix
+#: and an ILP64 suffix depending on the build).
+_BLAS_SET = ("openblas_set_num_threads", "openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+             "scipy_openblas_set_num_threads64_")
+_BLAS_GET = ("openblas_get_num_threads", "openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
+             "scipy_openblas_get_num_threads64_")
+
+
+def _loaded_openblas() -> list[tuple[object, object]]:
+    """(setter, getter) of each OpenBLAS library loaded in this process (Linux: /proc/self/maps); [] elsewhere."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line})
+    except OSError:
+        return []
+    out = []
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        setter = next((getattr(lib, n) for n in _BLAS_SET if hasattr(lib, n)), None)
+        getter = next((getattr(lib, n) for n in _BLAS_GET if hasattr(lib, n)), None)
+        if setter is not None and getter is not None:
+            out.append((setter, getter))
+    return out
+
+
+class blas_threads:
+    """Cap the loaded OpenBLAS libraries at ``threads`` threads while the block runs, then restore them.
+
+    BLAS reads ``OPENBLAS_NUM_THREADS`` only when it loads, so a running process (the ``securecomm
+    simulate`` command) is capped through OpenBLAS's own setter. A single matrix-vector product per search
+    (engine.index) gains nothing from OpenBLAS's threads but their busy-waiting: measured in the
+    simulation, the same wall time for twice the CPU. Each product's elements are computed by the same
+    kernel whatever the count, so results are identical. Without OpenBLAS (or off Linux) it does nothing.
+    """
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = max(1, int(threads))
+        self._saved: list[tuple[object, int]] = []
+
+    def __enter__(self) -> "blas_threads":
+        for setter, getter in _loaded_openblas():
+            self._saved.append((setter, int(getter())))
+            setter(self.threads)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for setter, n in self._saved:
+            setter(n)
+        self._saved = []

@@ -36,7 +36,7 @@ from securecomm.store.detainer_models import DetainerNotice, DetainerRow, Detain
 from securecomm.store.workflow_models import Response, ReviewItem, StageRun, Transaction
 from securecomm.workflow import detainers as plumbing
 
-__all__ = ["DetainerError", "decide", "acknowledge", "release", "transfer", "cancel", "list_detainers", "show",
+__all__ = ["DetainerError", "field_office_iars", "decide", "acknowledge", "release", "transfer", "cancel", "list_detainers", "show",
            "expiry", "timers", "fire_timers", "figures", "notices"]
 
 #: Basis fields a decision may record (docs/formats.md).
@@ -85,6 +85,23 @@ def _basis(basis: Mapping[str, Any] | None) -> dict[str, Any]:
                 out["judicial_warrant"] = True
         out[key] = value
     return out
+
+
+def field_office_iars(session: Any, *, order: str = "tcn") -> list[Any]:
+    """Every IAR the pipeline sent to a field office, with its booking: rows of ``tcn``, ``ori``,
+    ``booking_date``, ``captured_at``, ``field_office`` (the IAR's recipient) and ``summary`` (the IAR's,
+    with its recommended ``action``), by booking date, then by TCN (``order="tcn"``) or by arrival
+    (``"received"``). The work list of a simulated field office: the state-year simulation's
+    (``services.simulated_field_office``) and the demo's (``demo.detainers``). A plain read in the
+    caller's session (each decision taken on it is a unit of work of its own, audited there)."""
+    if order not in ("tcn", "received"):
+        raise ValueError(f"order {order!r}: tcn or received")
+    return list(session.execute(
+        select(Transaction.tcn, Transaction.ori, Transaction.booking_date, Transaction.captured_at,
+               Response.recipient.label("field_office"), Response.summary)
+        .join(Response, Response.tcn == Transaction.tcn)
+        .where(Response.kind == "IAR", Response.recipient_role == "field_office")
+        .order_by(Transaction.booking_date, Transaction.tcn if order == "tcn" else Transaction.id)).all())
 
 
 def _iar(uow: UnitOfWork, tcn: str) -> tuple[Transaction, Response]:

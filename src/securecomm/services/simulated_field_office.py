@@ -43,7 +43,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from securecomm.domain.clock import FixedClock
 from securecomm.domain.detainers import DetainerError, LawSchedule
@@ -77,17 +77,13 @@ def carry_through(engine: Engine, sessions: Callable, *, seed: int, params: Deta
     from securecomm.policy.detainers import load_laws
     from securecomm.services import detainers
     from securecomm.services.unit_of_work import UnitOfWork
-    from securecomm.store.workflow_models import Response, Transaction
 
     laws = laws or load_laws()
     clock = FixedClock(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     timers = Principal(SYSTEM, Role.SYSTEM)
     with sessions() as s:
-        iars = s.execute(select(Transaction.tcn, Transaction.ori, Transaction.booking_date, Response.recipient,
-                                Response.summary)
-                         .join(Response, Response.tcn == Transaction.tcn)
-                         .where(Response.kind == "IAR", Response.recipient_role == "field_office")
-                         .order_by(Transaction.booking_date, Transaction.tcn)).all()
+        iars = [(r.tcn, r.ori, r.booking_date, r.field_office, r.summary)
+                for r in detainers.field_office_iars(s, order="tcn")]
         zones = {ori: agency_zone(agency_row(s, ori)) for ori in sorted({r[1] for r in iars})}
     counts: Counter[str] = Counter()
 

@@ -49,6 +49,9 @@ from securecomm.simulation.plan import (CRIMINAL_IMPRESSION, IMMIGRATION_IMPRESS
 DEFAULT_FINGERS = (2, 7)
 #: How the galleries are searched (``run_plan(search=)``).
 SEARCHES = ("exhaustive", "indexed")
+#: Bookings the worker runs per write transaction (``Worker.run_batched``: the simulation is the store's
+#: only writer while it runs).
+BATCH = 50
 
 
 class SimulationError(RuntimeError):
@@ -282,7 +285,8 @@ def _fast_sqlite(engine: Engine) -> None:
 def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...] = DEFAULT_FINGERS,
              overrides: Overrides = Overrides(), base_run: str | None = None,
              progress: Callable[[str, int], Callable[[int], None]] = _null_progress,
-             field_office: Callable[..., dict[str, int]] | None = None, search: str = "exhaustive") -> SimResult:
+             field_office: Callable[..., dict[str, int]] | None = None, search: str = "exhaustive",
+             batch: int = BATCH) -> SimResult:
     """Everything of the module docstring, into ``engine``'s store (which must hold no bookings).
 
     ``field_office(engine, plan=, laws=, progress=)`` is step 6 (None: no detainer decisions).
@@ -290,7 +294,19 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     candidate index of ``engine.index`` shortlists :data:`~securecomm.engine.index.SHORTLIST` subjects per
     search for the matcher; the same scores for those, a mate off the shortlist is missed -- often with
     two fingers: benchmarks/bench_simulation_search.py).
+    ``batch``: bookings the worker runs per write transaction (``Worker.run_batched``); 0 runs every stage
+    in a transaction of its own (``Worker.run``, as ``securecomm work`` does) -- the same store either way.
     """
+    from securecomm.engine.threads import blas_threads
+
+    with blas_threads(1):  # one worker, one thread: OpenBLAS's idle threads only spin (engine.threads)
+        return _run_plan(engine, plan, run_id=run_id, fingers=fingers, overrides=overrides, base_run=base_run,
+                         progress=progress, field_office=field_office, search=search, batch=batch)
+
+
+def _run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...], overrides: Overrides,
+              base_run: str | None, progress: Callable[[str, int], Callable[[int], None]],
+              field_office: Callable[..., dict[str, int]] | None, search: str, batch: int) -> SimResult:
     from securecomm.engine.tenprint import DEFAULT_THRESHOLDS, Thresholds
     from securecomm.store.workflow_models import Transaction
     from securecomm.workflow.gallery import Galleries
@@ -330,11 +346,16 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     sib = {a["ori"]: a["sib_ori"] for a in plan.agencies}
     tick = progress("submitting bookings", len(plan.bookings))
     people = {p.index: p for p in plan.people}
-    for b in plan.bookings:
-        booking = Booking(ori=b.ori, tcn=b.tcn, dai=FBI_ORI, date=b.date, person=people[b.person].person,
-                          arrest_date=b.date, charges=b.charges, sib_ori=sib.get(b.ori, ""))
-        submit_templates(engine, booking, templates[(b.person, b.impression)], min_fingers=len(fingers))
-        tick(1)
+    from securecomm.workflow.queue import write_session
+
+    for start in range(0, len(plan.bookings), 200):  # 200 bookings per write transaction
+        with write_session(engine) as s:
+            for b in plan.bookings[start:start + 200]:
+                booking = Booking(ori=b.ori, tcn=b.tcn, dai=FBI_ORI, date=b.date, person=people[b.person].person,
+                                  arrest_date=b.date, charges=b.charges, sib_ori=sib.get(b.ori, ""))
+                submit_templates(engine, booking, templates[(b.person, b.impression)], min_fingers=len(fingers),
+                                 session=s)
+                tick(1)
     t, c = lap("submit", t, c)
     config = PipelineConfig(min_fingers=len(fingers), policy_version=overrides.policy_version,
                             state_limits=overrides.state_limits)
@@ -346,9 +367,16 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     worker = Worker(engine, config, owner=f"simulation-{run_id}"[:96], lease_seconds=600.0,
                     galleries=Galleries(thresholds, index_dir=index_dir))
     tick = progress("pipeline (bookings)", len(plan.bookings))
-    worker.run(until_empty=True, on_step=lambda: tick(1))
+    # the store's only writer: BATCH bookings per write transaction (Worker.run_batched), the same stages
+    def work(on_step=None) -> None:
+        if batch > 0:
+            worker.run_batched(batch=batch, on_step=on_step)
+        else:
+            worker.run(until_empty=True, on_step=on_step)
+
+    work(on_step=lambda: tick(1))
     while _answer_reviews(engine, plan, fins, result):
-        worker.run(until_empty=True)
+        work()
     t, c = lap("pipeline", t, c)
     if field_office is not None:
         from securecomm.store.workflow_models import Response

@@ -36,14 +36,46 @@ def _rows(kind: str, session: Session, after_id: int) -> Iterable[tuple[int, str
     yield from repo.gallery_rows(after_id)
 
 
+def _holds(backend: Any, key: str) -> bool:
+    """Whether a search backend holds a subject (its ``__contains__``, else its list of ids)."""
+    try:
+        return key in backend
+    except TypeError:
+        return key in backend.subject_ids()
+
+
+class ProbeCache:
+    """The last probe's fingers prepared for matching (their cylinders), shared by a worker's two galleries:
+    a booking's criminal and immigration searches use the same fingers, so they are prepared once. Keyed by
+    the templates' bytes: another probe, even of the same booking, is prepared afresh. The same Prepared
+    objects a search would make itself, so the same scores."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._prepared: dict[int, Any] = {}
+
+    def prepare(self, probe: Mapping[int, Template]) -> Mapping[int, Any]:
+        from securecomm.engine.match import prepare
+
+        if not all(isinstance(t, Template) for t in probe.values()):
+            return probe  # already prepared, or something the gallery will refuse with its own message
+        key = tuple(sorted((pos, t.to_bytes()) for pos, t in probe.items()))
+        if key != self._key:
+            self._key, self._prepared = key, {pos: prepare(t) for pos, t in probe.items()}
+        return self._prepared
+
+
 class RepositoryGallery:
     """One repository's templates in memory, topped up before each search."""
 
     def __init__(self, kind: str, thresholds: Thresholds | None = None, index_dir: Path | str | None = None,
-                 verify: bool = True) -> None:
+                 verify: bool = True, probes: ProbeCache | None = None) -> None:
         if kind not in ("criminal", "immigration"):
             raise ValueError(f"unknown repository {kind!r}")
         self.kind = kind
+        self.probes = probes if probes is not None else ProbeCache()
+        #: (watermark, keys added, keys replaced) since checkpoint(); None when no checkpoint is held
+        self._checkpoint: tuple[int, list[str], set[str]] | None = None
         self.watermark = 0
         self.index_path = Path(index_dir) / kind if index_dir is not None else None
         backend = None
@@ -68,12 +100,39 @@ class RepositoryGallery:
         for row_id, key, templates in _rows(self.kind, session, self.watermark):
             fingers = {int(p): Template.from_bytes(b) for p, b in templates.items()}
             if fingers:
+                if self._checkpoint is not None:
+                    self._checkpoint[1].append(key)
+                    if key in self._checkpoint[2] or _holds(self.gallery.backend, key):
+                        self._checkpoint[2].add(key)  # replaced: a rollback cannot restore the old one
                 self.gallery.add(key, fingers)
             self.watermark = max(self.watermark, int(row_id))
             n += 1
         if isinstance(self.gallery.backend, IndexedBackend):
             self.gallery.backend.watermark = self.watermark
         return n
+
+    def checkpoint(self) -> None:
+        """Remember what the gallery holds now: a write transaction begins whose rows it may read before they
+        are committed (``Worker.run_batched``); :meth:`rollback` forgets them if it is rolled back."""
+        self._checkpoint = (self.watermark, [], set())
+
+    def rollback(self) -> None:
+        """Forget the subjects added since :meth:`checkpoint` (their rows were rolled back): the gallery is
+        again what the repository holds. Rebuilt from the rows when one of them replaced an older subject."""
+        if self._checkpoint is None:
+            return
+        watermark, added, replaced = self._checkpoint
+        self._checkpoint = None
+        if replaced:
+            backend = type(self.gallery.backend)()
+            self.gallery = TenprintGallery(self.gallery.thresholds, backend=backend)
+            self.watermark = 0
+        else:
+            for key in reversed(added):
+                self.gallery.remove(key)
+            self.watermark = watermark
+        if isinstance(self.gallery.backend, IndexedBackend):
+            self.gallery.backend.watermark = self.watermark
 
     def save(self) -> None:
         """Write the indexed gallery (and its watermark) to its folder, for the next worker to map."""
@@ -84,7 +143,7 @@ class RepositoryGallery:
     def search(self, session: Session, probe: Mapping[int, Template], k: int = 5) -> SearchResult:
         """Top up from the repository, then search 1:N (``watermark`` then says what was searched)."""
         self.refresh(session)
-        return self.gallery.search(probe, k=k)
+        return self.gallery.search(self.probes.prepare(probe), k=k)
 
     def search_since(self, session: Session, probe: Mapping[int, Template], after_id: int,
                      k: int = 5) -> SearchResult | None:
@@ -101,7 +160,7 @@ class RepositoryGallery:
                 late.add(key, fingers)
         if not len(late):
             return None
-        return late.search(probe, k=k)
+        return late.search(self.probes.prepare(probe), k=k)
 
     @staticmethod
     def key_of(subject_id: str) -> str:
@@ -118,12 +177,23 @@ class Galleries:
         (``criminal/`` and ``immigration/``), loaded if present; None: the exhaustive search.
         ``verify=False`` skips the files' SHA-256 check at load: only for a folder that
         :func:`prepare_index` has just checked or written on this machine (worker start stays short)."""
-        self.criminal = RepositoryGallery("criminal", thresholds, index_dir, verify)
-        self.immigration = RepositoryGallery("immigration", thresholds, index_dir, verify)
+        probes = ProbeCache()  # a booking's two searches prepare its fingers once
+        self.criminal = RepositoryGallery("criminal", thresholds, index_dir, verify, probes)
+        self.immigration = RepositoryGallery("immigration", thresholds, index_dir, verify, probes)
 
     def save(self) -> None:
         self.criminal.save()
         self.immigration.save()
+
+    def checkpoint(self) -> None:
+        """:meth:`RepositoryGallery.checkpoint` of both galleries."""
+        self.criminal.checkpoint()
+        self.immigration.checkpoint()
+
+    def rollback(self) -> None:
+        """:meth:`RepositoryGallery.rollback` of both galleries."""
+        self.criminal.rollback()
+        self.immigration.rollback()
 
     def refresh(self, session: Session) -> dict[str, Any]:
         return {"criminal": self.criminal.refresh(session), "immigration": self.immigration.refresh(session)}

@@ -114,35 +114,50 @@ class JobQueue:
         instead of being handed out again, so a crash loop is bounded.
         """
         while True:
-            token = str(uuid.uuid4())
-            now = self.clock.now()
-            expires = now + dt.timedelta(seconds=self.lease_seconds)
             with write_session(self.engine) as session:
-                pick = (select(Job.id, Job.attempts, Job.tcn, Job.stage)
-                        .where(Job.state == "ready", Job.available_at <= now,
-                               (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < now))
-                        .order_by(Job.priority.desc(), Job.id)
-                        .limit(1))
-                if not _is_sqlite(session):
-                    pick = pick.with_for_update(skip_locked=True)
-                row = session.execute(pick).one_or_none()
-                if row is None:
-                    return None
-                job_id, attempts, tcn, stage = row  # row locked (PostgreSQL) / write lock held (SQLite)
-                if attempts >= self.max_attempts:
-                    session.execute(
-                        update(Job).where(Job.id == job_id)
-                        .values(state="failed", lease_token=None, lease_owner=None, lease_expires_at=None,
-                                updated_at=now,
-                                last_error=f"abandoned {attempts} times at this stage (workers died on it)"))
-                    continue
-                session.execute(
-                    update(Job).where(Job.id == job_id)
-                    .values(lease_token=token, lease_owner=self.owner, lease_expires_at=expires,
-                            attempts=attempts + 1, updated_at=now)
-                )
-            return Lease(job_id=job_id, tcn=tcn, stage=stage, token=token, owner=self.owner,
-                         attempts=attempts + 1, expires_at=expires)
+                got = self._claim_one(session)
+            if got is not False:
+                return got
+
+    def claim_in(self, session: Session) -> Lease | None:
+        """:meth:`claim` inside the caller's write transaction (the batched single-writer mode of
+        ``Worker.run_batched``): the lease is written only when the caller commits."""
+        while True:
+            got = self._claim_one(session)
+            if got is not False:
+                return got
+
+    def _claim_one(self, session: Session) -> Lease | None | bool:
+        """One claim attempt in ``session``: a lease, None (nothing runnable) or False (a job was parked as
+        failed: look again)."""
+        token = str(uuid.uuid4())
+        now = self.clock.now()
+        expires = now + dt.timedelta(seconds=self.lease_seconds)
+        pick = (select(Job.id, Job.attempts, Job.tcn, Job.stage)
+                .where(Job.state == "ready", Job.available_at <= now,
+                       (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < now))
+                .order_by(Job.priority.desc(), Job.id)
+                .limit(1))
+        if not _is_sqlite(session):
+            pick = pick.with_for_update(skip_locked=True)
+        row = session.execute(pick).one_or_none()
+        if row is None:
+            return None
+        job_id, attempts, tcn, stage = row  # row locked (PostgreSQL) / write lock held (SQLite)
+        if attempts >= self.max_attempts:
+            session.execute(
+                update(Job).where(Job.id == job_id)
+                .values(state="failed", lease_token=None, lease_owner=None, lease_expires_at=None,
+                        updated_at=now,
+                        last_error=f"abandoned {attempts} times at this stage (workers died on it)"))
+            return False
+        session.execute(
+            update(Job).where(Job.id == job_id)
+            .values(lease_token=token, lease_owner=self.owner, lease_expires_at=expires,
+                    attempts=attempts + 1, updated_at=now)
+        )
+        return Lease(job_id=job_id, tcn=tcn, stage=stage, token=token, owner=self.owner,
+                     attempts=attempts + 1, expires_at=expires)
 
     def advance(self, session: Session, lease: Lease, *, next_stage: str | None,
                 state: str = "ready") -> Lease | None:
