@@ -56,6 +56,7 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -395,22 +396,59 @@ def submit_all(engine, inputs: dict, n: int) -> tuple[list[str], set[str], float
     return tcns, iar, time.monotonic() - t
 
 
-def _work_cpu(url: str, args) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Run ``work`` to completion; (wall s, CPU s of it and its workers, the process)."""
+def _tree_schedstat(root: int, seen: dict[int, tuple[float, float]]) -> None:
+    """Latest on-CPU and run-queue-wait seconds of every thread of ``root`` and its descendants, by thread id
+    (Linux /proc/<pid>/task/<tid>/schedstat: time running, time runnable but waiting for a CPU)."""
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                run, wait, _ = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
+                seen[int(tid)] = (int(run) / 1e9, int(wait) / 1e9)
+                stack.extend(int(k) for k in Path(f"/proc/{pid}/task/{tid}/children").read_text().split())
+            except (OSError, ValueError):
+                pass
+
+
+def _work_cpu(url: str, args) -> tuple[float, float, subprocess.CompletedProcess, dict]:
+    """Run ``work`` to completion; (wall s, CPU s of it and its workers, the process, its threads' scheduling:
+    ``runqueue_wait_s`` is the time its processes were ready to run but another process held the CPU -- on a
+    shared machine, wall time the run lost to others, not to the pipeline)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seen: dict[int, tuple[float, float]] = {}
     t = time.monotonic()
-    proc = subprocess.run(work_cmd(url, args.workers, len(args.fingers), "--lease", str(args.lease)),
-                          env=child_env(), capture_output=True, text=True)
+    proc = subprocess.Popen(work_cmd(url, args.workers, len(args.fingers), "--lease", str(args.lease)),
+                            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler_done = False
+
+    def sample() -> None:
+        while not sampler_done:
+            _tree_schedstat(proc.pid, seen)
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    sampler_done = True
+    sampler.join()
     wall = time.monotonic() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc
+    sched = {"threads": len(seen), "on_cpu_s": sum(v[0] for v in seen.values()),
+             "runqueue_wait_s": sum(v[1] for v in seen.values())}
+    return (wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+            subprocess.CompletedProcess(proc.args, proc.returncode, out, err), sched)
 
 
 def mode_throughput(args, inputs, url, engine) -> dict:
     # start-up alone (imports, extractor, galleries) on the empty queue, to tell it from per-booking work
-    startup_wall, startup_cpu, _ = _work_cpu(url, args)
+    startup_wall, startup_cpu, _, startup_sched = _work_cpu(url, args)
     tcns, iar, submit_s = submit_all(engine, inputs, args.bookings)
-    wall, cpu, proc = _work_cpu(url, args)
+    wall, cpu, proc, sched = _work_cpu(url, args)
     span, _ = stage_span(engine, tcns)
     check = check_exactly_once(engine, tcns, iar)
     return {"bookings": len(tcns), "submit_s": submit_s, "work_exit": proc.returncode,
@@ -418,6 +456,10 @@ def mode_throughput(args, inputs, url, engine) -> dict:
             "bookings_per_s": len(tcns) / span, "bookings_per_s_with_startup": len(tcns) / wall,
             "worker_cpu_s": cpu, "startup_wall_s": startup_wall, "startup_cpu_s": startup_cpu,
             "worker_cpu_s_per_booking": max(0.0, cpu - startup_cpu) / len(tcns),
+            # time the run's processes were runnable but waited for a CPU another process held (sampled every
+            # 0.1 s from /proc; start-up included): the run's share of the machine, apart from the pipeline
+            "sched": sched, "startup_sched": startup_sched,
+            "runqueue_wait_share": sched["runqueue_wait_s"] / (args.workers * wall),
             "latency_bulk": latencies(engine, tcns),
             "check": check}
 
