@@ -25,6 +25,10 @@ by the transaction; nothing is reused across bookings). Renders are cached under
   ``--workers`` processes at once (``extraction_bound_concurrent``: two extractions
   side by side cost each more CPU than one alone, which the workers pay too). ``work``
   runs with the operator's environment: the bench passes none of its own pool sizes.
+  On a shared machine the workers also wait for CPUs other processes hold: the run's
+  threads' run-queue wait (/proc schedstat, sampled every 0.1 s) is reported, over the
+  whole run and within the processing span, with the rate the span would give without
+  it (``*_less_runqueue_wait``: an estimate, each worker's share of the wait taken off).
 * ``latency``: ``work --workers N --follow`` running; bookings submitted at ``--rate``
   per second (Poisson arrivals); latency = IAR (or, without an IAR, the last response)
   ``created_at`` - ``received_at``, p50/p95.
@@ -329,6 +333,32 @@ def latencies(engine, tcns: list[str]) -> dict:
             "last_response_p95_s": _pct(to_last, 0.95)}
 
 
+def _between(timeline: list[tuple[float, float, float]], first: float, last: float) -> dict:
+    """On-CPU and run-queue-wait seconds accrued between two instants (epoch s), from the sampled timeline."""
+    def at(t: float) -> tuple[float, float]:
+        before = [x for x in timeline if x[0] <= t]
+        row = before[-1] if before else (t, 0.0, 0.0)
+        return row[1], row[2]
+
+    (c0, w0), (c1, w1) = at(first), at(last)
+    return {"on_cpu_s": c1 - c0, "runqueue_wait_s": w1 - w0, "span_s": last - first}
+
+
+def stage_times(engine, tcns: list[str]) -> tuple[float, float]:
+    """Epoch seconds of the run's first committed stage and of its last answer (the span of ``stage_span``)."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from securecomm.store.workflow_models import Response, StageRun, Transaction
+
+    with Session(engine) as s:
+        first = s.scalar(select(func.min(StageRun.finished_at)).where(StageRun.tcn.in_(tcns)))
+        last = s.scalar(select(func.max(Transaction.finished_at)).where(Transaction.tcn.in_(tcns)))
+        last_resp = s.scalar(select(func.max(Response.created_at)).where(Response.tcn.in_(tcns)))
+    end = max(x for x in (last, last_resp) if x is not None)
+    return first.timestamp(), end.timestamp()
+
+
 def stage_span(engine, tcns: list[str]) -> tuple[float, float]:
     """Seconds from the run's first committed stage to its last (for bookings/s without start-up)."""
     from sqlalchemy import func, select
@@ -425,10 +455,12 @@ def _work_cpu(url: str, args) -> tuple[float, float, subprocess.CompletedProcess
     proc = subprocess.Popen(work_cmd(url, args.workers, len(args.fingers), "--lease", str(args.lease)),
                             env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sampler_done = False
+    timeline: list[tuple[float, float, float]] = []  # (time.time(), on-CPU s, run-queue wait s) so far
 
     def sample() -> None:
         while not sampler_done:
             _tree_schedstat(proc.pid, seen)
+            timeline.append((time.time(), sum(v[0] for v in seen.values()), sum(v[1] for v in seen.values())))
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -439,7 +471,7 @@ def _work_cpu(url: str, args) -> tuple[float, float, subprocess.CompletedProcess
     wall = time.monotonic() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     sched = {"threads": len(seen), "on_cpu_s": sum(v[0] for v in seen.values()),
-             "runqueue_wait_s": sum(v[1] for v in seen.values())}
+             "runqueue_wait_s": sum(v[1] for v in seen.values()), "timeline": timeline}
     return (wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
             subprocess.CompletedProcess(proc.args, proc.returncode, out, err), sched)
 
@@ -450,6 +482,9 @@ def mode_throughput(args, inputs, url, engine) -> dict:
     tcns, iar, submit_s = submit_all(engine, inputs, args.bookings)
     wall, cpu, proc, sched = _work_cpu(url, args)
     span, _ = stage_span(engine, tcns)
+    first, last = stage_times(engine, tcns)
+    in_span = _between(sched.pop("timeline"), first, last)
+    startup_sched.pop("timeline")
     check = check_exactly_once(engine, tcns, iar)
     return {"bookings": len(tcns), "submit_s": submit_s, "work_exit": proc.returncode,
             "work_tail": proc.stdout[-400:] + proc.stderr[-400:], "wall_s": wall, "processing_s": span,
@@ -460,6 +495,11 @@ def mode_throughput(args, inputs, url, engine) -> dict:
             # 0.1 s from /proc; start-up included): the run's share of the machine, apart from the pipeline
             "sched": sched, "startup_sched": startup_sched,
             "runqueue_wait_share": sched["runqueue_wait_s"] / (args.workers * wall),
+            # the same within the processing span (first to last committed stage): the wall time the workers
+            # lost to other processes there, and the rate they would have had on cores of their own (an
+            # estimate: each worker's share of the wait taken off the span)
+            "span_sched": in_span,
+            "bookings_per_s_less_runqueue_wait": len(tcns) / max(1e-9, span - in_span["runqueue_wait_s"] / args.workers),
             "latency_bulk": latencies(engine, tcns),
             "check": check}
 
@@ -668,6 +708,8 @@ def main(argv: list[str] | None = None) -> int:
                                                        / r["worker_cpu_s_per_booking"])
         r["fraction_of_extraction_bound_bracket"] = r["bookings_per_s"] / (
             args.workers / result["extraction_bound"]["cpu_s_per_booking_bracket"])
+        r["fraction_of_extraction_bound_less_runqueue_wait"] = (
+            r["bookings_per_s_less_runqueue_wait"] / result["extraction_bound"]["limit_bookings_per_s"])
         if "extraction_bound_concurrent" in result:
             ec = result["extraction_bound_concurrent"]
             r["fraction_of_concurrent_extraction_bound"] = r["bookings_per_s"] / ec["limit_bookings_per_s"]
