@@ -524,7 +524,23 @@ def _wait_done(engine, tcns: list[str], timeout: float) -> bool:
     return False
 
 
+def _catches_sigterm(pid: int) -> bool:
+    """Whether ``pid`` has installed a SIGTERM handler yet (Linux: SigCgt in /proc/<pid>/status)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            caught = next(line for line in f if line.startswith("SigCgt:")).split()[1]
+    except (OSError, StopIteration):
+        return False
+    return bool(int(caught, 16) & (1 << (signal.SIGTERM - 1)))
+
+
 def _stop(proc: subprocess.Popen) -> int:
+    """SIGTERM ``work`` and wait for it. A supervisor the soak has just restarted may still be in the
+    interpreter's start-up, where SIGTERM's default action kills it (-15): wait (up to 30 s) until it can
+    take the signal; from its first import on, it stops cleanly (securecomm.cli)."""
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and not _catches_sigterm(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
