@@ -124,3 +124,18 @@ def test_sigterm_while_work_starts_stops_it_cleanly(store, db_url, tmp_path):
             proc.wait()
         log.close()
     assert code == 0, (tmp_path / "work.log").read_text()[-2000:]
+
+
+def test_a_worker_orphaned_before_it_started_watching_stops():
+    """The orphan watch compares the parent it was given (the supervisor multiprocessing spawned it from) with
+    the current one: a worker whose supervisor died while it was still starting stops too."""
+    from securecomm.workflow.pipeline import _stop_when_orphaned
+
+    stop = threading.Event()
+    dead_supervisor = 2**22 + 12345  # not our parent: as if ours had died and we were handed to init
+    _stop_when_orphaned(stop, every=0.05, parent=dead_supervisor)
+    assert stop.wait(PROMPT)
+    quiet = threading.Event()
+    _stop_when_orphaned(quiet, every=0.05, parent=os.getppid())  # a live parent: no stop
+    assert not quiet.wait(0.3)
+    quiet.set()  # ends the watch thread

@@ -594,12 +594,21 @@ def _worker_process(url: str, config: PipelineConfig, lease_seconds: float, foll
         engine.dispose()
 
 
-def _stop_when_orphaned(stop: threading.Event, every: float = 1.0) -> None:
+def _stop_when_orphaned(stop: threading.Event, every: float = 1.0, parent: int | None = None) -> None:
     """Set ``stop`` when the supervising process is gone (killed): the worker finishes the booking in hand and
-    exits, instead of following the queue forever beside the supervisor's replacement."""
+    exits, instead of following the queue forever beside the supervisor's replacement.
+
+    ``parent``: the supervisor's pid, by default the one multiprocessing recorded when it spawned this process
+    -- not ``os.getppid()`` read here: a supervisor killed while this process was still starting has already
+    handed it to init by then, and such a worker never noticed (a chaos run left workers following an empty
+    queue for minutes after its end).
+    """
+    import multiprocessing
     import os
 
-    parent = os.getppid()
+    if parent is None:
+        spawner = multiprocessing.parent_process()
+        parent = spawner.pid if spawner is not None and spawner.pid else os.getppid()
 
     def watch() -> None:
         while not stop.wait(every):
