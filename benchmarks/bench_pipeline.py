@@ -25,6 +25,10 @@ by the transaction; nothing is reused across bookings). Renders are cached under
   ``--workers`` processes at once (``extraction_bound_concurrent``: two extractions
   side by side cost each more CPU than one alone, which the workers pay too). ``work``
   runs with the operator's environment: the bench passes none of its own pool sizes.
+  On a shared machine the workers also wait for CPUs other processes hold: the run's
+  threads' run-queue wait (/proc schedstat, sampled every 0.1 s) is reported, over the
+  whole run and within the processing span, with the rate the span would give without
+  it (``*_less_runqueue_wait``: an estimate, each worker's share of the wait taken off).
 * ``latency``: ``work --workers N --follow`` running; bookings submitted at ``--rate``
   per second (Poisson arrivals); latency = IAR (or, without an IAR, the last response)
   ``created_at`` - ``received_at``, p50/p95.
@@ -56,6 +60,7 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -328,6 +333,32 @@ def latencies(engine, tcns: list[str]) -> dict:
             "last_response_p95_s": _pct(to_last, 0.95)}
 
 
+def _between(timeline: list[tuple[float, float, float]], first: float, last: float) -> dict:
+    """On-CPU and run-queue-wait seconds accrued between two instants (epoch s), from the sampled timeline."""
+    def at(t: float) -> tuple[float, float]:
+        before = [x for x in timeline if x[0] <= t]
+        row = before[-1] if before else (t, 0.0, 0.0)
+        return row[1], row[2]
+
+    (c0, w0), (c1, w1) = at(first), at(last)
+    return {"on_cpu_s": c1 - c0, "runqueue_wait_s": w1 - w0, "span_s": last - first}
+
+
+def stage_times(engine, tcns: list[str]) -> tuple[float, float]:
+    """Epoch seconds of the run's first committed stage and of its last answer (the span of ``stage_span``)."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from securecomm.store.workflow_models import Response, StageRun, Transaction
+
+    with Session(engine) as s:
+        first = s.scalar(select(func.min(StageRun.finished_at)).where(StageRun.tcn.in_(tcns)))
+        last = s.scalar(select(func.max(Transaction.finished_at)).where(Transaction.tcn.in_(tcns)))
+        last_resp = s.scalar(select(func.max(Response.created_at)).where(Response.tcn.in_(tcns)))
+    end = max(x for x in (last, last_resp) if x is not None)
+    return first.timestamp(), end.timestamp()
+
+
 def stage_span(engine, tcns: list[str]) -> tuple[float, float]:
     """Seconds from the run's first committed stage to its last (for bookings/s without start-up)."""
     from sqlalchemy import func, select
@@ -395,29 +426,80 @@ def submit_all(engine, inputs: dict, n: int) -> tuple[list[str], set[str], float
     return tcns, iar, time.monotonic() - t
 
 
-def _work_cpu(url: str, args) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Run ``work`` to completion; (wall s, CPU s of it and its workers, the process)."""
+def _tree_schedstat(root: int, seen: dict[int, tuple[float, float]]) -> None:
+    """Latest on-CPU and run-queue-wait seconds of every thread of ``root`` and its descendants, by thread id
+    (Linux /proc/<pid>/task/<tid>/schedstat: time running, time runnable but waiting for a CPU)."""
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                run, wait, _ = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
+                seen[int(tid)] = (int(run) / 1e9, int(wait) / 1e9)
+                stack.extend(int(k) for k in Path(f"/proc/{pid}/task/{tid}/children").read_text().split())
+            except (OSError, ValueError):
+                pass
+
+
+def _work_cpu(url: str, args) -> tuple[float, float, subprocess.CompletedProcess, dict]:
+    """Run ``work`` to completion; (wall s, CPU s of it and its workers, the process, its threads' scheduling:
+    ``runqueue_wait_s`` is the time its processes were ready to run but another process held the CPU -- on a
+    shared machine, wall time the run lost to others, not to the pipeline)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seen: dict[int, tuple[float, float]] = {}
     t = time.monotonic()
-    proc = subprocess.run(work_cmd(url, args.workers, len(args.fingers), "--lease", str(args.lease)),
-                          env=child_env(), capture_output=True, text=True)
+    proc = subprocess.Popen(work_cmd(url, args.workers, len(args.fingers), "--lease", str(args.lease)),
+                            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler_done = False
+    timeline: list[tuple[float, float, float]] = []  # (time.time(), on-CPU s, run-queue wait s) so far
+
+    def sample() -> None:
+        while not sampler_done:
+            _tree_schedstat(proc.pid, seen)
+            timeline.append((time.time(), sum(v[0] for v in seen.values()), sum(v[1] for v in seen.values())))
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    sampler_done = True
+    sampler.join()
     wall = time.monotonic() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc
+    sched = {"threads": len(seen), "on_cpu_s": sum(v[0] for v in seen.values()),
+             "runqueue_wait_s": sum(v[1] for v in seen.values()), "timeline": timeline}
+    return (wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+            subprocess.CompletedProcess(proc.args, proc.returncode, out, err), sched)
 
 
 def mode_throughput(args, inputs, url, engine) -> dict:
     # start-up alone (imports, extractor, galleries) on the empty queue, to tell it from per-booking work
-    startup_wall, startup_cpu, _ = _work_cpu(url, args)
+    startup_wall, startup_cpu, _, startup_sched = _work_cpu(url, args)
     tcns, iar, submit_s = submit_all(engine, inputs, args.bookings)
-    wall, cpu, proc = _work_cpu(url, args)
+    wall, cpu, proc, sched = _work_cpu(url, args)
     span, _ = stage_span(engine, tcns)
+    first, last = stage_times(engine, tcns)
+    in_span = _between(sched.pop("timeline"), first, last)
+    startup_sched.pop("timeline")
     check = check_exactly_once(engine, tcns, iar)
     return {"bookings": len(tcns), "submit_s": submit_s, "work_exit": proc.returncode,
             "work_tail": proc.stdout[-400:] + proc.stderr[-400:], "wall_s": wall, "processing_s": span,
             "bookings_per_s": len(tcns) / span, "bookings_per_s_with_startup": len(tcns) / wall,
             "worker_cpu_s": cpu, "startup_wall_s": startup_wall, "startup_cpu_s": startup_cpu,
             "worker_cpu_s_per_booking": max(0.0, cpu - startup_cpu) / len(tcns),
+            # time the run's processes were runnable but waited for a CPU another process held (sampled every
+            # 0.1 s from /proc; start-up included): the run's share of the machine, apart from the pipeline
+            "sched": sched, "startup_sched": startup_sched,
+            "runqueue_wait_share": sched["runqueue_wait_s"] / (args.workers * wall),
+            # the same within the processing span (first to last committed stage): the wall time the workers
+            # lost to other processes there, and the rate they would have had on cores of their own (an
+            # estimate: each worker's share of the wait taken off the span)
+            "span_sched": in_span,
+            "bookings_per_s_less_runqueue_wait": len(tcns) / max(1e-9, span - in_span["runqueue_wait_s"] / args.workers),
             "latency_bulk": latencies(engine, tcns),
             "check": check}
 
@@ -442,7 +524,23 @@ def _wait_done(engine, tcns: list[str], timeout: float) -> bool:
     return False
 
 
+def _catches_sigterm(pid: int) -> bool:
+    """Whether ``pid`` has installed a SIGTERM handler yet (Linux: SigCgt in /proc/<pid>/status)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            caught = next(line for line in f if line.startswith("SigCgt:")).split()[1]
+    except (OSError, StopIteration):
+        return False
+    return bool(int(caught, 16) & (1 << (signal.SIGTERM - 1)))
+
+
 def _stop(proc: subprocess.Popen) -> int:
+    """SIGTERM ``work`` and wait for it. A supervisor the soak has just restarted may still be in the
+    interpreter's start-up, where SIGTERM's default action kills it (-15): wait (up to 30 s) until it can
+    take the signal; from its first import on, it stops cleanly (securecomm.cli)."""
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and not _catches_sigterm(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -626,6 +724,8 @@ def main(argv: list[str] | None = None) -> int:
                                                        / r["worker_cpu_s_per_booking"])
         r["fraction_of_extraction_bound_bracket"] = r["bookings_per_s"] / (
             args.workers / result["extraction_bound"]["cpu_s_per_booking_bracket"])
+        r["fraction_of_extraction_bound_less_runqueue_wait"] = (
+            r["bookings_per_s_less_runqueue_wait"] / result["extraction_bound"]["limit_bookings_per_s"])
         if "extraction_bound_concurrent" in result:
             ec = result["extraction_bound_concurrent"]
             r["fraction_of_concurrent_extraction_bound"] = r["bookings_per_s"] / ec["limit_bookings_per_s"]

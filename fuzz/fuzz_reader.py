@@ -1,7 +1,9 @@
 """Coverage-guided fuzzing of the ANSI/NIST-ITL reader and the EBTS Type-2 parsers (atheris).
 
 Not run in CI (atheris is not a test dependency; the hypothesis suite in
-tests/interchange/test_fuzz.py is). Contract under test: whatever the bytes,
+tests/interchange/test_fuzz.py is). Contract under test, defined once in
+``securecomm.interchange.contract`` (which tests/interchange/test_corpus.py
+checks in CI on every corpus file): whatever the bytes,
 ``read_transaction`` / ``inspect_transaction`` and every ``parse_*`` either
 return or raise :class:`TransactionRejected` whose errors each name record,
 field and reason -- any other exception, a crash of the interpreter or a
@@ -73,46 +75,10 @@ def main() -> None:
     import atheris
 
     with atheris.instrument_imports(include=["securecomm.interchange"]):
-        from securecomm.interchange import (
-            TransactionRejected, parse_booking, parse_criminal_enrolment, parse_errt, parse_immigration_enrolment,
-            parse_sre, read_transaction,
-        )
-        from securecomm.interchange import text
-        from securecomm.interchange.limits import default_limits
-        from securecomm.interchange.reader import inspect_transaction
-
-    limits = default_limits()
-
-    parsers = (parse_booking, parse_criminal_enrolment, parse_immigration_enrolment, parse_sre, parse_errt)
-
-    def check(exc: TransactionRejected) -> None:
-        if not exc.errors or not all(e.record and e.field and e.reason for e in exc.errors):
-            raise AssertionError(f"rejection without record/field/reason: {exc.errors!r}")
+        from securecomm.interchange import contract
 
     def one_input(data: bytes) -> None:
-        try:
-            inspect_transaction(data)
-            tx = read_transaction(data)
-        except TransactionRejected as exc:
-            check(exc)
-            return
-        tx.finger_images()
-        # semantic oracle: what the reader accepts stays within the pixel budget ...
-        if sum(a.size for a in tx.images.values()) > limits.max_transaction_pixels:
-            raise AssertionError("decoded pixels beyond the transaction budget")
-        for parse in parsers:
-            try:
-                if parse in (parse_sre, parse_errt):
-                    parse(tx)
-                else:
-                    value = parse(tx, min_fingers=0)  # type: ignore[call-arg]
-                    # ... and no accepted name carries a control, format or bidi character
-                    p = value.person
-                    for name in (p.last_name, p.first_name, p.middle_name):
-                        if text.bad_character(name, encoding="UTF-8") is not None:
-                            raise AssertionError(f"accepted name with a bad character: {name!r}")
-            except TransactionRejected as exc:
-                check(exc)
+        contract.check(data)  # anything but a return is a finding (securecomm.interchange.contract)
 
     atheris.Setup(sys.argv, one_input)
     atheris.Fuzz()

@@ -81,3 +81,61 @@ def test_sigterm_stops_work_while_its_only_job_is_in_retry_back_off(store, scena
     with Session(store) as s:
         job = s.scalars(select(Job).where(Job.tcn == tcn)).one()
     assert (job.state, job.stage, job.attempts, job.lease_token) == ("ready", "validate", 1, None)
+
+
+def _catches_sigterm(pid: int) -> bool:
+    """Whether process ``pid`` has a SIGTERM handler installed (Linux: SigCgt in /proc/<pid>/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        caught = next(line for line in f if line.startswith("SigCgt:")).split()[1]
+    return bool(int(caught, 16) & (1 << (signal.SIGTERM - 1)))
+
+
+def test_workers_stopped_while_still_starting_count_as_a_clean_stop(store):
+    """A worker process stopped before its SIGTERM handler is installed (spawned a moment ago: a chaos run's
+    replacement, or a stop right after start) dies of the signal; it held no job, so the stop is clean."""
+    from securecomm.workflow.pipeline import run_workers
+
+    stop = threading.Event()
+    timer = threading.Timer(0.1, stop.set)  # the spawned workers are still importing
+    timer.start()
+    try:
+        codes = run_workers(store, 2, PipelineConfig(min_fingers=2), lease_seconds=30, follow=True, stop=stop)
+    finally:
+        timer.cancel()
+    assert codes == [0, 0]
+
+
+def test_sigterm_while_work_starts_stops_it_cleanly(store, db_url, tmp_path):
+    """`work --workers 2 --follow` stopped the moment it can take a signal -- before its worker processes are
+    up -- exits 0 (it used to report the workers' deaths by that SIGTERM as a failure, exit status 1)."""
+    log = open(tmp_path / "work.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "securecomm", "work", "--db", db_url, "--workers", "2",
+                             "--follow", "--quiet"], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 60
+        while not _catches_sigterm(proc.pid):
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "work.log").read_text()
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=PROMPT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    assert code == 0, (tmp_path / "work.log").read_text()[-2000:]
+
+
+def test_a_worker_orphaned_before_it_started_watching_stops():
+    """The orphan watch compares the parent it was given (the supervisor multiprocessing spawned it from) with
+    the current one: a worker whose supervisor died while it was still starting stops too."""
+    from securecomm.workflow.pipeline import _stop_when_orphaned
+
+    stop = threading.Event()
+    dead_supervisor = 2**22 + 12345  # not our parent: as if ours had died and we were handed to init
+    _stop_when_orphaned(stop, every=0.05, parent=dead_supervisor)
+    assert stop.wait(PROMPT)
+    quiet = threading.Event()
+    _stop_when_orphaned(quiet, every=0.05, parent=os.getppid())  # a live parent: no stop
+    assert not quiet.wait(0.3)
+    quiet.set()  # ends the watch thread

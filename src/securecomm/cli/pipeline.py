@@ -279,6 +279,11 @@ def work(once: Annotated[bool, typer.Option("--once", help="run one job, then st
     moment loses nothing: their jobs are taken over when the lease runs out.
     ``--follow`` keeps the workers waiting for new bookings until SIGTERM.
     """
+    from securecomm.workflow.pipeline import stop_on_sigterm
+
+    stop = stop_on_sigterm()  # from here on SIGTERM means "finish the booking in hand, then exit 0"
+    if stop.is_set():  # it came while this command was still starting (cli/__init__): nothing has begun
+        return
     from securecomm.services import PermissionDenied
     from securecomm.services import pipeline as pipeline_service
     from securecomm.workflow.queue import JobQueue
@@ -300,12 +305,11 @@ def work(once: Annotated[bool, typer.Option("--once", help="run one job, then st
                     console.print(f"search index {index_dir}: {added['criminal']} criminal and "
                                   f"{added['immigration']} immigration subjects added since it was saved")
                 galleries = Galleries(index_dir=index_dir, verify=False)  # just checked: not hashed twice
+            if stop.is_set():
+                return
             _work_here(pipeline_service.worker(engine, principal, config, lease_seconds=lease, galleries=galleries),
-                       queue, once, quiet, follow)
+                       queue, once, quiet, follow, stop)
             return
-        from securecomm.workflow.pipeline import stop_on_sigterm
-
-        stop = stop_on_sigterm()
         restarts: list[int] = []
         with _progress(disable=quiet) as bar:
             task = bar.add_task(f"processing ({workers} workers)", total=1)
@@ -325,11 +329,11 @@ def work(once: Annotated[bool, typer.Option("--once", help="run one job, then st
         _fail(f"worker exit codes {codes}")
 
 
-def _work_here(worker, queue, once: bool, quiet: bool, follow: bool = False) -> None:
-    """One worker in this process: one job, or until the queue is empty (with a progress bar)."""
-    from securecomm.workflow.pipeline import stop_on_sigterm
-
-    stop = stop_on_sigterm()
+def _work_here(worker, queue, once: bool, quiet: bool, follow: bool, stop) -> None:
+    """One worker in this process: one job, or until the queue is empty (with a progress bar); ``stop``: set by
+    SIGTERM."""
+    if stop.is_set():
+        return
     if once:
         console.print(f"{int(worker.step())} job(s) processed")
         return

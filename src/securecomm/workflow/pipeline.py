@@ -627,6 +627,9 @@ def _worker_process(url: str, config: PipelineConfig, lease_seconds: float, foll
                     threads: int | None = None) -> None:
     """Target of one worker process: its own engine and galleries, until the queue is empty (or, with
     ``follow``, until SIGTERM). ``threads``: the cap on its compute threads (engine.threads)."""
+    stop = stop_on_sigterm()  # first: a stop request from now on lets the booking in hand finish
+    if stop.is_set():  # stopped while this process was starting: it has taken nothing yet
+        return
     from securecomm.store.db import make_engine
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -634,7 +637,6 @@ def _worker_process(url: str, config: PipelineConfig, lease_seconds: float, foll
         from securecomm.engine import threads as compute_threads
 
         compute_threads.limit(threads)
-    stop = stop_on_sigterm()
     _stop_when_orphaned(stop)
     engine = make_engine(url)
     try:
@@ -646,12 +648,21 @@ def _worker_process(url: str, config: PipelineConfig, lease_seconds: float, foll
         engine.dispose()
 
 
-def _stop_when_orphaned(stop: threading.Event, every: float = 1.0) -> None:
+def _stop_when_orphaned(stop: threading.Event, every: float = 1.0, parent: int | None = None) -> None:
     """Set ``stop`` when the supervising process is gone (killed): the worker finishes the booking in hand and
-    exits, instead of following the queue forever beside the supervisor's replacement."""
+    exits, instead of following the queue forever beside the supervisor's replacement.
+
+    ``parent``: the supervisor's pid, by default the one multiprocessing recorded when it spawned this process
+    -- not ``os.getppid()`` read here: a supervisor killed while this process was still starting has already
+    handed it to init by then, and such a worker never noticed (a chaos run left workers following an empty
+    queue for minutes after its end).
+    """
+    import multiprocessing
     import os
 
-    parent = os.getppid()
+    if parent is None:
+        spawner = multiprocessing.parent_process()
+        parent = spawner.pid if spawner is not None and spawner.pid else os.getppid()
 
     def watch() -> None:
         while not stop.wait(every):
@@ -663,12 +674,18 @@ def _stop_when_orphaned(stop: threading.Event, every: float = 1.0) -> None:
 
 
 def stop_on_sigterm() -> threading.Event:
-    """An event set by SIGTERM: the worker finishes the booking in hand, then exits cleanly."""
+    """An event set by SIGTERM: the worker finishes the booking in hand, then exits cleanly.
+
+    A SIGTERM already received by a handler that only recorded it (``requests``: the one the CLI installs
+    while ``securecomm work`` starts, securecomm.cli) sets the event at once.
+    """
     import signal
 
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        early = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        if getattr(early, "requests", None):
+            stop.set()
     return stop
 
 
@@ -709,7 +726,10 @@ def run_workers(engine: Engine, workers: int, config: PipelineConfig | None = No
     (with ``follow``: until ``stop``), at most ``max_restarts`` times in all (default: 5 per worker, so a
     worker that cannot start -- a broken model -- does not loop); ``on_restart`` gets the dead worker's exit
     code. The codes returned are those of the last process in each slot. With ``follow`` the workers keep
-    polling an empty queue until ``stop`` is set; then each finishes the booking in hand (SIGTERM).
+    polling an empty queue until ``stop`` is set; then each finishes the booking in hand (SIGTERM) and
+    exits 0. A worker still starting when it is stopped (a replacement just spawned) dies of that SIGTERM
+    before its handler is installed: it cannot have held a job yet (the handler comes before its first
+    claim), so that stop counts as a clean one (code 0), not as a crash.
     ``on_poll`` gets the queue's counts by state every ``poll`` seconds (for a progress bar).
     ``threads``: compute threads per worker (default: the cores divided among the workers, at least 1,
     so that N workers on N cores do not make their library thread pools compete; engine.threads).
@@ -741,6 +761,8 @@ def run_workers(engine: Engine, workers: int, config: PipelineConfig | None = No
                 os.environ.pop(k, None)
         return p
 
+    if stop is not None and stop.is_set():  # stopped before anything started
+        return []
     procs = [start() for _ in range(max(1, workers))]
     stopping = False
     try:
@@ -772,7 +794,17 @@ def run_workers(engine: Engine, workers: int, config: PipelineConfig | None = No
             p.join()
     if on_poll is not None:
         _poll(queue, on_poll)
-    return [int(p.exitcode or 0) for p in procs]
+    return [_exit_code(p.exitcode, stopping) for p in procs]
+
+
+def _exit_code(code: int | None, stopped: bool) -> int:
+    """A worker's exit code as ``run_workers`` reports it: killed by the SIGTERM that stopped it (it was still
+    starting, so it held no job) is a clean stop."""
+    import signal
+
+    if stopped and code == -signal.SIGTERM:
+        return 0
+    return int(code or 0)
 
 
 def _poll(queue: JobQueue, on_poll: Callable[[dict[str, int]], None]) -> None:
