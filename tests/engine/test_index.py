@@ -121,9 +121,9 @@ def test_corrupt_or_missing_index_is_refused(data, tmp_path):
     b = IndexedBackend()
     b.add("A", gallery[0])
     b.save(tmp_path / "idx")
-    bits = tmp_path / "idx" / "bits.npy"
-    bits.write_bytes(bits.read_bytes()[:-64])  # truncated
-    with pytest.raises(IndexCorrupt, match="bits.npy"):
+    z = tmp_path / "idx" / "z.npy"
+    z.write_bytes(z.read_bytes()[:-64])  # truncated
+    with pytest.raises(IndexCorrupt, match="z.npy"):
         IndexedBackend.load(tmp_path / "idx")
     with pytest.raises(IndexCorrupt, match="manifest"):
         IndexedBackend.load(tmp_path / "nowhere")
