@@ -507,10 +507,19 @@ class IndexedBackend:
         """Matcher scores of the shortlisted subjects only (the others are not returned)."""
         return self._verify(probe, self.candidates(probe))
 
+    #: Subjects decoded at a time by :meth:`exhaustive_finger_scores` (bounds its memory).
+    EXHAUSTIVE_CHUNK = 4096
+
     def exhaustive_finger_scores(self, probe: Mapping[int, Prepared]) -> tuple[list[str], np.ndarray]:
         """Matcher scores of every live subject (calibration, agreement checks): slow."""
-        slots = np.array([s for s in self._slot.values()], np.int64)
-        return self._verify(probe, np.sort(slots))
+        slots = np.sort(np.array([s for s in self._slot.values()], np.int64))
+        ids: list[str] = []
+        parts = [np.zeros((0, 10), np.float32)]
+        for at in range(0, slots.size, self.EXHAUSTIVE_CHUNK):
+            got_ids, got = self._verify(probe, slots[at:at + self.EXHAUSTIVE_CHUNK])
+            ids.extend(got_ids)
+            parts.append(got)
+        return ids, np.concatenate(parts)
 
     # -- persistence ---------------------------------------------------------------------------
 
