@@ -206,3 +206,28 @@ def test_compact_storage_gives_the_same_scores_and_rankings(data, tmp_path):
         assert np.allclose(ss, sb, rtol=1e-6, atol=0)  # BLAS may sum a mapped matrix in another order
     assert np.array_equal(again._bcodes[again.slots_of(ids)],
                           np.stack([mem._codes[mem._slot[s] - mem._n_base] for s in ids]))
+
+
+def test_damage_is_found_without_the_full_checksum(data, tmp_path):
+    """verify=False (a worker on an index just checked) still refuses a truncated file (sizes are in the
+    manifest) and a damaged cylinder stream when it is read (zlib's Adler-32)."""
+    gallery, probes, _, _, _ = data
+    b = IndexedBackend(shortlist=5)
+    for s, card in enumerate(gallery[:6]):
+        b.add(f"S{s}", card)
+    b.save(tmp_path / "idx")
+    tpl = tmp_path / "idx" / "tpl.npy"
+    tpl.write_bytes(tpl.read_bytes()[:-10])
+    with pytest.raises(IndexCorrupt, match="tpl.npy is not the size"):
+        IndexedBackend.load(tmp_path / "idx", verify=False)
+    b.save(tmp_path / "idx")
+    z = tmp_path / "idx" / "z.npy"
+    raw = bytearray(z.read_bytes())
+    for i in range(len(raw) // 2, len(raw) // 2 + 64):
+        raw[i] ^= 0x5A
+    z.write_bytes(bytes(raw))
+    with pytest.raises(IndexCorrupt, match="z.npy does not match its checksum"):
+        IndexedBackend.load(tmp_path / "idx")
+    damaged = IndexedBackend.load(tmp_path / "idx", verify=False)
+    with pytest.raises(IndexCorrupt, match="cylinder stream"):
+        damaged.exhaustive_finger_scores(probes[0])

@@ -217,7 +217,10 @@ def _decode_into(blob, n: int, bits: np.ndarray, valid: np.ndarray, at: int) -> 
     """Inverse of :func:`_encode`: write a row's n cylinders into bits[at:at+n], valid[at:at+n, :SW]."""
     if n == 0:
         return
-    raw = np.frombuffer(zlib.decompress(blob), "<u8")
+    try:  # a zlib stream carries its own Adler-32: a damaged row is refused where it is read
+        raw = np.frombuffer(zlib.decompress(blob), "<u8")
+    except zlib.error as exc:
+        raise IndexCorrupt(f"a cylinder stream does not decode ({exc}); rebuild the index") from None
     if raw.size != n * (K.CW + K.SW):
         raise IndexCorrupt(f"a cylinder stream holds {raw.size} words, not {n * (K.CW + K.SW)}; rebuild the index")
     bits[at:at + n] = raw[:n * K.CW].reshape(n, K.CW)
@@ -587,9 +590,10 @@ class IndexedBackend:
             sums[name] = _sha256(path)
         (tmp / "ids.json").write_text(json.dumps(ids))
         sums["ids"] = _sha256(tmp / "ids.json")
+        sizes = {name: (tmp / (f"{name}.npy" if name != "ids" else "ids.json")).stat().st_size for name in sums}
         manifest = {"format": FORMAT_VERSION, "subjects": len(ids), "watermark": int(self.watermark),
                     "code_dims": CODE_DIMS, "bins": [N_DIST, N_ALPHA, N_BETA], "d_range": list(D_RANGE),
-                    "sha256": sums}
+                    "sha256": sums, "bytes": sizes}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
         if folder.exists():
@@ -600,7 +604,12 @@ class IndexedBackend:
 
     @classmethod
     def load(cls, folder: Path | str, shortlist: int = SHORTLIST, verify: bool = True) -> "IndexedBackend":
-        """Map a saved index back; :class:`IndexCorrupt` (never a half-read index) if it is not whole."""
+        """Map a saved index back; :class:`IndexCorrupt` (never a half-read index) if it is not whole.
+
+        Every file's size is checked against the manifest; ``verify`` also checks every file's
+        SHA-256 (reading the whole index: ~1 s per GB). Without it, a damaged cylinder stream is
+        still refused when it is read (zlib's own Adler-32), with :class:`IndexCorrupt`.
+        """
         folder = Path(folder)
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
@@ -611,10 +620,14 @@ class IndexedBackend:
                 or tuple(manifest.get("d_range") or ()) != D_RANGE:
             raise IndexCorrupt(f"index {folder}: another format or code layout; rebuild it")
         sums = manifest.get("sha256") or {}
+        sizes = manifest.get("bytes") or {}
         arrays: dict[str, np.ndarray] = {}
         try:
             for name in (*_ARRAYS, "ids"):
                 path = folder / (f"{name}.npy" if name != "ids" else "ids.json")
+                if path.stat().st_size != sizes.get(name):  # cheap, always: a truncated or grown file
+                    raise IndexCorrupt(f"index {folder}: {path.name} is not the size its manifest records; "
+                                       "rebuild it")
                 if verify and _sha256(path) != sums.get(name):
                     raise IndexCorrupt(f"index {folder}: {path.name} does not match its checksum; rebuild it")
                 if name != "ids":
