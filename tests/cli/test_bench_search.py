@@ -67,6 +67,7 @@ def test_bench_search_index_dir_builds_resumes_and_reuses(tmp_path):
     assert out["built_now"] and out["on_disk_mb"] > 0
     out = bench("--subjects", "24", "--index-dir", str(one), "--save-every", "5", "--exhaustive-sample", "2")
     assert out["built_in_this_run"] and out["load_s"] is not None and out["exhaustive_agreement_pct"] is not None
+    assert out["exhaustive_rank1_agreement_mated_pct"] == 100.0  # the mate, found either way
     again = bench("--subjects", "24", "--index-dir", str(one), "--exhaustive-sample", "0")
     assert not again["built_in_this_run"] and again["build_s"] == out["build_s"]  # reused, not rebuilt
     assert again["fnir_pct"] == out["fnir_pct"] and again["hit_threshold"] == out["hit_threshold"]

@@ -16,7 +16,8 @@ is timed apart) through :meth:`TenprintGallery.add_many`. The indexed search
   (the non-mated probes of the sample), and FNIR is the share of mated probes whose rank-1
   candidate is not the mate or scores below that threshold;
 * agreement: the same decision as exhaustive at the same bands (hit at the indexed FPIR 0.1 %
-  threshold, review at FPIR 1 %), and the same subject where that decision is not no-hit;
+  threshold, review at FPIR 1 %), and the same subject where that decision is not no-hit; and
+  rank-1 agreement (the same best subject with the same fused score), mated and non-mated apart;
 * the mate's rank in the candidate index (what sizes the shortlist), for every mated probe.
 """
 
@@ -293,7 +294,8 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
         "fnir_pct": fnir(idx_best[:len(mated)], mates, t_hit),
         "exhaustive_sample": len(sample_pos), "exhaustive_mated": k_m, "exhaustive_non_mated": k_n,
         "exhaustive_hit_threshold": None, "fnir_exhaustive_pct": None, "fnir_indexed_on_sample_pct": None,
-        "exhaustive_agreement_pct": None,
+        "exhaustive_agreement_pct": None, "exhaustive_rank1_agreement_mated_pct": None,
+        "exhaustive_rank1_agreement_non_mated_pct": None,
         "cpus": os.cpu_count(),
     }
     if k_n:
@@ -309,4 +311,11 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
             da, db = bands.decide(a_s), bands.decide(b_s)
             agree += da == db and (db == "no_hit" or a_id == b_id)
         out["exhaustive_agreement_pct"] = round(100.0 * agree / len(sample_pos), 2)
+        # rank 1 as such: the same best subject with the same fused score (mated probes: the mate found
+        # either way; non-mated ones: whether the exhaustive search's best impostor made the shortlist)
+        same = [idx_best[i][0] == ex_best[i][0] and abs(idx_best[i][1] - ex_best[i][1]) < 1e-9 for i in sample_pos]
+        if k_m:
+            out["exhaustive_rank1_agreement_mated_pct"] = round(100.0 * float(np.mean(same[:k_m])), 2)
+        if k_n:
+            out["exhaustive_rank1_agreement_non_mated_pct"] = round(100.0 * float(np.mean(same[k_m:])), 2)
     return out
