@@ -257,8 +257,11 @@ class _Base:
         total = int(offsets[-1])
         bits = np.empty((total, K.CW), np.uint64)
         valid = np.empty((total, K.CW), np.uint64)
-        for i, r in enumerate(rows.tolist()):
-            _decode_into(z[int(zoff[r]):int(zoff[r + 1])], int(counts[i]), bits, valid, int(offsets[i]))
+        if total:
+            mv = memoryview(z)  # slices of a memoryview: no array object per row
+            for s, e, n, at in zip(zoff[rows].tolist(), zoff[rows + 1].tolist(), counts.tolist(),
+                                   offsets[:-1].tolist()):
+                _decode_into(mv[s:e], n, bits, valid, at)
         for k in range(1, K.ND):  # the spatial mask repeated per layer, as the kernels take it
             valid[:, k * K.SW:(k + 1) * K.SW] = valid[:, :K.SW]
         idx = np.repeat(c0 - offsets[:-1], counts) + np.arange(total, dtype=np.int64)
