@@ -36,6 +36,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import mmap
 import os
 import shutil
 import zlib
@@ -330,6 +331,17 @@ _OFFSETS = {"subject_rows": None, "cyl_off": ("cx", "cy", "ca"), "z_off": ("z",)
             "lz_off": ("lz",), "tpl_off": ("tpl",)}
 _DATA_OF = {d: o for o, ds in _OFFSETS.items() if ds for d in ds}
 _COPY_BLOCK = 1 << 22  # elements copied at a time from a mapped file (bounded memory)
+
+
+def _random_access(arr: np.ndarray) -> None:
+    """Tell the kernel a mapped array is read at random (a shortlist's rows): no read-ahead around each
+    row, so a worker maps (and reads from disk) the pages it uses, not ~128 KB around each."""
+    m = getattr(arr, "_mmap", None)
+    if m is not None and hasattr(mmap, "MADV_RANDOM"):
+        try:
+            m.madvise(mmap.MADV_RANDOM)
+        except OSError:  # advice only
+            pass
 
 
 def _runs(keep: np.ndarray) -> list[tuple[int, int]]:
@@ -637,6 +649,8 @@ class IndexedBackend:
                     # copy-on-write: removals and re-enrolments change this process's view only
                     arrays[name] = np.load(path, mmap_mode="c" if name in ("codes", "live") else "r",
                                            allow_pickle=False)
+                    if name in _DATA_OF:
+                        _random_access(arrays[name])
             ids = json.loads((folder / "ids.json").read_text())
         except OSError as exc:
             raise IndexCorrupt(f"index {folder}: {exc.__class__.__name__} reading it; rebuild it") from None
