@@ -49,3 +49,31 @@ def test_empirical_threshold():
     assert empirical_threshold([3.0, 1.0], 0.001) > 3.0  # at most 1/n
     with pytest.raises(ValueError):
         empirical_threshold([], 0.001)
+
+
+def test_bench_search_index_dir_builds_resumes_and_reuses(tmp_path):
+    """--index-dir: the build is saved in steps and resumable; a finished one is reused by later runs."""
+    import numpy as np
+
+    from securecomm.engine.index import IndexedBackend
+
+    def bench(*args):
+        r = CliRunner().invoke(app, ["bench", "search", "--probes", "4", "--shortlist", "5", "--json", *args])
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout)
+
+    one = tmp_path / "one"
+    out = bench("--subjects", "12", "--index-dir", str(one), "--save-every", "5", "--build-only")
+    assert out["built_now"] and out["on_disk_mb"] > 0
+    out = bench("--subjects", "24", "--index-dir", str(one), "--save-every", "5", "--exhaustive-sample", "2")
+    assert out["built_in_this_run"] and out["load_s"] is not None and out["exhaustive_agreement_pct"] is not None
+    assert out["exhaustive_rank1_agreement_mated_pct"] == 100.0  # the mate, found either way
+    again = bench("--subjects", "24", "--index-dir", str(one), "--exhaustive-sample", "0")
+    assert not again["built_in_this_run"] and again["build_s"] == out["build_s"]  # reused, not rebuilt
+    assert again["fnir_pct"] == out["fnir_pct"] and again["hit_threshold"] == out["hit_threshold"]
+    bench("--subjects", "24", "--index-dir", str(tmp_path / "two"), "--build-only")  # in one go
+    a, b = IndexedBackend.load(one), IndexedBackend.load(tmp_path / "two")
+    assert a.subject_ids() == b.subject_ids() == [f"S{i}" for i in range(24)]
+    assert np.array_equal(a._bcodes, b._bcodes)
+    r = CliRunner().invoke(app, ["bench", "search", "--subjects", "24", "--seed", "8", "--index-dir", str(one)])
+    assert r.exit_code == 2 and "seed 8" in r.output  # another gallery's folder is not overwritten

@@ -121,9 +121,9 @@ def test_corrupt_or_missing_index_is_refused(data, tmp_path):
     b = IndexedBackend()
     b.add("A", gallery[0])
     b.save(tmp_path / "idx")
-    bits = tmp_path / "idx" / "bits.npy"
-    bits.write_bytes(bits.read_bytes()[:-64])  # truncated
-    with pytest.raises(IndexCorrupt, match="bits.npy"):
+    z = tmp_path / "idx" / "z.npy"
+    z.write_bytes(z.read_bytes()[:-64])  # truncated
+    with pytest.raises(IndexCorrupt, match="z.npy"):
         IndexedBackend.load(tmp_path / "idx")
     with pytest.raises(IndexCorrupt, match="manifest"):
         IndexedBackend.load(tmp_path / "nowhere")
@@ -164,3 +164,70 @@ def test_bulk_verification_equals_pair_by_pair(data, tmp_path):
         for pos in range(1, 11):
             want = match_prepared(probe[pos], enrolled[pos]) if pos in enrolled and pos in probe else np.nan
             assert (np.isnan(got[i, pos - 1]) and np.isnan(want)) or got[i, pos - 1] == np.float32(want), (sid, pos)
+
+
+def test_compact_storage_gives_the_same_scores_and_rankings(data, tmp_path):
+    """Format 2 stores cylinders compressed and unpadded: decoding gives the very cylinders, so every
+    subject's scores and the rankings equal the in-memory index's, also after a loaded index with a
+    removal and a new enrolment is saved again (its saved subjects copied as they are)."""
+    gallery, probes, strangers, _, _ = data
+    mem = IndexedBackend(shortlist=15)
+    for s, card in enumerate(gallery[:50]):
+        mem.add(f"S{s}", card)
+    mem.save(tmp_path / "a")
+    disk = IndexedBackend.load(tmp_path / "a", shortlist=15)
+    for sid in ("S0", "S33"):  # bit for bit the cylinders that were enrolled
+        for pos, p in mem.fingers(sid).items():
+            q = disk.fingers(sid)[pos]
+            for name in ("bits", "valid", "x", "y", "angle"):
+                got, want = getattr(q.cyl, name), getattr(p.cyl, name)
+                assert got.dtype == want.dtype and np.array_equal(got, want), (sid, pos, name)
+            assert q.cyl.n_minutiae == p.cyl.n_minutiae and q.template.to_bytes() == p.template.to_bytes()
+    raw = sum(p.cyl.bits.nbytes + p.cyl.valid.nbytes + 3 * p.cyl.x.nbytes
+              for s in range(50) for p in gallery[s].values())
+    stored = sum((tmp_path / "a" / f).stat().st_size for f in ("z.npy", "cx.npy", "cy.npy", "ca.npy"))
+    assert stored < raw / 3  # 248 bytes a cylinder before, about 62 now
+    # a removal, a late enrolment, saved again: runs of the loaded subjects copied, the new one encoded
+    for b in (mem, disk):
+        b.remove("S7")
+        b.add("LATE", gallery[60])
+    disk.save(tmp_path / "b")
+    again = IndexedBackend.load(tmp_path / "b", shortlist=15)
+    ids = mem.subject_ids()
+    assert sorted(again.subject_ids()) == sorted(ids)
+    for probe in probes[:6] + strangers[:2]:
+        want = mem.verify(probe, ids)
+        assert np.array_equal(again.verify(probe, ids), want, equal_nan=True)
+        assert np.array_equal(disk.verify(probe, ids), want, equal_nan=True)
+        q = subject_code(probe)
+        sm, ss = mem.ranked(q)
+        sa, sb = again.ranked(q)
+        assert [mem._ids[i] for i in sm] == [again._ids[i] for i in sa]
+        assert np.allclose(ss, sb, rtol=1e-6, atol=0)  # BLAS may sum a mapped matrix in another order
+    assert np.array_equal(again._bcodes[again.slots_of(ids)],
+                          np.stack([mem._codes[mem._slot[s] - mem._n_base] for s in ids]))
+
+
+def test_damage_is_found_without_the_full_checksum(data, tmp_path):
+    """verify=False (a worker on an index just checked) still refuses a truncated file (sizes are in the
+    manifest) and a damaged cylinder stream when it is read (zlib's Adler-32)."""
+    gallery, probes, _, _, _ = data
+    b = IndexedBackend(shortlist=5)
+    for s, card in enumerate(gallery[:6]):
+        b.add(f"S{s}", card)
+    b.save(tmp_path / "idx")
+    tpl = tmp_path / "idx" / "tpl.npy"
+    tpl.write_bytes(tpl.read_bytes()[:-10])
+    with pytest.raises(IndexCorrupt, match="tpl.npy is not the size"):
+        IndexedBackend.load(tmp_path / "idx", verify=False)
+    b.save(tmp_path / "idx")
+    z = tmp_path / "idx" / "z.npy"
+    raw = bytearray(z.read_bytes())
+    for i in range(len(raw) // 2, len(raw) // 2 + 64):
+        raw[i] ^= 0x5A
+    z.write_bytes(bytes(raw))
+    with pytest.raises(IndexCorrupt, match="z.npy does not match its checksum"):
+        IndexedBackend.load(tmp_path / "idx")
+    damaged = IndexedBackend.load(tmp_path / "idx", verify=False)
+    with pytest.raises(IndexCorrupt, match="cylinder stream"):
+        damaged.exhaustive_finger_scores(probes[0])

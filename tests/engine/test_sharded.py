@@ -120,9 +120,9 @@ def test_partition_of_a_saved_index_and_corruption(local_ray, data, tmp_path):
     finally:
         loaded.close()
 
-    bits = tmp_path / "two" / "shard-01" / "bits.npy"
-    bits.write_bytes(bits.read_bytes()[:-64])  # truncated: refused, never half-read
-    with pytest.raises(IndexCorrupt, match="bits.npy"):
+    z = tmp_path / "two" / "shard-01" / "z.npy"
+    z.write_bytes(z.read_bytes()[:-64])  # truncated: refused, never half-read
+    with pytest.raises(IndexCorrupt, match="z.npy"):
         RayShardedBackend.load(tmp_path / "two", cpus_per_shard=0.5)
     with pytest.raises(IndexCorrupt, match="shards.json"):
         RayShardedBackend.load(tmp_path / "nowhere", cpus_per_shard=0.5)

@@ -28,7 +28,10 @@ def test_the_index_is_prepared_once_and_the_workers_decide_through_it(store, sce
         saved = IndexedBackend.load(folder / kind)
         assert 0 < len(saved) <= added[kind]
         assert json.loads((folder / kind / "manifest.json").read_text())["watermark"] > 0
+    stamp = {k: (folder / k / "manifest.json").stat().st_mtime_ns for k in ("criminal", "immigration")}
     assert prepare_index(store, folder) == {"criminal": 0, "immigration": 0}  # nothing new since it was saved
+    # ... and then nothing is rewritten
+    assert stamp == {k: (folder / k / "manifest.json").stat().st_mtime_ns for k in ("criminal", "immigration")}
 
     for raw in scenario.bookings.values():
         assert submit(store, raw).outcome == "queued"

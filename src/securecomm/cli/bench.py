@@ -109,6 +109,12 @@ def search(
                                             help="non-mated probes (the FPIR threshold's sample); then "
                                                  "--probes is the number of mated probes"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="enrolment threads (default: CPUs)"),
+    index_dir: Optional[Path] = typer.Option(None, "--index-dir", help="build the gallery into a saved index "
+                                             "there (saved every --save-every subjects; an interrupted build "
+                                             "resumes, a finished one is reused), then load it and search"),
+    save_every: int = typer.Option(10_000, "--save-every", min=1, help="subjects between saves with --index-dir"),
+    build_only: bool = typer.Option(False, "--build-only", help="stop after the build (with --index-dir: "
+                                    "build apart, then time the searches in another run)"),
 ) -> None:
     """Indexed 1:N search on a synthetic template gallery: build, size, latency, accuracy vs exhaustive."""
     from securecomm.synth import search_bench
@@ -119,7 +125,8 @@ def search(
     try:
         result = search_bench.run(subjects, probes, gallery, seed=seed, shortlist=shortlist,
                                   exhaustive_sample=sample, store=store, progress=say, non_mated=non_mated,
-                                  threads=threads)
+                                  threads=threads, index_dir=index_dir, save_every=save_every,
+                                  build_only=build_only)
     except (ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)

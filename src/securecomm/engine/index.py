@@ -36,8 +36,10 @@ import dataclasses
 import hashlib
 import json
 import math
+import mmap
 import os
 import shutil
+import zlib
 from pathlib import Path
 from typing import Mapping
 
@@ -183,9 +185,18 @@ class IndexCorrupt(RuntimeError):
 
 
 #: Files of a saved index, and the version of their layout.
-FORMAT_VERSION = 1
-_ARRAYS = ("codes", "live", "subject_rows", "row_pos", "cyl_off", "bits", "valid", "cx", "cy", "ca", "n_min",
-           "lcyl_off", "lbits", "lvalid", "lx", "ly", "la", "ln_min", "tpl_off", "tpl")
+#:
+#: Version 2 (compact): a finger row's cylinders are stored as one zlib stream of their bit
+#: cylinders (CW words each) followed by their spatial validity masks (SW words each, not the ND
+#: copies the kernels take); the minutiae of the cylinders as float32 when that is exact (float64
+#: otherwise: the dtype is the file's); nothing is padded. Decoding gives the very arrays
+#: :func:`securecomm.engine.mcc.cylinders` built (a test compares the scores).
+FORMAT_VERSION = 2
+_ARRAYS = ("codes", "live", "subject_rows", "row_pos", "cyl_off", "z_off", "z", "cx", "cy", "ca", "n_min",
+           "lcyl_off", "lz_off", "lz", "lx", "ly", "la", "ln_min", "tpl_off", "tpl")
+#: zlib level of the cylinder streams (6: 4.3x on synthetic plain prints; 9 gains 3 % for 9x the time).
+ZLIB_LEVEL = 6
+_COLS = {"": ("cx", "cy", "ca"), "l": ("lx", "ly", "la")}
 
 
 def _sha256(path: Path) -> str:
@@ -194,6 +205,27 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 22), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _encode(c: Cylinders) -> bytes:
+    """One row's cylinders as stored: zlib(bits [n, CW] then spatial masks [n, SW]), little-endian words."""
+    body = np.concatenate([np.ascontiguousarray(c.bits, "<u8").ravel(),
+                           np.ascontiguousarray(c.valid[:, :K.SW], "<u8").ravel()])
+    return zlib.compress(body.tobytes(), ZLIB_LEVEL)
+
+
+def _decode_into(blob, n: int, bits: np.ndarray, valid: np.ndarray, at: int) -> None:
+    """Inverse of :func:`_encode`: write a row's n cylinders into bits[at:at+n], valid[at:at+n, :SW]."""
+    if n == 0:
+        return
+    try:  # a zlib stream carries its own Adler-32: a damaged row is refused where it is read
+        raw = np.frombuffer(zlib.decompress(blob), "<u8")
+    except zlib.error as exc:
+        raise IndexCorrupt(f"a cylinder stream does not decode ({exc}); rebuild the index") from None
+    if raw.size != n * (K.CW + K.SW):
+        raise IndexCorrupt(f"a cylinder stream holds {raw.size} words, not {n * (K.CW + K.SW)}; rebuild the index")
+    bits[at:at + n] = raw[:n * K.CW].reshape(n, K.CW)
+    valid[at:at + n, :K.SW] = raw[n * K.CW:].reshape(n, K.SW)
 
 
 class _Base:
@@ -215,48 +247,51 @@ class _Base:
             out[int(a["row_pos"][r])] = Prepared(cyl, tpl, learned)
         return out
 
+    def _part(self, rows: np.ndarray, pre: str) -> PackedGallery:
+        """The cylinders of saved rows (``pre``: "" classical, "l" learned), decoded, as one packed gallery."""
+        a = self.a
+        off, zoff, z = np.asarray(a[pre + "cyl_off"]), a[pre + "z_off"], a[pre + "z"]
+        c0, c1 = off[rows], off[rows + 1]
+        counts = c1 - c0
+        offsets = np.zeros(rows.size + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        total = int(offsets[-1])
+        bits = np.empty((total, K.CW), np.uint64)
+        valid = np.empty((total, K.CW), np.uint64)
+        if total:
+            mv = memoryview(z)  # slices of a memoryview: no array object per row
+            for s, e, n, at in zip(zoff[rows].tolist(), zoff[rows + 1].tolist(), counts.tolist(),
+                                   offsets[:-1].tolist()):
+                _decode_into(mv[s:e], n, bits, valid, at)
+        for k in range(1, K.ND):  # the spatial mask repeated per layer, as the kernels take it
+            valid[:, k * K.SW:(k + 1) * K.SW] = valid[:, :K.SW]
+        idx = np.repeat(c0 - offsets[:-1], counts) + np.arange(total, dtype=np.int64)
+        xs, ys, as_ = (np.ascontiguousarray(a[name][idx], np.float64) for name in _COLS[pre])
+        return PackedGallery(bits, valid, xs, ys, as_, offsets)
+
     def pack_rows(self, rows: np.ndarray) -> PackedGallery:
         """The fingers of saved rows as one packed gallery (for one bulk ``match_many`` per position).
 
-        Read straight from the mapped cylinder arrays (no template is decoded). A row whose template
+        Decoded straight from the mapped arrays (no template is decoded). A row whose template
         is fused carries its learned cylinders; :func:`match_many` fuses exactly when
         :func:`match_prepared` would (both need ``min_cylinders`` learned cylinders on each side).
         """
         rows = np.asarray(rows, np.int64)
-
-        def part(pre: str) -> PackedGallery:
-            a = self.a
-            off = np.asarray(a[pre + "cyl_off"])
-            c0, c1 = off[rows], off[rows + 1]
-            counts = c1 - c0
-            offsets = np.zeros(rows.size + 1, np.int64)
-            np.cumsum(counts, out=offsets[1:])
-            idx = np.repeat(c0 - offsets[:-1], counts) + np.arange(int(offsets[-1]), dtype=np.int64)
-            col = (lambda name: np.ascontiguousarray(a[name][idx]))
-            valid = np.ascontiguousarray(np.tile(a[pre + "valid"][idx], (1, K.ND)))
-            return PackedGallery(col(pre + "bits"), valid, col(pre + "x" if pre else "cx"),
-                                 col(pre + "y" if pre else "cy"), col(pre + "a" if pre else "ca"), offsets)
-
-        g = part("")
+        g = self._part(rows, "")
         loff = np.asarray(self.a["lcyl_off"])
         fused = (loff[rows + 1] - loff[rows]) > 0
         if fused.any():
-            g = dataclasses.replace(g, learned=part("l"), fused=fused)
+            g = dataclasses.replace(g, learned=self._part(rows, "l"), fused=fused)
         return g
 
     def _cyl(self, r: int, pre: str) -> Cylinders:
-        a = self.a
-        c0, c1 = int(a[pre + "cyl_off"][r]), int(a[pre + "cyl_off"][r + 1])
-        valid = np.tile(np.asarray(a[pre + "valid"][c0:c1]), (1, K.ND))  # spatial mask, repeated per layer
-        return Cylinders(np.ascontiguousarray(a[pre + "bits"][c0:c1]), np.ascontiguousarray(valid),
-                         np.ascontiguousarray(a[pre + "x" if pre else "cx"][c0:c1]),
-                         np.ascontiguousarray(a[pre + "y" if pre else "cy"][c0:c1]),
-                         np.ascontiguousarray(a[pre + "a" if pre else "ca"][c0:c1]),
-                         int(a[pre + "n_min" if pre else "n_min"][r]))
+        g = self._part(np.array([r], np.int64), pre)
+        return Cylinders(g.bits, g.valid, g.x, g.y, g.angle, int(self.a[pre + "n_min"][r]))
 
 
 def _flatten(subjects: list[dict[int, Prepared]]) -> dict[str, np.ndarray]:
-    """The flat arrays of a list of subjects' fingers (rows of a subject contiguous, by position)."""
+    """The flat arrays of a list of in-memory subjects' fingers (rows of a subject contiguous, by position);
+    the cylinder minutiae columns are float64 here (:meth:`IndexedBackend.save` narrows them)."""
     rows: list[tuple[int, Prepared]] = []
     subject_rows = np.zeros(len(subjects) + 1, np.int64)
     for i, fingers in enumerate(subjects):
@@ -271,17 +306,15 @@ def _flatten(subjects: list[dict[int, Prepared]]) -> dict[str, np.ndarray]:
         off = np.zeros(len(cyls) + 1, np.int64)
         np.cumsum(counts, out=off[1:])
         live = [c for c in cyls if c is not None and len(c)]
-
-        def cat(name: str, shape: tuple, dtype, sl=None) -> np.ndarray:
-            parts = [getattr(c, name)[:, :K.SW] if sl else getattr(c, name) for c in live]
-            return np.ascontiguousarray(np.concatenate(parts), dtype) if parts else np.zeros((0, *shape), dtype)
-
+        blobs = [_encode(c) if c is not None and len(c) else b"" for c in cyls]
+        zoff = np.zeros(len(cyls) + 1, np.int64)
+        np.cumsum([len(b) for b in blobs], out=zoff[1:])
         out[pre + "cyl_off"] = off
-        out[pre + "bits"] = cat("bits", (K.CW,), np.uint64)
-        out[pre + "valid"] = cat("valid", (K.SW,), np.uint64, sl=True)
-        out[pre + "x" if pre else "cx"] = cat("x", (), np.float64)
-        out[pre + "y" if pre else "cy"] = cat("y", (), np.float64)
-        out[pre + "a" if pre else "ca"] = cat("angle", (), np.float64)
+        out[pre + "z_off"] = zoff
+        out[pre + "z"] = np.frombuffer(b"".join(blobs), np.uint8).copy()
+        for name, col in zip(_COLS[pre], ("x", "y", "angle")):
+            parts = [np.asarray(getattr(c, col), np.float64) for c in live]
+            out[name] = np.concatenate(parts) if parts else np.zeros(0, np.float64)
         out[pre + "n_min"] = np.array([c.n_minutiae if c is not None else 0 for c in cyls], np.int32)
     blobs = [p.template.to_bytes() for _, p in rows]
     toff = np.zeros(len(blobs) + 1, np.int64)
@@ -289,6 +322,49 @@ def _flatten(subjects: list[dict[int, Prepared]]) -> dict[str, np.ndarray]:
     out["tpl_off"] = toff
     out["tpl"] = np.frombuffer(b"".join(blobs), np.uint8).copy()
     return out
+
+
+#: How each saved array is indexed: by subject, by row, or through an offsets array (its data).
+_BY_SUBJECT = ("codes", "live")
+_BY_ROW = ("row_pos", "n_min", "ln_min")
+_OFFSETS = {"subject_rows": None, "cyl_off": ("cx", "cy", "ca"), "z_off": ("z",), "lcyl_off": ("lx", "ly", "la"),
+            "lz_off": ("lz",), "tpl_off": ("tpl",)}
+_DATA_OF = {d: o for o, ds in _OFFSETS.items() if ds for d in ds}
+_COPY_BLOCK = 1 << 22  # elements copied at a time from a mapped file (bounded memory)
+
+
+def _random_access(arr: np.ndarray) -> None:
+    """Tell the kernel a mapped array is read at random (a shortlist's rows): no read-ahead around each
+    row, so a worker maps (and reads from disk) the pages it uses, not ~128 KB around each."""
+    m = getattr(arr, "_mmap", None)
+    if m is not None and hasattr(mmap, "MADV_RANDOM"):
+        try:
+            m.madvise(mmap.MADV_RANDOM)
+        except OSError:  # advice only
+            pass
+
+
+def _runs(keep: np.ndarray) -> list[tuple[int, int]]:
+    """Maximal runs [start, stop) of True in a boolean vector."""
+    k = np.concatenate([[False], np.asarray(keep, bool), [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(k))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+
+
+def _write_npy(path: Path, dtype, tail: tuple, pieces: list[np.ndarray]) -> None:
+    """Write the concatenation of ``pieces`` (arrays or mapped slices) as one .npy, block by block."""
+    total = sum(int(p.shape[0]) for p in pieces)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(total, *tail))
+    at = 0
+    for p in pieces:
+        n = int(p.shape[0])
+        step = max(1, _COPY_BLOCK // max(1, int(np.prod(tail)) if tail else 1))
+        for s in range(0, n, step):
+            e = min(n, s + step)
+            out[at + s:at + e] = p[s:e]
+        at += n
+    out.flush()
+    del out
 
 
 class IndexedBackend:
@@ -449,36 +525,90 @@ class IndexedBackend:
         """Matcher scores of the shortlisted subjects only (the others are not returned)."""
         return self._verify(probe, self.candidates(probe))
 
+    #: Subjects decoded at a time by :meth:`exhaustive_finger_scores` (bounds its memory).
+    EXHAUSTIVE_CHUNK = 4096
+
     def exhaustive_finger_scores(self, probe: Mapping[int, Prepared]) -> tuple[list[str], np.ndarray]:
         """Matcher scores of every live subject (calibration, agreement checks): slow."""
-        slots = np.array([s for s in self._slot.values()], np.int64)
-        return self._verify(probe, np.sort(slots))
+        slots = np.sort(np.array([s for s in self._slot.values()], np.int64))
+        ids: list[str] = []
+        parts = [np.zeros((0, 10), np.float32)]
+        for at in range(0, slots.size, self.EXHAUSTIVE_CHUNK):
+            got_ids, got = self._verify(probe, slots[at:at + self.EXHAUSTIVE_CHUNK])
+            ids.extend(got_ids)
+            parts.append(got)
+        return ids, np.concatenate(parts)
 
     # -- persistence ---------------------------------------------------------------------------
 
     def save(self, folder: Path | str) -> None:
-        """Write every live subject to ``folder`` (replaced atomically: a new folder, then a rename)."""
+        """Write every live subject to ``folder`` (replaced atomically: a new folder, then a rename).
+
+        Subjects of the loaded index are copied from its files as they are (no decoding, no
+        recompression, block by block: memory stays bounded); only those enrolled since are encoded.
+        """
         folder = Path(folder)
         order = sorted(self._slot.items(), key=lambda kv: kv[1])
         ids = [sid for sid, _ in order]
         slots = np.array([s for _, s in order], np.int64)
-        arrays = _flatten([self._subject(int(s)) for s in slots])
-        arrays["codes"] = np.concatenate([self._bcodes, self._codes[:len(self._ids) - self._n_base]])[slots] \
-            if slots.size else np.zeros((0, 10 * CODE_DIMS), np.float32)
-        arrays["live"] = np.ones(len(ids), bool)
+        nb = int(np.count_nonzero(slots < self._n_base))  # the loaded subjects come first, by slot
+        mem_slots = slots[nb:]
+        mem = _flatten([self._fingers[int(s)] or {} for s in mem_slots.tolist()])
+        mem["codes"] = np.ascontiguousarray(self._codes[mem_slots - self._n_base], np.float32) if mem_slots.size \
+            else np.zeros((0, 10 * CODE_DIMS), np.float32)
+        a = self._base.a if self._base is not None and nb else None
+        sruns: list[tuple[int, int]] = []
+        rruns: list[tuple[int, int]] = []
+        if a is not None:
+            keep = np.zeros(self._n_base, bool)
+            keep[slots[:nb]] = True
+            sruns = _runs(keep)
+            sr = np.asarray(a["subject_rows"])
+            rruns = [(int(sr[s0]), int(sr[s1])) for s0, s1 in sruns]
+        dtypes: dict[str, object] = {}
+        for pre, names in _COLS.items():  # the minutiae columns: float32 where that is exact
+            narrow = all(np.array_equal(mem[n].astype(np.float32).astype(np.float64), mem[n]) for n in names)
+            if a is not None:
+                narrow = narrow and all(a[n].dtype == np.float32 for n in names)
+            for n in names:
+                dtypes[n] = np.float32 if narrow else np.float64
         tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
         sums = {}
         for name in _ARRAYS:
-            np.save(tmp / f"{name}.npy", arrays[name], allow_pickle=False)
-            sums[name] = _sha256(tmp / f"{name}.npy")
+            path = tmp / f"{name}.npy"
+            if name == "live":
+                np.save(path, np.ones(len(ids), bool), allow_pickle=False)
+            elif name in _OFFSETS:
+                runs = sruns if name == "subject_rows" else rruns
+                lengths = [np.diff(np.asarray(a[name][x0:x1 + 1])) for x0, x1 in runs] if a is not None else []
+                lengths.append(np.diff(mem[name]))
+                off = np.zeros(sum(x.size for x in lengths) + 1, np.int64)
+                np.cumsum(np.concatenate(lengths), out=off[1:])
+                np.save(path, off, allow_pickle=False)
+            else:
+                if name in _BY_SUBJECT:
+                    pieces = [self._bcodes[s0:s1] for s0, s1 in sruns] if a is not None else []
+                elif name in _BY_ROW:
+                    pieces = [a[name][r0:r1] for r0, r1 in rruns] if a is not None else []
+                else:
+                    off = a[_DATA_OF[name]] if a is not None else None
+                    pieces = [a[name][int(off[r0]):int(off[r1])] for r0, r1 in rruns] if a is not None else []
+                pieces.append(mem[name])
+                dtype = dtypes.get(name, mem[name].dtype)
+                if sum(int(p.shape[0]) for p in pieces) == 0:
+                    np.save(path, np.zeros((0, *mem[name].shape[1:]), dtype), allow_pickle=False)
+                else:
+                    _write_npy(path, dtype, tuple(mem[name].shape[1:]), pieces)
+            sums[name] = _sha256(path)
         (tmp / "ids.json").write_text(json.dumps(ids))
         sums["ids"] = _sha256(tmp / "ids.json")
+        sizes = {name: (tmp / (f"{name}.npy" if name != "ids" else "ids.json")).stat().st_size for name in sums}
         manifest = {"format": FORMAT_VERSION, "subjects": len(ids), "watermark": int(self.watermark),
                     "code_dims": CODE_DIMS, "bins": [N_DIST, N_ALPHA, N_BETA], "d_range": list(D_RANGE),
-                    "sha256": sums}
+                    "sha256": sums, "bytes": sizes}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
         if folder.exists():
@@ -489,7 +619,12 @@ class IndexedBackend:
 
     @classmethod
     def load(cls, folder: Path | str, shortlist: int = SHORTLIST, verify: bool = True) -> "IndexedBackend":
-        """Map a saved index back; :class:`IndexCorrupt` (never a half-read index) if it is not whole."""
+        """Map a saved index back; :class:`IndexCorrupt` (never a half-read index) if it is not whole.
+
+        Every file's size is checked against the manifest; ``verify`` also checks every file's
+        SHA-256 (reading the whole index: ~1 s per GB). Without it, a damaged cylinder stream is
+        still refused when it is read (zlib's own Adler-32), with :class:`IndexCorrupt`.
+        """
         folder = Path(folder)
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
@@ -500,16 +635,22 @@ class IndexedBackend:
                 or tuple(manifest.get("d_range") or ()) != D_RANGE:
             raise IndexCorrupt(f"index {folder}: another format or code layout; rebuild it")
         sums = manifest.get("sha256") or {}
+        sizes = manifest.get("bytes") or {}
         arrays: dict[str, np.ndarray] = {}
         try:
             for name in (*_ARRAYS, "ids"):
                 path = folder / (f"{name}.npy" if name != "ids" else "ids.json")
+                if path.stat().st_size != sizes.get(name):  # cheap, always: a truncated or grown file
+                    raise IndexCorrupt(f"index {folder}: {path.name} is not the size its manifest records; "
+                                       "rebuild it")
                 if verify and _sha256(path) != sums.get(name):
                     raise IndexCorrupt(f"index {folder}: {path.name} does not match its checksum; rebuild it")
                 if name != "ids":
                     # copy-on-write: removals and re-enrolments change this process's view only
                     arrays[name] = np.load(path, mmap_mode="c" if name in ("codes", "live") else "r",
                                            allow_pickle=False)
+                    if name in _DATA_OF:
+                        _random_access(arrays[name])
             ids = json.loads((folder / "ids.json").read_text())
         except OSError as exc:
             raise IndexCorrupt(f"index {folder}: {exc.__class__.__name__} reading it; rebuild it") from None
@@ -517,8 +658,17 @@ class IndexedBackend:
             raise IndexCorrupt(f"index {folder}: a file is truncated or not an array; rebuild it") from None
         n = len(ids) if isinstance(ids, list) else -1
         if n != manifest.get("subjects") or arrays["codes"].shape != (n, 10 * CODE_DIMS) \
-                or arrays["subject_rows"].shape != (n + 1,):
+                or arrays["subject_rows"].shape != (n + 1,) or arrays["live"].shape != (n,):
             raise IndexCorrupt(f"index {folder}: its files disagree on the number of subjects; rebuild it")
+        rows = int(arrays["subject_rows"][-1]) if n else 0
+        for off, data in _OFFSETS.items():
+            if off == "subject_rows":
+                continue
+            o = arrays[off]
+            if o.shape != (rows + 1,) or any(int(o[-1]) != arrays[d].shape[0] for d in data):
+                raise IndexCorrupt(f"index {folder}: {off}.npy disagrees with its data; rebuild it")
+        if any(arrays[r].shape != (rows,) for r in _BY_ROW):
+            raise IndexCorrupt(f"index {folder}: its files disagree on the number of fingers; rebuild it")
         self = cls(shortlist)
         self.watermark = int(manifest.get("watermark", 0))
         self._base = _Base(arrays, ids)

@@ -244,22 +244,26 @@ class RayShardedBackend:
     def partition(index: Path | str, folder: Path | str, n_shards: int) -> list[int]:
         """Split a saved single index into ``n_shards`` shard folders under ``folder`` (no Ray needed).
 
-        Returns the subjects per shard. The cylinders and codes are copied, not recomputed.
+        Returns the subjects per shard. The cylinders and codes are copied as they are stored (not
+        decoded, not recomputed): each shard is the saved index, mapped, with the other shards'
+        subjects removed, then saved (which copies its live subjects' stored bytes, block by block).
         """
         if isinstance(n_shards, bool) or not isinstance(n_shards, int) or n_shards < 1:
             raise ValueError(f"n_shards must be a positive integer, got {n_shards!r}")
-        src = IndexedBackend.load(index)
+        src = IndexedBackend.load(index)  # checked once; each shard's view below maps the same files
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        parts = [IndexedBackend() for _ in range(n_shards)]
-        for sid in src.subject_ids():
-            slot = src._slot[sid]
-            code = np.asarray(src._bcodes[slot])
-            parts[shard_of(sid, n_shards)].add(sid, src.fingers(sid), code=code)
-        for i, p in enumerate(parts):
-            p.watermark = src.watermark
-            p.save(_shard_dir(folder, i))
-        counts = [len(p) for p in parts]
+        ids = src.subject_ids()
+        home = [shard_of(sid, n_shards) for sid in ids]
+        counts = []
+        for i in range(n_shards):
+            part = IndexedBackend.load(index, verify=False)
+            for sid, h in zip(ids, home):
+                if h != i:
+                    part.remove(sid)
+            part.watermark = src.watermark
+            part.save(_shard_dir(folder, i))
+            counts.append(len(part))
         _write_manifest(folder, counts, src.watermark)
         return counts
 

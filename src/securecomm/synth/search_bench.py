@@ -16,7 +16,8 @@ is timed apart) through :meth:`TenprintGallery.add_many`. The indexed search
   (the non-mated probes of the sample), and FNIR is the share of mated probes whose rank-1
   candidate is not the mate or scores below that threshold;
 * agreement: the same decision as exhaustive at the same bands (hit at the indexed FPIR 0.1 %
-  threshold, review at FPIR 1 %), and the same subject where that decision is not no-hit;
+  threshold, review at FPIR 1 %), and the same subject where that decision is not no-hit; and
+  rank-1 agreement (the same best subject with the same fused score), mated and non-mated apart;
 * the mate's rank in the candidate index (what sizes the shortlist), for every mated probe.
 """
 
@@ -30,9 +31,9 @@ from typing import Callable
 
 import numpy as np
 
-from securecomm.engine.index import IndexedBackend
+from securecomm.engine.index import SHORTLIST, IndexedBackend
 from securecomm.engine.match import prepare
-from securecomm.engine.tenprint import FINGER_POSITIONS, ExhaustiveBackend, TenprintGallery, Thresholds, fuse
+from securecomm.engine.tenprint import FINGER_POSITIONS, TenprintGallery, Thresholds, fuse
 from securecomm.synth import templates as T
 
 KINDS = ("plain", "rolled")
@@ -88,29 +89,62 @@ def _best(ids: list[str], scores: np.ndarray) -> tuple[str | None, float]:
     return ids[top], float(fused[top])
 
 
-def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, shortlist: int | None = None,
-        exhaustive_sample: int = 20, store: Path | None = None,
-        progress: Callable[[str], None] | None = None, non_mated: int | None = None,
-        threads: int | None = None) -> dict:
-    """The benchmark's JSON object (see the module docstring).
+def _meta_path(index_dir: Path) -> Path:
+    return index_dir.with_name(index_dir.name + ".bench.json")
 
-    ``probes`` mated and non-mated probes half and half, unless ``non_mated`` gives the
-    number of non-mated ones (then ``probes`` is the number of mated ones).
-    ``exhaustive_sample``: probes also searched exhaustively, half mated, half non-mated.
+
+def _build(subjects: int, gallery_kind: str, seed: int, shortlist: int | None, threads: int | None,
+           say: Callable[[str], None], index_dir: Path | None, save_every: int) -> dict:
+    """Enrol subjects S0 .. S{subjects-1} (from templates); with ``index_dir``, into that saved index.
+
+    With ``index_dir`` the build is saved every ``save_every`` subjects and resumable: a folder that
+    already holds the first k subjects of the same gallery (seed and kind, recorded next to it in
+    ``<index_dir>.bench.json`` with the build's timings) is continued from subject k, and one that
+    holds all of them is reused as it is (nothing enrolled). Returns the build's figures and
+    the backend.
     """
-    if gallery_kind not in KINDS:
-        raise ValueError(f"gallery kind must be one of {KINDS}, got {gallery_kind!r}")
-    if subjects < 2 or probes < 1 or (non_mated is not None and non_mated < 1):
-        raise ValueError("need at least 2 subjects, 1 probe and 1 non-mated probe")
-    probe_kind = "rolled" if gallery_kind == "plain" else "plain"
-    say = progress or (lambda _msg: None)
-    rss0 = _rss_mb()
+    meta = {"seed": seed, "gallery": gallery_kind, "subjects": 0, "synth_s": 0.0, "build_s": 0.0,
+            "build_cpu_s": 0.0}
+    start = 0
     backend = IndexedBackend() if shortlist is None else IndexedBackend(shortlist=shortlist)
+    if index_dir is not None and (index_dir / "manifest.json").exists():
+        import json
+
+        try:
+            old = json.loads(_meta_path(index_dir).read_text())
+        except (OSError, ValueError):
+            old = None
+        if not isinstance(old, dict) or old.get("seed") != seed or old.get("gallery") != gallery_kind:
+            raise ValueError(f"{index_dir} holds no bench gallery of seed {seed} ({gallery_kind}); "
+                             "give another --index-dir")
+        if old["subjects"] > subjects:
+            raise ValueError(f"{index_dir} holds {old['subjects']} subjects, more than --subjects {subjects}")
+        meta, start = old, int(old["subjects"])
+        if start < subjects:
+            backend = IndexedBackend.load(index_dir, shortlist=backend.shortlist)
     gallery = TenprintGallery(backend=backend)
+    rss0 = _rss_mb()
+    done, pending, since_save = start, [], 0
+    blocks = T.iter_blocks((subjects - start) * 10, seed, 0, gallery_kind, start=start * 10) if start < subjects \
+        else iter(())
     synth_s = build_s = build_cpu = 0.0
-    done = 0
-    pending: list = []
-    blocks = T.iter_blocks(subjects * 10, seed, 0, gallery_kind)
+
+    def checkpoint() -> None:
+        import json
+
+        nonlocal backend, gallery, synth_s, build_s, build_cpu
+        t0, c0 = time.perf_counter(), time.process_time()
+        backend.save(index_dir)
+        backend = IndexedBackend.load(index_dir, shortlist=backend.shortlist, verify=False)  # just written
+        gallery = TenprintGallery(backend=backend)
+        build_s += time.perf_counter() - t0
+        build_cpu += time.process_time() - c0
+        meta.update(subjects=done, synth_s=round(meta["synth_s"] + synth_s, 3),
+                    build_s=round(meta["build_s"] + build_s, 3), build_cpu_s=round(meta["build_cpu_s"] + build_cpu, 3))
+        synth_s = build_s = build_cpu = 0.0
+        _meta_path(index_dir).write_text(json.dumps(meta))
+        say(f"saved {done}/{subjects} to {index_dir}")
+
     while done < subjects:
         t0 = time.perf_counter()
         block = next(blocks, None)
@@ -128,17 +162,68 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
         build_s += time.perf_counter() - t0
         build_cpu += time.process_time() - c0
         done += len(batch)
+        since_save += len(batch)
         if done % 2000 < len(batch):
             say(f"enrolled {done}/{subjects}")
-    rss_built = _rss_mb()
-    disk_bytes = load_s = None
-    if store is not None and hasattr(backend, "save"):
+        if index_dir is not None and (since_save >= save_every or done >= subjects):
+            checkpoint()
+            since_save = 0
+    built_now = done > start
+    if index_dir is None:
+        meta.update(subjects=done, synth_s=synth_s, build_s=build_s, build_cpu_s=build_cpu)
+    return {"backend": backend, "gallery": gallery, "meta": meta, "built_now": built_now,
+            "resident_gallery_mb": round(_rss_mb() - rss0, 1) if built_now else None}
+
+
+def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, shortlist: int | None = None,
+        exhaustive_sample: int = 20, store: Path | None = None,
+        progress: Callable[[str], None] | None = None, non_mated: int | None = None,
+        threads: int | None = None, index_dir: Path | None = None, save_every: int = 10_000,
+        build_only: bool = False) -> dict:
+    """The benchmark's JSON object (see the module docstring).
+
+    ``probes`` mated and non-mated probes half and half, unless ``non_mated`` gives the
+    number of non-mated ones (then ``probes`` is the number of mated ones).
+    ``exhaustive_sample``: probes also searched exhaustively, half mated, half non-mated.
+    ``store``: save the built index there, then load and search the loaded one. ``index_dir``:
+    build into (or reuse, or resume) a saved index there, saved every ``save_every`` subjects
+    (see :func:`_build`), then load it back and search it; ``build_only`` stops after the build
+    (a long build apart from short timed search runs).
+    """
+    if gallery_kind not in KINDS:
+        raise ValueError(f"gallery kind must be one of {KINDS}, got {gallery_kind!r}")
+    if subjects < 2 or probes < 1 or (non_mated is not None and non_mated < 1):
+        raise ValueError("need at least 2 subjects, 1 probe and 1 non-mated probe")
+    if store is not None and index_dir is not None:
+        raise ValueError("give --store or --index-dir, not both")
+    probe_kind = "rolled" if gallery_kind == "plain" else "plain"
+    say = progress or (lambda _msg: None)
+    built = _build(subjects, gallery_kind, seed, shortlist, threads, say, index_dir, max(1, save_every))
+    backend, gallery, meta = built["backend"], built["gallery"], built["meta"]
+    synth_s, build_s, build_cpu = meta["synth_s"], meta["build_s"], meta["build_cpu_s"]
+    disk_bytes = load_s = load_unverified_s = None
+    if build_only:
+        return {"subjects": subjects, "gallery": gallery_kind, "built_now": built["built_now"],
+                "synth_s": round(synth_s, 2), "build_s": round(build_s, 2),
+                "enrol_per_s": round(subjects / build_s, 1) if build_s else None,
+                "enrol_cpu_ms_per_subject": round(1000.0 * build_cpu / subjects, 2),
+                "on_disk_mb": round(_dir_bytes(index_dir) / 2**20, 1) if index_dir is not None else None,
+                "resident_gallery_mb": built["resident_gallery_mb"]}
+    target = store if store is not None else index_dir
+    if store is not None:
         backend.save(store)
-        disk_bytes = _dir_bytes(store)
-        t0 = time.perf_counter()
-        backend = type(backend).load(store, shortlist=backend.shortlist)
+    built_now, resident_gallery_mb = built["built_now"], built["resident_gallery_mb"]
+    if target is not None:
+        del backend, gallery, built
+        disk_bytes = _dir_bytes(target)
+        t0 = time.perf_counter()  # a worker's start: sizes checked, files mapped, nothing hashed
+        IndexedBackend.load(target, shortlist=shortlist or SHORTLIST, verify=False)
+        load_unverified_s = time.perf_counter() - t0
+        t0 = time.perf_counter()  # the machine's start (prepare_index): every file's SHA-256 too
+        backend = IndexedBackend.load(target, shortlist=shortlist or SHORTLIST)
         load_s = time.perf_counter() - t0
         gallery = TenprintGallery(backend=backend)
+    rss_loaded = _rss_mb()
 
     rng = np.random.default_rng(seed)
     if non_mated is None:
@@ -161,7 +246,7 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
         if (i + 1) % 200 == 0:
             say(f"searched {i + 1}/{len(mated) + len(non_mated_cards)} probes")
 
-    rss_searched = _rss_mb()  # a worker's footprint: before the exhaustive sample's in-memory gallery
+    rss_searched = _rss_mb()  # a worker's footprint (with the build's memory when it built in this process)
 
     # exhaustive sample: half mated, half non-mated
     k = max(0, min(exhaustive_sample, len(mated) + len(non_mated_cards)))
@@ -169,12 +254,8 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
     k_n = min(len(non_mated_cards), k - k_m)
     sample_pos = list(range(k_m)) + [len(mated) + i for i in range(k_n)]
     ex_best = {}
-    exhaustive = ExhaustiveBackend()  # the same matcher scores, by the bulk kernel (much faster than per pair)
-    if sample_pos:
-        for sid in backend.subject_ids():
-            exhaustive.add(sid, backend.fingers(sid))
-    for j, i in enumerate(sample_pos):
-        ex_best[i] = _best(*exhaustive.finger_scores(gallery_probe((mated + non_mated_cards)[i][1])))
+    for j, i in enumerate(sample_pos):  # every subject scored by the bulk kernel, straight from the index
+        ex_best[i] = _best(*backend.exhaustive_finger_scores(gallery_probe((mated + non_mated_cards)[i][1])))
         if (j + 1) % 50 == 0:
             say(f"exhaustive {j + 1}/{len(sample_pos)}")
     ranks = []
@@ -200,7 +281,9 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
         "enrol_cpu_ms_per_subject": round(1000.0 * build_cpu / subjects, 2),
         "on_disk_mb": None if disk_bytes is None else round(disk_bytes / 2**20, 1),
         "load_s": None if load_s is None else round(load_s, 3),
-        "resident_mb": round(rss_searched, 1), "resident_gallery_mb": round(rss_built - rss0, 1),
+        "load_unverified_s": None if load_unverified_s is None else round(load_unverified_s, 3),
+        "resident_mb": round(rss_searched, 1), "resident_gallery_mb": resident_gallery_mb,
+        "resident_after_load_mb": round(rss_loaded, 1), "built_in_this_run": built_now,
         "resident_with_exhaustive_mb": round(_rss_mb(), 1),
         "search_ms_p50": round(float(np.percentile(lat, 50)), 1),
         "search_ms_p95": round(float(np.percentile(lat, 95)), 1),
@@ -215,7 +298,8 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
         "fnir_pct": fnir(idx_best[:len(mated)], mates, t_hit),
         "exhaustive_sample": len(sample_pos), "exhaustive_mated": k_m, "exhaustive_non_mated": k_n,
         "exhaustive_hit_threshold": None, "fnir_exhaustive_pct": None, "fnir_indexed_on_sample_pct": None,
-        "exhaustive_agreement_pct": None,
+        "exhaustive_agreement_pct": None, "exhaustive_rank1_agreement_mated_pct": None,
+        "exhaustive_rank1_agreement_non_mated_pct": None,
         "cpus": os.cpu_count(),
     }
     if k_n:
@@ -231,4 +315,11 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
             da, db = bands.decide(a_s), bands.decide(b_s)
             agree += da == db and (db == "no_hit" or a_id == b_id)
         out["exhaustive_agreement_pct"] = round(100.0 * agree / len(sample_pos), 2)
+        # rank 1 as such: the same best subject with the same fused score (mated probes: the mate found
+        # either way; non-mated ones: whether the exhaustive search's best impostor made the shortlist)
+        same = [idx_best[i][0] == ex_best[i][0] and abs(idx_best[i][1] - ex_best[i][1]) < 1e-9 for i in sample_pos]
+        if k_m:
+            out["exhaustive_rank1_agreement_mated_pct"] = round(100.0 * float(np.mean(same[:k_m])), 2)
+        if k_n:
+            out["exhaustive_rank1_agreement_non_mated_pct"] = round(100.0 * float(np.mean(same[k_m:])), 2)
     return out

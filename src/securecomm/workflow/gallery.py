@@ -78,6 +78,9 @@ class RepositoryGallery:
         self._checkpoint: tuple[int, list[str], set[str]] | None = None
         self.watermark = 0
         self.index_path = Path(index_dir) / kind if index_dir is not None else None
+        #: Whether the gallery holds what its saved index does not (rows taken in since the load, or
+        #: no usable index to load): :func:`prepare_index` rewrites only such an index.
+        self.unsaved = self.index_path is not None
         backend = None
         if self.index_path is not None:
             backend = IndexedBackend()
@@ -85,6 +88,7 @@ class RepositoryGallery:
                 try:
                     backend = IndexedBackend.load(self.index_path, verify=verify)
                     self.watermark = backend.watermark
+                    self.unsaved = False
                 except IndexCorrupt as exc:  # never half-read: start empty, refresh() rebuilds from the rows
                     log.warning("%s search index unusable (%s); rebuilding it from the repository rows",
                                 kind, exc)
@@ -107,6 +111,7 @@ class RepositoryGallery:
                 self.gallery.add(key, fingers)
             self.watermark = max(self.watermark, int(row_id))
             n += 1
+        self.unsaved = self.unsaved or n > 0
         if isinstance(self.gallery.backend, IndexedBackend):
             self.gallery.backend.watermark = self.watermark
         return n
@@ -139,6 +144,7 @@ class RepositoryGallery:
         if self.index_path is None or not isinstance(self.gallery.backend, IndexedBackend):
             raise ValueError("this gallery has no index folder")
         self.gallery.backend.save(self.index_path)
+        self.unsaved = False
 
     def search(self, session: Session, probe: Mapping[int, Template], k: int = 5) -> SearchResult:
         """Top up from the repository, then search 1:N (``watermark`` then says what was searched)."""
@@ -207,10 +213,13 @@ def prepare_index(engine: Any, index_dir: Path | str) -> dict[str, int]:
     committed since its watermark -- cylinder preparation happens here, once, not in every worker --
     and saves it atomically (a new folder, then a rename). The workers then map the same files
     (shared through the page cache) and top up in memory from the watermark on. Returns how many
-    repository rows each index took in.
+    repository rows each index took in. An index that took in nothing is not rewritten (at national
+    scale that is tens of GB).
     """
     galleries = Galleries(index_dir=index_dir)
     with Session(engine) as session:
         added = galleries.refresh(session)
-    galleries.save()
+    for g in (galleries.criminal, galleries.immigration):
+        if g.unsaved:
+            g.save()
     return added
