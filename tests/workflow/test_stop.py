@@ -3,12 +3,14 @@ or for the database to come back -- and the job in back-off is left as it was, f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -22,6 +24,21 @@ from securecomm.workflow.stages import PipelineConfig
 #: How long a waiting worker may take to notice a stop request. The waits in these tests are 300 s
 #: (retry back-off) and 120 s (database back-off); a worker that finishes its wait first fails them.
 PROMPT = 30.0
+
+
+@contextlib.contextmanager
+def _work(tmp_path, *args: str) -> Iterator[subprocess.Popen]:
+    """``securecomm work ARGS`` as a subprocess logging to ``tmp_path/work.log``; killed if still running when
+    the block ends."""
+    with open(tmp_path / "work.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "securecomm", "work", *args], stdout=log, stderr=log,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def test_a_stop_request_ends_the_database_back_off_at_once(store):
@@ -57,11 +74,7 @@ def test_sigterm_stops_work_while_its_only_job_is_in_retry_back_off(store, scena
     bad = scenario.bookings["b2_citizen"][:700].replace(scenario.tcns["b2_citizen"].encode(),
                                                         b"MA0130100-20120602-S001")
     bad_tcn = submit(store, bad).tcn
-    log = open(tmp_path / "work.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "securecomm", "work", "--db", db_url, "--lease", "30",
-                             "--min-fingers", "2", "--quiet"], stdout=log, stderr=log,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
+    with _work(tmp_path, "--db", db_url, "--lease", "30", "--min-fingers", "2", "--quiet") as proc:
         with Session(store) as s:
             deadline = time.monotonic() + 120
             while s.scalar(select(Job.state).where(Job.tcn == bad_tcn)) != "done":
@@ -72,11 +85,6 @@ def test_sigterm_stops_work_while_its_only_job_is_in_retry_back_off(store, scena
         time.sleep(0.5)  # now only waiting for the job in back-off
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=PROMPT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
     assert code == 0, (tmp_path / "work.log").read_text()[-2000:]
     with Session(store) as s:
         job = s.scalars(select(Job).where(Job.tcn == tcn)).one()
@@ -108,21 +116,13 @@ def test_workers_stopped_while_still_starting_count_as_a_clean_stop(store):
 def test_sigterm_while_work_starts_stops_it_cleanly(store, db_url, tmp_path):
     """`work --workers 2 --follow` stopped the moment it can take a signal -- before its worker processes are
     up -- exits 0 (it used to report the workers' deaths by that SIGTERM as a failure, exit status 1)."""
-    log = open(tmp_path / "work.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "securecomm", "work", "--db", db_url, "--workers", "2",
-                             "--follow", "--quiet"], stdout=log, stderr=log)
-    try:
+    with _work(tmp_path, "--db", db_url, "--workers", "2", "--follow", "--quiet") as proc:
         deadline = time.monotonic() + 60
         while not _catches_sigterm(proc.pid):
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "work.log").read_text()
             time.sleep(0.005)
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=PROMPT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
     assert code == 0, (tmp_path / "work.log").read_text()[-2000:]
 
 
