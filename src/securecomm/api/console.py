@@ -401,7 +401,6 @@ def mount(app: FastAPI) -> None:
         name = request.path_params["name"]
         with uow(p, f"console disable user {name}"[:200], write=True) as u:
             users.disable_user(u, name, reason=fields.get("reason", "")[:500])
-        app.state.token_cache.clear()  # its tokens stop at once in this process
         return RedirectResponse(f"{PREFIX}/users?done={quote(f'user {name} disabled', safe='')}", status_code=303)
 
     @page
@@ -423,7 +422,6 @@ def mount(app: FastAPI) -> None:
         token_id = int(request.path_params["token_id"])
         with uow(p, f"console revoke token {token_id}", write=True) as u:
             tokens.revoke_token(u, token_id, reason=fields.get("reason", "")[:500])
-        app.state.token_cache.clear()  # the token stops at once in this process
         return RedirectResponse(f"{PREFIX}/users?done={quote(f'token {token_id} revoked', safe='')}", status_code=303)
 
     # ------------------------------------------------------------------ victim / witness protections
