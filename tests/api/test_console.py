@@ -271,3 +271,15 @@ def test_protections_page_flags_and_only_a_supervisor_clears(api):  # noqa: F811
         assert s.scalar(select(ImmigrationIdentity.victim_witness).where(ImmigrationIdentity.fin == "FINPROT1")) is False
         assert [a for a in s.scalars(select(AuditEntry.action).where(AuditEntry.object_id == "FINPROT1"))] == \
             ["protection_set", "protection_clear"]
+
+
+@pytest.mark.parametrize("path, who, operation", [("/console/submit", "examiner", "booking.submit"),
+                                                   ("/console/admin", "oversight", "activations.load"),
+                                                   ("/console/protections", "agency_a", "protection.flag")])
+def test_a_page_that_needs_an_operation_signs_in_first_then_refuses_by_name(api, path, who, operation):  # noqa: F811
+    _, sessions, toks, _ = api
+    fresh = TestClient(create_app(sessions=sessions), raise_server_exceptions=False)
+    r = fresh.get(path, follow_redirects=False)  # no session: to the sign-in page before any permission check
+    assert r.status_code == 303 and r.headers["location"] == "/console/login"
+    r = signed_in(sessions, toks[who]).get(path)
+    assert r.status_code == 403 and f"may not {operation}." in r.text and f'href="{path}"' not in r.text

@@ -87,3 +87,17 @@ def test_activated_today_is_the_agencys_own_date(sessions, tmp_path):
     with sessions() as s:
         rows = audit.trail(s, "activation")
     assert [(r.action, r.object_id) for r in rows] == [("activate", "state:MA")]
+
+
+def test_on_commit_runs_after_the_commit_and_never_after_a_rollback(sessions):
+    admin = Principal("root", Role.ADMIN)
+    seen: list[str] = []
+    with UnitOfWork(sessions, admin) as uow:
+        uow.audit("read", "transaction", "T1")
+        uow.on_commit(lambda: seen.append("committed"))
+        assert seen == []  # not while the work is open
+    assert seen == ["committed"]
+    with pytest.raises(RuntimeError), UnitOfWork(sessions, admin) as uow:
+        uow.on_commit(lambda: seen.append("rolled back"))
+        raise RuntimeError("the work failed")
+    assert seen == ["committed"]

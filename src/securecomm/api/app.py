@@ -153,7 +153,9 @@ def create_app(url: str | None = None, *, sessions: Callable[[], Session] | None
     :class:`~securecomm.services.sealing.BatchSealer` puts the audit rows of its requests on the hash chain
     ``seal_delay`` seconds after they commit, many in one transaction (``seal_delay`` 0: no sealer, each
     request seals its own rows right after its commit, as the CLI does). Authenticated tokens are remembered
-    for ``token_ttl`` seconds (:class:`~securecomm.services.tokens.TokenCache`; 0: looked up every time).
+    for ``token_ttl`` seconds (:class:`~securecomm.services.token_cache.TokenCache`; 0: looked up every time),
+    in a cache registered on ``sessions``: the services that revoke a token or disable a user clear it when
+    their work commits, whoever called them (a factory that is not a ``sessionmaker`` gets no cache).
     """
     if sessions is None:
         _, sessions = open_store(url)
@@ -174,7 +176,7 @@ def create_app(url: str | None = None, *, sessions: Callable[[], Session] | None
                   docs_url="/docs", redoc_url=None, lifespan=lifespan)
     app.state.sessions, app.state.clock, app.state.max_body = sessions, clock, max_body
     app.state.sealer = None
-    token_cache = app.state.token_cache = tokens.TokenCache(token_ttl)
+    token_cache = app.state.token_cache = tokens.TokenCache.for_sessions(sessions, token_ttl)
     limiter = app.state.limiter = RateLimiter(rate, burst)
     errors.install(app)
 
@@ -435,7 +437,6 @@ def create_app(url: str | None = None, *, sessions: Callable[[], Session] | None
     def users_disable(name: str, body: Reason, p: Who) -> dict[str, Any]:
         with uow(p, "API users disable", write=True) as u:
             r = users.disable_user(u, name, reason=body.reason)
-        token_cache.clear()  # its tokens stop at once here (other processes: within the cache's TTL)
         return {"name": r.name, "active": r.active}
 
     @app.post(f"{API}/tokens", tags=["admin"], status_code=201, summary="Issue a token (shown once)")
@@ -453,7 +454,6 @@ def create_app(url: str | None = None, *, sessions: Callable[[], Session] | None
     def tokens_revoke(token_id: int, body: Reason, p: Who) -> dict[str, Any]:
         with uow(p, "API token revoke", write=True) as u:
             info = tokens.revoke_token(u, token_id, reason=body.reason)
-        token_cache.clear()  # the token stops at once here (other processes: within the cache's TTL)
         return _token(info)
 
     if console:

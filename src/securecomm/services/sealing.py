@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from securecomm.store import audit as audit_store
-from securecomm.store.db import session_scope
+from securecomm.store.db import session_scope, set_factory_info
 
 __all__ = ["BatchSealer", "after_commit", "seal_now", "SEALER_KEY"]
 
@@ -117,13 +117,7 @@ class BatchSealer:
         return n
 
     def _attach(self, value: BatchSealer | None) -> None:
-        configure, kw = getattr(self._sessions, "configure", None), getattr(self._sessions, "kw", None)
-        if configure is None or not isinstance(kw, dict):
-            return
-        info = {k: v for k, v in (kw.get("info") or {}).items() if k != SEALER_KEY}
-        if value is not None:
-            info[SEALER_KEY] = value
-        configure(info=info)
+        set_factory_info(self._sessions, SEALER_KEY, value)
 
     def _run(self) -> None:
         while not self._stop.is_set():

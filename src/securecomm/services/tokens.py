@@ -12,8 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +21,7 @@ from sqlalchemy.orm import Session
 from securecomm.domain.clock import SYSTEM_CLOCK, Clock
 from securecomm.domain.principal import Principal, Role
 from securecomm.services import sealing
+from securecomm.services.token_cache import TokenCache, invalidate_on_commit
 from securecomm.services.unit_of_work import NotFound, UnitOfWork
 from securecomm.services.users import UserError
 from securecomm.store import audit as audit_store
@@ -109,54 +108,9 @@ def revoke_token(uow: UnitOfWork, token_id: int, *, reason: str) -> TokenInfo:
         raise UserError(f"token {token_id} is already revoked")
     tok.revoked_at, tok.revoked_by = uow.now(), uow.principal.actor
     uow.session.flush()
+    invalidate_on_commit(uow)  # this process's token caches forget it once the revocation commits
     uow.audit("token_revoke", "api_token", tok.id, detail=f"of {name}: {reason.strip()}")
     return _info(tok, name)
-
-
-class TokenCache:
-    """Principals of tokens that authenticated in the last ``ttl`` seconds, by the token's SHA-256.
-
-    What it trades: a token revoked, or a user disabled, by another process (the CLI, another
-    ``securecomm serve`` worker) keeps working here for at most ``ttl`` seconds; the API clears its cache
-    when it revokes a token or disables a user itself, so those act at once in that process. Expiry is
-    checked at every use, cached or not; refusals are never cached (every bad token is looked up and
-    audited). ``ttl`` 0 disables the cache.
-    """
-
-    def __init__(self, ttl: float = 5.0, *, max_entries: int = 10_000, monotonic=time.monotonic) -> None:
-        self.ttl, self.max_entries, self._now = float(ttl), int(max_entries), monotonic
-        self._rows: dict[str, tuple[float, Principal, dt.datetime | None]] = {}
-        self._lock = threading.Lock()
-        self.hits = self.misses = 0
-
-    def get(self, key: str) -> tuple[Principal, dt.datetime | None] | None:
-        if self.ttl <= 0:
-            return None
-        with self._lock:
-            row = self._rows.get(key)
-            if row is None or self._now() - row[0] >= self.ttl:
-                if row is not None:
-                    del self._rows[key]
-                self.misses += 1
-                return None
-            self.hits += 1
-            return row[1], row[2]
-
-    def put(self, key: str, principal: Principal, expires_at: dt.datetime | None) -> None:
-        if self.ttl <= 0:
-            return
-        now = self._now()
-        with self._lock:
-            if len(self._rows) >= self.max_entries:
-                self._rows = {k: v for k, v in self._rows.items() if now - v[0] < self.ttl}
-                if len(self._rows) >= self.max_entries:
-                    self._rows.clear()
-            self._rows[key] = (now, principal, expires_at)
-
-    def clear(self) -> None:
-        """Forget every token (after a revocation or a user disabled in this process)."""
-        with self._lock:
-            self._rows.clear()
 
 
 def authenticate(sessions: Callable[[], Session], token: str, *, clock: Clock = SYSTEM_CLOCK,
@@ -175,6 +129,7 @@ def authenticate(sessions: Callable[[], Session], token: str, *, clock: Clock = 
         if expires_at is not None and expires_at <= clock.now():
             raise InvalidToken("the bearer token has expired")
         return who
+    generation = cache.generation if cache is not None else None  # before the read (see TokenCache.put)
     with sessions() as s:
         found = s.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
                           .where(ApiToken.token_hash == key)).one_or_none()
@@ -189,7 +144,7 @@ def authenticate(sessions: Callable[[], Session], token: str, *, clock: Clock = 
         raise InvalidToken("the token's user is disabled")
     who = Principal(actor=user.name, role=Role.parse(user.role), ori=user.ori, state=user.state, area=user.area)
     if cache is not None:
-        cache.put(key, who, tok.expires_at)
+        cache.put(key, who, tok.expires_at, generation=generation)
     return who
 
 

@@ -53,6 +53,7 @@ class UnitOfWork:
         self._refusals: list[PermissionDenied] = []  # recorded after the work's transaction has ended
         self._audited = False  # rows written: put them on the audit hash chain after the commit
         self._info: dict = {}  # the session's info (where a batch sealer registers itself)
+        self._on_commit: list[Callable[[], None]] = []  # run once the work has committed (on_commit)
 
     # -- transaction -------------------------------------------------------------------------------
     def __enter__(self) -> UnitOfWork:
@@ -65,13 +66,17 @@ class UnitOfWork:
         session, self._session = self._session, None
         assert session is not None
         self._info = session.info
+        on_commit, self._on_commit = self._on_commit, []
         try:
             if exc_type is None:
                 session.commit()
             else:
                 session.rollback()
+                on_commit = []
         finally:
             session.close()
+        for fn in on_commit:
+            fn()
         if isinstance(exc, PermissionDenied):
             self._refusals.append(exc)
         refusals, self._refusals = self._refusals, []
@@ -90,6 +95,12 @@ class UnitOfWork:
     def now(self) -> dt.datetime:
         """The clock's current instant (aware UTC)."""
         return self.clock.now()
+
+    def on_commit(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` right after this unit of work commits (never when it rolls back): for effects outside
+        the transaction that must follow the committed state, e.g. forgetting cached tokens after a
+        revocation (:func:`securecomm.services.token_cache.invalidate_on_commit`)."""
+        self._on_commit.append(fn)
 
     # -- permissions -------------------------------------------------------------------------------
     def require(self, operation: str) -> None:

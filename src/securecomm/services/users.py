@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from securecomm.domain.clock import SYSTEM_CLOCK, Clock
 from securecomm.domain.identifiers import InvalidIdentifier, validate_ori, validate_state
 from securecomm.domain.principal import REQUIRED_SCOPE, Principal, Role
+from securecomm.services.token_cache import invalidate_on_commit
 from securecomm.services.unit_of_work import UnitOfWork
 from securecomm.store import audit as audit_store
 from securecomm.store.db import begin_write, session_scope
@@ -179,6 +180,7 @@ def disable_user(uow: UnitOfWork, name: str, *, reason: str) -> UserInfo:
         raise UserError(f"user {name!r} is already disabled")
     row.active = False
     uow.session.flush()
+    invalidate_on_commit(uow)  # its tokens stop at once in this process once this commits
     uow.audit("user_disable", "user", name, detail=reason.strip())
     return _info(row)
 

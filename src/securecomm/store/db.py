@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -147,6 +148,26 @@ def current_revision(engine: Engine) -> str | None:
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Session factory: objects stay readable after commit (workers hand them on)."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def factory_info(factory: sessionmaker[Session] | Callable[[], Session]) -> dict[str, Any]:
+    """What every session ``factory`` makes finds in its ``Session.info`` ({} for a plain callable)."""
+    kw = getattr(factory, "kw", None)
+    return dict(kw.get("info") or {}) if isinstance(kw, dict) else {}
+
+
+def set_factory_info(factory: sessionmaker[Session] | Callable[[], Session], key: str, value: Any) -> bool:
+    """Register ``value`` under ``key`` in the ``info`` of every session ``factory`` makes from now on (``None``
+    removes it): how a process attaches its audit sealer or its token caches to the sessions its work opens.
+    False when ``factory`` is not a ``sessionmaker`` (nothing can be registered on a plain callable)."""
+    configure, kw = getattr(factory, "configure", None), getattr(factory, "kw", None)
+    if configure is None or not isinstance(kw, dict):
+        return False
+    info = {k: v for k, v in factory_info(factory).items() if k != key}
+    if value is not None:
+        info[key] = value
+    configure(info=info)
+    return True
 
 
 @contextmanager
