@@ -290,3 +290,62 @@ def test_merge_saved_is_one_index_built_in_pieces(data, tmp_path):
         merge_saved([tmp_path / "kept"], tmp_path / "kept")
     with pytest.raises(IndexCorrupt):
         merge_saved([tmp_path / "seg0"], tmp_path / "gone")  # consumed above
+
+
+def _make_stale(folder) -> None:
+    """Turn a saved index into a whole one whose codes came from other code parameters: other codes,
+    another code id, the manifest's sums and sizes consistent with them."""
+    import hashlib
+    import json
+
+    codes = np.load(folder / "codes.npy")
+    np.save(folder / "codes.npy", np.roll(codes, 1, axis=1), allow_pickle=False)
+    m = json.loads((folder / "manifest.json").read_text())
+    m["code_id"] = "an-older-code"
+    m["sha256"]["codes"] = hashlib.sha256((folder / "codes.npy").read_bytes()).hexdigest()
+    m["bytes"]["codes"] = (folder / "codes.npy").stat().st_size
+    (folder / "manifest.json").write_text(json.dumps(m))
+
+
+def test_stale_codes_are_refused_and_re_coded_in_place(data, tmp_path):
+    """An index whose codes came from other code parameters is refused as it is (IndexStale); recode_saved
+    recomputes the codes from its stored templates (the cylinders untouched) and then it is the index a
+    fresh build gives; a corrupt stale index is still refused."""
+    import filecmp
+    import json
+
+    from securecomm.engine.index import IndexStale, code_id, recode_saved
+
+    gallery, probes, _, _, _ = data
+    b = IndexedBackend(shortlist=8)
+    b.add_many([(f"S{s}", card) for s, card in enumerate(gallery[:25])])
+    b.save(tmp_path / "fresh")
+    b.save(tmp_path / "old")
+    _make_stale(tmp_path / "old")
+    with pytest.raises(IndexStale, match="other code parameters"):
+        IndexedBackend.load(tmp_path / "old")
+    z_before = (tmp_path / "old" / "z.npy").stat().st_mtime_ns
+    assert recode_saved(tmp_path / "old") == 25
+    assert (tmp_path / "old" / "z.npy").stat().st_mtime_ns == z_before  # the cylinders were not rewritten
+    assert json.loads((tmp_path / "old" / "manifest.json").read_text())["code_id"] == code_id()
+    for f in (tmp_path / "fresh").iterdir():
+        if f.name != "manifest.json":
+            assert filecmp.cmp(f, tmp_path / "old" / f.name, shallow=False), f.name
+    again = IndexedBackend.load(tmp_path / "old", shortlist=8)  # checksums verified
+    assert [again._ids[i] for i in again.candidates(probes[2])] == [b._ids[i] for i in b.candidates(probes[2])]
+    _make_stale(tmp_path / "old")
+    tpl = tmp_path / "old" / "tpl.npy"
+    tpl.write_bytes(tpl.read_bytes()[:-3])
+    with pytest.raises(IndexCorrupt) as err:
+        recode_saved(tmp_path / "old")
+    assert not isinstance(err.value, IndexStale)
+
+
+def test_learned_projection_beats_chance_on_one_finger(data):
+    """The learned code ranks one finger's mate (another impression, another kind) near the top: a check
+    that the shipped projection file is the fitted one, not noise (random codes put it at ~n/2)."""
+    gallery, probes, _, _, _ = data
+    g = finger_codes([card[2] for card in gallery])
+    p = finger_codes([card[2] for card in probes])
+    ranks = [(g @ p[i] > g[i] @ p[i]).sum() for i in range(len(probes))]
+    assert np.median(ranks) <= 2 and np.mean(np.array(ranks) < len(gallery) // 10) >= 0.8
