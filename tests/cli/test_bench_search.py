@@ -105,3 +105,17 @@ def test_bench_search_index_dir_reuses_finished_segments(tmp_path):
     a, b = IndexedBackend.load(one), IndexedBackend.load(tmp_path / "two")
     assert a.subject_ids() == b.subject_ids() == [f"S{i}" for i in range(12)]
     assert np.array_equal(a._bcodes, b._bcodes)
+
+
+def test_bench_search_re_codes_a_stale_index(tmp_path):
+    """An index built with older code parameters is re-coded (and reported), not rebuilt."""
+    one = tmp_path / "one"
+    args = ["bench", "search", "--subjects", "6", "--index-dir", str(one), "--threads", "1", "--build-only", "--json"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0 and json.loads(r.stdout)["recode_s"] is None, r.output
+    m = json.loads((one / "manifest.json").read_text())
+    m["code_id"] = "an-older-code"
+    (one / "manifest.json").write_text(json.dumps(m))
+    r = CliRunner().invoke(app, args)
+    out = json.loads(r.stdout)
+    assert r.exit_code == 0 and out["recode_s"] is not None and not out["built_now"], r.output

@@ -222,12 +222,21 @@ def _build(subjects: int, gallery_kind: str, seed: int, shortlist: int | None, t
     processes), then the saved index is loaded. Returns the build's figures and the backend.
     """
     if index_dir is not None:
+        from securecomm.engine.index import IndexStale, recode_saved
+
         got = _build_segmented(subjects, gallery_kind, seed, say, index_dir, save_every,
                                threads or os.cpu_count() or 1)
-        backend = IndexedBackend.load(index_dir, verify=False) if shortlist is None \
-            else IndexedBackend.load(index_dir, shortlist=shortlist, verify=False)
+        recode_s = None
+        try:
+            IndexedBackend.load(index_dir, verify=False)
+        except IndexStale as exc:  # built with older code parameters: re-code it, as a machine start would
+            say(f"{exc}: re-coding")
+            t0 = time.perf_counter()
+            recode_saved(index_dir, threads)
+            recode_s = round(time.perf_counter() - t0, 1)
+        backend = IndexedBackend.load(index_dir, shortlist=shortlist or SHORTLIST, verify=False)
         return {"backend": backend, "gallery": TenprintGallery(backend=backend), "meta": got["meta"],
-                "built_now": got["built_now"], "resident_gallery_mb": None}
+                "built_now": got["built_now"], "resident_gallery_mb": None, "recode_s": recode_s}
     backend = IndexedBackend() if shortlist is None else IndexedBackend(shortlist=shortlist)
     gallery = TenprintGallery(backend=backend)
     rss0 = _rss_mb()
@@ -235,7 +244,7 @@ def _build(subjects: int, gallery_kind: str, seed: int, shortlist: int | None, t
     meta = {"seed": seed, "gallery": gallery_kind, "subjects": subjects, "synth_s": synth_s, "build_s": build_s,
             "build_cpu_s": build_cpu, "build_wall_s": None, "jobs": 1}
     return {"backend": backend, "gallery": gallery, "meta": meta, "built_now": True,
-            "resident_gallery_mb": round(_rss_mb() - rss0, 1)}
+            "resident_gallery_mb": round(_rss_mb() - rss0, 1), "recode_s": None}
 
 
 def _build_figures(meta: dict, subjects: int) -> dict:
@@ -279,13 +288,13 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
     disk_bytes = load_s = load_unverified_s = None
     if build_only:
         return {"subjects": subjects, "gallery": gallery_kind, "built_now": built["built_now"],
-                **_build_figures(meta, subjects),
+                **_build_figures(meta, subjects), "recode_s": built["recode_s"],
                 "on_disk_mb": round(_dir_bytes(index_dir) / 2**20, 1) if index_dir is not None else None,
                 "resident_gallery_mb": built["resident_gallery_mb"]}
     target = store if store is not None else index_dir
     if store is not None:
         backend.save(store)
-    built_now, resident_gallery_mb = built["built_now"], built["resident_gallery_mb"]
+    built_now, resident_gallery_mb, recode_s = built["built_now"], built["resident_gallery_mb"], built["recode_s"]
     if target is not None:
         del backend, gallery, built
         disk_bytes = _dir_bytes(target)
@@ -349,7 +358,7 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
         "mated_probes": len(mated), "non_mated_probes": len(non_mated_cards),
         "shortlist": backend.shortlist,
         "penetration_pct": round(100.0 * min(backend.shortlist, subjects) / subjects, 3),
-        **_build_figures(meta, subjects),
+        **_build_figures(meta, subjects), "recode_s": recode_s,
         "on_disk_mb": None if disk_bytes is None else round(disk_bytes / 2**20, 1),
         "load_s": None if load_s is None else round(load_s, 3),
         "load_unverified_s": None if load_unverified_s is None else round(load_unverified_s, 3),
