@@ -4,7 +4,8 @@ Subject ``s`` of a gallery of N is fingers ``10 s .. 10 s + 9`` of a :mod:`secur
 run (seed ``seed``): the gallery holds impression 0 of one kind (plain or rolled), mated probes
 are impression 1 of the other kind (rolled probes against a plain gallery, or the reverse), and
 non-mated probes are fingers of another seed. Enrolment is timed from templates (the synthesis
-is timed apart) through :meth:`TenprintGallery.add_many`. The indexed search
+is timed apart) through :meth:`TenprintGallery.add_many` (in memory, on threads) or, with an index
+folder, in segments built by parallel processes and merged once into one saved index. The indexed search
 (:class:`securecomm.engine.index.IndexedBackend`) answers every probe; the exhaustive search
 (every subject scored) answers a sample. Then:
 
@@ -23,6 +24,7 @@ is timed apart) through :meth:`TenprintGallery.add_many`. The indexed search
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -124,8 +126,6 @@ def _enrol(gallery: TenprintGallery, n: int, start: int, seed: int, kind: str, t
 
 def _segment(job: tuple[int, int, int, str, str]) -> dict:
     """Build subjects [s0, s1) into a saved index ``folder`` (in a worker process, on one core)."""
-    import json
-
     from securecomm.engine import index as index_mod
 
     s0, s1, seed, kind, folder = job
@@ -150,9 +150,8 @@ def _build_segmented(subjects: int, gallery_kind: str, seed: int, say: Callable[
     first k subjects of the same gallery (seed and kind, in ``<index_dir>.bench.json``) is extended
     from subject k, and one that holds all of them is reused as it is.
     """
-    import json
-    from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     from securecomm.engine.index import merge_saved
 
