@@ -77,3 +77,45 @@ def test_bench_search_index_dir_builds_resumes_and_reuses(tmp_path):
     assert np.array_equal(a._bcodes, b._bcodes)
     r = CliRunner().invoke(app, ["bench", "search", "--subjects", "24", "--seed", "8", "--index-dir", str(one)])
     assert r.exit_code == 2 and "seed 8" in r.output  # another gallery's folder is not overwritten
+
+
+def test_bench_search_index_dir_reuses_finished_segments(tmp_path):
+    """An interrupted segmented build keeps its finished segments: the next run builds only the others
+    (the finished one's recorded timings are carried into the build's figures) and merges them all."""
+    import numpy as np
+
+    from securecomm.engine.index import IndexedBackend
+    from securecomm.synth import search_bench
+
+    one = tmp_path / "one"
+    parts = tmp_path / "one.parts"
+    parts.mkdir()
+    first = parts / "7-plain-000000000-000000005"
+    search_bench._segment((0, 5, 7, "plain", str(first)))  # as if the run had stopped after it
+    (first.parent / (first.name + ".json")).write_text(json.dumps({"synth_s": 0, "build_s": 1000.0,
+                                                                   "build_cpu_s": 0}))
+    r = CliRunner().invoke(app, ["bench", "search", "--subjects", "12", "--index-dir", str(one), "--save-every",
+                                 "5", "--threads", "1", "--build-only", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["build_s"] > 1000.0 and not parts.exists()  # reused, then merged and cleaned up
+    r = CliRunner().invoke(app, ["bench", "search", "--subjects", "12", "--index-dir", str(tmp_path / "two"),
+                                 "--build-only", "--json"])
+    assert r.exit_code == 0, r.output
+    a, b = IndexedBackend.load(one), IndexedBackend.load(tmp_path / "two")
+    assert a.subject_ids() == b.subject_ids() == [f"S{i}" for i in range(12)]
+    assert np.array_equal(a._bcodes, b._bcodes)
+
+
+def test_bench_search_re_codes_a_stale_index(tmp_path):
+    """An index built with older code parameters is re-coded (and reported), not rebuilt."""
+    one = tmp_path / "one"
+    args = ["bench", "search", "--subjects", "6", "--index-dir", str(one), "--threads", "1", "--build-only", "--json"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0 and json.loads(r.stdout)["recode_s"] is None, r.output
+    m = json.loads((one / "manifest.json").read_text())
+    m["code_id"] = "an-older-code"
+    (one / "manifest.json").write_text(json.dumps(m))
+    r = CliRunner().invoke(app, args)
+    out = json.loads(r.stdout)
+    assert r.exit_code == 0 and out["recode_s"] is not None and not out["built_now"], r.output

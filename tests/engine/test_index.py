@@ -231,3 +231,121 @@ def test_damage_is_found_without_the_full_checksum(data, tmp_path):
     damaged = IndexedBackend.load(tmp_path / "idx", verify=False)
     with pytest.raises(IndexCorrupt, match="cylinder stream"):
         damaged.exhaustive_finger_scores(probes[0])
+
+
+def test_bulk_enrolment_equals_one_by_one(data, tmp_path):
+    """add_many (codes computed in bulk on threads, cylinder streams encoded on threads) enrols exactly
+    what add does one subject at a time: the same code rows bit for bit and the same saved files."""
+    import filecmp
+
+    from securecomm.engine import index as index_mod
+
+    gallery = data[0][:40]
+    items = [(f"S{s}", card) for s, card in enumerate(gallery)]
+    one, bulk = IndexedBackend(), IndexedBackend()
+    for sid, card in items:
+        one.add(sid, card)
+    assert bulk.add_many(items, threads=2) == 40
+    assert np.array_equal(index_mod.subject_codes([c for _, c in items], threads=3),
+                          np.stack([subject_code(c) for _, c in items]))
+    assert np.array_equal(one._codes[:40], bulk._codes[:40])
+    one.save(tmp_path / "one")
+    bulk.save(tmp_path / "bulk")
+    for f in (tmp_path / "one").iterdir():
+        assert filecmp.cmp(f, tmp_path / "bulk" / f.name, shallow=False), f.name
+
+
+def test_merge_saved_is_one_index_built_in_pieces(data, tmp_path):
+    """Segments built apart and merged give the very files of one index built in one go (the manifest
+    aside: the watermark is the highest segment's); consume deletes the segments; refusals."""
+    import filecmp
+
+    from securecomm.engine.index import merge_saved
+
+    gallery, probes, _, _, _ = data
+    items = [(f"S{s}", card) for s, card in enumerate(gallery[:30])]
+    whole = IndexedBackend()
+    whole.add_many(items)
+    whole.save(tmp_path / "whole")
+    segs = []
+    for k, (a, b) in enumerate([(0, 7), (7, 8), (8, 30)]):
+        seg = IndexedBackend()
+        seg.add_many(items[a:b])
+        seg.watermark = 10 * (k + 1)
+        seg.save(tmp_path / f"seg{k}")
+        segs.append(tmp_path / f"seg{k}")
+    assert merge_saved(segs[:2], tmp_path / "kept") == 8 and all(s.exists() for s in segs)
+    assert merge_saved(segs, tmp_path / "merged", consume=True) == 30
+    assert not any(s.exists() for s in segs)
+    for f in (tmp_path / "whole").iterdir():
+        if f.name != "manifest.json":
+            assert filecmp.cmp(f, tmp_path / "merged" / f.name, shallow=False), f.name
+    merged = IndexedBackend.load(tmp_path / "merged", shortlist=10)  # checksums verified
+    assert merged.watermark == 30 and merged.subject_ids() == [sid for sid, _ in items]
+    ids = merged.subject_ids()
+    assert np.array_equal(merged.verify(probes[3], ids), whole.verify(probes[3], ids), equal_nan=True)
+    with pytest.raises(ValueError, match="more than one source"):
+        merge_saved([tmp_path / "kept", tmp_path / "merged"], tmp_path / "dup")
+    with pytest.raises(ValueError, match="destination"):
+        merge_saved([tmp_path / "kept"], tmp_path / "kept")
+    with pytest.raises(IndexCorrupt):
+        merge_saved([tmp_path / "seg0"], tmp_path / "gone")  # consumed above
+
+
+def _make_stale(folder) -> None:
+    """Turn a saved index into a whole one whose codes came from other code parameters: other codes,
+    another code id, the manifest's sums and sizes consistent with them."""
+    import hashlib
+    import json
+
+    codes = np.load(folder / "codes.npy")
+    np.save(folder / "codes.npy", np.roll(codes, 1, axis=1), allow_pickle=False)
+    m = json.loads((folder / "manifest.json").read_text())
+    m["code_id"] = "an-older-code"
+    m["sha256"]["codes"] = hashlib.sha256((folder / "codes.npy").read_bytes()).hexdigest()
+    m["bytes"]["codes"] = (folder / "codes.npy").stat().st_size
+    (folder / "manifest.json").write_text(json.dumps(m))
+
+
+def test_stale_codes_are_refused_and_re_coded_in_place(data, tmp_path):
+    """An index whose codes came from other code parameters is refused as it is (IndexStale); recode_saved
+    recomputes the codes from its stored templates (the cylinders untouched) and then it is the index a
+    fresh build gives; a corrupt stale index is still refused."""
+    import filecmp
+    import json
+
+    from securecomm.engine.index import IndexStale, code_id, recode_saved
+
+    gallery, probes, _, _, _ = data
+    b = IndexedBackend(shortlist=8)
+    b.add_many([(f"S{s}", card) for s, card in enumerate(gallery[:25])])
+    b.save(tmp_path / "fresh")
+    b.save(tmp_path / "old")
+    _make_stale(tmp_path / "old")
+    with pytest.raises(IndexStale, match="other code parameters"):
+        IndexedBackend.load(tmp_path / "old")
+    z_before = (tmp_path / "old" / "z.npy").stat().st_mtime_ns
+    assert recode_saved(tmp_path / "old") == 25
+    assert (tmp_path / "old" / "z.npy").stat().st_mtime_ns == z_before  # the cylinders were not rewritten
+    assert json.loads((tmp_path / "old" / "manifest.json").read_text())["code_id"] == code_id()
+    for f in (tmp_path / "fresh").iterdir():
+        if f.name != "manifest.json":
+            assert filecmp.cmp(f, tmp_path / "old" / f.name, shallow=False), f.name
+    again = IndexedBackend.load(tmp_path / "old", shortlist=8)  # checksums verified
+    assert [again._ids[i] for i in again.candidates(probes[2])] == [b._ids[i] for i in b.candidates(probes[2])]
+    _make_stale(tmp_path / "old")
+    tpl = tmp_path / "old" / "tpl.npy"
+    tpl.write_bytes(tpl.read_bytes()[:-3])
+    with pytest.raises(IndexCorrupt) as err:
+        recode_saved(tmp_path / "old")
+    assert not isinstance(err.value, IndexStale)
+
+
+def test_learned_projection_beats_chance_on_one_finger(data):
+    """The learned code ranks one finger's mate (another impression, another kind) near the top: a check
+    that the shipped projection file is the fitted one, not noise (random codes put it at ~n/2)."""
+    gallery, probes, _, _, _ = data
+    g = finger_codes([card[2] for card in gallery])
+    p = finger_codes([card[2] for card in probes])
+    ranks = [(g @ p[i] > g[i] @ p[i]).sum() for i in range(len(probes))]
+    assert np.median(ranks) <= 2 and np.mean(np.array(ranks) < len(gallery) // 10) >= 0.8

@@ -56,3 +56,26 @@ def test_the_index_is_prepared_once_and_the_workers_decide_through_it(store, sce
     assert "rebuilding it from the repository rows" in caplog.text
     assert rebuilt["criminal"] > added["criminal"] and rebuilt["immigration"] == 0
     IndexedBackend.load(folder / "criminal")  # whole again
+
+
+def test_an_index_of_older_codes_is_re_coded_not_rebuilt(store, scenario, tmp_path, caplog) -> None:
+    """New code parameters (a new projection file) make saved indexes stale: the machine's start re-codes
+    them from their stored templates (cylinders kept, nothing taken in again); a worker's unverified
+    load does not re-code, it starts from the rows as for a damaged index."""
+    def _make_stale(index) -> None:  # the manifest names other code parameters
+        m = json.loads((index / "manifest.json").read_text())
+        m["code_id"] = "an-older-code"
+        (index / "manifest.json").write_text(json.dumps(m))
+
+    folder = tmp_path / "index"
+    prepare_index(store, folder)
+    _make_stale(folder / "criminal")
+    z = (folder / "criminal" / "z.npy").stat().st_mtime_ns
+    with caplog.at_level(logging.WARNING):
+        assert prepare_index(store, folder) == {"criminal": 0, "immigration": 0}
+    assert "re-coding it from its stored templates" in caplog.text
+    assert (folder / "criminal" / "z.npy").stat().st_mtime_ns == z
+    IndexedBackend.load(folder / "criminal")  # current again
+    _make_stale(folder / "criminal")
+    g = Galleries(index_dir=folder, verify=False)
+    assert (folder / "criminal" / "z.npy").stat().st_mtime_ns == z and g.criminal.unsaved

@@ -108,11 +108,13 @@ def search(
     non_mated: Optional[int] = typer.Option(None, "--non-mated", min=1,
                                             help="non-mated probes (the FPIR threshold's sample); then "
                                                  "--probes is the number of mated probes"),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="enrolment threads (default: CPUs)"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="enrolment threads; with --index-dir, "
+                                          "processes building segments at once (default: CPUs)"),
     index_dir: Optional[Path] = typer.Option(None, "--index-dir", help="build the gallery into a saved index "
-                                             "there (saved every --save-every subjects; an interrupted build "
+                                             "there (in segments of --save-every subjects; an interrupted build "
                                              "resumes, a finished one is reused), then load it and search"),
-    save_every: int = typer.Option(10_000, "--save-every", min=1, help="subjects between saves with --index-dir"),
+    save_every: int = typer.Option(10_000, "--save-every", min=1, help="subjects per segment with --index-dir "
+                                   "(each built and saved on its own, then all merged once)"),
     build_only: bool = typer.Option(False, "--build-only", help="stop after the build (with --index-dir: "
                                     "build apart, then time the searches in another run)"),
 ) -> None:

@@ -62,9 +62,7 @@ class _Shard:
         self.b.add(subject_id, fingers)
 
     def add_many(self, items: list[tuple[str, dict[int, Prepared]]]) -> int:
-        for sid, fingers in items:
-            self.b.add(sid, fingers)
-        return len(items)
+        return self.b.add_many(items)
 
     def remove(self, subject_id: str) -> None:
         self.b.remove(subject_id)

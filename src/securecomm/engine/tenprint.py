@@ -399,9 +399,16 @@ class TenprintGallery:
                 if t is not None:
                     flat.append(t)
         prepared = iter(prepare_many(flat, threads))
+        cards = []
         for sid, fingers in items:
             card = {int(p): next(prepared) for p, t in fingers.items() if t is not None}
-            self.backend.add(sid, _check_fingers(card, f"subject {sid!r}"))
+            cards.append((sid, _check_fingers(card, f"subject {sid!r}")))
+        bulk = getattr(self.backend, "add_many", None)
+        if bulk is not None:  # an index computes its codes in bulk, on threads
+            bulk(cards)
+        else:
+            for sid, card in cards:
+                self.backend.add(sid, card)
         return len(items)
 
     def remove(self, subject_id: str) -> None:

@@ -4,7 +4,8 @@ Subject ``s`` of a gallery of N is fingers ``10 s .. 10 s + 9`` of a :mod:`secur
 run (seed ``seed``): the gallery holds impression 0 of one kind (plain or rolled), mated probes
 are impression 1 of the other kind (rolled probes against a plain gallery, or the reverse), and
 non-mated probes are fingers of another seed. Enrolment is timed from templates (the synthesis
-is timed apart) through :meth:`TenprintGallery.add_many`. The indexed search
+is timed apart) through :meth:`TenprintGallery.add_many` (in memory, on threads) or, with an index
+folder, in segments built by parallel processes and merged once into one saved index. The indexed search
 (:class:`securecomm.engine.index.IndexedBackend`) answers every probe; the exhaustive search
 (every subject scored) answers a sample. Then:
 
@@ -23,8 +24,10 @@ is timed apart) through :meth:`TenprintGallery.add_many`. The indexed search
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -93,66 +96,20 @@ def _meta_path(index_dir: Path) -> Path:
     return index_dir.with_name(index_dir.name + ".bench.json")
 
 
-def _build(subjects: int, gallery_kind: str, seed: int, shortlist: int | None, threads: int | None,
-           say: Callable[[str], None], index_dir: Path | None, save_every: int) -> dict:
-    """Enrol subjects S0 .. S{subjects-1} (from templates); with ``index_dir``, into that saved index.
-
-    With ``index_dir`` the build is saved every ``save_every`` subjects and resumable: a folder that
-    already holds the first k subjects of the same gallery (seed and kind, recorded next to it in
-    ``<index_dir>.bench.json`` with the build's timings) is continued from subject k, and one that
-    holds all of them is reused as it is (nothing enrolled). Returns the build's figures and
-    the backend.
-    """
-    meta = {"seed": seed, "gallery": gallery_kind, "subjects": 0, "synth_s": 0.0, "build_s": 0.0,
-            "build_cpu_s": 0.0}
-    start = 0
-    backend = IndexedBackend() if shortlist is None else IndexedBackend(shortlist=shortlist)
-    if index_dir is not None and (index_dir / "manifest.json").exists():
-        import json
-
-        try:
-            old = json.loads(_meta_path(index_dir).read_text())
-        except (OSError, ValueError):
-            old = None
-        if not isinstance(old, dict) or old.get("seed") != seed or old.get("gallery") != gallery_kind:
-            raise ValueError(f"{index_dir} holds no bench gallery of seed {seed} ({gallery_kind}); "
-                             "give another --index-dir")
-        if old["subjects"] > subjects:
-            raise ValueError(f"{index_dir} holds {old['subjects']} subjects, more than --subjects {subjects}")
-        meta, start = old, int(old["subjects"])
-        if start < subjects:
-            backend = IndexedBackend.load(index_dir, shortlist=backend.shortlist)
-    gallery = TenprintGallery(backend=backend)
-    rss0 = _rss_mb()
-    done, pending, since_save = start, [], 0
-    blocks = T.iter_blocks((subjects - start) * 10, seed, 0, gallery_kind, start=start * 10) if start < subjects \
-        else iter(())
+def _enrol(gallery: TenprintGallery, n: int, start: int, seed: int, kind: str, threads: int | None,
+           say: Callable[[str], None] = lambda _m: None) -> tuple[float, float, float]:
+    """Enrol subjects S{start} .. S{start + n - 1} (from templates); (synth_s, enrol_s, enrol_cpu_s)."""
     synth_s = build_s = build_cpu = 0.0
-
-    def checkpoint() -> None:
-        import json
-
-        nonlocal backend, gallery, synth_s, build_s, build_cpu
-        t0, c0 = time.perf_counter(), time.process_time()
-        backend.save(index_dir)
-        backend = IndexedBackend.load(index_dir, shortlist=backend.shortlist, verify=False)  # just written
-        gallery = TenprintGallery(backend=backend)
-        build_s += time.perf_counter() - t0
-        build_cpu += time.process_time() - c0
-        meta.update(subjects=done, synth_s=round(meta["synth_s"] + synth_s, 3),
-                    build_s=round(meta["build_s"] + build_s, 3), build_cpu_s=round(meta["build_cpu_s"] + build_cpu, 3))
-        synth_s = build_s = build_cpu = 0.0
-        _meta_path(index_dir).write_text(json.dumps(meta))
-        say(f"saved {done}/{subjects} to {index_dir}")
-
-    while done < subjects:
+    done, pending = start, []
+    blocks = T.iter_blocks(n * 10, seed, 0, kind, start=start * 10)
+    while done < start + n:
         t0 = time.perf_counter()
         block = next(blocks, None)
         synth_s += time.perf_counter() - t0
         if block is not None:
             pending.extend(block.template(i) for i in range(len(block)))
         batch = []
-        while len(pending) >= 10 and done + len(batch) < subjects:
+        while len(pending) >= 10 and done + len(batch) < start + n:
             card, pending = pending[:10], pending[10:]
             batch.append((f"S{done + len(batch)}", {pos: card[pos - 1] for pos in FINGER_POSITIONS}))
         if not batch and block is None:
@@ -162,17 +119,144 @@ def _build(subjects: int, gallery_kind: str, seed: int, shortlist: int | None, t
         build_s += time.perf_counter() - t0
         build_cpu += time.process_time() - c0
         done += len(batch)
-        since_save += len(batch)
-        if done % 2000 < len(batch):
-            say(f"enrolled {done}/{subjects}")
-        if index_dir is not None and (since_save >= save_every or done >= subjects):
-            checkpoint()
-            since_save = 0
-    built_now = done > start
-    if index_dir is None:
-        meta.update(subjects=done, synth_s=synth_s, build_s=build_s, build_cpu_s=build_cpu)
-    return {"backend": backend, "gallery": gallery, "meta": meta, "built_now": built_now,
-            "resident_gallery_mb": round(_rss_mb() - rss0, 1) if built_now else None}
+        if (done - start) % 2000 < len(batch):
+            say(f"enrolled {done - start}/{n}")
+    return synth_s, build_s, build_cpu
+
+
+def _segment(job: tuple[int, int, int, str, str]) -> dict:
+    """Build subjects [s0, s1) into a saved index ``folder`` (in a worker process, on one core)."""
+    from securecomm.engine import index as index_mod
+
+    s0, s1, seed, kind, folder = job
+    index_mod.BULK_THREADS = 1  # the parallelism is the processes'
+    backend = IndexedBackend()
+    synth_s, enrol_s, enrol_cpu = _enrol(TenprintGallery(backend=backend), s1 - s0, s0, seed, kind, threads=1)
+    t0, c0 = time.perf_counter(), time.process_time()
+    backend.save(folder)  # atomic: a folder with a manifest is a finished segment
+    got = {"synth_s": synth_s, "build_s": enrol_s + time.perf_counter() - t0,
+           "build_cpu_s": enrol_cpu + time.process_time() - c0}
+    Path(folder + ".json").write_text(json.dumps(got))
+    return got
+
+
+def _build_segmented(subjects: int, gallery_kind: str, seed: int, say: Callable[[str], None], index_dir: Path,
+                     segment: int, jobs: int) -> dict:
+    """Build into the saved index ``index_dir`` in segments of ``segment`` subjects, ``jobs`` processes at a time.
+
+    Each segment is enrolled and saved on its own (``<index_dir>.parts/``), then all are merged once
+    (:func:`securecomm.engine.index.merge_saved`, rows copied as they are: the same files as one
+    build in one go). Resumable: finished segments are kept; an index_dir that already holds the
+    first k subjects of the same gallery (seed and kind, in ``<index_dir>.bench.json``) is extended
+    from subject k, and one that holds all of them is reused as it is.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from securecomm.engine.index import merge_saved
+
+    meta = {"seed": seed, "gallery": gallery_kind, "subjects": 0, "synth_s": 0.0, "build_s": 0.0,
+            "build_cpu_s": 0.0, "build_wall_s": 0.0, "jobs": jobs}
+    start = 0
+    if (index_dir / "manifest.json").exists():
+        try:
+            old = json.loads(_meta_path(index_dir).read_text())
+        except (OSError, ValueError):
+            old = None
+        if not isinstance(old, dict) or old.get("seed") != seed or old.get("gallery") != gallery_kind:
+            raise ValueError(f"{index_dir} holds no bench gallery of seed {seed} ({gallery_kind}); "
+                             "give another --index-dir")
+        if old["subjects"] > subjects:
+            raise ValueError(f"{index_dir} holds {old['subjects']} subjects, more than --subjects {subjects}")
+        meta, start = {**meta, **old}, int(old["subjects"])
+    if start >= subjects:
+        return {"meta": meta, "built_now": False}
+    parts_dir = index_dir.with_name(index_dir.name + ".parts")
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    bounds = [(a, min(subjects, a + segment)) for a in range(start, subjects, segment)]
+    folders = [parts_dir / f"{seed}-{gallery_kind}-{a:09d}-{b:09d}" for a, b in bounds]
+    todo = [(a, b, seed, gallery_kind, str(f)) for (a, b), f in zip(bounds, folders)
+            if not ((f / "manifest.json").exists() and Path(str(f) + ".json").exists())]
+    say(f"building {len(todo)} of {len(bounds)} segments of up to {segment} subjects, {jobs} at a time")
+    t_start = time.perf_counter()
+    done = len(bounds) - len(todo)
+    if todo:
+        ctx = multiprocessing.get_context("spawn")  # no thread or lock state inherited from this process
+        with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx) as pool:
+            for _ in pool.map(_segment, todo):
+                done += 1
+                say(f"segments {done}/{len(bounds)}")
+    sums = {"synth_s": 0.0, "build_s": 0.0, "build_cpu_s": 0.0}
+    for f in folders:
+        got = json.loads(Path(str(f) + ".json").read_text())
+        for key in sums:
+            sums[key] += float(got[key])
+    say(f"merging {len(folders)} segments into {index_dir}")
+    sources = ([index_dir] if start else []) + folders
+    merged = index_dir.with_name(index_dir.name + ".merging")
+    # the segments are consumed as they are copied (bounded disk); a grown index_dir is kept until the end
+    merge_saved(sources, merged, verify=False, consume=not start)
+    if start:
+        shutil.rmtree(index_dir)
+        for f in folders:
+            shutil.rmtree(f, ignore_errors=True)
+    merged.rename(index_dir)
+    for f in folders:
+        Path(str(f) + ".json").unlink(missing_ok=True)
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    wall = time.perf_counter() - t_start
+    meta.update(subjects=subjects, jobs=jobs, synth_s=round(meta["synth_s"] + sums["synth_s"], 3),
+                build_s=round(meta["build_s"] + sums["build_s"], 3),
+                build_cpu_s=round(meta["build_cpu_s"] + sums["build_cpu_s"], 3),
+                build_wall_s=round(meta.get("build_wall_s", 0.0) + wall, 3))
+    _meta_path(index_dir).write_text(json.dumps(meta))
+    return {"meta": meta, "built_now": True}
+
+
+def _build(subjects: int, gallery_kind: str, seed: int, shortlist: int | None, threads: int | None,
+           say: Callable[[str], None], index_dir: Path | None, save_every: int) -> dict:
+    """Enrol subjects S0 .. S{subjects-1} (from templates), in this process on ``threads`` threads.
+
+    With ``index_dir``: :func:`_build_segmented` (segments of ``save_every`` subjects in ``threads``
+    processes), then the saved index is loaded. Returns the build's figures and the backend.
+    """
+    if index_dir is not None:
+        from securecomm.engine.index import IndexStale, recode_saved
+
+        got = _build_segmented(subjects, gallery_kind, seed, say, index_dir, save_every,
+                               threads or os.cpu_count() or 1)
+        recode_s = None
+        try:
+            IndexedBackend.load(index_dir, verify=False)
+        except IndexStale as exc:  # built with older code parameters: re-code it, as a machine start would
+            say(f"{exc}: re-coding")
+            t0 = time.perf_counter()
+            recode_saved(index_dir, threads)
+            recode_s = round(time.perf_counter() - t0, 1)
+        backend = IndexedBackend.load(index_dir, shortlist=shortlist or SHORTLIST, verify=False)
+        return {"backend": backend, "gallery": TenprintGallery(backend=backend), "meta": got["meta"],
+                "built_now": got["built_now"], "resident_gallery_mb": None, "recode_s": recode_s}
+    backend = IndexedBackend() if shortlist is None else IndexedBackend(shortlist=shortlist)
+    gallery = TenprintGallery(backend=backend)
+    rss0 = _rss_mb()
+    synth_s, build_s, build_cpu = _enrol(gallery, subjects, 0, seed, gallery_kind, threads, say)
+    meta = {"seed": seed, "gallery": gallery_kind, "subjects": subjects, "synth_s": synth_s, "build_s": build_s,
+            "build_cpu_s": build_cpu, "build_wall_s": None, "jobs": 1}
+    return {"backend": backend, "gallery": gallery, "meta": meta, "built_now": True,
+            "resident_gallery_mb": round(_rss_mb() - rss0, 1), "recode_s": None}
+
+
+def _build_figures(meta: dict, subjects: int) -> dict:
+    """The build's figures. ``enrol_per_s``: subjects over the enrolment's wall time (synthesis
+    excluded); with ``jobs`` processes enrolling at once, over their summed enrolment time / jobs."""
+    jobs = max(1, int(meta.get("jobs") or 1))
+    build_s = float(meta["build_s"])
+    wall = meta.get("build_wall_s")
+    return {"synth_s": round(float(meta["synth_s"]), 2), "build_s": round(build_s, 2), "build_jobs": jobs,
+            "enrol_per_s": round(subjects * jobs / build_s, 1) if build_s else None,
+            "enrol_cpu_ms_per_subject": round(1000.0 * float(meta["build_cpu_s"]) / subjects, 2),
+            "build_wall_s": None if wall is None else round(float(wall), 1),
+            "build_per_s_with_synthesis": round(subjects / float(wall), 1) if wall else None}
 
 
 def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, shortlist: int | None = None,
@@ -200,19 +284,16 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
     say = progress or (lambda _msg: None)
     built = _build(subjects, gallery_kind, seed, shortlist, threads, say, index_dir, max(1, save_every))
     backend, gallery, meta = built["backend"], built["gallery"], built["meta"]
-    synth_s, build_s, build_cpu = meta["synth_s"], meta["build_s"], meta["build_cpu_s"]
     disk_bytes = load_s = load_unverified_s = None
     if build_only:
         return {"subjects": subjects, "gallery": gallery_kind, "built_now": built["built_now"],
-                "synth_s": round(synth_s, 2), "build_s": round(build_s, 2),
-                "enrol_per_s": round(subjects / build_s, 1) if build_s else None,
-                "enrol_cpu_ms_per_subject": round(1000.0 * build_cpu / subjects, 2),
+                **_build_figures(meta, subjects), "recode_s": built["recode_s"],
                 "on_disk_mb": round(_dir_bytes(index_dir) / 2**20, 1) if index_dir is not None else None,
                 "resident_gallery_mb": built["resident_gallery_mb"]}
     target = store if store is not None else index_dir
     if store is not None:
         backend.save(store)
-    built_now, resident_gallery_mb = built["built_now"], built["resident_gallery_mb"]
+    built_now, resident_gallery_mb, recode_s = built["built_now"], built["resident_gallery_mb"], built["recode_s"]
     if target is not None:
         del backend, gallery, built
         disk_bytes = _dir_bytes(target)
@@ -276,9 +357,7 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
         "mated_probes": len(mated), "non_mated_probes": len(non_mated_cards),
         "shortlist": backend.shortlist,
         "penetration_pct": round(100.0 * min(backend.shortlist, subjects) / subjects, 3),
-        "synth_s": round(synth_s, 2), "build_s": round(build_s, 2),
-        "enrol_per_s": round(subjects / build_s, 1) if build_s else None,
-        "enrol_cpu_ms_per_subject": round(1000.0 * build_cpu / subjects, 2),
+        **_build_figures(meta, subjects), "recode_s": recode_s,
         "on_disk_mb": None if disk_bytes is None else round(disk_bytes / 2**20, 1),
         "load_s": None if load_s is None else round(load_s, 3),
         "load_unverified_s": None if load_unverified_s is None else round(load_unverified_s, 3),

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from securecomm.engine.index import IndexCorrupt, IndexedBackend
+from securecomm.engine.index import IndexCorrupt, IndexedBackend, IndexStale, recode_saved
 from securecomm.engine.template import Template
 from securecomm.engine.tenprint import SearchResult, TenprintGallery, Thresholds
 
@@ -86,7 +86,14 @@ class RepositoryGallery:
             backend = IndexedBackend()
             if (self.index_path / "manifest.json").exists() or self.index_path.exists():
                 try:
-                    backend = IndexedBackend.load(self.index_path, verify=verify)
+                    try:
+                        backend = IndexedBackend.load(self.index_path, verify=verify)
+                    except IndexStale as exc:
+                        if not verify:  # a worker: the machine's start (prepare_index) re-codes, not each worker
+                            raise
+                        log.warning("%s search index: %s; re-coding it from its stored templates", kind, exc)
+                        recode_saved(self.index_path)
+                        backend = IndexedBackend.load(self.index_path, verify=False)  # checked by the re-code
                     self.watermark = backend.watermark
                     self.unsaved = False
                 except IndexCorrupt as exc:  # never half-read: start empty, refresh() rebuilds from the rows
@@ -209,7 +216,8 @@ def prepare_index(engine: Any, index_dir: Path | str) -> dict[str, int]:
     """Bring the saved candidate index under ``index_dir`` up to the repositories, once per machine start.
 
     Loads each repository's saved index with its checksums verified (a corrupt or truncated one is
-    rebuilt from the repository rows, with a warning, never used half-read), adds the template rows
+    rebuilt from the repository rows, with a warning, never used half-read; one whose codes were made
+    with older code parameters is re-coded from its own templates, no cylinder prepared again), adds the template rows
     committed since its watermark -- cylinder preparation happens here, once, not in every worker --
     and saves it atomically (a new folder, then a rename). The workers then map the same files
     (shared through the page cache) and top up in memory from the watermark on. Returns how many
