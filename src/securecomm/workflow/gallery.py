@@ -53,6 +53,7 @@ class ProbeCache:
     def __init__(self) -> None:
         self._key: tuple | None = None
         self._prepared: dict[int, Any] = {}
+        self._bytes: dict[int, bytes] = {}
 
     def prepare(self, probe: Mapping[int, Template]) -> Mapping[int, Any]:
         from securecomm.engine.match import prepare
@@ -62,7 +63,20 @@ class ProbeCache:
         key = tuple(sorted((pos, t.to_bytes()) for pos, t in probe.items()))
         if key != self._key:
             self._key, self._prepared = key, {pos: prepare(t) for pos, t in probe.items()}
+            self._bytes = dict(key)
         return self._prepared
+
+    def prepared(self, position: int, data: bytes) -> Any | None:
+        """The last probe's prepared finger at ``position`` if its template is exactly ``data``, else None.
+
+        A booking that no one matched becomes a criminal subject with the booking's own templates; the
+        gallery then takes that subject in (``RepositoryGallery.refresh``) with the fingers the search
+        already prepared, instead of computing the same cylinders again (``prepare`` is a function of the
+        template's bytes: the same Prepared either way)."""
+        got = self._bytes.get(position)
+        if got is None or got != bytes(data):
+            return None
+        return self._prepared.get(position)
 
 
 class RepositoryGallery:
@@ -102,7 +116,10 @@ class RepositoryGallery:
         """Add every template row committed since the last refresh; returns how many rows were new."""
         n = 0
         for row_id, key, templates in _rows(self.kind, session, self.watermark):
-            fingers = {int(p): Template.from_bytes(b) for p, b in templates.items()}
+            fingers: dict[int, Any] = {}
+            for p, b in templates.items():
+                ready = self.probes.prepared(int(p), b)  # the booking just searched, enrolled: prepared already
+                fingers[int(p)] = ready if ready is not None else Template.from_bytes(b)
             if fingers:
                 if self._checkpoint is not None:
                     self._checkpoint[1].append(key)
