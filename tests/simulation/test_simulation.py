@@ -345,6 +345,8 @@ def _pipeline_rows(Session) -> dict:
             "reviews": sorted((r.tcn, r.kind, r.state, r.decision or "", r.candidate or "")
                               for r in s.scalars(select(ReviewItem))),
             "transactions": sorted((t.tcn, t.state) for t in s.scalars(select(Transaction))),
+            "jobs": sorted((j.tcn, j.stage, j.state, j.attempts, j.lease_token is None, j.lease_owner or "",
+                            j.last_error or "") for j in s.scalars(select(Job))),
         }
 
 

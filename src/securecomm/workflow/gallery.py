@@ -83,7 +83,7 @@ class RepositoryGallery:
     """One repository's templates in memory, topped up before each search."""
 
     def __init__(self, kind: str, thresholds: Thresholds | None = None, index_dir: Path | str | None = None,
-                 verify: bool = True, probes: ProbeCache | None = None) -> None:
+                 verify: bool = True, probes: ProbeCache | None = None, shortlist: int | None = None) -> None:
         if kind not in ("criminal", "immigration"):
             raise ValueError(f"unknown repository {kind!r}")
         self.kind = kind
@@ -96,17 +96,18 @@ class RepositoryGallery:
         #: no usable index to load): :func:`prepare_index` rewrites only such an index.
         self.unsaved = self.index_path is not None
         backend = None
+        listed = {} if shortlist is None else {"shortlist": int(shortlist)}  # subjects verified per search
         if self.index_path is not None:
-            backend = IndexedBackend()
+            backend = IndexedBackend(**listed)
             if (self.index_path / "manifest.json").exists() or self.index_path.exists():
                 try:
-                    backend = IndexedBackend.load(self.index_path, verify=verify)
+                    backend = IndexedBackend.load(self.index_path, verify=verify, **listed)
                     self.watermark = backend.watermark
                     self.unsaved = False
                 except IndexCorrupt as exc:  # never half-read: start empty, refresh() rebuilds from the rows
                     log.warning("%s search index unusable (%s); rebuilding it from the repository rows",
                                 kind, exc)
-                    backend = IndexedBackend()
+                    backend = IndexedBackend(**listed)
         self.gallery = TenprintGallery(thresholds, backend=backend)
 
     def __len__(self) -> int:
@@ -146,7 +147,8 @@ class RepositoryGallery:
         watermark, added, replaced = self._checkpoint
         self._checkpoint = None
         if replaced:
-            backend = type(self.gallery.backend)()
+            old = self.gallery.backend
+            backend = type(old)(old.shortlist) if isinstance(old, IndexedBackend) else type(old)()
             self.gallery = TenprintGallery(self.gallery.thresholds, backend=backend)
             self.watermark = 0
         else:
@@ -195,14 +197,15 @@ class Galleries:
     """The two galleries a worker searches."""
 
     def __init__(self, thresholds: Thresholds | None = None, index_dir: Path | str | None = None,
-                 verify: bool = True) -> None:
+                 verify: bool = True, shortlist: int | None = None) -> None:
         """``index_dir``: search through the candidate index (engine.index) saved under that folder
         (``criminal/`` and ``immigration/``), loaded if present; None: the exhaustive search.
         ``verify=False`` skips the files' SHA-256 check at load: only for a folder that
-        :func:`prepare_index` has just checked or written on this machine (worker start stays short)."""
+        :func:`prepare_index` has just checked or written on this machine (worker start stays short).
+        ``shortlist``: subjects the index verifies per search (default ``engine.index.SHORTLIST``)."""
         probes = ProbeCache()  # a booking's two searches prepare its fingers once
-        self.criminal = RepositoryGallery("criminal", thresholds, index_dir, verify, probes)
-        self.immigration = RepositoryGallery("immigration", thresholds, index_dir, verify, probes)
+        self.criminal = RepositoryGallery("criminal", thresholds, index_dir, verify, probes, shortlist)
+        self.immigration = RepositoryGallery("immigration", thresholds, index_dir, verify, probes, shortlist)
 
     def save(self) -> None:
         self.criminal.save()
