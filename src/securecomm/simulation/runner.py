@@ -357,8 +357,11 @@ def _run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ..
     people = {p.index: p for p in plan.people}
     from securecomm.workflow.queue import write_session
 
+    from securecomm.workflow.pipeline import pin_agencies
+
     for start in range(0, len(plan.bookings), 200):  # 200 bookings per write transaction
         with write_session(engine) as s:
+            pin_agencies(s)  # each booking's ORI is checked: read each agency once per transaction
             for b in plan.bookings[start:start + 200]:
                 booking = Booking(ori=b.ori, tcn=b.tcn, dai=FBI_ORI, date=b.date, person=people[b.person].person,
                                   arrest_date=b.date, charges=b.charges, sib_ori=sib.get(b.ori, ""))

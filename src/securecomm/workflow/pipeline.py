@@ -450,7 +450,7 @@ class Worker:
             self.galleries.checkpoint()  # the galleries read this transaction's enrolments before its commit
             try:
                 with write_session(self.engine) as s:
-                    _pin_agencies(s)
+                    pin_agencies(s)
                     for _ in range(max(1, int(batch))):
                         lease = self.queue.claim_in(s)
                         if lease is None:
@@ -488,9 +488,9 @@ class Worker:
         return touched
 
 
-def _pin_agencies(session: Session) -> None:
+def pin_agencies(session: Session) -> None:
     """Keep every agency row ``session`` loads referenced until the session ends (a batch of
-    ``run_batched``): the identity map holds objects weakly, so ``jurisdictions.agency`` (a
+    ``run_batched``, a bulk submission): the identity map holds objects weakly, so ``jurisdictions.agency`` (a
     ``Session.get``) would otherwise read a row that nothing references any more again -- with an
     autoflush -- several times per booking. The same rows of the same transaction: nothing else changes."""
     from sqlalchemy import event
