@@ -111,7 +111,8 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
     if search == "indexed" and len(positions) < 10:
         console.print(f"[yellow]note:[/yellow] the candidate index shortlists by all ten fingers' codes; with "
                       f"{len(positions)} finger(s) it misses mates (benchmarks/bench_simulation_search.py: 16 of 20 "
-                      "found at 4,000 subjects with two), so the figures undercount matches; docs/simulation.md")
+                      "found at 4,000 subjects with two), so the figures undercount matches unless --shortlist "
+                      "covers them (docs/simulation.md)")
     principal = _operator(engine)
     try:
         with _progress() as bar:
