@@ -345,6 +345,8 @@ def _pipeline_rows(Session) -> dict:
             "reviews": sorted((r.tcn, r.kind, r.state, r.decision or "", r.candidate or "")
                               for r in s.scalars(select(ReviewItem))),
             "transactions": sorted((t.tcn, t.state) for t in s.scalars(select(Transaction))),
+            "jobs": sorted((j.tcn, j.stage, j.state, j.attempts, j.lease_token is None, j.lease_owner or "",
+                            j.last_error or "") for j in s.scalars(select(Job))),
         }
 
 
@@ -399,3 +401,26 @@ def test_blas_threads_are_capped_during_a_run_and_restored():
     with blas_threads(1):
         assert [int(get()) for _, get in libs] == [1] * len(libs)
     assert [int(get()) for _, get in libs] == before
+
+
+def test_an_indexed_run_whose_shortlist_holds_every_subject_is_the_exhaustive_run(base, tmp_path):
+    """``--search indexed --shortlist N``: the index verifies the N subjects closest by code with the same matcher,
+    so a shortlist as long as the galleries gives the exhaustive run's figures; the shortlist is recorded with the
+    run; a shortlist without the indexed search is refused before the run starts."""
+    from securecomm.store.simulation_models import SimulationRun
+
+    engine, Session, _, _ = base
+    other, OtherSession = open_store(f"sqlite:///{tmp_path / 'indexed.db'}")
+    _run(other, _plan(), run_id="tiny", search="indexed", shortlist=1_000_000)
+    assert _figures(OtherSession) == _figures(Session)
+    with OtherSession() as s:
+        settings = s.scalars(select(SimulationRun.settings)).one()
+    assert settings["search"] == "indexed" and settings["shortlist"] == 1_000_000
+    other.dispose()
+    empty, _ = open_store(f"sqlite:///{tmp_path / 'refused.db'}")
+    with pytest.raises(SimulationError, match="shortlist"):
+        _run(empty, _plan(), run_id="tiny", shortlist=50)  # exhaustive: nothing to shortlist
+    empty.dispose()
+    res = CliRunner().invoke(app, ["simulate", "--state", str(TINY), "--shortlist", "50",
+                                   "--data", str(tmp_path / "cli")])
+    assert res.exit_code == 1 and "--shortlist 50" in res.output, res.output

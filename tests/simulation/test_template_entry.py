@@ -54,3 +54,23 @@ def test_entry_records_validate_and_extract_and_queues_the_search(tmp_path):
     with Session() as s:
         assert s.scalars(select(Transaction.tcn)).all() == ["MA0130100-20120601-000001"]
     engine.dispose()
+
+
+def test_a_booking_made_subject_is_taken_in_with_the_fingers_its_search_prepared():
+    """ProbeCache.prepared: the gallery takes in a subject enrolled from the booking just searched with the
+    Prepared fingers of that search (the same bytes, so the same cylinders); other bytes are prepared anew."""
+    from securecomm.engine.match import prepare
+    from securecomm.engine.template import Template
+    from securecomm.synth.templates import BLOCK, iter_blocks
+    from securecomm.workflow.gallery import ProbeCache
+
+    packed = next(iter_blocks(BLOCK, 7, 2, "plain", start=0))
+    probe = {2: packed.template(1), 7: packed.template(6)}
+    cache = ProbeCache()
+    ready = cache.prepare(probe)
+    assert cache.prepared(2, probe[2].to_bytes()) is ready[2]
+    assert cache.prepared(7, probe[7].to_bytes()) is ready[7]
+    assert cache.prepared(7, probe[2].to_bytes()) is None  # another finger's bytes
+    assert cache.prepared(3, probe[2].to_bytes()) is None  # a position the probe does not have
+    again = prepare(Template.from_bytes(probe[2].to_bytes()))  # what the gallery would compute itself
+    assert (again.cyl.bits == ready[2].cyl.bits).all() and (again.cyl.valid == ready[2].cyl.valid).all()

@@ -163,3 +163,73 @@ def test_a_job_that_keeps_killing_its_workers_is_parked(engine):
     with Session(engine) as s:
         job = s.scalars(select(Job).where(Job.tcn == "POISON")).one()
         assert job.state == "failed" and "abandoned 3 times" in job.last_error
+
+
+def test_a_deferred_chain_leaves_the_row_the_stage_by_stage_advances_leave(engine):
+    """Worker.run_batched writes a job's row once per chain (JobQueue.advance_deferred, AdvanceChain.write):
+    the same stage, state, attempts, owner, expiry and error as one advance per stage, fenced on the claim."""
+    import datetime as dt
+
+    from securecomm.domain.clock import FixedClock
+    from securecomm.workflow.queue import AdvanceChain
+
+    clock = FixedClock(SYSTEM_CLOCK.now() + dt.timedelta(minutes=1))  # the jobs are available by then
+    q = JobQueue(engine, owner="w1", lease_seconds=30, clock=clock)
+    steps = [("sre", "ready"), ("immigration_search", "ready"), (None, "done")]
+    for tcn in ("STEP", "CHAIN", "WAIT1", "WAIT2"):
+        _submit(engine, tcn, "criminal_search")
+    with write_session(engine) as s:  # one stage per advance
+        lease = q.claim_in(s)
+        assert lease.tcn == "STEP"
+        for nxt, state in steps:
+            lease = q.advance(s, lease, next_stage=nxt, state=state)
+    with write_session(engine) as s:  # the same stages, one write
+        lease = q.claim_in(s)
+        assert lease.tcn == "CHAIN"
+        chain = AdvanceChain.start(lease)
+        leases = []
+        for nxt, state in steps:
+            lease = q.advance_deferred(chain, lease, next_stage=nxt, state=state)
+            leases.append(lease)
+        assert leases[-1] is None and leases[0].stage == "sre" and leases[0].attempts == 1
+        chain.write(s)
+    # a chain of one stage that parks the job keeps the claim's attempt count (as advance does)
+    for tcn, deferred in (("WAIT1", False), ("WAIT2", True)):
+        with write_session(engine) as s:
+            lease = q.claim_in(s)
+            assert lease.tcn == tcn
+            if deferred:
+                chain = AdvanceChain.start(lease)
+                q.advance_deferred(chain, lease, next_stage="idr", state="waiting")
+                chain.write(s)
+            else:
+                q.advance(s, lease, next_stage="idr", state="waiting")
+
+    def row(tcn):
+        with Session(engine) as s:
+            j = s.scalars(select(Job).where(Job.tcn == tcn)).one()
+            return (j.stage, j.state, j.attempts, j.lease_token, j.lease_owner, j.lease_expires_at, j.last_error,
+                    j.updated_at)
+
+    assert row("CHAIN") == row("STEP") == ("immigration_search", "done", 1, None, None, None, None, row("STEP")[-1])
+    assert row("WAIT2") == row("WAIT1") and row("WAIT1")[:3] == ("idr", "waiting", 1)
+
+
+def test_a_deferred_chain_is_fenced_on_its_claim(engine):
+    """The chain's one write is refused (LeaseLost) when the claim is no longer the job's holder, and a lease
+    of another job or stage cannot be advanced through it."""
+    from securecomm.workflow.queue import AdvanceChain
+
+    q = JobQueue(engine, owner="w1", lease_seconds=30)
+    _submit(engine, "F1", "criminal_search")
+    _submit(engine, "F2", "criminal_search")
+    with write_session(engine) as s:
+        lease = q.claim_in(s)
+        other = q.claim_in(s)
+        chain = AdvanceChain.start(lease)
+        with pytest.raises(LeaseLost):
+            q.advance_deferred(chain, other, next_stage="sre")
+        q.advance_deferred(chain, lease, next_stage="sre")
+        s.execute(update(Job).where(Job.id == lease.job_id).values(lease_token="taken-over"))
+        with pytest.raises(LeaseLost):
+            chain.write(s)

@@ -74,6 +74,10 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
              search: Annotated[str, typer.Option("--search", help="exhaustive (every subject scored) or indexed "
                                                                   "(the candidate index shortlists subjects for "
                                                                   "the matcher; for large runs)")] = "exhaustive",
+             shortlist: Annotated[Optional[int], typer.Option("--shortlist", help="with --search indexed: subjects "
+                                                              "the matcher verifies per search (default 100; "
+                                                              "longer finds more two-finger mates, at more CPU; "
+                                                              "docs/simulation.md)")] = None,
              db: DbOpt = None, data: DataOpt = None) -> None:
     """Simulate a state-year of bookings through the real pipeline, at template level, into the store."""
     from securecomm.cli.pipeline import _positions
@@ -87,6 +91,8 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
 
     if search not in SEARCHES:
         _fail(f"--search {search!r}: one of {', '.join(SEARCHES)}")
+    if shortlist is not None and (search != "indexed" or shortlist < 1):
+        _fail(f"--shortlist {shortlist}: a positive number of subjects, with --search indexed")
     try:
         params = load(state)
         plan = build_plan(params, seed=seed, start=a, end=b, scale=scale)
@@ -105,12 +111,14 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
     if search == "indexed" and len(positions) < 10:
         console.print(f"[yellow]note:[/yellow] the candidate index shortlists by all ten fingers' codes; with "
                       f"{len(positions)} finger(s) it misses mates (benchmarks/bench_simulation_search.py: 16 of 20 "
-                      "found at 4,000 subjects with two), so the figures undercount matches; docs/simulation.md")
+                      "found at 4,000 subjects with two), so the figures undercount matches unless --shortlist "
+                      "covers them (docs/simulation.md)")
     principal = _operator(engine)
     try:
         with _progress() as bar:
             result = _runner(engine, principal, _bars(bar))(engine, plan, run_id=rid, fingers=positions,
-                                                            search=search)
+                                                            search=search,
+                                                            **({"shortlist": shortlist} if shortlist else {}))
     except (SimulationError, PermissionDenied) as exc:
         _fail(str(exc))
     finally:

@@ -29,7 +29,8 @@ OPERATION = "simulation.run"
 
 def run(sessions: Callable[[], Session], principal: Principal, engine: Engine, plan: Any, *, run_id: str,
         fingers: tuple[int, ...] | None = None, overrides: Any = None, base_run: str | None = None,
-        progress: Callable[[str, int], Callable[[int], None]] | None = None, search: str = "exhaustive"):
+        progress: Callable[[str, int], Callable[[int], None]] | None = None, search: str = "exhaustive",
+        shortlist: int | None = None):
     """Check ``simulation.run``, audit it, then run ``plan`` (a ``simulation.plan.Plan``) into ``engine``."""
     from securecomm.simulation.plan import Plan
     from securecomm.simulation.runner import DEFAULT_FINGERS, Overrides, run_plan
@@ -43,7 +44,9 @@ def run(sessions: Callable[[], Session], principal: Principal, engine: Engine, p
                   detail=f"{plan.params.source} seed {plan.seed} {plan.start}..{plan.end} scale {plan.scale} "
                          f"{len(plan.bookings)} bookings" + (f"; what-if {ov.as_dict()} on {base_run}" if base_run
                                                              else ""))
-    kwargs = {"progress": progress} if progress is not None else {}
+    kwargs: dict[str, Any] = {"progress": progress} if progress is not None else {}
+    if shortlist is not None:
+        kwargs["shortlist"] = shortlist
     return run_plan(engine, plan, run_id=run_id, fingers=fingers or DEFAULT_FINGERS, overrides=ov,
                     base_run=base_run, field_office=field_office_step(sessions), search=search, **kwargs)
 

@@ -253,7 +253,8 @@ def _answer_reviews(engine: Engine, plan: Plan, fins: dict[int, str], result: Si
 
 
 def _truth(engine: Engine, plan: Plan, fins: dict[int, str], run_id: str, overrides: Overrides,
-           fingers: tuple[int, ...], base_run: str | None, search: str = "exhaustive") -> None:
+           fingers: tuple[int, ...], base_run: str | None, search: str = "exhaustive",
+           shortlist: int | None = None) -> None:
     from securecomm.store.simulation_models import SimulatedBooking, SimulationRun
     from securecomm.workflow.queue import write_session
 
@@ -262,7 +263,8 @@ def _truth(engine: Engine, plan: Plan, fins: dict[int, str], run_id: str, overri
         s.add(SimulationRun(id=run_id, state=",".join(plan.states)[:2] if len(plan.states) == 1 else "US",
                             date_from=plan.start, date_to=plan.end, seed=plan.seed, parameters=plan.params.source,
                             settings={"scale": plan.scale, "fingers": list(fingers), "states": list(plan.states),
-                                      "search": search, **overrides.as_dict()},
+                                      "search": search, **({"shortlist": shortlist} if shortlist else {}),
+                                      **overrides.as_dict()},
                             base_run=base_run, bookings=len(plan.bookings), note=""))
         for b in plan.bookings:
             p: SimPerson = people[b.person]
@@ -286,7 +288,7 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
              overrides: Overrides = Overrides(), base_run: str | None = None,
              progress: Callable[[str, int], Callable[[int], None]] = _null_progress,
              field_office: Callable[..., dict[str, int]] | None = None, search: str = "exhaustive",
-             batch: int = BATCH) -> SimResult:
+             batch: int = BATCH, shortlist: int | None = None) -> SimResult:
     """Everything of the module docstring, into ``engine``'s store (which must hold no bookings).
 
     ``field_office(engine, plan=, laws=, progress=)`` is step 6 (None: no detainer decisions).
@@ -296,17 +298,21 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     two fingers: benchmarks/bench_simulation_search.py).
     ``batch``: bookings the worker runs per write transaction (``Worker.run_batched``); 0 runs every stage
     in a transaction of its own (``Worker.run``, as ``securecomm work`` does) -- the same store either way.
+    ``shortlist``: with ``indexed``, the subjects verified per search (default
+    :data:`~securecomm.engine.index.SHORTLIST`); recorded in the run's settings when given.
     """
     from securecomm.engine.threads import blas_threads
 
     with blas_threads(1):  # one worker, one thread: OpenBLAS's idle threads only spin (engine.threads)
         return _run_plan(engine, plan, run_id=run_id, fingers=fingers, overrides=overrides, base_run=base_run,
-                         progress=progress, field_office=field_office, search=search, batch=batch)
+                         progress=progress, field_office=field_office, search=search, batch=batch,
+                         shortlist=shortlist)
 
 
 def _run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...], overrides: Overrides,
               base_run: str | None, progress: Callable[[str, int], Callable[[int], None]],
-              field_office: Callable[..., dict[str, int]] | None, search: str, batch: int) -> SimResult:
+              field_office: Callable[..., dict[str, int]] | None, search: str, batch: int,
+              shortlist: int | None = None) -> SimResult:
     from securecomm.engine.tenprint import DEFAULT_THRESHOLDS, Thresholds
     from securecomm.store.workflow_models import Transaction
     from securecomm.workflow.gallery import Galleries
@@ -316,6 +322,9 @@ def _run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ..
 
     if search not in SEARCHES:
         raise SimulationError(f"search {search!r}: one of {', '.join(SEARCHES)}")
+    if shortlist is not None and (search != "indexed" or isinstance(shortlist, bool) or not isinstance(shortlist, int)
+                                  or shortlist < 1):
+        raise SimulationError(f"shortlist {shortlist!r}: a positive number of subjects, with search indexed")
     _fast_sqlite(engine)
     with Session(engine) as s:
         if s.scalar(select(func.count()).select_from(Transaction)):
@@ -348,8 +357,11 @@ def _run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ..
     people = {p.index: p for p in plan.people}
     from securecomm.workflow.queue import write_session
 
+    from securecomm.workflow.pipeline import pin_agencies
+
     for start in range(0, len(plan.bookings), 200):  # 200 bookings per write transaction
         with write_session(engine) as s:
+            pin_agencies(s)  # each booking's ORI is checked: read each agency once per transaction
             for b in plan.bookings[start:start + 200]:
                 booking = Booking(ori=b.ori, tcn=b.tcn, dai=FBI_ORI, date=b.date, person=people[b.person].person,
                                   arrest_date=b.date, charges=b.charges, sib_ori=sib.get(b.ori, ""))
@@ -365,7 +377,7 @@ def _run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ..
 
         index_dir = Path(tempfile.gettempdir()) / f"securecomm-sim-index-{os.getpid()}-{time.monotonic_ns()}"
     worker = Worker(engine, config, owner=f"simulation-{run_id}"[:96], lease_seconds=600.0,
-                    galleries=Galleries(thresholds, index_dir=index_dir))
+                    galleries=Galleries(thresholds, index_dir=index_dir, shortlist=shortlist))
     tick = progress("pipeline (bookings)", len(plan.bookings))
     # the store's only writer: BATCH bookings per write transaction (Worker.run_batched), the same stages
     def work(on_step=None) -> None:
@@ -387,7 +399,7 @@ def _run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ..
         result.detainers = field_office(engine, plan=plan, laws=overrides.law_schedule(),
                                         progress=progress("field office (IARs)", int(n or 0)))
         t, c = lap("detainers", t, c)
-    _truth(engine, plan, fins, run_id, overrides, fingers, base_run, search)
+    _truth(engine, plan, fins, run_id, overrides, fingers, base_run, search, shortlist)
     result.seconds["total"] = round(time.monotonic() - t0, 3)
     result.cpu_seconds["total"] = round(_cpu() - c0, 3)
     return result

@@ -102,6 +102,8 @@ def replay(base_engine: Engine, run_id: str | None, into: Engine, overrides: Ove
     kwargs = {"progress": progress} if progress is not None else {}
     if settings.get("search", "exhaustive") != "exhaustive":
         kwargs["search"] = settings["search"]  # replayed with the base run's search
+    if settings.get("shortlist"):
+        kwargs["shortlist"] = int(settings["shortlist"])  # and its shortlist
     result = (run or run_plan)(into, plan, run_id=new_id, fingers=tuple(settings.get("fingers") or (2, 7)),
                                overrides=overrides, base_run=base_id, **kwargs)
     return new_id, result

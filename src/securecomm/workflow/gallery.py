@@ -53,6 +53,7 @@ class ProbeCache:
     def __init__(self) -> None:
         self._key: tuple | None = None
         self._prepared: dict[int, Any] = {}
+        self._bytes: dict[int, bytes] = {}
 
     def prepare(self, probe: Mapping[int, Template]) -> Mapping[int, Any]:
         from securecomm.engine.match import prepare
@@ -62,14 +63,27 @@ class ProbeCache:
         key = tuple(sorted((pos, t.to_bytes()) for pos, t in probe.items()))
         if key != self._key:
             self._key, self._prepared = key, {pos: prepare(t) for pos, t in probe.items()}
+            self._bytes = dict(key)
         return self._prepared
+
+    def prepared(self, position: int, data: bytes) -> Any | None:
+        """The last probe's prepared finger at ``position`` if its template is exactly ``data``, else None.
+
+        A booking that no one matched becomes a criminal subject with the booking's own templates; the
+        gallery then takes that subject in (``RepositoryGallery.refresh``) with the fingers the search
+        already prepared, instead of computing the same cylinders again (``prepare`` is a function of the
+        template's bytes: the same Prepared either way)."""
+        got = self._bytes.get(position)
+        if got is None or got != bytes(data):
+            return None
+        return self._prepared.get(position)
 
 
 class RepositoryGallery:
     """One repository's templates in memory, topped up before each search."""
 
     def __init__(self, kind: str, thresholds: Thresholds | None = None, index_dir: Path | str | None = None,
-                 verify: bool = True, probes: ProbeCache | None = None) -> None:
+                 verify: bool = True, probes: ProbeCache | None = None, shortlist: int | None = None) -> None:
         if kind not in ("criminal", "immigration"):
             raise ValueError(f"unknown repository {kind!r}")
         self.kind = kind
@@ -82,25 +96,32 @@ class RepositoryGallery:
         #: no usable index to load): :func:`prepare_index` rewrites only such an index.
         self.unsaved = self.index_path is not None
         backend = None
+        listed = {} if shortlist is None else {"shortlist": int(shortlist)}  # subjects verified per search
         if self.index_path is not None:
-            backend = IndexedBackend()
+            backend = IndexedBackend(**listed)
             if (self.index_path / "manifest.json").exists() or self.index_path.exists():
                 try:
-                    try:
-                        backend = IndexedBackend.load(self.index_path, verify=verify)
-                    except IndexStale as exc:
-                        if not verify:  # a worker: the machine's start (prepare_index) re-codes, not each worker
-                            raise
-                        log.warning("%s search index: %s; re-coding it from its stored templates", kind, exc)
-                        recode_saved(self.index_path)
-                        backend = IndexedBackend.load(self.index_path, verify=False)  # checked by the re-code
+                    backend = self._load_saved(verify, listed)
                     self.watermark = backend.watermark
                     self.unsaved = False
                 except IndexCorrupt as exc:  # never half-read: start empty, refresh() rebuilds from the rows
                     log.warning("%s search index unusable (%s); rebuilding it from the repository rows",
                                 kind, exc)
-                    backend = IndexedBackend()
+                    backend = IndexedBackend(**listed)
         self.gallery = TenprintGallery(thresholds, backend=backend)
+
+    def _load_saved(self, verify: bool, listed: dict[str, int]) -> IndexedBackend:
+        """The saved index, mapped. At the machine's start (``verify``) an index of older code parameters is
+        re-coded from its stored templates first; a worker (no ``verify``) raises, as for a damaged one."""
+        assert self.index_path is not None
+        try:
+            return IndexedBackend.load(self.index_path, verify=verify, **listed)
+        except IndexStale as exc:
+            if not verify:
+                raise
+            log.warning("%s search index: %s; re-coding it from its stored templates", self.kind, exc)
+            recode_saved(self.index_path)
+            return IndexedBackend.load(self.index_path, verify=False, **listed)  # checked by the re-code
 
     def __len__(self) -> int:
         return len(self.gallery)
@@ -109,7 +130,10 @@ class RepositoryGallery:
         """Add every template row committed since the last refresh; returns how many rows were new."""
         n = 0
         for row_id, key, templates in _rows(self.kind, session, self.watermark):
-            fingers = {int(p): Template.from_bytes(b) for p, b in templates.items()}
+            fingers: dict[int, Any] = {}
+            for p, b in templates.items():
+                ready = self.probes.prepared(int(p), b)  # the booking just searched, enrolled: prepared already
+                fingers[int(p)] = ready if ready is not None else Template.from_bytes(b)
             if fingers:
                 if self._checkpoint is not None:
                     self._checkpoint[1].append(key)
@@ -136,7 +160,8 @@ class RepositoryGallery:
         watermark, added, replaced = self._checkpoint
         self._checkpoint = None
         if replaced:
-            backend = type(self.gallery.backend)()
+            old = self.gallery.backend
+            backend = type(old)(old.shortlist) if isinstance(old, IndexedBackend) else type(old)()
             self.gallery = TenprintGallery(self.gallery.thresholds, backend=backend)
             self.watermark = 0
         else:
@@ -185,14 +210,15 @@ class Galleries:
     """The two galleries a worker searches."""
 
     def __init__(self, thresholds: Thresholds | None = None, index_dir: Path | str | None = None,
-                 verify: bool = True) -> None:
+                 verify: bool = True, shortlist: int | None = None) -> None:
         """``index_dir``: search through the candidate index (engine.index) saved under that folder
         (``criminal/`` and ``immigration/``), loaded if present; None: the exhaustive search.
         ``verify=False`` skips the files' SHA-256 check at load: only for a folder that
-        :func:`prepare_index` has just checked or written on this machine (worker start stays short)."""
+        :func:`prepare_index` has just checked or written on this machine (worker start stays short).
+        ``shortlist``: subjects the index verifies per search (default ``engine.index.SHORTLIST``)."""
         probes = ProbeCache()  # a booking's two searches prepare its fingers once
-        self.criminal = RepositoryGallery("criminal", thresholds, index_dir, verify, probes)
-        self.immigration = RepositoryGallery("immigration", thresholds, index_dir, verify, probes)
+        self.criminal = RepositoryGallery("criminal", thresholds, index_dir, verify, probes, shortlist)
+        self.immigration = RepositoryGallery("immigration", thresholds, index_dir, verify, probes, shortlist)
 
     def save(self) -> None:
         self.criminal.save()

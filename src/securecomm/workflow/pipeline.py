@@ -36,7 +36,7 @@ from securecomm.store.workflow_models import BookingTemplate, Job, Response, Rev
 from securecomm.workflow import consolidation
 from securecomm.workflow.gallery import Galleries
 from securecomm.workflow.header import peek_header
-from securecomm.workflow.queue import JobQueue, Lease, LeaseLost, write_session
+from securecomm.workflow.queue import AdvanceChain, JobQueue, Lease, LeaseLost, write_session
 from securecomm.workflow.stages import (INLINE_STAGES, RUNNERS, PipelineConfig, Rejected, StageContext,
                                         StageOutcome, errt_outcome)
 
@@ -322,23 +322,44 @@ class Worker:
         with write_session(self.engine) as s:
             return self._record(s, lease, outcome)
 
-    def _record(self, s: Session, lease: Lease, outcome: StageOutcome) -> Lease | None:
-        """Write one stage's outcome and advance its job (fenced) inside the caller's transaction."""
-        nxt = self.queue.advance(s, lease, next_stage=outcome.next_stage, state=outcome.job_state)
+    def _record(self, s: Session, lease: Lease, outcome: StageOutcome,
+                ctx: StageContext | None = None, chain: AdvanceChain | None = None) -> Lease | None:
+        """Write one stage's outcome and advance its job (fenced) inside the caller's transaction.
+
+        ``ctx``: the stage's context, read in this same session (``run_batched``): its transaction row is
+        used instead of reading it again, and the recorded output and review item are added to it, so the
+        job's next stage in this session reads what :meth:`_context` would read back (the same objects:
+        the session's identity map holds them). ``chain``: the job's advance is deferred to the chain's one
+        fenced write at the end of the job's stages in this transaction (``JobQueue.advance_deferred``)."""
+        if chain is not None:
+            nxt = self.queue.advance_deferred(chain, lease, next_stage=outcome.next_stage, state=outcome.job_state)
+        else:
+            nxt = self.queue.advance(s, lease, next_stage=outcome.next_stage, state=outcome.job_state)
         extra = outcome.apply(s) if outcome.apply is not None else {}
+        output = {**outcome.output, **(extra or {})}
         s.add(StageRun(tcn=lease.tcn, stage=lease.stage, status=outcome.status,
-                       output={**outcome.output, **(extra or {})}, attempt=lease.attempts,
+                       output=output, attempt=lease.attempts,
                        worker=self.queue.owner, finished_at=self.clock.now()))
         for pos, (data, n) in sorted(outcome.templates.items()):
             s.add(BookingTemplate(tcn=lease.tcn, position=pos, template=data, minutiae=n))
         for r in outcome.responses:
             s.add(Response(tcn=lease.tcn, kind=r.kind, recipient=r.recipient, recipient_role=r.role,
                            format=r.format, payload=r.payload, summary=r.summary, created_at=self.clock.now()))
+        item = None
         if outcome.review is not None:
             v = outcome.review
-            s.add(ReviewItem(tcn=lease.tcn, kind=v.kind, reason=v.reason, band=v.band, score=v.score,
-                             candidate=v.candidate, details=v.details, state="open", created_at=self.clock.now()))
-        tx = s.scalars(select(Transaction).where(Transaction.tcn == lease.tcn)).one()
+            item = ReviewItem(tcn=lease.tcn, kind=v.kind, reason=v.reason, band=v.band, score=v.score,
+                              candidate=v.candidate, details=v.details, state="open", created_at=self.clock.now())
+            s.add(item)
+        if ctx is not None and ctx.tx.tcn == lease.tcn:
+            tx = ctx.tx
+            ctx.outputs[lease.stage] = dict(output)
+            if outcome.templates:
+                ctx.stored_templates = None  # read them back from the rows just written
+            if item is not None:
+                ctx.reviews[item.kind] = item
+        else:
+            tx = s.scalars(select(Transaction).where(Transaction.tcn == lease.tcn)).one()
         if outcome.tx_state:
             tx.state = outcome.tx_state
             if outcome.tx_state in ("done", "rejected"):
@@ -429,14 +450,20 @@ class Worker:
             self.galleries.checkpoint()  # the galleries read this transaction's enrolments before its commit
             try:
                 with write_session(self.engine) as s:
+                    pin_agencies(s)
                     for _ in range(max(1, int(batch))):
                         lease = self.queue.claim_in(s)
                         if lease is None:
                             break
+                        ctx = None  # read once per job; _record keeps it up to date (the same rows)
+                        chain = AdvanceChain.start(lease)  # the job's row: written once, after its last stage
                         while lease is not None:
-                            outcome = self._outcome(self._context(s, lease.tcn), lease)
-                            lease = self._record(s, lease, outcome)
+                            if ctx is None or ctx.tx.tcn != lease.tcn:
+                                ctx = self._context(s, lease.tcn)
+                            outcome = self._outcome(ctx, lease)
+                            lease = self._record(s, lease, outcome, ctx, chain)
                             self.stages_run += 1
+                        chain.write(s)
                         done += 1
             except Exception as exc:  # rolled back: this batch again, one stage per transaction
                 self.galleries.rollback()
@@ -459,6 +486,25 @@ class Worker:
                 break
         self.fire_timers(drain=True)  # as run() does before it stops
         return touched
+
+
+def pin_agencies(session: Session) -> None:
+    """Keep every agency row ``session`` loads referenced until the session ends (a batch of
+    ``run_batched``, a bulk submission): the identity map holds objects weakly, so ``jurisdictions.agency`` (a
+    ``Session.get``) would otherwise read a row that nothing references any more again -- with an
+    autoflush -- several times per booking. The same rows of the same transaction: nothing else changes."""
+    from sqlalchemy import event
+
+    from securecomm.store.models import Agency
+
+    pinned: list[Agency] = []
+    session.info["pinned_agencies"] = pinned
+
+    def keep(_session: Session, instance: object) -> None:
+        if isinstance(instance, Agency):
+            pinned.append(instance)
+
+    event.listen(session, "loaded_as_persistent", keep)
 
 
 def _pause(seconds: float, stop: threading.Event, step: float = 0.2) -> None:

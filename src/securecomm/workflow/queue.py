@@ -193,6 +193,34 @@ class JobQueue:
         return Lease(job_id=lease.job_id, tcn=lease.tcn, stage=next_stage or lease.stage,
                      token=lease.token, owner=self.owner, attempts=1, expires_at=expires)
 
+    def advance_deferred(self, chain: "AdvanceChain", lease: Lease, *, next_stage: str | None,
+                         state: str = "ready") -> Lease | None:
+        """:meth:`advance` for the batched single-writer mode (``Worker.run_batched``): the job's row is not
+        written now but once, by :meth:`AdvanceChain.write`, when the job's chain of stages in this
+        transaction ends -- with the very values the last of the stage-by-stage advances would have left
+        (an intermediate state is never visible: the claim and every stage commit together). Returns the
+        continued lease, as :meth:`advance` does."""
+        if state not in ("ready", "waiting", "done"):
+            raise ValueError(f"cannot advance a job to state {state!r}")
+        if state == "ready" and not next_stage:
+            raise ValueError("a ready job needs a next stage")
+        if (lease.job_id, lease.token) != (chain.claimed.job_id, chain.claimed.token) or lease.stage != chain.stage:
+            raise LeaseLost(f"job {lease.job_id} ({lease.tcn}) at stage {lease.stage!r} is not the chain's")
+        now = self.clock.now()
+        keep = state == "ready"
+        expires = now + dt.timedelta(seconds=self.lease_seconds) if keep else None
+        chain.stage, chain.state = next_stage or lease.stage, state
+        if keep:
+            chain.attempts = 1
+        chain.token = lease.token if keep else None
+        chain.owner = self.owner if keep else None
+        chain.expires, chain.updated_at = expires, now
+        chain.pending = True
+        if not keep:
+            return None
+        return Lease(job_id=lease.job_id, tcn=lease.tcn, stage=next_stage or lease.stage,
+                     token=lease.token, owner=self.owner, attempts=1, expires_at=expires)
+
     def extend(self, lease: Lease) -> Lease:
         """Push the lease's expiry forward (before a long stage); ``LeaseLost`` if it is gone."""
         now = self.clock.now()
@@ -322,4 +350,41 @@ class JobQueue:
         return min(waits)
 
 
-__all__ = ["JobQueue", "Lease", "LeaseLost", "backoff", "begin_write", "default_owner", "write_session"]
+@dataclass
+class AdvanceChain:
+    """The job row a chain of deferred advances (:meth:`JobQueue.advance_deferred`) will leave: one fenced
+    UPDATE (:meth:`write`) instead of one per stage. Starts from a fresh claim."""
+
+    claimed: Lease
+    stage: str = ""
+    state: str = "ready"
+    attempts: int = 0
+    token: str | None = None
+    owner: str | None = None
+    expires: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    pending: bool = False
+
+    @classmethod
+    def start(cls, lease: Lease) -> "AdvanceChain":
+        return cls(claimed=lease, stage=lease.stage, attempts=lease.attempts, token=lease.token,
+                   owner=lease.owner, expires=lease.expires_at)
+
+    def write(self, session: Session) -> None:
+        """The job's row as the last advance left it, fenced on the claim (``LeaseLost`` otherwise)."""
+        if not self.pending:
+            return
+        c = self.claimed
+        result = session.execute(
+            update(Job)
+            .where(Job.id == c.job_id, Job.lease_token == c.token, Job.stage == c.stage, Job.state == "ready")
+            .values(stage=self.stage, state=self.state, attempts=self.attempts, lease_token=self.token,
+                    lease_owner=self.owner, lease_expires_at=self.expires, last_error=None,
+                    updated_at=self.updated_at)
+            .execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            raise LeaseLost(f"job {c.job_id} ({c.tcn}) at stage {c.stage!r} is no longer leased by {c.owner}")
+        self.pending = False
+
+
+__all__ = ["AdvanceChain", "JobQueue", "Lease", "LeaseLost", "backoff", "begin_write", "default_owner", "write_session"]

@@ -130,6 +130,10 @@ class StageContext:
     reviews: dict[str, ReviewItem] = field(default_factory=dict)
     worker: str = "worker"  # who reads personal data, for the audit trail
     clock: Clock = SYSTEM_CLOCK  # "now" for every message this stage writes
+    #: the booking's stored templates once read (a context that serves several stages of one job reads them
+    #: once: ``extract`` writes them, nothing changes them afterwards; the worker drops this when a stage
+    #: records templates)
+    stored_templates: dict[int, bytes] | None = None
 
     @property
     def tcn(self) -> str:
@@ -151,9 +155,11 @@ class StageContext:
 
     def template_bytes(self) -> dict[int, bytes]:
         """The booking's stored templates as stored (extracted once, by the ``extract`` stage), unparsed."""
-        rows = self.session.execute(select(BookingTemplate.position, BookingTemplate.template)
-                                    .where(BookingTemplate.tcn == self.tcn)).all()
-        return {int(pos): bytes(data) for pos, data in rows}
+        if self.stored_templates is None:
+            rows = self.session.execute(select(BookingTemplate.position, BookingTemplate.template)
+                                        .where(BookingTemplate.tcn == self.tcn)).all()
+            self.stored_templates = {int(pos): bytes(data) for pos, data in rows}
+        return dict(self.stored_templates)
 
     def templates(self) -> dict[int, Any]:
         """The booking's stored templates, parsed for searching."""
