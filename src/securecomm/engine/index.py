@@ -190,11 +190,7 @@ def finger_codes(templates: list[Template | Prepared]) -> np.ndarray:
 
 def subject_code(fingers: Mapping[int, Template | Prepared]) -> np.ndarray:
     """One subject's code: ten finger codes side by side, zeros for absent positions: [10 * CODE_DIMS]."""
-    out = np.zeros((10, CODE_DIMS), np.float32)
-    pos = sorted(fingers)
-    if pos:
-        out[np.array(pos) - 1] = finger_codes([fingers[p] for p in pos])
-    return out.ravel()
+    return subject_codes([fingers], threads=1)[0]
 
 
 class IndexCorrupt(RuntimeError):
@@ -243,10 +239,9 @@ def _map_chunks(fn, items: list, threads: int | None, chunk: int) -> list:
 
 
 def subject_codes(subjects: list[Mapping[int, Template | Prepared]], threads: int | None = None) -> np.ndarray:
-    """:func:`subject_code` of many subjects, [len(subjects), 10 * CODE_DIMS], computed on ``threads`` threads.
-
-    The same rows :func:`subject_code` gives one by one (each row's arithmetic is independent of the others).
-    """
+    """The codes of many subjects, [len(subjects), 10 * CODE_DIMS], computed on ``threads`` threads: each
+    row ten finger codes side by side, zeros for absent positions (each row's arithmetic is independent of
+    the others, so a subject gets the same row alone or in a batch)."""
     def part(group: list) -> list[np.ndarray]:
         flat = [f[p] for f in group for p in sorted(f)]
         codes = finger_codes(flat) if flat else np.zeros((0, CODE_DIMS), np.float32)

@@ -227,13 +227,13 @@ def _build(subjects: int, gallery_kind: str, seed: int, shortlist: int | None, t
                                threads or os.cpu_count() or 1)
         recode_s = None
         try:
-            IndexedBackend.load(index_dir, verify=False)
+            backend = IndexedBackend.load(index_dir, shortlist=shortlist or SHORTLIST, verify=False)
         except IndexStale as exc:  # built with older code parameters: re-code it, as a machine start would
             say(f"{exc}: re-coding")
             t0 = time.perf_counter()
             recode_saved(index_dir, threads)
             recode_s = round(time.perf_counter() - t0, 1)
-        backend = IndexedBackend.load(index_dir, shortlist=shortlist or SHORTLIST, verify=False)
+            backend = IndexedBackend.load(index_dir, shortlist=shortlist or SHORTLIST, verify=False)
         return {"backend": backend, "gallery": TenprintGallery(backend=backend), "meta": got["meta"],
                 "built_now": got["built_now"], "resident_gallery_mb": None, "recode_s": recode_s}
     backend = IndexedBackend() if shortlist is None else IndexedBackend(shortlist=shortlist)
