@@ -119,3 +119,22 @@ def test_bench_search_re_codes_a_stale_index(tmp_path):
     r = CliRunner().invoke(app, args)
     out = json.loads(r.stdout)
     assert r.exit_code == 0 and out["recode_s"] is not None and not out["built_now"], r.output
+
+
+def test_bench_search_rank_probes_and_exhaustive_bands():
+    """--rank-probes adds mated probes ranked by code alone; the exhaustive sample also gives agreement
+    at the exhaustive search's own bands, and the indexed FNIR at the exhaustive threshold."""
+    from securecomm.synth.search_bench import _upper95
+
+    r = CliRunner().invoke(app, ["bench", "search", "--subjects", "40", "--probes", "4", "--non-mated", "6",
+                                 "--shortlist", "3", "--exhaustive-sample", "10", "--rank-probes", "30", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["mate_rank_probes"] == 34
+    assert 0 <= out["mates_beyond_shortlist"] <= 34
+    assert out["lost_mate_pct"] == round(100 * out["mates_beyond_shortlist"] / 34, 3)
+    assert out["lost_mate_upper95_pct"] > out["lost_mate_pct"]
+    assert out["exhaustive_review_threshold"] <= out["exhaustive_hit_threshold"]
+    assert out["exhaustive_agreement_at_exhaustive_bands_pct"] is not None
+    assert out["fnir_indexed_at_exhaustive_threshold_pct"] is not None
+    assert abs(_upper95(0, 3000) - 0.000998) < 1e-5 and abs(_upper95(1, 100) - 0.0466) < 1e-3

@@ -349,3 +349,44 @@ def test_learned_projection_beats_chance_on_one_finger(data):
     p = finger_codes([card[2] for card in probes])
     ranks = [(g @ p[i] > g[i] @ p[i]).sum() for i in range(len(probes))]
     assert np.median(ranks) <= 2 and np.mean(np.array(ranks) < len(gallery) // 10) >= 0.8
+
+
+def test_two_finger_probe_scans_only_its_fingers_with_the_same_ranking(data, tmp_path):
+    """A probe with two fingers reads only their code blocks: the similarities are the full product's
+    (up to float rounding) and the ranking the same, for saved (mapped) and in-memory subjects alike."""
+    gallery, probes, _, idx, _ = data
+    b = idx.backend
+    b.save(tmp_path / "idx")
+    loaded = IndexedBackend.load(tmp_path / "idx", shortlist=20)
+    loaded.add("LATE", gallery[3])  # one subject in memory beside the mapped ones
+    for i, probe in enumerate(probes[:8]):
+        two = {2: probe[2], 7: probe[7]}
+        q = subject_code(two)
+        full = np.concatenate([loaded._bcodes @ q, loaded._codes[:1] @ q])
+        slots, sims = loaded.ranked(q, n=len(loaded))
+        assert np.allclose(sims, full[slots], atol=1e-5)
+        assert np.all(np.diff(sims) <= 0)
+        order = np.argsort(-full, kind="stable")
+        gaps = np.abs(np.diff(np.sort(full)[::-1]))
+        if gaps.min() > 1e-4:  # no near-ties: the very same order
+            assert slots.tolist() == order.tolist()
+        assert loaded._ids[slots[0]] in (f"S{i}", "LATE" if i == 3 else f"S{i}")
+
+
+def test_exhaustive_of_many_probes_equals_one_at_a_time(data, tmp_path):
+    gallery, probes, strangers, idx, _ = data
+    b = idx.backend
+    b.save(tmp_path / "idx")
+    loaded = IndexedBackend.load(tmp_path / "idx", shortlist=20)
+    loaded.EXHAUSTIVE_CHUNK = 64  # several chunks
+    loaded.add("LATE", gallery[0])
+    loaded.remove("S5")
+    batch = [probes[0], {1: probes[1][1], 6: probes[1][6]}, strangers[0], {}]
+    ids, many = loaded.exhaustive_finger_scores_many(batch)
+    assert len(ids) == len(loaded) and "S5" not in ids and "LATE" in ids
+    for probe, got in zip(batch, many):
+        one_ids, one = loaded.exhaustive_finger_scores(probe)
+        assert one_ids == ids
+        assert np.array_equal(np.isnan(one), np.isnan(got)) and np.allclose(one[~np.isnan(one)], got[~np.isnan(got)], rtol=0, atol=0)
+    assert np.isnan(many[3]).all()
+    assert not np.isnan(many[1][:, [0, 5]]).any() and np.isnan(many[1][:, [1, 2, 3, 4, 6, 7, 8, 9]]).all()

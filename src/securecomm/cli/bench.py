@@ -117,6 +117,8 @@ def search(
                                    "(each built and saved on its own, then all merged once)"),
     build_only: bool = typer.Option(False, "--build-only", help="stop after the build (with --index-dir: "
                                     "build apart, then time the searches in another run)"),
+    rank_probes: int = typer.Option(0, "--rank-probes", min=0, help="more mated probes ranked by the index "
+                                    "code alone (how often a mate falls beyond the shortlist)"),
 ) -> None:
     """Indexed 1:N search on a synthetic template gallery: build, size, latency, accuracy vs exhaustive."""
     from securecomm.synth import search_bench
@@ -128,7 +130,7 @@ def search(
         result = search_bench.run(subjects, probes, gallery, seed=seed, shortlist=shortlist,
                                   exhaustive_sample=sample, store=store, progress=say, non_mated=non_mated,
                                   threads=threads, index_dir=index_dir, save_every=save_every,
-                                  build_only=build_only)
+                                  build_only=build_only, rank_probes=rank_probes)
     except (ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)

@@ -193,6 +193,26 @@ def subject_code(fingers: Mapping[int, Template | Prepared]) -> np.ndarray:
     return subject_codes([fingers], threads=1)[0]
 
 
+def _code_blocks(q: np.ndarray) -> list[int]:
+    """The finger positions (0-based blocks of :data:`CODE_DIMS`) where a subject code is not all zeros."""
+    return [b for b in range(10) if q[b * CODE_DIMS:(b + 1) * CODE_DIMS].any()]
+
+
+def _similarity(codes: np.ndarray, q: np.ndarray, blocks: list[int]) -> np.ndarray:
+    """``codes @ q``, summed over the probe's finger ``blocks`` only: the other blocks of ``q`` are zeros
+    and add exactly nothing. A two-finger probe (a booking's index fingers) then reads a fifth of the
+    code matrix: at 130,000 subjects 9-11 ms instead of 24-30 ms of CPU (the block products run on
+    strided rows; measured 2026-12-02, one BLAS thread). Every subject's similarity to one probe is
+    computed the same way, so rankings (and a sharded index's merge by similarity) are consistent."""
+    if len(blocks) == 10 or codes.shape[0] == 0:
+        return codes @ q
+    out = np.zeros(codes.shape[0], np.float32)
+    for b in blocks:
+        cols = slice(b * CODE_DIMS, (b + 1) * CODE_DIMS)
+        out += codes[:, cols] @ q[cols]
+    return out
+
+
 class IndexCorrupt(RuntimeError):
     """An index folder that cannot be used as it is (missing, truncated, altered): rebuild it."""
 
@@ -730,7 +750,8 @@ class IndexedBackend:
             return empty
         q = np.asarray(q, np.float32)
         extra = rows - self._n_base
-        sim = np.concatenate([self._bcodes @ q, self._codes[:extra] @ q])
+        blocks = _code_blocks(q)
+        sim = np.concatenate([_similarity(self._bcodes, q, blocks), _similarity(self._codes[:extra], q, blocks)])
         alive = np.concatenate([self._blive, self._live[:extra]])
         sim[~alive] = -np.inf
         live = int(alive.sum())
@@ -756,8 +777,14 @@ class IndexedBackend:
     def _verify(self, probe: Mapping[int, Prepared], slots: np.ndarray) -> tuple[list[str], np.ndarray]:
         """Matcher scores of the subjects in ``slots``: per probe finger, one bulk ``match_many`` over
         those subjects' fingers at that position (the scores ``match_prepared`` gives, pair by pair)."""
+        ids, (scores,) = self._verify_many([probe], slots)
+        return ids, scores
+
+    def _verify_many(self, probes: list[Mapping[int, Prepared]], slots: np.ndarray) -> tuple[list[str], list[np.ndarray]]:
+        """:meth:`_verify` of several probes against the same subjects: each position's saved rows are
+        decoded once and scored against every probe with a finger there (the same scores)."""
         slots = np.asarray(slots, np.int64)
-        scores = np.full((slots.size, 10), np.nan, np.float32)
+        out = [np.full((slots.size, 10), np.nan, np.float32) for _ in probes]
         ids = [self._ids[s] for s in slots.tolist()]
         # where each subject's finger at each position is: a saved row, or an in-memory Prepared
         base_at: dict[int, tuple[list[int], list[int]]] = {}
@@ -777,14 +804,21 @@ class IndexedBackend:
                     got2 = mem_at.setdefault(pos, ([], []))
                     got2[0].append(i)
                     got2[1].append(g)
-        for pos, p in probe.items():
+        for pos in sorted(set(base_at) | set(mem_at)):
+            users = [(k, pr[pos]) for k, pr in enumerate(probes) if pos in pr]
+            if not users:
+                continue
             if pos in base_at:
                 at, rows = base_at[pos]
-                scores[at, pos - 1] = match_many(p, self._base.pack_rows(np.array(rows, np.int64)))  # type: ignore[union-attr]
+                packed = self._base.pack_rows(np.array(rows, np.int64))  # type: ignore[union-attr]
+                for k, p in users:
+                    out[k][at, pos - 1] = match_many(p, packed)
             if pos in mem_at:
                 at, preps = mem_at[pos]
-                scores[at, pos - 1] = match_many(p, pack(preps))
-        return ids, scores  # type: ignore[return-value]
+                packed = pack(preps)
+                for k, p in users:
+                    out[k][at, pos - 1] = match_many(p, packed)
+        return ids, out  # type: ignore[return-value]
 
     def finger_scores(self, probe: Mapping[int, Prepared]) -> tuple[list[str], np.ndarray]:
         """Matcher scores of the shortlisted subjects only (the others are not returned)."""
@@ -795,14 +829,21 @@ class IndexedBackend:
 
     def exhaustive_finger_scores(self, probe: Mapping[int, Prepared]) -> tuple[list[str], np.ndarray]:
         """Matcher scores of every live subject (calibration, agreement checks): slow."""
+        ids, (scores,) = self.exhaustive_finger_scores_many([probe])
+        return ids, scores
+
+    def exhaustive_finger_scores_many(self, probes: list[Mapping[int, Prepared]]) -> tuple[list[str], list[np.ndarray]]:
+        """:meth:`exhaustive_finger_scores` of several probes in one pass over the gallery: each chunk of
+        saved subjects is decoded once for all of them (decoding is about 40 % of a one-probe pass)."""
         slots = np.sort(np.array([s for s in self._slot.values()], np.int64))
         ids: list[str] = []
-        parts = [np.zeros((0, 10), np.float32)]
+        parts: list[list[np.ndarray]] = [[np.zeros((0, 10), np.float32)] for _ in probes]
         for at in range(0, slots.size, self.EXHAUSTIVE_CHUNK):
-            got_ids, got = self._verify(probe, slots[at:at + self.EXHAUSTIVE_CHUNK])
+            got_ids, got = self._verify_many(probes, slots[at:at + self.EXHAUSTIVE_CHUNK])
             ids.extend(got_ids)
-            parts.append(got)
-        return ids, np.concatenate(parts)
+            for k, g in enumerate(got):
+                parts[k].append(g)
+        return ids, [np.concatenate(p) for p in parts]
 
     # -- persistence ---------------------------------------------------------------------------
 

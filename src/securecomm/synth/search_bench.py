@@ -19,7 +19,20 @@ folder, in segments built by parallel processes and merged once into one saved i
 * agreement: the same decision as exhaustive at the same bands (hit at the indexed FPIR 0.1 %
   threshold, review at FPIR 1 %), and the same subject where that decision is not no-hit; and
   rank-1 agreement (the same best subject with the same fused score), mated and non-mated apart;
-* the mate's rank in the candidate index (what sizes the shortlist), for every mated probe.
+* the mate's rank in the candidate index (what sizes the shortlist), for every mated probe, and for
+  ``rank_probes`` more mated probes ranked by code alone (cheap: no verification).
+
+**What the index can lose, bounded without searching exhaustively.** The index verifies a subset of
+the gallery with the exhaustive search's own matcher, so for every probe its best score is at most
+the exhaustive best, and a shortlisted subject has exactly its exhaustive score. Hence (i) its
+non-mated best scores are never higher, so its FPIR 0.1 % threshold is never higher than the
+exhaustive one; and (ii) a mated probe the index gets wrong at its threshold is one whose mate was
+beyond the shortlist, or one the exhaustive search gets wrong too (the mate below a threshold at least
+as high, or outranked by an impostor that was shortlisted and so scored the same). So
+FNIR(indexed) <= FNIR(exhaustive) + the share of mates beyond the shortlist, which the code ranks
+measure (``lost_mate_pct``, with its exact one-sided 95 % upper bound ``lost_mate_upper95_pct``). The
+converse can differ: the exhaustive search also finds the synthetic galleries' high-scoring impostors
+that the index never shortlists, so its own FNIR and FPIR at one threshold can be worse.
 """
 
 from __future__ import annotations
@@ -40,6 +53,10 @@ from securecomm.engine.tenprint import FINGER_POSITIONS, TenprintGallery, Thresh
 from securecomm.synth import templates as T
 
 KINDS = ("plain", "rolled")
+#: Probes searched exhaustively together (each gallery chunk decoded once for all of them).
+EXHAUSTIVE_BATCH = 32
+#: Code ranks are measured up to this (a mate further down counts as this rank).
+RANK_CAP = 1000
 
 
 def _rss_mb() -> float:
@@ -60,6 +77,33 @@ def _cards(n: int, seed: int, impression: int, kind: str, start: int = 0):
         while len(pending) >= 10:
             card, pending = pending[:10], pending[10:]
             yield {pos: prepare(card[pos - 1]) for pos in FINGER_POSITIONS}
+
+
+def _cards_of(sids: list[int], seed: int, impression: int, kind: str):
+    """Cards of the subjects ``sids`` (ascending), synthesising each block of :data:`T.BLOCK` fingers once
+    (the same templates :func:`_cards` gives one subject at a time)."""
+    cache: dict[int, object] = {}
+    for sid in sids:
+        fingers = []
+        for f in range(10 * sid, 10 * sid + 10):
+            b = f // T.BLOCK
+            if b not in cache:
+                cache = {k: v for k, v in cache.items() if k >= b - 1}  # sids ascend: older blocks are done
+                cache[b] = next(T.iter_blocks(T.BLOCK, seed, impression, kind, start=b * T.BLOCK))
+            fingers.append(cache[b].template(f - b * T.BLOCK))
+        yield {pos: prepare(fingers[pos - 1]) for pos in FINGER_POSITIONS}
+
+
+def _upper95(k: int, n: int) -> float:
+    """One-sided 95 % upper bound of a proportion seen k times in n (exact binomial, Clopper-Pearson)."""
+    if n <= 0 or k >= n:
+        return 1.0
+    lo, hi = k / n, 1.0
+    for _ in range(60):  # P(X <= k | p) = 0.05, by bisection on p
+        mid = (lo + hi) / 2
+        cdf = sum(math.comb(n, i) * mid ** i * (1 - mid) ** (n - i) for i in range(k + 1))
+        lo, hi = (mid, hi) if cdf > 0.05 else (lo, mid)
+    return hi
 
 
 def gallery_probe(card: dict) -> dict:
@@ -263,7 +307,7 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
         exhaustive_sample: int = 20, store: Path | None = None,
         progress: Callable[[str], None] | None = None, non_mated: int | None = None,
         threads: int | None = None, index_dir: Path | None = None, save_every: int = 10_000,
-        build_only: bool = False) -> dict:
+        build_only: bool = False, rank_probes: int = 0) -> dict:
     """The benchmark's JSON object (see the module docstring).
 
     ``probes`` mated and non-mated probes half and half, unless ``non_mated`` gives the
@@ -272,7 +316,9 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
     ``store``: save the built index there, then load and search the loaded one. ``index_dir``:
     build into (or reuse, or resume) a saved index there, saved every ``save_every`` subjects
     (see :func:`_build`), then load it back and search it; ``build_only`` stops after the build
-    (a long build apart from short timed search runs).
+    (a long build apart from short timed search runs). ``rank_probes``: more mated probes whose mate's
+    rank by code alone is measured (no verification): the share beyond the shortlist bounds what the
+    index can lose against the exhaustive search (see the module docstring).
     """
     if gallery_kind not in KINDS:
         raise ValueError(f"gallery kind must be one of {KINDS}, got {gallery_kind!r}")
@@ -313,9 +359,7 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
     else:
         n_mated, n_non = probes, non_mated
     mated_ids = np.sort(rng.choice(subjects, size=min(n_mated, subjects), replace=False))
-    mated = []
-    for sid in mated_ids.tolist():
-        mated.append((f"S{sid}", next(_cards(1, seed, 1, probe_kind, start=sid))))
+    mated = list(zip([f"S{sid}" for sid in mated_ids.tolist()], _cards_of(mated_ids.tolist(), seed, 1, probe_kind)))
     non_mated_cards = [(None, c) for c in _cards(n_non, seed + 1, 1, probe_kind)]
 
     lat, idx_best = [], []
@@ -335,14 +379,28 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
     k_n = min(len(non_mated_cards), k - k_m)
     sample_pos = list(range(k_m)) + [len(mated) + i for i in range(k_n)]
     ex_best = {}
-    for j, i in enumerate(sample_pos):  # every subject scored by the bulk kernel, straight from the index
-        ex_best[i] = _best(*backend.exhaustive_finger_scores(gallery_probe((mated + non_mated_cards)[i][1])))
-        if (j + 1) % 50 == 0:
-            say(f"exhaustive {j + 1}/{len(sample_pos)}")
-    ranks = []
-    for mate, card in mated:
-        cand = [backend._ids[s] for s in backend.candidates(gallery_probe(card), n=min(subjects, 1000))]
-        ranks.append(cand.index(mate) if mate in cand else 1000)
+    for j in range(0, len(sample_pos), EXHAUSTIVE_BATCH):  # every subject scored, straight from the index:
+        batch = sample_pos[j:j + EXHAUSTIVE_BATCH]       # each chunk decoded once for the batch's probes
+        ids, many = backend.exhaustive_finger_scores_many(
+            [gallery_probe((mated + non_mated_cards)[i][1]) for i in batch])
+        for i, sc in zip(batch, many):
+            ex_best[i] = _best(ids, sc)
+        say(f"exhaustive {j + len(batch)}/{len(sample_pos)}")
+
+    def code_rank(mate: str, card: dict) -> int:
+        cand = [backend._ids[s] for s in backend.candidates(gallery_probe(card), n=min(subjects, RANK_CAP))]
+        return cand.index(mate) if mate in cand else RANK_CAP
+
+    ranks = [code_rank(mate, card) for mate, card in mated]
+    # more mated probes for the code rank alone (cheap: no verification): how often the shortlist loses a mate
+    extra_ids = np.sort(np.random.default_rng(seed + 2).choice(subjects, size=min(rank_probes, subjects), replace=False))
+    extra_ranks = []
+    for j, card in enumerate(_cards_of(extra_ids.tolist(), seed, 1, probe_kind)):
+        extra_ranks.append(code_rank(f"S{int(extra_ids[j])}", card))
+        if (j + 1) % 500 == 0:
+            say(f"code ranks {j + 1}/{extra_ids.size}")
+    all_ranks = ranks + extra_ranks
+    lost = int(sum(r >= backend.shortlist for r in all_ranks))
 
     def fnir(bests: list[tuple[str | None, float]], mates: list[str], thr: float) -> float:
         return round(100.0 * float(np.mean([b[0] != m or b[1] < thr for b, m in zip(bests, mates)])), 2)
@@ -375,25 +433,38 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
         "non_mated_best_p50": round(float(np.median(non_best)), 3),
         "non_mated_best_max": round(float(np.max(non_best)), 3),
         "fnir_pct": fnir(idx_best[:len(mated)], mates, t_hit),
+        "mate_rank_probes": len(all_ranks), "mates_beyond_shortlist": lost,
+        "lost_mate_pct": round(100.0 * lost / len(all_ranks), 3),
+        "lost_mate_upper95_pct": round(100.0 * _upper95(lost, len(all_ranks)), 3),
         "exhaustive_sample": len(sample_pos), "exhaustive_mated": k_m, "exhaustive_non_mated": k_n,
         "exhaustive_hit_threshold": None, "fnir_exhaustive_pct": None, "fnir_indexed_on_sample_pct": None,
         "exhaustive_agreement_pct": None, "exhaustive_rank1_agreement_mated_pct": None,
         "exhaustive_rank1_agreement_non_mated_pct": None,
+        "exhaustive_review_threshold": None, "exhaustive_agreement_at_exhaustive_bands_pct": None,
+        "fnir_indexed_at_exhaustive_threshold_pct": None,
         "cpus": os.cpu_count(),
     }
-    if k_n:
-        t_ex = empirical_threshold([ex_best[len(mated) + i][1] for i in range(k_n)], 0.001)
-        out["exhaustive_hit_threshold"] = round(t_ex, 3)
-        if k_m:
-            out["fnir_exhaustive_pct"] = fnir([ex_best[i] for i in range(k_m)], mates[:k_m], t_ex)
-            out["fnir_indexed_on_sample_pct"] = fnir(idx_best[:k_m], mates[:k_m], t_hit)
-    if sample_pos:
+    def agreement(at: Thresholds) -> float:
         agree = 0
         for i in sample_pos:
             (a_id, a_s), (b_id, b_s) = idx_best[i], ex_best[i]
-            da, db = bands.decide(a_s), bands.decide(b_s)
+            da, db = at.decide(a_s), at.decide(b_s)
             agree += da == db and (db == "no_hit" or a_id == b_id)
-        out["exhaustive_agreement_pct"] = round(100.0 * agree / len(sample_pos), 2)
+        return round(100.0 * agree / len(sample_pos), 2)
+
+    if k_n:
+        ex_non = [ex_best[len(mated) + i][1] for i in range(k_n)]
+        t_ex = empirical_threshold(ex_non, 0.001)
+        out["exhaustive_hit_threshold"] = round(t_ex, 3)
+        t_ex_review = min(t_ex, empirical_threshold(ex_non, 0.01))
+        out["exhaustive_review_threshold"] = round(t_ex_review, 3)
+        out["exhaustive_agreement_at_exhaustive_bands_pct"] = agreement(Thresholds(hit=t_ex, review=t_ex_review))
+        if k_m:
+            out["fnir_exhaustive_pct"] = fnir([ex_best[i] for i in range(k_m)], mates[:k_m], t_ex)
+            out["fnir_indexed_on_sample_pct"] = fnir(idx_best[:k_m], mates[:k_m], t_hit)
+            out["fnir_indexed_at_exhaustive_threshold_pct"] = fnir(idx_best[:k_m], mates[:k_m], t_ex)
+    if sample_pos:
+        out["exhaustive_agreement_pct"] = agreement(bands)
         # rank 1 as such: the same best subject with the same fused score (mated probes: the mate found
         # either way; non-mated ones: whether the exhaustive search's best impostor made the shortlist)
         same = [idx_best[i][0] == ex_best[i][0] and abs(idx_best[i][1] - ex_best[i][1]) < 1e-9 for i in sample_pos]
