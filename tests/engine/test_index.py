@@ -389,4 +389,6 @@ def test_exhaustive_of_many_probes_equals_one_at_a_time(data, tmp_path):
         assert one_ids == ids
         assert np.array_equal(np.isnan(one), np.isnan(got)) and np.allclose(one[~np.isnan(one)], got[~np.isnan(got)], rtol=0, atol=0)
     assert np.isnan(many[3]).all()
+    _, threaded = loaded.exhaustive_finger_scores_many(batch, parallel=True)  # numba's threads: the same scores
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(many, threaded))
     assert not np.isnan(many[1][:, [0, 5]]).any() and np.isnan(many[1][:, [1, 2, 3, 4, 6, 7, 8, 9]]).all()

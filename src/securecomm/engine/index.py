@@ -780,9 +780,11 @@ class IndexedBackend:
         ids, (scores,) = self._verify_many([probe], slots)
         return ids, scores
 
-    def _verify_many(self, probes: list[Mapping[int, Prepared]], slots: np.ndarray) -> tuple[list[str], list[np.ndarray]]:
+    def _verify_many(self, probes: list[Mapping[int, Prepared]], slots: np.ndarray,
+                     parallel: bool | None = False) -> tuple[list[str], list[np.ndarray]]:
         """:meth:`_verify` of several probes against the same subjects: each position's saved rows are
-        decoded once and scored against every probe with a finger there (the same scores)."""
+        decoded once and scored against every probe with a finger there (the same scores; ``parallel``
+        as :func:`securecomm.engine.match.match_many`'s, identical scores either way)."""
         slots = np.asarray(slots, np.int64)
         out = [np.full((slots.size, 10), np.nan, np.float32) for _ in probes]
         ids = [self._ids[s] for s in slots.tolist()]
@@ -812,12 +814,12 @@ class IndexedBackend:
                 at, rows = base_at[pos]
                 packed = self._base.pack_rows(np.array(rows, np.int64))  # type: ignore[union-attr]
                 for k, p in users:
-                    out[k][at, pos - 1] = match_many(p, packed)
+                    out[k][at, pos - 1] = match_many(p, packed, parallel)
             if pos in mem_at:
                 at, preps = mem_at[pos]
                 packed = pack(preps)
                 for k, p in users:
-                    out[k][at, pos - 1] = match_many(p, packed)
+                    out[k][at, pos - 1] = match_many(p, packed, parallel)
         return ids, out  # type: ignore[return-value]
 
     def finger_scores(self, probe: Mapping[int, Prepared]) -> tuple[list[str], np.ndarray]:
@@ -832,14 +834,16 @@ class IndexedBackend:
         ids, (scores,) = self.exhaustive_finger_scores_many([probe])
         return ids, scores
 
-    def exhaustive_finger_scores_many(self, probes: list[Mapping[int, Prepared]]) -> tuple[list[str], list[np.ndarray]]:
+    def exhaustive_finger_scores_many(self, probes: list[Mapping[int, Prepared]],
+                                      parallel: bool | None = False) -> tuple[list[str], list[np.ndarray]]:
         """:meth:`exhaustive_finger_scores` of several probes in one pass over the gallery: each chunk of
-        saved subjects is decoded once for all of them (decoding is about 40 % of a one-probe pass)."""
+        saved subjects is decoded once for all of them (decoding is about 40 % of a one-probe pass).
+        ``parallel=True`` scores each chunk on numba's threads (the same scores)."""
         slots = np.sort(np.array([s for s in self._slot.values()], np.int64))
         ids: list[str] = []
         parts: list[list[np.ndarray]] = [[np.zeros((0, 10), np.float32)] for _ in probes]
         for at in range(0, slots.size, self.EXHAUSTIVE_CHUNK):
-            got_ids, got = self._verify_many(probes, slots[at:at + self.EXHAUSTIVE_CHUNK])
+            got_ids, got = self._verify_many(probes, slots[at:at + self.EXHAUSTIVE_CHUNK], parallel)
             ids.extend(got_ids)
             for k, g in enumerate(got):
                 parts[k].append(g)

@@ -382,7 +382,7 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
     for j in range(0, len(sample_pos), EXHAUSTIVE_BATCH):  # every subject scored, straight from the index:
         batch = sample_pos[j:j + EXHAUSTIVE_BATCH]       # each chunk decoded once for the batch's probes
         ids, many = backend.exhaustive_finger_scores_many(
-            [gallery_probe((mated + non_mated_cards)[i][1]) for i in batch])
+            [gallery_probe((mated + non_mated_cards)[i][1]) for i in batch], parallel=True)
         for i, sc in zip(batch, many):
             ex_best[i] = _best(ids, sc)
         say(f"exhaustive {j + len(batch)}/{len(sample_pos)}")
