@@ -392,3 +392,34 @@ def test_exhaustive_of_many_probes_equals_one_at_a_time(data, tmp_path):
     _, threaded = loaded.exhaustive_finger_scores_many(batch, parallel=True)  # numba's threads: the same scores
     assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(many, threaded))
     assert not np.isnan(many[1][:, [0, 5]]).any() and np.isnan(many[1][:, [1, 2, 3, 4, 6, 7, 8, 9]]).all()
+
+
+def test_in_memory_subjects_are_scored_where_they_lie(data, monkeypatch):
+    """Subjects enrolled in memory keep their cylinders in the arena's blocks (their Prepared are views),
+    and a shortlist is scored there block by block: match_prepared's scores exactly, across several
+    blocks, beside a fused subject (packed as before) and after a removal."""
+    from securecomm.engine import index as I
+    from securecomm.engine.match import match_prepared
+
+    monkeypatch.setattr(I._Arena, "FIRST_ROWS", 64)  # a few subjects per block: many blocks
+    gallery, probes, _, _, _ = data
+    b = IndexedBackend(shortlist=30)
+    originals = {}
+    for s, card in enumerate(gallery[:30]):
+        fingers = dict(card)
+        if s == 4:
+            fingers[1] = prepare(_fused(card[2], card[1]))
+        originals[f"S{s}"] = fingers
+        b.add(f"S{s}", fingers)
+    b.remove("S7")
+    assert len(b._arena.blocks) > 3
+    kept = b.fingers("S3")[2]
+    assert np.shares_memory(kept.cyl.bits, b._arena.blocks[b._where[3][2][0]][0])  # a view, not a copy
+    assert np.array_equal(kept.cyl.bits, originals["S3"][2].cyl.bits)
+    ids = b.subject_ids()
+    for probe in (probes[0], {2: probes[5][2], 7: probes[5][7]}):
+        got = b.verify(probe, ids)
+        for i, sid in enumerate(ids):
+            for pos in range(1, 11):
+                want = match_prepared(probe[pos], originals[sid][pos]) if pos in probe else np.nan
+                assert (np.isnan(got[i, pos - 1]) and np.isnan(want)) or got[i, pos - 1] == np.float32(want), (sid, pos)

@@ -602,11 +602,13 @@ def _score_pair(abits, avalid, ax, ay, aa, adist, aray, bbits, bvalid, bx, by, b
 
 
 @njit(cache=True, nogil=True)
-def _score_range(abits, avalid, ax, ay, aa, adist, aray, gbits, gvalid, gx, gy, ga, offsets, g0, g1, params, out):
-    """Score the probe against gallery templates g0..g1-1 with scratch space of its own."""
+def _score_range(abits, avalid, ax, ay, aa, adist, aray, gbits, gvalid, gx, gy, ga, starts, ends, g0, g1, params,
+                 out):
+    """Score the probe against gallery templates g0..g1-1 (template g: rows starts[g]:ends[g]) with scratch
+    space of its own."""
     max_n = max(ax.size, 1)
     for g in range(g0, g1):
-        c = offsets[g + 1] - offsets[g]
+        c = ends[g] - starts[g]
         if c > max_n:
             max_n = c
     keys = np.empty(2 * max_n, np.int64)
@@ -624,8 +626,8 @@ def _score_range(abits, avalid, ax, ay, aa, adist, aray, gbits, gvalid, gx, gy, 
     max_np = int(params[3])
     n_rel = int(params[6])
     for g in range(g0, g1):
-        s = offsets[g]
-        e = offsets[g + 1]
+        s = starts[g]
+        e = ends[g]
         out[g] = _score_pair(abits, avalid, ax, ay, aa, adist, aray,
                              gbits[s:e], gvalid[s:e], gx[s:e], gy[s:e], ga[s:e],
                              min_me_cells, delta_theta, min_np, max_np, params[4], params[5],
@@ -641,8 +643,20 @@ def score_many(abits, avalid, ax, ay, aa, gbits, gvalid, gx, gy, ga, offsets, pa
     adist = np.empty((na, na))
     aray = np.empty((na, na))
     _pair_geometry(ax, ay, aa, adist, aray)
-    _score_range(abits, avalid, ax, ay, aa, adist, aray, gbits, gvalid, gx, gy, ga, offsets,
+    _score_range(abits, avalid, ax, ay, aa, adist, aray, gbits, gvalid, gx, gy, ga, offsets[:-1], offsets[1:],
                  0, offsets.size - 1, params, out)
+
+
+@njit(cache=True, nogil=True)
+def score_rows(abits, avalid, ax, ay, aa, gbits, gvalid, gx, gy, ga, starts, ends, params, out):
+    """score_many over templates that need not be adjacent: template g is rows starts[g]:ends[g] of the
+    gallery arrays (a shortlist scored where it lies, with no copy); the same serial code per template."""
+    na = ax.size
+    adist = np.empty((na, na))
+    aray = np.empty((na, na))
+    _pair_geometry(ax, ay, aa, adist, aray)
+    _score_range(abits, avalid, ax, ay, aa, adist, aray, gbits, gvalid, gx, gy, ga, starts, ends,
+                 0, starts.size, params, out)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -657,8 +671,8 @@ def score_many_parallel(abits, avalid, ax, ay, aa, gbits, gvalid, gx, gy, ga, of
     for c in prange(chunks):
         g0 = c * ng // chunks
         g1 = (c + 1) * ng // chunks
-        _score_range(abits, avalid, ax, ay, aa, adist, aray, gbits, gvalid, gx, gy, ga, offsets,
-                     g0, g1, params, out)
+        _score_range(abits, avalid, ax, ay, aa, adist, aray, gbits, gvalid, gx, gy, ga, offsets[:-1],
+                     offsets[1:], g0, g1, params, out)
 
 
 @njit(cache=True, nogil=True)

@@ -191,6 +191,20 @@ def match_many(probe: Template | Prepared, gallery: PackedGallery, parallel: boo
     return out.astype(np.float32)
 
 
+def match_rows(probe: Template | Prepared, cylinders: tuple[np.ndarray, ...], starts: np.ndarray,
+               ends: np.ndarray) -> np.ndarray:
+    """Scores of one probe against templates lying at rows ``starts[g]:ends[g]`` of cylinder arrays
+    ``(bits, valid, x, y, angle)`` (classical cylinders: what :func:`match_many` gives for templates
+    without learned minutiae), scored where they lie, with no packing copy. float32, in order."""
+    prep = prepare(probe)
+    starts = np.asarray(starts, np.int64)
+    out = np.zeros(starts.size, np.float64)
+    if starts.size:
+        p = prep.cyl
+        K.score_rows(p.bits, p.valid, p.x, p.y, p.angle, *cylinders, starts, np.asarray(ends, np.int64), _PVEC, out)
+    return out.astype(np.float32)
+
+
 def _score_many(p: Cylinders, gallery: PackedGallery, parallel: bool) -> np.ndarray:
     out = np.zeros(len(gallery), np.float64)
     if len(gallery):
