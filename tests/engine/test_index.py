@@ -423,3 +423,21 @@ def test_in_memory_subjects_are_scored_where_they_lie(data, monkeypatch):
             for pos in range(1, 11):
                 want = match_prepared(probe[pos], originals[sid][pos]) if pos in probe else np.nan
                 assert (np.isnan(got[i, pos - 1]) and np.isnan(want)) or got[i, pos - 1] == np.float32(want), (sid, pos)
+
+
+def test_verification_threads_give_the_same_scores(data, tmp_path):
+    """Finger positions verified on several threads (engine.index.verify_threads): the very same scores,
+    for saved and in-memory subjects; the setting is restored after the block."""
+    from securecomm.engine import index as I
+
+    gallery, probes, _, idx, _ = data
+    idx.backend.save(tmp_path / "idx")
+    loaded = IndexedBackend.load(tmp_path / "idx", shortlist=20)
+    loaded.add("LATE", gallery[2])
+    ids = loaded.subject_ids()
+    one = [loaded.verify(p, ids) for p in probes[:3]]
+    with I.verify_threads(3):
+        assert I.VERIFY_THREADS == 3
+        three = [loaded.verify(p, ids) for p in probes[:3]]
+    assert I.VERIFY_THREADS == 1
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(one, three))

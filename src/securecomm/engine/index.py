@@ -242,6 +242,42 @@ BULK_THREADS: int | None = None
 _COLS = {"": ("cx", "cy", "ca"), "l": ("lx", "ly", "la")}
 
 
+#: Threads that verify one search's finger positions at once (the MCC kernels release the GIL; each
+#: position's scores are written by one thread, so they are the same). 1 (the default) for machines
+#: that run one worker per core; ``securecomm simulate``, one worker alone on the machine, uses the
+#: cores (:class:`verify_threads`).
+VERIFY_THREADS = 1
+_VERIFY_POOL: tuple[int, object] | None = None
+
+
+def _verify_pool():
+    global _VERIFY_POOL
+    if _VERIFY_POOL is None or _VERIFY_POOL[0] != VERIFY_THREADS:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _VERIFY_POOL = (VERIFY_THREADS, ThreadPoolExecutor(max_workers=VERIFY_THREADS, thread_name_prefix="verify"))
+    return _VERIFY_POOL[1]
+
+
+class verify_threads:
+    """Set :data:`VERIFY_THREADS` while a block runs (``None``: this process's cores), then restore it."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        from securecomm.engine.threads import cores
+
+        self.threads = max(1, int(threads if threads is not None else cores()))
+        self._saved = 1
+
+    def __enter__(self) -> "verify_threads":
+        global VERIFY_THREADS
+        self._saved, VERIFY_THREADS = VERIFY_THREADS, self.threads
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global VERIFY_THREADS
+        VERIFY_THREADS = self._saved
+
+
 def _threads(threads: int | None) -> int:
     return max(1, int(threads if threads is not None else (BULK_THREADS or os.cpu_count() or 1)))
 
@@ -867,10 +903,10 @@ class IndexedBackend:
                     got2[0].append(i)
                     got2[1].append(g)
                     got2[2].append(where.get(pos))
-        for pos in sorted(set(base_at) | set(mem_at)):
+        def score(pos: int) -> None:  # one position's column of every probe's scores (disjoint writes)
             users = [(k, pr[pos]) for k, pr in enumerate(probes) if pos in pr]
             if not users:
-                continue
+                return
             if pos in base_at:
                 at, rows = base_at[pos]
                 packed = self._base.pack_rows(np.array(rows, np.int64))  # type: ignore[union-attr]
@@ -883,10 +919,17 @@ class IndexedBackend:
                     for block, sel, starts, ends in self._arena.by_block(where):
                         for k, p in users:
                             out[k][at_[sel], pos - 1] = match_rows(p, block, starts, ends)
-                    continue
+                    return
                 packed = pack(preps)
                 for k, p in users:
                     out[k][at, pos - 1] = match_many(p, packed, parallel)
+
+        positions = sorted(set(base_at) | set(mem_at))
+        if VERIFY_THREADS > 1 and len(positions) > 1 and not parallel:
+            list(_verify_pool().map(score, positions))  # the kernels release the GIL
+        else:
+            for pos in positions:
+                score(pos)
         return ids, out  # type: ignore[return-value]
 
     def finger_scores(self, probe: Mapping[int, Prepared]) -> tuple[list[str], np.ndarray]:

@@ -301,9 +301,12 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     ``shortlist``: with ``indexed``, the subjects verified per search (default
     :data:`~securecomm.engine.index.SHORTLIST`); recorded in the run's settings when given.
     """
+    from securecomm.engine.index import verify_threads
     from securecomm.engine.threads import blas_threads
 
-    with blas_threads(1):  # one worker, one thread: OpenBLAS's idle threads only spin (engine.threads)
+    # one worker: OpenBLAS's idle threads only spin (engine.threads), but a search's finger positions are
+    # verified on the machine's cores at once (engine.index.VERIFY_THREADS: the same scores)
+    with blas_threads(1), verify_threads():
         return _run_plan(engine, plan, run_id=run_id, fingers=fingers, overrides=overrides, base_run=base_run,
                          progress=progress, field_office=field_office, search=search, batch=batch,
                          shortlist=shortlist)
