@@ -656,6 +656,28 @@ def merge_saved(sources: list[Path | str], dest: Path | str, verify: bool = True
 RECODE_CHUNK = 20_000
 
 
+def load_or_recode(folder: Path | str, shortlist: int = SHORTLIST, verify: bool = True, recode: bool = True,
+                   threads: int | None = None, on_recode=None) -> tuple["IndexedBackend", float | None]:
+    """Map a saved index (:meth:`IndexedBackend.load`); one whose codes were made with other code parameters
+    (:class:`IndexStale`) is first re-coded in place from its stored templates (:func:`recode_saved`, which
+    checks every file) when ``recode``, else refused. ``on_recode(exc)`` is told before a re-code. Returns
+    the index and the re-code's wall seconds (None when none was needed). A machine's start re-codes; a
+    worker's unverified load does not (it treats a stale index as damaged)."""
+    import time
+
+    try:
+        return IndexedBackend.load(folder, shortlist=shortlist, verify=verify), None
+    except IndexStale as exc:
+        if not recode:
+            raise
+        if on_recode is not None:
+            on_recode(exc)
+        t0 = time.perf_counter()
+        recode_saved(folder, threads)
+        took = time.perf_counter() - t0
+        return IndexedBackend.load(folder, shortlist=shortlist, verify=False), took
+
+
 def _template_columns(tpl: np.ndarray, toff: np.ndarray, rows: np.ndarray):
     """The minutiae columns (offsets, x, y, angle) of stored template rows, straight from their bytes.
 

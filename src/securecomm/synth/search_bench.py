@@ -265,19 +265,14 @@ def _build(subjects: int, gallery_kind: str, seed: int, shortlist: int | None, t
     processes), then the saved index is loaded. Returns the build's figures and the backend.
     """
     if index_dir is not None:
-        from securecomm.engine.index import IndexStale, recode_saved
+        from securecomm.engine.index import load_or_recode
 
         got = _build_segmented(subjects, gallery_kind, seed, say, index_dir, save_every,
                                threads or os.cpu_count() or 1)
-        recode_s = None
-        try:
-            backend = IndexedBackend.load(index_dir, shortlist=shortlist or SHORTLIST, verify=False)
-        except IndexStale as exc:  # built with older code parameters: re-code it, as a machine start would
-            say(f"{exc}: re-coding")
-            t0 = time.perf_counter()
-            recode_saved(index_dir, threads)
-            recode_s = round(time.perf_counter() - t0, 1)
-            backend = IndexedBackend.load(index_dir, shortlist=shortlist or SHORTLIST, verify=False)
+        # built with older code parameters: re-coded, as a machine start would
+        backend, took = load_or_recode(index_dir, shortlist or SHORTLIST, verify=False, threads=threads,
+                                       on_recode=lambda exc: say(f"{exc}: re-coding"))
+        recode_s = None if took is None else round(took, 1)
         return {"backend": backend, "gallery": TenprintGallery(backend=backend), "meta": got["meta"],
                 "built_now": got["built_now"], "resident_gallery_mb": None, "recode_s": recode_s}
     backend = IndexedBackend() if shortlist is None else IndexedBackend(shortlist=shortlist)

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from securecomm.engine.index import IndexCorrupt, IndexedBackend, IndexStale, recode_saved
+from securecomm.engine.index import IndexCorrupt, IndexedBackend, load_or_recode
 from securecomm.engine.template import Template
 from securecomm.engine.tenprint import SearchResult, TenprintGallery, Thresholds
 
@@ -114,14 +114,9 @@ class RepositoryGallery:
         """The saved index, mapped. At the machine's start (``verify``) an index of older code parameters is
         re-coded from its stored templates first; a worker (no ``verify``) raises, as for a damaged one."""
         assert self.index_path is not None
-        try:
-            return IndexedBackend.load(self.index_path, verify=verify, **listed)
-        except IndexStale as exc:
-            if not verify:
-                raise
-            log.warning("%s search index: %s; re-coding it from its stored templates", self.kind, exc)
-            recode_saved(self.index_path)
-            return IndexedBackend.load(self.index_path, verify=False, **listed)  # checked by the re-code
+        backend, _ = load_or_recode(self.index_path, verify=verify, recode=verify, on_recode=lambda exc: log.warning(
+            "%s search index: %s; re-coding it from its stored templates", self.kind, exc), **listed)
+        return backend
 
     def __len__(self) -> int:
         return len(self.gallery)
