@@ -412,8 +412,8 @@ class _Arena:
     second copy), and a shortlist's fingers are scored where they lie (:func:`match_rows` with each
     finger's first and end row, block by block) instead of being packed into one gallery first: that
     packing copied every shortlisted cylinder and cost about a quarter of a two-finger search's CPU
-    (5 of 18 ms, profiled on 3,000 in-memory subjects, 2026-12-02). A removed subject's rows are not reused (enrolment is what galleries mostly
-    do; a saved and reloaded index holds only the live ones).
+    (5 of 18 ms, profiled on 3,000 in-memory subjects, 2026-12-02). A removed subject's rows are not
+    reused (enrolment is what galleries mostly do; a saved and reloaded index holds only the live ones).
     """
 
     #: Rows of the first block; each next block is as large as all before it, up to MAX_ROWS (~400 MB of
