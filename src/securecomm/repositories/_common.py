@@ -30,8 +30,10 @@ def next_in_sequence(session: Session, name: str) -> int:
     concurrent enrolments get distinct numbers; the value is only used once
     the enclosing transaction commits.
     """
+    # no ORM object of a counter is ever loaded: nothing in the session to synchronise (the ORM's default
+    # would look for some, at a cost that showed per booking)
     stmt = update(IdSequence).where(IdSequence.name == name).values(value=IdSequence.value + 1) \
-        .returning(IdSequence.value)
+        .returning(IdSequence.value).execution_options(synchronize_session=False)
     value = session.execute(stmt).scalar_one_or_none()
     if value is None:  # a database migrated before this counter existed
         session.execute(insert(IdSequence).values(name=name, value=1))
@@ -47,7 +49,8 @@ def lock_sequence(session: Session, name: str) -> None:
     statements that follow (PostgreSQL: the row lock under READ COMMITTED; SQLite: the
     database write lock).
     """
-    done = session.execute(update(IdSequence).where(IdSequence.name == name).values(value=IdSequence.value))
+    done = session.execute(update(IdSequence).where(IdSequence.name == name).values(value=IdSequence.value)
+                           .execution_options(synchronize_session=False))
     if done.rowcount == 0:  # a database migrated before this counter existed
         next_in_sequence(session, name)
 
@@ -72,6 +75,8 @@ def gallery_rows(session: Session, key, template_owner_id, after_id: int,
             by_id[oid][pos] = bytes(data)
         for oid, k in ids:
             yield oid, k, by_id[oid]
+        if len(ids) < batch:  # the last of them: asking again would find none
+            return
         last = ids[-1][0]
 
 
