@@ -127,13 +127,24 @@ class JobQueue:
             if got is not False:
                 return got
 
-    def _claim_one(self, session: Session) -> Lease | None | bool:
+    def claim_chain(self, session: Session) -> "AdvanceChain | None":
+        """:meth:`claim_in` whose lease is not written now but with the job's one row write at the end of its
+        chain of stages (:meth:`AdvanceChain.write`, fenced on the row as the claim read it): the batched
+        single-writer mode (``Worker.run_batched``), where the claim and every stage of the job commit
+        together anyway, so the claim's own UPDATE was overwritten before anyone could see it. The chain's
+        ``claimed`` is the lease; None when nothing is runnable."""
+        while True:
+            got = self._claim_one(session, defer=True)
+            if got is not False:
+                return got  # type: ignore[return-value]
+
+    def _claim_one(self, session: Session, defer: bool = False) -> "Lease | AdvanceChain | None | bool":
         """One claim attempt in ``session``: a lease, None (nothing runnable) or False (a job was parked as
-        failed: look again)."""
+        failed: look again). ``defer``: an unwritten claim, as an :class:`AdvanceChain` (``claim_chain``)."""
         token = str(uuid.uuid4())
         now = self.clock.now()
         expires = now + dt.timedelta(seconds=self.lease_seconds)
-        pick = (select(Job.id, Job.attempts, Job.tcn, Job.stage)
+        pick = (select(Job.id, Job.attempts, Job.tcn, Job.stage, Job.lease_token)
                 .where(Job.state == "ready", Job.available_at <= now,
                        (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < now))
                 .order_by(Job.priority.desc(), Job.id)
@@ -143,7 +154,7 @@ class JobQueue:
         row = session.execute(pick).one_or_none()
         if row is None:
             return None
-        job_id, attempts, tcn, stage = row  # row locked (PostgreSQL) / write lock held (SQLite)
+        job_id, attempts, tcn, stage, old_token = row  # row locked (PostgreSQL) / write lock held (SQLite)
         if attempts >= self.max_attempts:
             session.execute(
                 update(Job).where(Job.id == job_id)
@@ -151,6 +162,12 @@ class JobQueue:
                         updated_at=now,
                         last_error=f"abandoned {attempts} times at this stage (workers died on it)"))
             return False
+        if defer:
+            lease = Lease(job_id=job_id, tcn=tcn, stage=stage, token=token, owner=self.owner,
+                          attempts=attempts + 1, expires_at=expires)
+            chain = AdvanceChain.start(lease)
+            chain.unwritten_claim, chain.updated_at, chain.pending = (attempts, old_token), now, True
+            return chain
         session.execute(
             update(Job).where(Job.id == job_id)
             .values(lease_token=token, lease_owner=self.owner, lease_expires_at=expires,
@@ -364,6 +381,9 @@ class AdvanceChain:
     expires: dt.datetime | None = None
     updated_at: dt.datetime | None = None
     pending: bool = False
+    #: (attempts, lease token) of the job's row as an unwritten claim (:meth:`JobQueue.claim_chain`) read it:
+    #: :meth:`write` writes the claim too, fenced on those
+    unwritten_claim: tuple[int, str | None] | None = None
 
     @classmethod
     def start(cls, lease: Lease) -> "AdvanceChain":
@@ -375,9 +395,15 @@ class AdvanceChain:
         if not self.pending:
             return
         c = self.claimed
+        if self.unwritten_claim is not None:  # the row as the claim read it (the claim's values are overwritten)
+            attempts, old_token = self.unwritten_claim
+            fence = (Job.attempts == attempts,
+                     Job.lease_token.is_(None) if old_token is None else Job.lease_token == old_token)
+        else:
+            fence = (Job.lease_token == c.token,)
         result = session.execute(
             update(Job)
-            .where(Job.id == c.job_id, Job.lease_token == c.token, Job.stage == c.stage, Job.state == "ready")
+            .where(Job.id == c.job_id, *fence, Job.stage == c.stage, Job.state == "ready")
             .values(stage=self.stage, state=self.state, attempts=self.attempts, lease_token=self.token,
                     lease_owner=self.owner, lease_expires_at=self.expires, last_error=None,
                     updated_at=self.updated_at)
@@ -385,6 +411,7 @@ class AdvanceChain:
         if result.rowcount != 1:
             raise LeaseLost(f"job {c.job_id} ({c.tcn}) at stage {c.stage!r} is no longer leased by {c.owner}")
         self.pending = False
+        self.unwritten_claim = None
 
 
 __all__ = ["AdvanceChain", "JobQueue", "Lease", "LeaseLost", "backoff", "begin_write", "default_owner", "write_session"]

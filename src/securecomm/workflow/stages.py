@@ -134,6 +134,8 @@ class StageContext:
     #: once: ``extract`` writes them, nothing changes them afterwards; the worker drops this when a stage
     #: records templates)
     stored_templates: dict[int, bytes] | None = None
+    #: those templates parsed, once for the context's stages (a booking's two searches); reset with them
+    parsed_templates: dict[int, Any] | None = None
 
     @property
     def tcn(self) -> str:
@@ -165,7 +167,9 @@ class StageContext:
         """The booking's stored templates, parsed for searching."""
         from securecomm.engine.template import Template
 
-        return {pos: Template.from_bytes(data) for pos, data in self.template_bytes().items()}
+        if self.parsed_templates is None or self.stored_templates is None:
+            self.parsed_templates = {pos: Template.from_bytes(data) for pos, data in self.template_bytes().items()}
+        return dict(self.parsed_templates)  # templates are immutable; the mapping is the caller's
 
 
 #: (TCN, sha256) -> (parsed booking, highest finger requirement it was parsed under, bytes of its pixels).
