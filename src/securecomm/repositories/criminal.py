@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, inspect, select, update
+from sqlalchemy import bindparam, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
 
 from securecomm.domain import offenses
@@ -29,6 +29,23 @@ from securecomm.store.models import (OUTCOMES, ArrestRow, ChargeRow, CriminalSub
                                      DispositionRow, UcnAlias)
 
 __all__ = ["CriminalRepository", "render_rap_sheet", "UnknownSubject", "TcnCollision", "Merge"]
+
+def _rap_sheet_statement():
+    s, a, c, d = CriminalSubject, ArrestRow, ChargeRow, DispositionRow
+    return (select(s.ucn, s.last_name, s.first_name, s.middle_name, s.dob, s.sex, s.pob, s.citizenship,
+                   a.id, a.date, a.ori, a.tcn, c.id.label("charge_id"), c.ncic, c.literal,
+                   d.id.label("disposition_id"), d.ncic.label("d_ncic"), d.outcome, d.date.label("d_date"),
+                   d.felony, d.sentence_days)
+            .outerjoin(a, a.subject_id == s.id).outerjoin(c, c.arrest_id == a.id)
+            .outerjoin(d, d.arrest_id == a.id)
+            .where(s.ucn == bindparam("ucn")).order_by(a.date, a.id, c.seq, c.id, d.id))
+
+
+#: A rap sheet's one statement (``CriminalRepository.rap_sheet``), built once: it runs for every booking.
+_RAP_SHEET = _rap_sheet_statement()
+#: A subject by UCN; an arrest by TCN and ORI (built once: every booking asks).
+_SUBJECT = select(CriminalSubject).where(CriminalSubject.ucn == bindparam("ucn"))
+_ARREST = select(ArrestRow).where(ArrestRow.tcn == bindparam("tcn"), ArrestRow.ori == bindparam("ori"))
 
 #: ``session.info`` key of the UCN aliases :meth:`CriminalRepository.hold_aliases` read.
 _ALIASES = "securecomm.criminal.aliases"
@@ -99,7 +116,7 @@ class CriminalRepository:
                 return ucn
 
     def _subject(self, ucn: str) -> CriminalSubject | None:
-        return self.session.scalar(select(CriminalSubject).where(CriminalSubject.ucn == ucn))
+        return self.session.scalar(_SUBJECT, {"ucn": ucn})
 
     def resolve(self, ucn: str) -> str:
         """The UCN a subject is known by now: a merged UCN leads to the surviving one."""
@@ -159,9 +176,9 @@ class CriminalRepository:
     def _arrest_by_tcn(self, tcn: str, ori: str | None = None) -> ArrestRow | None:
         """The arrest with this TCN from this ORI (a TCN is unique per agency); without an ORI,
         the only arrest with that TCN (several agencies' arrests under one TCN: name the ORI)."""
-        query = select(ArrestRow).where(ArrestRow.tcn == tcn.strip())
         if ori is not None:
-            return self.session.scalar(query.where(ArrestRow.ori == ori.strip().upper()))
+            return self.session.scalar(_ARREST, {"tcn": tcn.strip(), "ori": ori.strip().upper()})
+        query = select(ArrestRow).where(ArrestRow.tcn == tcn.strip())
         rows = self.session.scalars(query.limit(2)).all()
         if len(rows) > 1:
             raise RepositoryError(f"TCN {tcn!r} names arrests of several agencies; give the ORI")
@@ -328,15 +345,7 @@ class CriminalRepository:
         relationships' orders: arrests by date and id, charges by sequence, dispositions by id. A rap sheet
         is read for every booking's SRE."""
         ucn = self.resolve(ucn)
-        s, a, c, d = CriminalSubject, ArrestRow, ChargeRow, DispositionRow
-        rows = self.session.execute(
-            select(s.ucn, s.last_name, s.first_name, s.middle_name, s.dob, s.sex, s.pob, s.citizenship,
-                   a.id, a.date, a.ori, a.tcn, c.id.label("charge_id"), c.ncic, c.literal,
-                   d.id.label("disposition_id"), d.ncic.label("d_ncic"), d.outcome, d.date.label("d_date"),
-                   d.felony, d.sentence_days)
-            .outerjoin(a, a.subject_id == s.id).outerjoin(c, c.arrest_id == a.id)
-            .outerjoin(d, d.arrest_id == a.id)
-            .where(s.ucn == ucn).order_by(a.date, a.id, c.seq, c.id, d.id)).all()
+        rows = self.session.execute(_RAP_SHEET, {"ucn": ucn}).all()
         if not rows:
             raise UnknownSubject(f"no criminal subject with UCN {ucn!r}")
         audit.record(self.session, actor=actor, role=role, action="read", object_type="rap_sheet",

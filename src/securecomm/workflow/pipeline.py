@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -133,6 +133,13 @@ def _seen(existing: Transaction, sha256: str) -> SubmitResult:
 # ----------------------------------------------------------------------------------- worker
 
 
+#: What ``Worker._context`` reads for every job, built once (a statement built per call cost as much to build
+#: and key for the statement cache as to run); the outputs as plain columns.
+_CONTEXT_TX = select(Transaction).where(Transaction.tcn == bindparam("tcn"))
+_CONTEXT_OUTPUTS = select(StageRun.stage, StageRun.output).where(StageRun.tcn == bindparam("tcn"))
+_CONTEXT_REVIEWS = select(ReviewItem).where(ReviewItem.tcn == bindparam("tcn"))
+
+
 class StageTimeout(RuntimeError):
     """A heavy stage ran past its deadline: its lease was let go and its result is not committed."""
 
@@ -235,9 +242,10 @@ class Worker:
         return True
 
     def _context(self, session: Session, tcn: str) -> StageContext:
-        tx = session.scalars(select(Transaction).where(Transaction.tcn == tcn)).one()
-        outputs = {r.stage: dict(r.output) for r in session.scalars(select(StageRun).where(StageRun.tcn == tcn))}
-        reviews = {r.kind: r for r in session.scalars(select(ReviewItem).where(ReviewItem.tcn == tcn))}
+        key = {"tcn": tcn}
+        tx = session.scalars(_CONTEXT_TX, key).one()
+        outputs = {stage: dict(output) for stage, output in session.execute(_CONTEXT_OUTPUTS, key).tuples()}
+        reviews = {r.kind: r for r in session.scalars(_CONTEXT_REVIEWS, key)}
         return StageContext(session=session, tx=tx, outputs=outputs, config=self.config, clock=self.clock,
                             galleries=self.galleries, reviews=reviews, worker=self.queue.owner)
 

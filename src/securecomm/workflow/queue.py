@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from securecomm.store.db import begin_write, session_scope
@@ -72,6 +72,15 @@ def write_session(engine: Engine) -> Iterator[Session]:
     with session_scope(lambda: Session(engine, expire_on_commit=False)) as session:
         begin_write(session)
         yield session
+
+
+#: The next runnable job (built once: a claim runs it for every job); PostgreSQL locks the row, skipping locked ones.
+_PICK = (select(Job.id, Job.attempts, Job.tcn, Job.stage, Job.lease_token)
+         .where(Job.state == "ready", Job.available_at <= bindparam("now"),
+                (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < bindparam("now")))
+         .order_by(Job.priority.desc(), Job.id)
+         .limit(1))
+_PICK_LOCKED = _PICK.with_for_update(skip_locked=True)
 
 
 class JobQueue:
@@ -144,14 +153,8 @@ class JobQueue:
         token = str(uuid.uuid4())
         now = self.clock.now()
         expires = now + dt.timedelta(seconds=self.lease_seconds)
-        pick = (select(Job.id, Job.attempts, Job.tcn, Job.stage, Job.lease_token)
-                .where(Job.state == "ready", Job.available_at <= now,
-                       (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < now))
-                .order_by(Job.priority.desc(), Job.id)
-                .limit(1))
-        if not _is_sqlite(session):
-            pick = pick.with_for_update(skip_locked=True)
-        row = session.execute(pick).one_or_none()
+        pick = _PICK if _is_sqlite(session) else _PICK_LOCKED
+        row = session.execute(pick, {"now": now}).one_or_none()
         if row is None:
             return None
         job_id, attempts, tcn, stage, old_token = row  # row locked (PostgreSQL) / write lock held (SQLite)
