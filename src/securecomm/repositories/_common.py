@@ -23,6 +23,15 @@ class UnknownRecord(LookupError):
     """No subject / identity with that identifier."""
 
 
+#: A counter advanced (returning its new value) or locked without advancing; built once (every enrolment runs
+#: them). No ORM object of a counter is ever loaded: nothing in the session to synchronise (the ORM's default
+#: would look for some, at a cost that showed per booking).
+_ADVANCE = (update(IdSequence).where(IdSequence.name == bindparam("sequence")).values(value=IdSequence.value + 1)
+            .returning(IdSequence.value).execution_options(synchronize_session=False))
+_LOCK = (update(IdSequence).where(IdSequence.name == bindparam("sequence")).values(value=IdSequence.value)
+         .execution_options(synchronize_session=False))
+
+
 def next_in_sequence(session: Session, name: str) -> int:
     """Advance the named counter and return the new value.
 
@@ -30,11 +39,7 @@ def next_in_sequence(session: Session, name: str) -> int:
     concurrent enrolments get distinct numbers; the value is only used once
     the enclosing transaction commits.
     """
-    # no ORM object of a counter is ever loaded: nothing in the session to synchronise (the ORM's default
-    # would look for some, at a cost that showed per booking)
-    stmt = update(IdSequence).where(IdSequence.name == name).values(value=IdSequence.value + 1) \
-        .returning(IdSequence.value).execution_options(synchronize_session=False)
-    value = session.execute(stmt).scalar_one_or_none()
+    value = session.execute(_ADVANCE, {"sequence": name}).scalar_one_or_none()
     if value is None:  # a database migrated before this counter existed
         session.execute(insert(IdSequence).values(name=name, value=1))
         value = 1
@@ -49,8 +54,7 @@ def lock_sequence(session: Session, name: str) -> None:
     statements that follow (PostgreSQL: the row lock under READ COMMITTED; SQLite: the
     database write lock).
     """
-    done = session.execute(update(IdSequence).where(IdSequence.name == name).values(value=IdSequence.value)
-                           .execution_options(synchronize_session=False))
+    done = session.execute(_LOCK, {"sequence": name})
     if done.rowcount == 0:  # a database migrated before this counter existed
         next_in_sequence(session, name)
 

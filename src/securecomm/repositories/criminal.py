@@ -25,6 +25,7 @@ from securecomm.repositories._common import (RepositoryError, UnknownRecord, che
                                              person_columns, person_of)
 from securecomm.repositories._common import gallery_rows as _gallery_rows
 from securecomm.store import audit
+from securecomm.store.base import clock_now
 from securecomm.store.models import (OUTCOMES, ArrestRow, ChargeRow, CriminalSubject, CriminalTemplate,
                                      DispositionRow, UcnAlias)
 
@@ -46,6 +47,10 @@ _RAP_SHEET = _rap_sheet_statement()
 #: A subject by UCN; an arrest by TCN and ORI (built once: every booking asks).
 _SUBJECT = select(CriminalSubject).where(CriminalSubject.ucn == bindparam("ucn"))
 _ARREST = select(ArrestRow).where(ArrestRow.tcn == bindparam("tcn"), ArrestRow.ori == bindparam("ori"))
+
+#: A new subject's and a new arrest's row, returning its id (built once: one of them per booking).
+_NEW_SUBJECT = insert(CriminalSubject).returning(CriminalSubject.id)
+_NEW_ARREST = insert(ArrestRow).returning(ArrestRow.id)
 
 #: ``session.info`` key of the UCN aliases :meth:`CriminalRepository.hold_aliases` read.
 _ALIASES = "securecomm.criminal.aliases"
@@ -234,8 +239,8 @@ class CriminalRepository:
         ucn = self._new_ucn()
         # plain INSERTs (the rows the ORM objects would flush, in the same order), not a unit of work:
         # one subject per unidentified booking
-        subject_id = self.session.execute(insert(CriminalSubject).values(ucn=ucn, **person_columns(booking.person))
-                                          .returning(CriminalSubject.id)).scalar_one()
+        subject_id = self.session.execute(_NEW_SUBJECT, {"ucn": ucn, **person_columns(booking.person),
+                                                         "created_at": clock_now()}).scalar_one()
         self.session.execute(insert(CriminalTemplate), [{"subject_id": subject_id, "position": p, "template": b,
                                                          "image_quality": q} for p, (b, q) in tpls.items()])
         self._insert_arrest(subject_id, date=booking.arrest_date, ori=booking.ori, tcn=booking.tcn,
@@ -245,9 +250,9 @@ class CriminalRepository:
     def _insert_arrest(self, subject_id: int, *, date: dt.date, ori: str, tcn: str,
                        charges: tuple[Charge, ...]) -> None:
         """An arrest without dispositions and its charges as plain INSERTs: the rows :meth:`_add_arrest` makes."""
-        arrest_id = self.session.execute(insert(ArrestRow).values(subject_id=subject_id, date=date,
-                                                                  ori=ori.strip().upper(), tcn=tcn.strip())
-                                         .returning(ArrestRow.id)).scalar_one()
+        arrest_id = self.session.execute(_NEW_ARREST, {"subject_id": subject_id, "date": date,
+                                                       "ori": ori.strip().upper(), "tcn": tcn.strip(),
+                                                       "created_at": clock_now()}).scalar_one()
         if charges:
             self.session.execute(insert(ChargeRow), [{"arrest_id": arrest_id, "seq": i, "ncic": c.ncic.strip(),
                                                       "literal": c.literal.strip()[:200]}

@@ -25,6 +25,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -370,6 +371,30 @@ class JobQueue:
         return min(waits)
 
 
+_CHAIN_WRITES: dict[str, Any] = {}
+
+
+def _chain_write(fence: str) -> Any:
+    """``AdvanceChain.write``'s UPDATE, built once per fence: ``leased`` (the claim's own lease token),
+    ``unclaimed`` (an unwritten claim of a row without a lease), ``expired`` (... of a row with a lapsed one)."""
+    stmt = _CHAIN_WRITES.get(fence)
+    if stmt is None:
+        held = {"leased": (Job.lease_token == bindparam("fence_token"),),
+                "unclaimed": (Job.attempts == bindparam("fence_attempts"), Job.lease_token.is_(None)),
+                "expired": (Job.attempts == bindparam("fence_attempts"),
+                            Job.lease_token == bindparam("fence_token"))}[fence]
+        stmt = _CHAIN_WRITES[fence] = (
+            update(Job)
+            .where(Job.id == bindparam("job_id"), *held, Job.stage == bindparam("claimed_stage"),
+                   Job.state == "ready")
+            .values(stage=bindparam("new_stage"), state=bindparam("new_state"), attempts=bindparam("new_attempts"),
+                    lease_token=bindparam("new_token"), lease_owner=bindparam("new_owner"),
+                    lease_expires_at=bindparam("new_expires", type_=Job.lease_expires_at.type),
+                    last_error=None, updated_at=bindparam("new_updated_at", type_=Job.updated_at.type))
+            .execution_options(synchronize_session=False))
+    return stmt
+
+
 @dataclass
 class AdvanceChain:
     """The job row a chain of deferred advances (:meth:`JobQueue.advance_deferred`) will leave: one fenced
@@ -398,19 +423,17 @@ class AdvanceChain:
         if not self.pending:
             return
         c = self.claimed
+        params = {"job_id": c.job_id, "claimed_stage": c.stage, "new_stage": self.stage, "new_state": self.state,
+                  "new_attempts": self.attempts, "new_token": self.token, "new_owner": self.owner,
+                  "new_expires": self.expires, "new_updated_at": self.updated_at}
         if self.unwritten_claim is not None:  # the row as the claim read it (the claim's values are overwritten)
             attempts, old_token = self.unwritten_claim
-            fence = (Job.attempts == attempts,
-                     Job.lease_token.is_(None) if old_token is None else Job.lease_token == old_token)
+            fence = "unclaimed" if old_token is None else "expired"
+            params.update(fence_attempts=attempts, fence_token=old_token)
         else:
-            fence = (Job.lease_token == c.token,)
-        result = session.execute(
-            update(Job)
-            .where(Job.id == c.job_id, *fence, Job.stage == c.stage, Job.state == "ready")
-            .values(stage=self.stage, state=self.state, attempts=self.attempts, lease_token=self.token,
-                    lease_owner=self.owner, lease_expires_at=self.expires, last_error=None,
-                    updated_at=self.updated_at)
-            .execution_options(synchronize_session=False))
+            fence = "leased"
+            params["fence_token"] = c.token
+        result = session.execute(_chain_write(fence), params)
         if result.rowcount != 1:
             raise LeaseLost(f"job {c.job_id} ({c.tcn}) at stage {c.stage!r} is no longer leased by {c.owner}")
         self.pending = False
