@@ -144,7 +144,7 @@ class CriminalRepository:
         ``session`` (a bulk writer's transaction, ``Worker.run_batched``: the store's only writer, so no
         alias appears meanwhile but through :meth:`merge` in this session, which drops the held ones).
         Aliases are made only by consolidation merges: a small table."""
-        session.info[_ALIASES] = dict(session.execute(select(UcnAlias.alias, UcnAlias.ucn)).tuples().all())
+        session.info[_ALIASES] = {alias: ucn for alias, ucn in session.execute(select(UcnAlias.alias, UcnAlias.ucn))}
 
     def lock_enrolments(self) -> None:
         """Serialise with every other enrolment until this transaction ends (search-then-enrol)."""

@@ -244,7 +244,7 @@ class Worker:
     def _context(self, session: Session, tcn: str) -> StageContext:
         key = {"tcn": tcn}
         tx = session.scalars(_CONTEXT_TX, key).one()
-        outputs = {stage: dict(output) for stage, output in session.execute(_CONTEXT_OUTPUTS, key).tuples()}
+        outputs = {stage: dict(output) for stage, output in session.execute(_CONTEXT_OUTPUTS, key)}
         reviews = {r.kind: r for r in session.scalars(_CONTEXT_REVIEWS, key)}
         return StageContext(session=session, tx=tx, outputs=outputs, config=self.config, clock=self.clock,
                             galleries=self.galleries, reviews=reviews, worker=self.queue.owner)
