@@ -9,7 +9,8 @@ through the detainer service) into a fresh SQLite store under --out, then prints
 bookings, people, gallery sizes, wall and CPU seconds per phase, bookings/s (wall and per CPU second),
 CPU ms per booking, the field office's counts, and the convicted share of matched people by county and
 for the whole store (the calibration table of docs/simulation.md). The machine is shared: report CPU
-time beside wall time. ``--profile FILE`` writes a cProfile of the run.
+time beside wall time. ``--profile FILE`` writes a cProfile of the run; ``--sql-counts`` counts the pipeline's
+SQL statements (by kind) and ORM flushes per booking.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def main() -> None:
     ap.add_argument("--shortlist", type=int, default=None, help="with --search indexed: subjects verified per search")
     ap.add_argument("--profile", default=None, help="write a cProfile of the run to this file (CPU time: "
                                                     "time.process_time, not the wall clock of a shared machine)")
+    ap.add_argument("--sql-counts", action="store_true", help="count the pipeline's SQL statements and ORM flushes "
+                                                              "(per booking, by statement kind)")
     args = ap.parse_args()
 
     from securecomm.simulation.params import load
@@ -65,6 +68,38 @@ def main() -> None:
             searched["searches"] += 1
 
     gallery.RepositoryGallery.search = timed_search
+    sql: dict[str, int] = {}
+    if args.sql_counts:  # only while the worker runs (Worker.run_batched / Worker.run): the pipeline phase
+        from collections import Counter
+
+        from sqlalchemy import event
+        from sqlalchemy.orm import Session as OrmSession
+
+        from securecomm.workflow.pipeline import Worker
+
+        sql = Counter()
+        inside = [False]
+        for name in ("run_batched", "run"):
+            def wrap(plain):
+                def counted(self, *a, **kw):
+                    outer, inside[0] = inside[0], True
+                    try:
+                        return plain(self, *a, **kw)
+                    finally:
+                        inside[0] = outer
+                return counted
+            setattr(Worker, name, wrap(getattr(Worker, name)))
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _statement(conn, cursor, statement, params, context, executemany):
+            if inside[0]:
+                sql["statements"] += 1
+                sql[" ".join(statement.split()[:2])] += 1
+
+        @event.listens_for(OrmSession, "before_flush")
+        def _flush(session, flush_context, instances):
+            if inside[0]:
+                sql["flushes"] += 1
     extra = {"shortlist": args.shortlist} if args.shortlist else {}
 
     def run():
@@ -97,6 +132,8 @@ def main() -> None:
         "search_cpu_ms_per_booking": round(1000 * searched["cpu_s"] / max(r.bookings, 1), 1),
         "fixed_cpu_ms_per_booking": round(1000 * (r.cpu_seconds["pipeline"] - searched["cpu_s"]) / max(r.bookings, 1), 1),
         "shortlist": args.shortlist,
+        **({"sql_per_booking": {k: round(v / max(r.bookings, 1), 2) for k, v in sorted(sql.items(), key=lambda kv: -kv[1])}}
+           if args.sql_counts else {}),
         "field_office": r.detainers,
         "load_average": os.getloadavg(), "nation": convicted(nation),
         "counties": {k: convicted(v) for k, v in sorted(counties.items())},

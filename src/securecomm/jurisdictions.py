@@ -222,6 +222,7 @@ def activate(session: Session, *, state: str | None = None, county: str | None =
     row = Activation(scope=scope, value=value, effective_from=start, effective_to=end, note=note or "")
     session.add(row)
     session.flush()
+    session.info.pop(_HELD_ACTIVATIONS, None)  # the schedule changed: activation_for reads it again
     return row
 
 
@@ -284,17 +285,34 @@ def activation_for(session: Session, ori: str, on: dt.date) -> Activation | None
     keys = [("ori", row.ori), ("state", row.state)]
     if row.county:
         keys.append(("county", county_key(row.state, row.county)))
-    candidates = session.scalars(
-        select(Activation).where(
-            or_(*(and_(Activation.scope == s, Activation.value == v) for s, v in keys)),
-            Activation.effective_from <= on,
-            or_(Activation.effective_to.is_(None), Activation.effective_to >= on),
-        )
-    ).all()
+    held = session.info.get(_HELD_ACTIVATIONS)
+    if held is not None:  # the whole schedule, read once (hold_activations): the same filter in memory
+        wanted = set(keys)
+        candidates = [a for a in held if (a.scope, a.value) in wanted and a.effective_from <= on
+                      and (a.effective_to is None or a.effective_to >= on)]
+    else:
+        candidates = session.scalars(
+            select(Activation).where(
+                or_(*(and_(Activation.scope == s, Activation.value == v) for s, v in keys)),
+                Activation.effective_from <= on,
+                or_(Activation.effective_to.is_(None), Activation.effective_to >= on),
+            )
+        ).all()
     if not candidates:
         return None
     rank = {"ori": 0, "county": 1, "state": 2}
     return min(candidates, key=lambda a: (rank[a.scope], -a.effective_from.toordinal(), a.id))
+
+
+#: ``session.info`` key of the activation schedule :func:`hold_activations` read.
+_HELD_ACTIVATIONS = "securecomm.jurisdictions.activations"
+
+
+def hold_activations(session: Session) -> None:
+    """Read the whole activation schedule once and let :func:`activation_for` answer from it for the rest of
+    ``session`` -- a bulk writer's transaction (``Worker.run_batched``: the store's only writer), which asks
+    for every booking. :func:`activate` in the session drops it; the schedule is a few rows per state."""
+    session.info[_HELD_ACTIVATIONS] = list(session.scalars(select(Activation)))
 
 
 def is_activated(session: Session, ori: str, on: dt.date) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Mapping
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from securecomm.engine.errors import TemplateError
@@ -23,6 +23,15 @@ class UnknownRecord(LookupError):
     """No subject / identity with that identifier."""
 
 
+#: A counter advanced (returning its new value) or locked without advancing; built once (every enrolment runs
+#: them). No ORM object of a counter is ever loaded: nothing in the session to synchronise (the ORM's default
+#: would look for some, at a cost that showed per booking).
+_ADVANCE = (update(IdSequence).where(IdSequence.name == bindparam("sequence")).values(value=IdSequence.value + 1)
+            .returning(IdSequence.value).execution_options(synchronize_session=False))
+_LOCK = (update(IdSequence).where(IdSequence.name == bindparam("sequence")).values(value=IdSequence.value)
+         .execution_options(synchronize_session=False))
+
+
 def next_in_sequence(session: Session, name: str) -> int:
     """Advance the named counter and return the new value.
 
@@ -30,9 +39,7 @@ def next_in_sequence(session: Session, name: str) -> int:
     concurrent enrolments get distinct numbers; the value is only used once
     the enclosing transaction commits.
     """
-    stmt = update(IdSequence).where(IdSequence.name == name).values(value=IdSequence.value + 1) \
-        .returning(IdSequence.value)
-    value = session.execute(stmt).scalar_one_or_none()
+    value = session.execute(_ADVANCE, {"sequence": name}).scalar_one_or_none()
     if value is None:  # a database migrated before this counter existed
         session.execute(insert(IdSequence).values(name=name, value=1))
         value = 1
@@ -47,7 +54,7 @@ def lock_sequence(session: Session, name: str) -> None:
     statements that follow (PostgreSQL: the row lock under READ COMMITTED; SQLite: the
     database write lock).
     """
-    done = session.execute(update(IdSequence).where(IdSequence.name == name).values(value=IdSequence.value))
+    done = session.execute(_LOCK, {"sequence": name})
     if done.rowcount == 0:  # a database migrated before this counter existed
         next_in_sequence(session, name)
 
@@ -60,19 +67,36 @@ def gallery_rows(session: Session, key, template_owner_id, after_id: int,
     ``ImmigrationIdentity.fin``); ``template_owner_id`` is its template table's foreign
     key. ``batch`` owners at a time, with one template query per batch.
     """
-    owner, tpl = key.class_, template_owner_id.class_
+    owners, templates = _gallery_statements(key, template_owner_id)
     last = int(after_id)
     while True:
-        ids = session.execute(select(owner.id, key).where(owner.id > last).order_by(owner.id).limit(batch)).all()
+        ids = session.execute(owners, {"last": last, "batch": int(batch)}).all()
         if not ids:
             return
         by_id: dict[int, dict[int, bytes]] = {i: {} for i, _ in ids}
-        for oid, pos, data in session.execute(
-                select(template_owner_id, tpl.position, tpl.template).where(template_owner_id.in_(list(by_id)))):
+        for oid, pos, data in session.execute(templates, {"ids": list(by_id)}):
             by_id[oid][pos] = bytes(data)
         for oid, k in ids:
             yield oid, k, by_id[oid]
+        if len(ids) < batch:  # the last of them: asking again would find none
+            return
         last = ids[-1][0]
+
+
+_GALLERY_STATEMENTS: dict[tuple[str, str], tuple] = {}
+
+
+def _gallery_statements(key, template_owner_id) -> tuple:
+    """``gallery_rows``' two statements for one repository, built once (each search's top-up runs them)."""
+    name = (str(key), str(template_owner_id))
+    got = _GALLERY_STATEMENTS.get(name)
+    if got is None:
+        owner, tpl = key.class_, template_owner_id.class_
+        got = _GALLERY_STATEMENTS[name] = (
+            select(owner.id, key).where(owner.id > bindparam("last")).order_by(owner.id).limit(bindparam("batch")),
+            select(template_owner_id, tpl.position, tpl.template)
+            .where(template_owner_id.in_(bindparam("ids", expanding=True))))
+    return got
 
 
 def check_templates(templates: Mapping[int, bytes], what: str) -> dict[int, tuple[bytes, int]]:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import bindparam, func, insert, inspect, select, update
+from sqlalchemy.orm import Session
 
 from securecomm.domain import offenses
 from securecomm.domain.identifiers import make_ucn
@@ -24,10 +25,35 @@ from securecomm.repositories._common import (RepositoryError, UnknownRecord, che
                                              person_columns, person_of)
 from securecomm.repositories._common import gallery_rows as _gallery_rows
 from securecomm.store import audit
+from securecomm.store.base import clock_now
 from securecomm.store.models import (OUTCOMES, ArrestRow, ChargeRow, CriminalSubject, CriminalTemplate,
                                      DispositionRow, UcnAlias)
 
 __all__ = ["CriminalRepository", "render_rap_sheet", "UnknownSubject", "TcnCollision", "Merge"]
+
+def _rap_sheet_statement():
+    s, a, c, d = CriminalSubject, ArrestRow, ChargeRow, DispositionRow
+    return (select(s.ucn, s.last_name, s.first_name, s.middle_name, s.dob, s.sex, s.pob, s.citizenship,
+                   a.id, a.date, a.ori, a.tcn, c.id.label("charge_id"), c.ncic, c.literal,
+                   d.id.label("disposition_id"), d.ncic.label("d_ncic"), d.outcome, d.date.label("d_date"),
+                   d.felony, d.sentence_days)
+            .outerjoin(a, a.subject_id == s.id).outerjoin(c, c.arrest_id == a.id)
+            .outerjoin(d, d.arrest_id == a.id)
+            .where(s.ucn == bindparam("ucn")).order_by(a.date, a.id, c.seq, c.id, d.id))
+
+
+#: A rap sheet's one statement (``CriminalRepository.rap_sheet``), built once: it runs for every booking.
+_RAP_SHEET = _rap_sheet_statement()
+#: A subject by UCN; an arrest by TCN and ORI (built once: every booking asks).
+_SUBJECT = select(CriminalSubject).where(CriminalSubject.ucn == bindparam("ucn"))
+_ARREST = select(ArrestRow).where(ArrestRow.tcn == bindparam("tcn"), ArrestRow.ori == bindparam("ori"))
+
+#: A new subject's and a new arrest's row, returning its id (built once: one of them per booking).
+_NEW_SUBJECT = insert(CriminalSubject).returning(CriminalSubject.id)
+_NEW_ARREST = insert(ArrestRow).returning(ArrestRow.id)
+
+#: ``session.info`` key of the UCN aliases :meth:`CriminalRepository.hold_aliases` read.
+_ALIASES = "securecomm.criminal.aliases"
 
 
 class UnknownSubject(UnknownRecord):
@@ -45,15 +71,6 @@ class Merge:
     survivor: str
     merged: str
     arrests_moved: int
-
-
-def _arrest_of(row: ArrestRow) -> Arrest:
-    return Arrest(
-        date=row.date, ori=row.ori, tcn=row.tcn,
-        charges=tuple(Charge(c.ncic, c.literal) for c in row.charges),
-        dispositions=tuple(Disposition(d.ncic, d.outcome, d.date, bool(d.felony), int(d.sentence_days))
-                           for d in row.dispositions),
-    )
 
 
 def _literal(code: str, literal: str) -> str:
@@ -104,18 +121,30 @@ class CriminalRepository:
                 return ucn
 
     def _subject(self, ucn: str) -> CriminalSubject | None:
-        return self.session.scalar(select(CriminalSubject).where(CriminalSubject.ucn == ucn))
+        return self.session.scalar(_SUBJECT, {"ucn": ucn})
 
     def resolve(self, ucn: str) -> str:
         """The UCN a subject is known by now: a merged UCN leads to the surviving one."""
+        aliases = self.session.info.get(_ALIASES)  # held for a bulk writer's transaction (hold_aliases)
         seen = set()
         while isinstance(ucn, str) and ucn not in seen:
             seen.add(ucn)
-            target = self.session.scalar(select(UcnAlias.ucn).where(UcnAlias.alias == ucn))
+            if aliases is not None:
+                target = aliases.get(ucn)
+            else:
+                target = self.session.scalar(select(UcnAlias.ucn).where(UcnAlias.alias == ucn))
             if target is None:
                 return ucn
             ucn = target
         raise RepositoryError(f"UCN aliases form a loop at {ucn!r}")
+
+    @staticmethod
+    def hold_aliases(session: Session) -> None:
+        """Read every UCN alias once and let :meth:`resolve` look merged UCNs up in memory for the rest of
+        ``session`` (a bulk writer's transaction, ``Worker.run_batched``: the store's only writer, so no
+        alias appears meanwhile but through :meth:`merge` in this session, which drops the held ones).
+        Aliases are made only by consolidation merges: a small table."""
+        session.info[_ALIASES] = {alias: ucn for alias, ucn in session.execute(select(UcnAlias.alias, UcnAlias.ucn))}
 
     def lock_enrolments(self) -> None:
         """Serialise with every other enrolment until this transaction ends (search-then-enrol)."""
@@ -152,9 +181,9 @@ class CriminalRepository:
     def _arrest_by_tcn(self, tcn: str, ori: str | None = None) -> ArrestRow | None:
         """The arrest with this TCN from this ORI (a TCN is unique per agency); without an ORI,
         the only arrest with that TCN (several agencies' arrests under one TCN: name the ORI)."""
-        query = select(ArrestRow).where(ArrestRow.tcn == tcn.strip())
         if ori is not None:
-            return self.session.scalar(query.where(ArrestRow.ori == ori.strip().upper()))
+            return self.session.scalar(_ARREST, {"tcn": tcn.strip(), "ori": ori.strip().upper()})
+        query = select(ArrestRow).where(ArrestRow.tcn == tcn.strip())
         rows = self.session.scalars(query.limit(2)).all()
         if len(rows) > 1:
             raise RepositoryError(f"TCN {tcn!r} names arrests of several agencies; give the ORI")
@@ -207,12 +236,27 @@ class CriminalRepository:
             return existing.subject.ucn
         check_biographic(booking.person, what)
         tpls = check_templates(templates, what)
-        subject = CriminalSubject(ucn=self._new_ucn(), **person_columns(booking.person))
-        subject.templates = [CriminalTemplate(position=p, template=b, image_quality=q) for p, (b, q) in tpls.items()]
-        self._add_arrest(subject, date=booking.arrest_date, ori=booking.ori, tcn=booking.tcn, charges=booking.charges)
-        self.session.add(subject)
-        self.session.flush()
-        return subject.ucn
+        ucn = self._new_ucn()
+        # plain INSERTs (the rows the ORM objects would flush, in the same order), not a unit of work:
+        # one subject per unidentified booking
+        subject_id = self.session.execute(_NEW_SUBJECT, {"ucn": ucn, **person_columns(booking.person),
+                                                         "created_at": clock_now()}).scalar_one()
+        self.session.execute(insert(CriminalTemplate), [{"subject_id": subject_id, "position": p, "template": b,
+                                                         "image_quality": q} for p, (b, q) in tpls.items()])
+        self._insert_arrest(subject_id, date=booking.arrest_date, ori=booking.ori, tcn=booking.tcn,
+                            charges=booking.charges)
+        return ucn
+
+    def _insert_arrest(self, subject_id: int, *, date: dt.date, ori: str, tcn: str,
+                       charges: tuple[Charge, ...]) -> None:
+        """An arrest without dispositions and its charges as plain INSERTs: the rows :meth:`_add_arrest` makes."""
+        arrest_id = self.session.execute(_NEW_ARREST, {"subject_id": subject_id, "date": date,
+                                                       "ori": ori.strip().upper(), "tcn": tcn.strip(),
+                                                       "created_at": clock_now()}).scalar_one()
+        if charges:
+            self.session.execute(insert(ChargeRow), [{"arrest_id": arrest_id, "seq": i, "ncic": c.ncic.strip(),
+                                                      "literal": c.literal.strip()[:200]}
+                                                     for i, c in enumerate(charges)])
 
     def append_arrest(self, ucn: str, booking: Booking) -> None:
         """An identified booking: add its arrest to the subject's rap sheet (idempotent on TCN)."""
@@ -225,8 +269,10 @@ class CriminalRepository:
             if existing.subject_id != subject.id:
                 raise TcnCollision(f"{what}: TCN already on the rap sheet of another subject")
             return
-        self._add_arrest(subject, date=booking.arrest_date, ori=booking.ori, tcn=booking.tcn, charges=booking.charges)
-        self.session.flush()
+        self._insert_arrest(subject.id, date=booking.arrest_date, ori=booking.ori, tcn=booking.tcn,
+                            charges=booking.charges)
+        if "arrests" not in inspect(subject).unloaded:  # a rap sheet read as objects in this session: read again
+            self.session.expire(subject, ["arrests"])
 
     @staticmethod
     def _same_booking(existing: ArrestRow, booking: Booking, what: str) -> None:
@@ -252,6 +298,7 @@ class CriminalRepository:
         audits and commits.
         """
         self.lock_enrolments()
+        self.session.info.pop(_ALIASES, None)  # aliases change: resolve reads them from the table again
         keep, gone = self._require(survivor), self._require(merged)
         if keep.id == gone.id:
             raise RepositoryError(f"UCN {survivor} and {merged} are already one subject ({keep.ucn})")
@@ -296,17 +343,33 @@ class CriminalRepository:
         return arrest.subject.ucn if arrest is not None else None
 
     def rap_sheet(self, ucn: str, *, actor: str, role: str, purpose: str = "") -> RapSheet:
-        """The subject's rap sheet; the read is audited (who, in which role, why)."""
+        """The subject's rap sheet; the read is audited (who, in which role, why).
+
+        One statement of plain columns -- the subject, its arrests, their charges and dispositions, joined
+        (an arrest's rows are its charges times its dispositions: a handful) -- not ORM objects, in the
+        relationships' orders: arrests by date and id, charges by sequence, dispositions by id. A rap sheet
+        is read for every booking's SRE."""
         ucn = self.resolve(ucn)
-        row = self.session.scalar(
-            select(CriminalSubject).where(CriminalSubject.ucn == ucn).options(
-                selectinload(CriminalSubject.arrests).selectinload(ArrestRow.charges),
-                selectinload(CriminalSubject.arrests).selectinload(ArrestRow.dispositions)))
-        if row is None:
+        rows = self.session.execute(_RAP_SHEET, {"ucn": ucn}).all()
+        if not rows:
             raise UnknownSubject(f"no criminal subject with UCN {ucn!r}")
         audit.record(self.session, actor=actor, role=role, action="read", object_type="rap_sheet",
                      object_id=ucn, detail=purpose)
-        return RapSheet(ucn=row.ucn, person=person_of(row), arrests=tuple(_arrest_of(a) for a in row.arrests))
+        arrests: dict[int, tuple[Any, dict[int, Charge], dict[int, Disposition]]] = {}
+        for r in rows:
+            if r.id is None:  # a subject without arrests
+                continue
+            _, charges, dispositions = arrests.setdefault(r.id, (r, {}, {}))
+            if r.charge_id is not None and r.charge_id not in charges:
+                charges[r.charge_id] = Charge(r.ncic, r.literal)
+            if r.disposition_id is not None and r.disposition_id not in dispositions:
+                dispositions[r.disposition_id] = Disposition(r.d_ncic, r.outcome, r.d_date, bool(r.felony),
+                                                             int(r.sentence_days))
+        head = rows[0]
+        return RapSheet(ucn=head.ucn, person=person_of(head),
+                        arrests=tuple(Arrest(date=r.date, ori=r.ori, tcn=r.tcn, charges=tuple(charges.values()),
+                                             dispositions=tuple(dispositions[k] for k in sorted(dispositions)))
+                                      for r, charges, dispositions in arrests.values()))
 
     def templates(self, ucn: str, *, actor: str, role: str, purpose: str = "") -> dict[int, bytes]:
         """The subject's enrolled templates by finger (examiner comparison); audited."""

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,8 @@ from securecomm.domain.actions import ACTIONS, NO_ACTION
 from securecomm.domain.clock import SYSTEM_CLOCK, Clock
 from securecomm.interchange.errors import TransactionError, TransactionRejected
 from securecomm.interchange.limits import check_transaction_size
+from securecomm.jurisdictions import hold_activations
+from securecomm.repositories import CriminalRepository
 from securecomm.store import audit
 from securecomm.store.workflow_models import BookingTemplate, Job, Response, ReviewItem, StageRun, Transaction
 from securecomm.workflow import consolidation
@@ -129,6 +131,13 @@ def _seen(existing: Transaction, sha256: str) -> SubmitResult:
 
 
 # ----------------------------------------------------------------------------------- worker
+
+
+#: What ``Worker._context`` reads for every job, built once (a statement built per call cost as much to build
+#: and key for the statement cache as to run); the outputs as plain columns.
+_CONTEXT_TX = select(Transaction).where(Transaction.tcn == bindparam("tcn"))
+_CONTEXT_OUTPUTS = select(StageRun.stage, StageRun.output).where(StageRun.tcn == bindparam("tcn"))
+_CONTEXT_REVIEWS = select(ReviewItem).where(ReviewItem.tcn == bindparam("tcn"))
 
 
 class StageTimeout(RuntimeError):
@@ -233,9 +242,10 @@ class Worker:
         return True
 
     def _context(self, session: Session, tcn: str) -> StageContext:
-        tx = session.scalars(select(Transaction).where(Transaction.tcn == tcn)).one()
-        outputs = {r.stage: dict(r.output) for r in session.scalars(select(StageRun).where(StageRun.tcn == tcn))}
-        reviews = {r.kind: r for r in session.scalars(select(ReviewItem).where(ReviewItem.tcn == tcn))}
+        key = {"tcn": tcn}
+        tx = session.scalars(_CONTEXT_TX, key).one()
+        outputs = {stage: dict(output) for stage, output in session.execute(_CONTEXT_OUTPUTS, key)}
+        reviews = {r.kind: r for r in session.scalars(_CONTEXT_REVIEWS, key)}
         return StageContext(session=session, tx=tx, outputs=outputs, config=self.config, clock=self.clock,
                             galleries=self.galleries, reviews=reviews, worker=self.queue.owner)
 
@@ -337,14 +347,15 @@ class Worker:
             nxt = self.queue.advance(s, lease, next_stage=outcome.next_stage, state=outcome.job_state)
         extra = outcome.apply(s) if outcome.apply is not None else {}
         output = {**outcome.output, **(extra or {})}
-        s.add(StageRun(tcn=lease.tcn, stage=lease.stage, status=outcome.status,
-                       output=output, attempt=lease.attempts,
-                       worker=self.queue.owner, finished_at=self.clock.now()))
+        rows = _AppendOnly.of(s)
+        add = rows.add if rows is not None else (lambda model, **values: s.add(model(**values)))
+        add(StageRun, tcn=lease.tcn, stage=lease.stage, status=outcome.status, output=output,
+            attempt=lease.attempts, worker=self.queue.owner, finished_at=self.clock.now())
         for pos, (data, n) in sorted(outcome.templates.items()):
-            s.add(BookingTemplate(tcn=lease.tcn, position=pos, template=data, minutiae=n))
+            add(BookingTemplate, tcn=lease.tcn, position=pos, template=data, minutiae=n)
         for r in outcome.responses:
-            s.add(Response(tcn=lease.tcn, kind=r.kind, recipient=r.recipient, recipient_role=r.role,
-                           format=r.format, payload=r.payload, summary=r.summary, created_at=self.clock.now()))
+            add(Response, tcn=lease.tcn, kind=r.kind, recipient=r.recipient, recipient_role=r.role,
+                format=r.format, payload=r.payload, summary=r.summary, created_at=self.clock.now())
         item = None
         if outcome.review is not None:
             v = outcome.review
@@ -354,8 +365,9 @@ class Worker:
         if ctx is not None and ctx.tx.tcn == lease.tcn:
             tx = ctx.tx
             ctx.outputs[lease.stage] = dict(output)
-            if outcome.templates:
-                ctx.stored_templates = None  # read them back from the rows just written
+            if outcome.templates:  # what was just written: the bytes a read of the rows would give back
+                ctx.stored_templates = {pos: bytes(data) for pos, (data, _) in sorted(outcome.templates.items())}
+                ctx.parsed_templates = None
             if item is not None:
                 ctx.reviews[item.kind] = item
         else:
@@ -451,20 +463,27 @@ class Worker:
             try:
                 with write_session(self.engine) as s:
                     pin_agencies(s)
+                    rows = _AppendOnly.start(s)  # append-only rows and audit rows: inserted in bulk, below
+                    CriminalRepository.hold_aliases(s)  # merged UCNs looked up in memory (only merges add them)
+                    hold_activations(s)  # the schedule, read once a batch
                     for _ in range(max(1, int(batch))):
-                        lease = self.queue.claim_in(s)
-                        if lease is None:
+                        # the job's row: written once, claim included, after its last stage
+                        chain = self.queue.claim_chain(s)
+                        if chain is None:
                             break
+                        lease = chain.claimed
                         ctx = None  # read once per job; _record keeps it up to date (the same rows)
-                        chain = AdvanceChain.start(lease)  # the job's row: written once, after its last stage
                         while lease is not None:
                             if ctx is None or ctx.tx.tcn != lease.tcn:
+                                if lease.tcn in rows.tcns:  # never so far (a job is claimed once a batch)
+                                    rows.write(s)
                                 ctx = self._context(s, lease.tcn)
                             outcome = self._outcome(ctx, lease)
                             lease = self._record(s, lease, outcome, ctx, chain)
                             self.stages_run += 1
                         chain.write(s)
                         done += 1
+                    rows.write(s)
             except Exception as exc:  # rolled back: this batch again, one stage per transaction
                 self.galleries.rollback()
                 log.warning("batch of %d jobs rolled back (%s: %s); running them one by one",
@@ -486,6 +505,46 @@ class Worker:
                 break
         self.fire_timers(drain=True)  # as run() does before it stops
         return touched
+
+
+class _AppendOnly:
+    """The rows of append-only tables a batch of ``run_batched`` writes -- stage runs, booking templates,
+    responses, and (``audit.defer``) audit rows -- held as plain values and inserted in bulk, one statement
+    per table, before the batch commits: the same rows with the same ids (each table's rows in the order they
+    were added, as flushing them one by one inserted them), without a unit-of-work flush of each, or the
+    flushes that the stages' reads triggered for them. Nothing in a batch reads these tables back except
+    ``Worker._context`` (a job's earlier stages), and a job's rows are written before that reads them."""
+
+    KEY = "securecomm.workflow.append_only"
+    MODELS = (StageRun, BookingTemplate, Response)
+
+    def __init__(self) -> None:
+        self.rows: dict[type, list[dict[str, Any]]] = {m: [] for m in self.MODELS}
+        self.tcns: set[str] = set()
+
+    @classmethod
+    def start(cls, session: Session) -> "_AppendOnly":
+        rows = session.info[cls.KEY] = cls()
+        audit.defer(session)
+        return rows
+
+    @classmethod
+    def of(cls, session: Session) -> "_AppendOnly | None":
+        return session.info.get(cls.KEY)
+
+    def add(self, model: type, **values: Any) -> None:
+        self.rows[model].append(values)
+        self.tcns.add(values["tcn"])
+
+    def write(self, session: Session) -> None:
+        from sqlalchemy import insert
+
+        for model, rows in self.rows.items():
+            if rows:
+                session.execute(insert(model), rows)
+                rows.clear()
+        self.tcns.clear()
+        audit.write_deferred(session)
 
 
 def pin_agencies(session: Session) -> None:

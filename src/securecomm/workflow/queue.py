@@ -25,8 +25,9 @@ import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from securecomm.store.db import begin_write, session_scope
@@ -72,6 +73,15 @@ def write_session(engine: Engine) -> Iterator[Session]:
     with session_scope(lambda: Session(engine, expire_on_commit=False)) as session:
         begin_write(session)
         yield session
+
+
+#: The next runnable job (built once: a claim runs it for every job); PostgreSQL locks the row, skipping locked ones.
+_PICK = (select(Job.id, Job.attempts, Job.tcn, Job.stage, Job.lease_token)
+         .where(Job.state == "ready", Job.available_at <= bindparam("now"),
+                (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < bindparam("now")))
+         .order_by(Job.priority.desc(), Job.id)
+         .limit(1))
+_PICK_LOCKED = _PICK.with_for_update(skip_locked=True)
 
 
 class JobQueue:
@@ -127,23 +137,28 @@ class JobQueue:
             if got is not False:
                 return got
 
-    def _claim_one(self, session: Session) -> Lease | None | bool:
+    def claim_chain(self, session: Session) -> "AdvanceChain | None":
+        """:meth:`claim_in` whose lease is not written now but with the job's one row write at the end of its
+        chain of stages (:meth:`AdvanceChain.write`, fenced on the row as the claim read it): the batched
+        single-writer mode (``Worker.run_batched``), where the claim and every stage of the job commit
+        together anyway, so the claim's own UPDATE was overwritten before anyone could see it. The chain's
+        ``claimed`` is the lease; None when nothing is runnable."""
+        while True:
+            got = self._claim_one(session, defer=True)
+            if got is not False:
+                return got  # type: ignore[return-value]
+
+    def _claim_one(self, session: Session, defer: bool = False) -> "Lease | AdvanceChain | None | bool":
         """One claim attempt in ``session``: a lease, None (nothing runnable) or False (a job was parked as
-        failed: look again)."""
+        failed: look again). ``defer``: an unwritten claim, as an :class:`AdvanceChain` (``claim_chain``)."""
         token = str(uuid.uuid4())
         now = self.clock.now()
         expires = now + dt.timedelta(seconds=self.lease_seconds)
-        pick = (select(Job.id, Job.attempts, Job.tcn, Job.stage)
-                .where(Job.state == "ready", Job.available_at <= now,
-                       (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < now))
-                .order_by(Job.priority.desc(), Job.id)
-                .limit(1))
-        if not _is_sqlite(session):
-            pick = pick.with_for_update(skip_locked=True)
-        row = session.execute(pick).one_or_none()
+        pick = _PICK if _is_sqlite(session) else _PICK_LOCKED
+        row = session.execute(pick, {"now": now}).one_or_none()
         if row is None:
             return None
-        job_id, attempts, tcn, stage = row  # row locked (PostgreSQL) / write lock held (SQLite)
+        job_id, attempts, tcn, stage, old_token = row  # row locked (PostgreSQL) / write lock held (SQLite)
         if attempts >= self.max_attempts:
             session.execute(
                 update(Job).where(Job.id == job_id)
@@ -151,6 +166,12 @@ class JobQueue:
                         updated_at=now,
                         last_error=f"abandoned {attempts} times at this stage (workers died on it)"))
             return False
+        if defer:
+            lease = Lease(job_id=job_id, tcn=tcn, stage=stage, token=token, owner=self.owner,
+                          attempts=attempts + 1, expires_at=expires)
+            chain = AdvanceChain.start(lease)
+            chain.unwritten_claim, chain.updated_at, chain.pending = (attempts, old_token), now, True
+            return chain
         session.execute(
             update(Job).where(Job.id == job_id)
             .values(lease_token=token, lease_owner=self.owner, lease_expires_at=expires,
@@ -350,6 +371,30 @@ class JobQueue:
         return min(waits)
 
 
+_CHAIN_WRITES: dict[str, Any] = {}
+
+
+def _chain_write(fence: str) -> Any:
+    """``AdvanceChain.write``'s UPDATE, built once per fence: ``leased`` (the claim's own lease token),
+    ``unclaimed`` (an unwritten claim of a row without a lease), ``expired`` (... of a row with a lapsed one)."""
+    stmt = _CHAIN_WRITES.get(fence)
+    if stmt is None:
+        held = {"leased": (Job.lease_token == bindparam("fence_token"),),
+                "unclaimed": (Job.attempts == bindparam("fence_attempts"), Job.lease_token.is_(None)),
+                "expired": (Job.attempts == bindparam("fence_attempts"),
+                            Job.lease_token == bindparam("fence_token"))}[fence]
+        stmt = _CHAIN_WRITES[fence] = (
+            update(Job)
+            .where(Job.id == bindparam("job_id"), *held, Job.stage == bindparam("claimed_stage"),
+                   Job.state == "ready")
+            .values(stage=bindparam("new_stage"), state=bindparam("new_state"), attempts=bindparam("new_attempts"),
+                    lease_token=bindparam("new_token"), lease_owner=bindparam("new_owner"),
+                    lease_expires_at=bindparam("new_expires", type_=Job.lease_expires_at.type),
+                    last_error=None, updated_at=bindparam("new_updated_at", type_=Job.updated_at.type))
+            .execution_options(synchronize_session=False))
+    return stmt
+
+
 @dataclass
 class AdvanceChain:
     """The job row a chain of deferred advances (:meth:`JobQueue.advance_deferred`) will leave: one fenced
@@ -364,6 +409,9 @@ class AdvanceChain:
     expires: dt.datetime | None = None
     updated_at: dt.datetime | None = None
     pending: bool = False
+    #: (attempts, lease token) of the job's row as an unwritten claim (:meth:`JobQueue.claim_chain`) read it:
+    #: :meth:`write` writes the claim too, fenced on those
+    unwritten_claim: tuple[int, str | None] | None = None
 
     @classmethod
     def start(cls, lease: Lease) -> "AdvanceChain":
@@ -375,16 +423,21 @@ class AdvanceChain:
         if not self.pending:
             return
         c = self.claimed
-        result = session.execute(
-            update(Job)
-            .where(Job.id == c.job_id, Job.lease_token == c.token, Job.stage == c.stage, Job.state == "ready")
-            .values(stage=self.stage, state=self.state, attempts=self.attempts, lease_token=self.token,
-                    lease_owner=self.owner, lease_expires_at=self.expires, last_error=None,
-                    updated_at=self.updated_at)
-            .execution_options(synchronize_session=False))
+        params = {"job_id": c.job_id, "claimed_stage": c.stage, "new_stage": self.stage, "new_state": self.state,
+                  "new_attempts": self.attempts, "new_token": self.token, "new_owner": self.owner,
+                  "new_expires": self.expires, "new_updated_at": self.updated_at}
+        if self.unwritten_claim is not None:  # the row as the claim read it (the claim's values are overwritten)
+            attempts, old_token = self.unwritten_claim
+            fence = "unclaimed" if old_token is None else "expired"
+            params.update(fence_attempts=attempts, fence_token=old_token)
+        else:
+            fence = "leased"
+            params["fence_token"] = c.token
+        result = session.execute(_chain_write(fence), params)
         if result.rowcount != 1:
             raise LeaseLost(f"job {c.job_id} ({c.tcn}) at stage {c.stage!r} is no longer leased by {c.owner}")
         self.pending = False
+        self.unwritten_claim = None
 
 
 __all__ = ["AdvanceChain", "JobQueue", "Lease", "LeaseLost", "backoff", "begin_write", "default_owner", "write_session"]

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from securecomm.domain.actions import NO_ACTION, check_action
@@ -134,6 +134,8 @@ class StageContext:
     #: once: ``extract`` writes them, nothing changes them afterwards; the worker drops this when a stage
     #: records templates)
     stored_templates: dict[int, bytes] | None = None
+    #: those templates parsed, once for the context's stages (a booking's two searches); reset with them
+    parsed_templates: dict[int, Any] | None = None
 
     @property
     def tcn(self) -> str:
@@ -156,8 +158,7 @@ class StageContext:
     def template_bytes(self) -> dict[int, bytes]:
         """The booking's stored templates as stored (extracted once, by the ``extract`` stage), unparsed."""
         if self.stored_templates is None:
-            rows = self.session.execute(select(BookingTemplate.position, BookingTemplate.template)
-                                        .where(BookingTemplate.tcn == self.tcn)).all()
+            rows = self.session.execute(_TEMPLATES, {"tcn": self.tcn}).all()
             self.stored_templates = {int(pos): bytes(data) for pos, data in rows}
         return dict(self.stored_templates)
 
@@ -165,8 +166,13 @@ class StageContext:
         """The booking's stored templates, parsed for searching."""
         from securecomm.engine.template import Template
 
-        return {pos: Template.from_bytes(data) for pos, data in self.template_bytes().items()}
+        if self.parsed_templates is None or self.stored_templates is None:
+            self.parsed_templates = {pos: Template.from_bytes(data) for pos, data in self.template_bytes().items()}
+        return dict(self.parsed_templates)  # templates are immutable; the mapping is the caller's
 
+
+#: A booking's stored templates (built once: ``StageContext.template_bytes`` runs for every booking).
+_TEMPLATES = select(BookingTemplate.position, BookingTemplate.template).where(BookingTemplate.tcn == bindparam("tcn"))
 
 #: (TCN, sha256) -> (parsed booking, highest finger requirement it was parsed under, bytes of its pixels).
 _CACHE: OrderedDict[tuple[str, str], tuple[Booking, int, int]] = OrderedDict()
