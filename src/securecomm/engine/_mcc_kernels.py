@@ -637,17 +637,6 @@ def _score_range(abits, avalid, ax, ay, aa, adist, aray, gbits, gvalid, gx, gy, 
 
 
 @njit(cache=True, nogil=True)
-def score_many(abits, avalid, ax, ay, aa, gbits, gvalid, gx, gy, ga, offsets, params, out):
-    """Score one probe against every template of a packed gallery (rows offsets[g]:offsets[g+1])."""
-    na = ax.size
-    adist = np.empty((na, na))
-    aray = np.empty((na, na))
-    _pair_geometry(ax, ay, aa, adist, aray)
-    _score_range(abits, avalid, ax, ay, aa, adist, aray, gbits, gvalid, gx, gy, ga, offsets[:-1], offsets[1:],
-                 0, offsets.size - 1, params, out)
-
-
-@njit(cache=True, nogil=True)
 def score_rows(abits, avalid, ax, ay, aa, gbits, gvalid, gx, gy, ga, starts, ends, params, out):
     """score_many over templates that need not be adjacent: template g is rows starts[g]:ends[g] of the
     gallery arrays (a shortlist scored where it lies, with no copy); the same serial code per template."""
@@ -657,6 +646,12 @@ def score_rows(abits, avalid, ax, ay, aa, gbits, gvalid, gx, gy, ga, starts, end
     _pair_geometry(ax, ay, aa, adist, aray)
     _score_range(abits, avalid, ax, ay, aa, adist, aray, gbits, gvalid, gx, gy, ga, starts, ends,
                  0, starts.size, params, out)
+
+
+@njit(cache=True, nogil=True)
+def score_many(abits, avalid, ax, ay, aa, gbits, gvalid, gx, gy, ga, offsets, params, out):
+    """Score one probe against every template of a packed gallery (rows offsets[g]:offsets[g+1])."""
+    score_rows(abits, avalid, ax, ay, aa, gbits, gvalid, gx, gy, ga, offsets[:-1], offsets[1:], params, out)
 
 
 @njit(cache=True, nogil=True, parallel=True)

@@ -255,6 +255,8 @@ def _verify_pool():
     if _VERIFY_POOL is None or _VERIFY_POOL[0] != VERIFY_THREADS:
         from concurrent.futures import ThreadPoolExecutor
 
+        if _VERIFY_POOL is not None:  # another thread count: the old pool's threads are let go
+            _VERIFY_POOL[1].shutdown(wait=False)
         _VERIFY_POOL = (VERIFY_THREADS, ThreadPoolExecutor(max_workers=VERIFY_THREADS, thread_name_prefix="verify"))
     return _VERIFY_POOL[1]
 
@@ -925,6 +927,7 @@ class IndexedBackend:
                     got2[0].append(i)
                     got2[1].append(g)
                     got2[2].append(where.get(pos))
+
         def score(pos: int) -> None:  # one position's column of every probe's scores (disjoint writes)
             users = [(k, pr[pos]) for k, pr in enumerate(probes) if pos in pr]
             if not users:
