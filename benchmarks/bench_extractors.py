@@ -139,6 +139,7 @@ def fused_calibration(cache_dir: Path) -> dict:
         _, imp, _ = fvc.all_pairs_scores(temps, np.array([smp.finger for smp in samples]))
         imps.append(imp)
     pooled = np.concatenate(imps)
+    raw = _raw_average_model(store, data)
     ev = finger_evidence(pooled)
     rng = np.random.default_rng(0)
     ten = {}
@@ -150,7 +151,30 @@ def fused_calibration(cache_dir: Path) -> dict:
     return {"impostor_scores": int(pooled.size),
             "P(evidence>=k)": {str(k): float(np.mean(ev >= k)) for k in (1, 2, 3)},
             "impostor_q50_q99_max": [round(float(np.quantile(pooled, q)), 4) for q in (0.5, 0.99, 1.0)],
-            "tenprint": ten}
+            "tenprint": ten, "raw_average_model": raw}
+
+
+def _raw_average_model(store, data: Path) -> dict:
+    """engine.fusion.FUSED_IMPOSTOR from the same pairs: the impostor model of the raw averages
+    (deciles, 99th percentile, mean excess beyond it), scored with the map to the classical scale off."""
+    from securecomm.engine import fusion, fvc
+
+    saved = fusion._KNOTS
+    grid = np.linspace(0.01, 0.5, 8)
+    fusion._KNOTS = (grid, grid, 1.0)  # the identity map: scores are the raw averages
+    try:
+        imps = []
+        for db in fvc.find_databases(data):
+            ppi = fvc.database_ppi(db)
+            samples = fvc.list_samples(db)
+            temps = [store.get(fvc.TemplateCache.key(smp.image, ppi))[0] for smp in samples]
+            imps.append(fvc.all_pairs_scores(temps, np.array([smp.finger for smp in samples]))[1])
+    finally:
+        fusion._KNOTS = saved
+    p = np.concatenate(imps)
+    q99 = float(np.quantile(p, 0.99))
+    return {"quantiles": [round(float(np.quantile(p, q)), 4) for q in np.arange(10) / 10], "q99": round(q99, 4),
+            "tail_beta_99": round(float(np.mean(p[p > q99] - q99)), 5)}
 
 
 def main() -> None:

@@ -10,6 +10,8 @@
    (SDK and ours, 640), pairs per CPU-second of the calling thread, best of 3.
 4. Ten-print fusion check: fused scores of 1, 4 and 10 random non-mated fingers
    should exceed f with probability about 10**-f whatever the finger count.
+5. The impostor model engine.tenprint reads scores with (IMPOSTOR_QUANTILES, IMPOSTOR_Q99,
+   TAIL_BETA_90, TAIL_BETA_99), fitted on the pooled impostors of both sources.
 """
 
 from __future__ import annotations
@@ -85,6 +87,15 @@ def fusion_check(pooled_impostors: np.ndarray) -> dict:
     return res
 
 
+def impostor_model(pooled: np.ndarray) -> dict:
+    """The constants of engine.tenprint's impostor model, from pooled impostor scores."""
+    q90, q99 = (float(np.quantile(pooled, q)) for q in (0.9, 0.99))
+    return {"scores": int(pooled.size),
+            "IMPOSTOR_QUANTILES": [round(float(np.quantile(pooled, q)), 4) for q in np.arange(10) / 10],
+            "IMPOSTOR_Q99": round(q99, 4), "TAIL_BETA_90": round((q99 - q90) / np.log(10.0), 5),
+            "TAIL_BETA_99": round(float(np.mean(pooled[pooled > q99] - q99)), 5)}
+
+
 def main() -> None:
     data = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "data" / "fvc2002"
     out = {"data": str(data), "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -101,8 +112,9 @@ def main() -> None:
     out["bulk"] = bulk_throughput(templates)
     out["normalisation"] = normalisation_check(scores)
     out["fusion"] = fusion_check(np.concatenate([imp for _, imp in scores.values()]))
+    out["impostor_model"] = impostor_model(np.concatenate([imp for _, imp in scores.values()]))
     out["machine"]["load_average_at_end"] = os.getloadavg()
-    print(json.dumps({k: out[k] for k in ("normalisation", "bulk", "fusion")}, indent=1))
+    print(json.dumps({k: out[k] for k in ("normalisation", "bulk", "fusion", "impostor_model")}, indent=1))
     dest = ROOT / "benchmarks" / "results"
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "fvc2002.json").write_text(json.dumps(out, indent=1) + "\n")

@@ -169,3 +169,55 @@ def test_a_handful_of_minutiae_is_no_evidence(db1):
                 if len(prepare(probe)) < DEFAULT_PARAMS.min_cylinders:
                     assert not np.any(scores), "too few usable minutiae must score 0"
     assert np.quantile(others_all, 0.99) < 0.2  # was 0.8 and more before the floor
+
+
+def test_size_normalisation_is_monotone_and_leaves_full_comparisons_alone():
+    from securecomm.engine._mcc_kernels import _size_norm
+
+    s = np.linspace(0.0, 0.99, 200)
+    for n_p in range(4, 13):
+        out = np.array([_size_norm(v, n_p, 12, 0.044, 0.5) for v in s])
+        assert np.all(np.diff(out) >= 0), n_p  # monotone: rankings within a class are kept
+        assert np.all(out <= s + 1e-12)  # never raises a score
+        np.testing.assert_array_equal(out[s <= 0.044], s[s <= 0.044])  # the chance level and below
+        if n_p == 12:
+            np.testing.assert_array_equal(out, s)
+    assert _size_norm(0.5, 4, 12, 0.044, 0.0) == 0.5  # power 0: raw LSS-R
+    assert _size_norm(0.5, 4, 12, 0.044, 0.5) == pytest.approx(0.044 + 0.456 * (1 / 3) ** 0.5)
+
+
+def test_small_comparisons_no_longer_have_a_heavier_impostor_tail():
+    """Impostor scores by n_P class, raw and normalised: the class of the smallest comparisons (n_P <= 6)
+    reaches far higher than full ones (n_P = 12) raw, and close to them once normalised."""
+    from securecomm.engine import _mcc_kernels as K
+    from securecomm.engine.mcc import DEFAULT_PARAMS, MCCParams
+    from securecomm.synth import templates as T
+
+    raw_vec, norm_vec = MCCParams(size_norm_power=0.0).vector(), DEFAULT_PARAMS.vector()
+
+    def scores(p, g, rows, vec):
+        out = np.zeros(rows.size)
+        c = p.cyl
+        K.score_rows(c.bits, c.valid, c.x, c.y, c.angle, g.bits, g.valid, g.x, g.y, g.angle,
+                     g.offsets[rows], g.offsets[rows + 1], vec, out)
+        return out
+
+    small = [prepare(t) for t in T.impressions(1500, 301, 0, "plain")]
+    others = [prepare(t) for t in T.impressions(400, 302, 1, "rolled")]
+    gallery = pack(others)
+    n_o = np.array([len(x) for x in others])
+    by = {"raw": {"low": [], "full": []}, "norm": {"low": [], "full": []}}
+    for p in small:
+        if len(p) < 5:
+            continue
+        rows = np.arange(len(others)) if len(p) <= 18 else np.arange(20)  # a sample of the full class
+        cls = DEFAULT_PARAMS.pairs_averaged(np.minimum(len(p), n_o[rows]))
+        raw, normed = scores(p, gallery, rows, raw_vec), scores(p, gallery, rows, norm_vec)
+        for name, v in (("raw", raw), ("norm", normed)):
+            by[name]["low"].append(v[cls <= 6])
+            by[name]["full"].append(v[cls == 12])
+    q = {name: {c: float(np.quantile(np.concatenate(v[c]), 0.99)) for c in v} for name, v in by.items()}
+    assert q["raw"]["low"] > 1.4 * q["raw"]["full"]  # synthetic: 0.100 against 0.062
+    # normalised, the small class's excess over the full class's 99th percentile is more than halved
+    assert q["norm"]["low"] - q["norm"]["full"] < 0.5 * (q["raw"]["low"] - q["raw"]["full"])
+    assert q["norm"]["full"] == pytest.approx(q["raw"]["full"])

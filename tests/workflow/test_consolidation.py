@@ -40,8 +40,15 @@ def _ewi_twice(store, scenario) -> tuple[str, str, str, str]:
 
 
 def _candidate(store, tcn: str, candidate: str, booking_ucn: str) -> int:
-    """A consolidation candidate as criminal_search opens it for a review-band match."""
+    """The consolidation candidate criminal_search opened for a review-band match of the two bookings (the
+    matcher finds the other impression at review level since its size normalisation); one is made as
+    criminal_search would make it where the search missed."""
     with Session(store) as s, s.begin():
+        opened = s.scalars(select(ReviewItem).where(ReviewItem.tcn == tcn,
+                                                    ReviewItem.kind == "criminal_biometric")).first()
+        if opened is not None:
+            assert (opened.candidate, opened.details["ucn"], opened.band) == (candidate, booking_ucn, "review")
+            return opened.id
         item = ReviewItem(tcn=tcn, kind="criminal_biometric", reason="review band", band="review", score=8.4,
                           candidate=candidate, details={"ucn": booking_ucn}, state="open", created_at=SYSTEM_CLOCK.now())
         s.add(item)

@@ -8,6 +8,9 @@ rotation and tolerant to distortion, and being 1536 bits each they compare with
 a few dozen popcounts. Two templates are compared by the local similarity of all
 cylinder pairs, consolidated into one score by LSS-R (Local Similarity Sort with
 Relaxation), which keeps only pairs that agree geometrically with each other.
+A comparison of small templates averages fewer pairs, so its impostor scores spread
+further; the score is then put on the scale of a full comparison (size normalisation,
+``_mcc_kernels._size_norm``).
 
 The numeric kernels live in :mod:`securecomm.engine._mcc_kernels`.
 """
@@ -59,6 +62,18 @@ class MCCParams:
     #: fingers, with 5 0.15, with 6 or more 0.09-0.11 like full templates. 5 leaves every FVC2002
     #: figure unchanged; 7-8 cost DB3's small prints genuine matches. docs/engine.md.
     min_cylinders: int = 5
+    #: Size normalisation: a comparison averaging n_P < max_np pairs has its score's excess over the
+    #: chance level scaled by (n_P / max_np) ** size_norm_power (0: raw LSS-R scores). The level is
+    #: the median impostor score of full comparisons (FVC2002 0.0435, synthetic prints 0.0458); the
+    #: power is the standard error of a mean's. Measured, not fitted: docs/benchmarks.md, issue 7 sixth pass.
+    size_norm_level: float = 0.044
+    size_norm_power: float = 0.5
+
+    def pairs_averaged(self, nmin) -> np.ndarray:
+        """LSS-R's n_P (the kernel's own rounding) for comparisons whose smaller side has ``nmin`` valid cylinders."""
+        z = 1.0 / (1.0 + np.exp(-self.tau_p * (np.asarray(nmin, np.float64) - self.mu_p)))
+        return self.min_np + np.array([int(round(v)) for v in np.ravel(z * (self.max_np - self.min_np)).tolist()],
+                                      np.int64).reshape(np.shape(z))
 
     def cells_in_radius(self) -> int:
         ds = 2.0 * self.radius / K.NS
@@ -69,7 +84,8 @@ class MCCParams:
         """The consolidation parameters as the float vector the kernels take (one layout, here)."""
         return np.array([self.min_me * self.cells_in_radius(), self.delta_theta, self.min_np, self.max_np,
                          self.mu_p, self.tau_p, self.n_rel, self.w_r, self.mu1, self.tau1, self.mu2,
-                         self.tau2, self.mu3, self.tau3, self.min_cylinders], np.float64)
+                         self.tau2, self.mu3, self.tau3, self.min_cylinders,
+                         self.size_norm_level, self.size_norm_power], np.float64)
 
 
 DEFAULT_PARAMS = MCCParams()
