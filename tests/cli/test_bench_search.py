@@ -136,5 +136,11 @@ def test_bench_search_rank_probes_and_exhaustive_bands():
     assert out["lost_mate_upper95_pct"] > out["lost_mate_pct"]
     assert out["exhaustive_review_threshold"] <= out["exhaustive_hit_threshold"]
     assert out["exhaustive_agreement_at_exhaustive_bands_pct"] is not None
+    split = out["disagreements_at_exhaustive_bands"]
+    n = out["exhaustive_sample"]
+    assert sum(split.values()) == round(n * (100.0 - out["exhaustive_agreement_at_exhaustive_bands_pct"]) / 100.0)
+    # the index verifies a subset with the same matcher: it can never find a non-mated score the exhaustive
+    # search did not (its best is at most the exhaustive best)
+    assert split["non_mated_indexed_false_positive_only"] == 0
     assert out["fnir_indexed_at_exhaustive_threshold_pct"] is not None
     assert abs(_upper95(0, 3000) - 0.000998) < 1e-5 and abs(_upper95(1, 100) - 0.0466) < 1e-3

@@ -436,6 +436,7 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
         "exhaustive_agreement_pct": None, "exhaustive_rank1_agreement_mated_pct": None,
         "exhaustive_rank1_agreement_non_mated_pct": None,
         "exhaustive_review_threshold": None, "exhaustive_agreement_at_exhaustive_bands_pct": None,
+        "disagreements_at_exhaustive_bands": None,
         "fnir_indexed_at_exhaustive_threshold_pct": None,
         "cpus": os.cpu_count(),
     }
@@ -447,13 +448,35 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
             agree += da == db and (db == "no_hit" or a_id == b_id)
         return round(100.0 * agree / len(sample_pos), 2)
 
+    def disagreements(at: Thresholds) -> dict:
+        """Where the two decisions differ, by who was wrong: on a non-mated probe any hit or review is a
+        false positive, so a difference there is one search's false positive that the other did not make."""
+        got = {"mated": 0, "non_mated_exhaustive_false_positive_only": 0,
+               "non_mated_indexed_false_positive_only": 0, "non_mated_both_false_positive": 0}
+        for i in sample_pos:
+            (a_id, a_s), (b_id, b_s) = idx_best[i], ex_best[i]
+            da, db = at.decide(a_s), at.decide(b_s)
+            if da == db and (db == "no_hit" or a_id == b_id):
+                continue
+            if i < len(mated):
+                got["mated"] += 1
+            elif da == "no_hit":
+                got["non_mated_exhaustive_false_positive_only"] += 1
+            elif db == "no_hit":
+                got["non_mated_indexed_false_positive_only"] += 1
+            else:
+                got["non_mated_both_false_positive"] += 1
+        return got
+
     if k_n:
         ex_non = [ex_best[len(mated) + i][1] for i in range(k_n)]
         t_ex = empirical_threshold(ex_non, 0.001)
         out["exhaustive_hit_threshold"] = round(t_ex, 3)
         t_ex_review = min(t_ex, empirical_threshold(ex_non, 0.01))
         out["exhaustive_review_threshold"] = round(t_ex_review, 3)
-        out["exhaustive_agreement_at_exhaustive_bands_pct"] = agreement(Thresholds(hit=t_ex, review=t_ex_review))
+        ex_bands = Thresholds(hit=t_ex, review=t_ex_review)
+        out["exhaustive_agreement_at_exhaustive_bands_pct"] = agreement(ex_bands)
+        out["disagreements_at_exhaustive_bands"] = disagreements(ex_bands)
         if k_m:
             out["fnir_exhaustive_pct"] = fnir([ex_best[i] for i in range(k_m)], mates[:k_m], t_ex)
             out["fnir_indexed_on_sample_pct"] = fnir(idx_best[:k_m], mates[:k_m], t_hit)
