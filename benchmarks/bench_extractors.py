@@ -171,10 +171,10 @@ def _raw_average_model(store, data: Path) -> dict:
             imps.append(fvc.all_pairs_scores(temps, np.array([smp.finger for smp in samples]))[1])
     finally:
         fusion._KNOTS = saved
-    p = np.concatenate(imps)
-    q99 = float(np.quantile(p, 0.99))
-    return {"quantiles": [round(float(np.quantile(p, q)), 4) for q in np.arange(10) / 10], "q99": round(q99, 4),
-            "tail_beta_99": round(float(np.mean(p[p > q99] - q99)), 5)}
+    from bench_fvc import impostor_model  # the same fit as the classical model's
+
+    m = impostor_model(np.concatenate(imps))
+    return {"quantiles": m["IMPOSTOR_QUANTILES"], "q99": m["IMPOSTOR_Q99"], "tail_beta_99": m["TAIL_BETA_99"]}
 
 
 def main() -> None:

@@ -24,28 +24,25 @@ from pathlib import Path
 
 import numpy as np
 
-from securecomm.engine import _mcc_kernels as K
-from securecomm.engine.match import Prepared, pack, prepare_many
+from securecomm.engine.match import Prepared, match_rows, pack, prepare_many
 from securecomm.engine.mcc import DEFAULT_PARAMS, MCCParams
 from securecomm.synth import templates as T
 
 LEVELS = (0.5, 0.9, 0.99, 0.999)
 PARTNERS = 400
 SEEDS = {"small": 301, "rolled": 302, "plain": 303}
-RAW = MCCParams(size_norm_power=0.0).vector()
-NORMED = DEFAULT_PARAMS.vector()
+RAW = MCCParams(size_norm_power=0.0)
 
 
 def n_p_of(nmin) -> np.ndarray:
     return DEFAULT_PARAMS.pairs_averaged(nmin)
 
 
-def scores(probe: Prepared, gallery, rows: np.ndarray, vec: np.ndarray) -> np.ndarray:
-    out = np.zeros(rows.size)
-    c = probe.cyl
-    K.score_rows(c.bits, c.valid, c.x, c.y, c.angle, gallery.bits, gallery.valid, gallery.x, gallery.y,
-                 gallery.angle, gallery.offsets[rows], gallery.offsets[rows + 1], vec, out)
-    return out
+def raw_and_normalised(probe: Prepared, gallery, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The probe's scores against gallery templates ``rows``: raw LSS-R, then as the engine scores them."""
+    cyl = (gallery.bits, gallery.valid, gallery.x, gallery.y, gallery.angle)
+    starts, ends = gallery.offsets[rows], gallery.offsets[rows + 1]
+    return match_rows(probe, cyl, starts, ends, RAW), match_rows(probe, cyl, starts, ends)
 
 
 class ByClass:
@@ -89,8 +86,7 @@ def synthetic(fingers: int, seed: int = 0) -> dict:
         rows = rows[n_other[rows] >= p.min_cylinders]
         if n_small[i] >= full_from:  # the full class needs no more than a sample
             rows = rows[: PARTNERS // 20]
-        got.add(n_p_of(np.minimum(n_small[i], n_other[rows])), scores(probe, gallery, rows, RAW),
-                scores(probe, gallery, rows, NORMED))
+        got.add(n_p_of(np.minimum(n_small[i], n_other[rows])), *raw_and_normalised(probe, gallery, rows))
         if (i + 1) % 5000 == 0:
             print(f"synthetic: {i + 1}/{len(small)} probes, {time.perf_counter() - t0:.0f} s", flush=True)
     return got.summary()
@@ -120,7 +116,7 @@ def fvc_pairs(root: Path, source: str) -> dict:
             if rows.size == 0:
                 continue
             cls = n_p_of(np.minimum(n[i], n[rows]))
-            raw, normed = scores(prep[i], gallery, rows, RAW), scores(prep[i], gallery, rows, NORMED)
+            raw, normed = raw_and_normalised(prep[i], gallery, rows)
             same = finger[rows] == finger[i]
             imp.add(cls[~same], raw[~same], normed[~same])
             gen.add(cls[same], raw[same], normed[same])

@@ -189,18 +189,11 @@ def test_size_normalisation_is_monotone_and_leaves_full_comparisons_alone():
 def test_small_comparisons_no_longer_have_a_heavier_impostor_tail():
     """Impostor scores by n_P class, raw and normalised: the class of the smallest comparisons (n_P <= 6)
     reaches far higher than full ones (n_P = 12) raw, and close to them once normalised."""
-    from securecomm.engine import _mcc_kernels as K
+    from securecomm.engine.match import match_rows
     from securecomm.engine.mcc import DEFAULT_PARAMS, MCCParams
     from securecomm.synth import templates as T
 
-    raw_vec, norm_vec = MCCParams(size_norm_power=0.0).vector(), DEFAULT_PARAMS.vector()
-
-    def scores(p, g, rows, vec):
-        out = np.zeros(rows.size)
-        c = p.cyl
-        K.score_rows(c.bits, c.valid, c.x, c.y, c.angle, g.bits, g.valid, g.x, g.y, g.angle,
-                     g.offsets[rows], g.offsets[rows + 1], vec, out)
-        return out
+    raw_params = MCCParams(size_norm_power=0.0)
 
     small = [prepare(t) for t in T.impressions(1500, 301, 0, "plain")]
     others = [prepare(t) for t in T.impressions(400, 302, 1, "rolled")]
@@ -212,7 +205,9 @@ def test_small_comparisons_no_longer_have_a_heavier_impostor_tail():
             continue
         rows = np.arange(len(others)) if len(p) <= 18 else np.arange(20)  # a sample of the full class
         cls = DEFAULT_PARAMS.pairs_averaged(np.minimum(len(p), n_o[rows]))
-        raw, normed = scores(p, gallery, rows, raw_vec), scores(p, gallery, rows, norm_vec)
+        cyl = (gallery.bits, gallery.valid, gallery.x, gallery.y, gallery.angle)
+        starts, ends = gallery.offsets[rows], gallery.offsets[rows + 1]
+        raw, normed = match_rows(p, cyl, starts, ends, raw_params), match_rows(p, cyl, starts, ends)
         for name, v in (("raw", raw), ("norm", normed)):
             by[name]["low"].append(v[cls <= 6])
             by[name]["full"].append(v[cls == 12])

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -192,17 +193,24 @@ def match_many(probe: Template | Prepared, gallery: PackedGallery, parallel: boo
 
 
 def match_rows(probe: Template | Prepared, cylinders: tuple[np.ndarray, ...], starts: np.ndarray,
-               ends: np.ndarray) -> np.ndarray:
+               ends: np.ndarray, params: MCCParams | None = None) -> np.ndarray:
     """Scores of one probe against templates lying at rows ``starts[g]:ends[g]`` of cylinder arrays
     ``(bits, valid, x, y, angle)`` (classical cylinders: what :func:`match_many` gives for templates
-    without learned minutiae), scored where they lie, with no packing copy. float32, in order."""
+    without learned minutiae), scored where they lie, with no packing copy. float32, in order.
+    ``params``: other consolidation parameters than the engine's (e.g. raw scores, for measurements)."""
     prep = prepare(probe)
     starts = np.asarray(starts, np.int64)
     out = np.zeros(starts.size, np.float64)
     if starts.size:
         p = prep.cyl
-        K.score_rows(p.bits, p.valid, p.x, p.y, p.angle, *cylinders, starts, np.asarray(ends, np.int64), _PVEC, out)
+        vec = _PVEC if params is None else _vector(params)
+        K.score_rows(p.bits, p.valid, p.x, p.y, p.angle, *cylinders, starts, np.asarray(ends, np.int64), vec, out)
     return out.astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _vector(params: MCCParams) -> np.ndarray:
+    return params.vector()
 
 
 def _score_many(p: Cylinders, gallery: PackedGallery, parallel: bool) -> np.ndarray:

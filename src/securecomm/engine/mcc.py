@@ -72,8 +72,7 @@ class MCCParams:
     def pairs_averaged(self, nmin) -> np.ndarray:
         """LSS-R's n_P (the kernel's own rounding) for comparisons whose smaller side has ``nmin`` valid cylinders."""
         z = 1.0 / (1.0 + np.exp(-self.tau_p * (np.asarray(nmin, np.float64) - self.mu_p)))
-        return self.min_np + np.array([int(round(v)) for v in np.ravel(z * (self.max_np - self.min_np)).tolist()],
-                                      np.int64).reshape(np.shape(z))
+        return self.min_np + np.rint(z * (self.max_np - self.min_np)).astype(np.int64)  # half to even, as round()
 
     def cells_in_radius(self) -> int:
         ds = 2.0 * self.radius / K.NS

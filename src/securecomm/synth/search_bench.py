@@ -440,14 +440,6 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
         "fnir_indexed_at_exhaustive_threshold_pct": None,
         "cpus": os.cpu_count(),
     }
-    def agreement(at: Thresholds) -> float:
-        agree = 0
-        for i in sample_pos:
-            (a_id, a_s), (b_id, b_s) = idx_best[i], ex_best[i]
-            da, db = at.decide(a_s), at.decide(b_s)
-            agree += da == db and (db == "no_hit" or a_id == b_id)
-        return round(100.0 * agree / len(sample_pos), 2)
-
     def disagreements(at: Thresholds) -> dict:
         """Where the two decisions differ, by who was wrong: on a non-mated probe any hit or review is a
         false positive, so a difference there is one search's false positive that the other did not make."""
@@ -467,6 +459,9 @@ def run(subjects: int, probes: int, gallery_kind: str = "plain", seed: int = 7, 
             else:
                 got["non_mated_both_false_positive"] += 1
         return got
+
+    def agreement(at: Thresholds) -> float:
+        return round(100.0 * (len(sample_pos) - sum(disagreements(at).values())) / len(sample_pos), 2)
 
     if k_n:
         ex_non = [ex_best[len(mated) + i][1] for i in range(k_n)]
