@@ -59,7 +59,10 @@ def main() -> None:
     searched = {"cpu_s": 0.0, "searches": 0}  # CPU inside the galleries' searches (their top-ups included)
     plain_search = gallery.RepositoryGallery.search
 
+    seen: dict[int, object] = {}  # the galleries searched (their searches-ahead counts, below)
+
     def timed_search(self, *a, **kw):
+        seen[id(self)] = self
         t = time.process_time()
         try:
             return plain_search(self, *a, **kw)
@@ -131,6 +134,11 @@ def main() -> None:
         "cpu_ms_per_booking": {k: round(1000 * v / max(r.bookings, 1), 1) for k, v in r.cpu_seconds.items()},
         "search_cpu_ms_per_booking": round(1000 * searched["cpu_s"] / max(r.bookings, 1), 1),
         "fixed_cpu_ms_per_booking": round(1000 * (r.cpu_seconds["pipeline"] - searched["cpu_s"]) / max(r.bookings, 1), 1),
+        # immigration searches made ahead on their own thread (Galleries(ahead=True)) and used or dropped; the
+        # CPU of that thread is inside the pipeline's, split between "search" and "fixed" by when it ran
+        "searches_ahead": {g.kind: {"used": g.ahead_used, "dropped": g.ahead_dropped,
+                                    "cpu_ms_per_booking": round(1000 * g.ahead_cpu_s / max(r.bookings, 1), 1)}
+                           for g in seen.values() if g.ahead_used or g.ahead_dropped},
         "shortlist": args.shortlist,
         **({"sql_per_booking": {k: round(v / max(r.bookings, 1), 2) for k, v in sorted(sql.items(), key=lambda kv: -kv[1])}}
            if args.sql_counts else {}),

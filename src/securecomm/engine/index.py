@@ -44,6 +44,7 @@ import math
 import mmap
 import os
 import shutil
+import threading
 import zlib
 from pathlib import Path
 from typing import Mapping
@@ -259,6 +260,22 @@ def _verify_pool():
             _VERIFY_POOL[1].shutdown(wait=False)
         _VERIFY_POOL = (VERIFY_THREADS, ThreadPoolExecutor(max_workers=VERIFY_THREADS, thread_name_prefix="verify"))
     return _VERIFY_POOL[1]
+
+
+_SERIAL = threading.local()
+
+
+class serial_verify:
+    """Verify on the calling thread alone while the block runs (a search made on a thread of its own, beside
+    one that uses :data:`VERIFY_THREADS`: it must not queue on their pool). The same scores."""
+
+    def __enter__(self) -> "serial_verify":
+        self._saved = getattr(_SERIAL, "on", False)
+        _SERIAL.on = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _SERIAL.on = self._saved
 
 
 class verify_threads:
@@ -950,7 +967,7 @@ class IndexedBackend:
                     out[k][at, pos - 1] = match_many(p, packed, parallel)
 
         positions = sorted(set(base_at) | set(mem_at))
-        if VERIFY_THREADS > 1 and len(positions) > 1 and not parallel:
+        if VERIFY_THREADS > 1 and len(positions) > 1 and not parallel and not getattr(_SERIAL, "on", False):
             list(_verify_pool().map(score, positions))  # the kernels release the GIL
         else:
             for pos in positions:

@@ -380,7 +380,7 @@ def _run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ..
 
         index_dir = Path(tempfile.gettempdir()) / f"securecomm-sim-index-{os.getpid()}-{time.monotonic_ns()}"
     worker = Worker(engine, config, owner=f"simulation-{run_id}"[:96], lease_seconds=600.0,
-                    galleries=Galleries(thresholds, index_dir=index_dir, shortlist=shortlist))
+                    galleries=Galleries(thresholds, index_dir=index_dir, shortlist=shortlist, ahead=True))
     tick = progress("pipeline (bookings)", len(plan.bookings))
     # the store's only writer: BATCH bookings per write transaction (Worker.run_batched), the same stages
     def work(on_step=None) -> None:
@@ -389,9 +389,12 @@ def _run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ..
         else:
             worker.run(until_empty=True, on_step=on_step)
 
-    work(on_step=lambda: tick(1))
-    while _answer_reviews(engine, plan, fins, result):
-        work()
+    try:
+        work(on_step=lambda: tick(1))
+        while _answer_reviews(engine, plan, fins, result):
+            work()
+    finally:
+        worker.galleries.close()
     t, c = lap("pipeline", t, c)
     if field_office is not None:
         from securecomm.store.workflow_models import Response

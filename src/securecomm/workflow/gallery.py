@@ -15,13 +15,15 @@ the gallery never sees names or labels, only templates.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from securecomm.engine.index import IndexCorrupt, IndexedBackend, load_or_recode
+from securecomm.engine.index import IndexCorrupt, IndexedBackend, load_or_recode, serial_verify
 from securecomm.engine.template import Template
 from securecomm.engine.tenprint import SearchResult, TenprintGallery, Thresholds
 
@@ -66,6 +68,11 @@ class ProbeCache:
             self._bytes = dict(key)
         return self._prepared
 
+    @property
+    def key(self) -> tuple | None:
+        """The last probe's templates ((position, bytes), sorted): what :meth:`prepare` compares."""
+        return self._key
+
     def prepared(self, position: int, data: bytes) -> Any | None:
         """The last probe's prepared finger at ``position`` if its template is exactly ``data``, else None.
 
@@ -79,6 +86,29 @@ class ProbeCache:
         return self._prepared.get(position)
 
 
+def _yielding() -> None:
+    """Lower the calling thread's scheduling priority (Linux: a thread's own nice value): a search ahead
+    takes only the CPU time that the worker's own threads leave. Elsewhere, or where refused, nothing."""
+    import os
+
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):
+        pass
+
+
+def _finished(future: Any, cancel: bool = False) -> Any | None:
+    """A search ahead's (result, generation) once it has run (``cancel``: None at once if it has not begun);
+    None if it failed (the search is then made again, and fails, if it does, with its own error then)."""
+    if cancel and future.cancel():
+        return None
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - the search made again reports it
+        log.debug("search ahead failed (%s); searching again", exc)
+        return None
+
+
 class RepositoryGallery:
     """One repository's templates in memory, topped up before each search."""
 
@@ -88,6 +118,14 @@ class RepositoryGallery:
             raise ValueError(f"unknown repository {kind!r}")
         self.kind = kind
         self.probes = probes if probes is not None else ProbeCache()
+        #: Held while the gallery's subjects change or are searched from another thread (:meth:`search_ahead`).
+        self._lock = threading.RLock()
+        #: Bumped whenever the subjects held change: a search made ahead is used only at the same generation.
+        self.generation = 0
+        self._ahead: tuple[tuple, int, Any] | None = None  # (probe key, k, future of (result, generation))
+        self.ahead_used = 0  # searches made ahead and used
+        self.ahead_dropped = 0  # searches made ahead and dropped (stale, another probe, cancelled, failed)
+        self.ahead_cpu_s = 0.0  # CPU seconds of the thread that searches ahead (its own; verify threads aside)
         #: (watermark, keys added, keys replaced) since checkpoint(); None when no checkpoint is held
         self._checkpoint: tuple[int, list[str], set[str]] | None = None
         self.watermark = 0
@@ -123,6 +161,10 @@ class RepositoryGallery:
 
     def refresh(self, session: Session) -> int:
         """Add every template row committed since the last refresh; returns how many rows were new."""
+        with self._lock:
+            return self._refresh(session)
+
+    def _refresh(self, session: Session) -> int:
         n = 0
         for row_id, key, templates in _rows(self.kind, session, self.watermark):
             fingers: dict[int, Any] = {}
@@ -137,6 +179,8 @@ class RepositoryGallery:
                 self.gallery.add(key, fingers)
             self.watermark = max(self.watermark, int(row_id))
             n += 1
+        if n:
+            self.generation += 1
         self.unsaved = self.unsaved or n > 0
         if isinstance(self.gallery.backend, IndexedBackend):
             self.gallery.backend.watermark = self.watermark
@@ -150,10 +194,15 @@ class RepositoryGallery:
     def rollback(self) -> None:
         """Forget the subjects added since :meth:`checkpoint` (their rows were rolled back): the gallery is
         again what the repository holds. Rebuilt from the rows when one of them replaced an older subject."""
+        with self._lock:
+            self._rollback()
+
+    def _rollback(self) -> None:
         if self._checkpoint is None:
             return
         watermark, added, replaced = self._checkpoint
         self._checkpoint = None
+        self.generation += 1
         if replaced:
             old = self.gallery.backend
             backend = type(old)(old.shortlist) if isinstance(old, IndexedBackend) else type(old)()
@@ -170,13 +219,57 @@ class RepositoryGallery:
         """Write the indexed gallery (and its watermark) to its folder, for the next worker to map."""
         if self.index_path is None or not isinstance(self.gallery.backend, IndexedBackend):
             raise ValueError("this gallery has no index folder")
-        self.gallery.backend.save(self.index_path)
+        with self._lock:
+            self.gallery.backend.save(self.index_path)
         self.unsaved = False
 
     def search(self, session: Session, probe: Mapping[int, Template], k: int = 5) -> SearchResult:
-        """Top up from the repository, then search 1:N (``watermark`` then says what was searched)."""
-        self.refresh(session)
-        return self.gallery.search(self.probes.prepare(probe), k=k)
+        """Top up from the repository, then search 1:N (``watermark`` then says what was searched).
+
+        A search of the same probe that :meth:`search_ahead` made of the very subjects held now (the same
+        generation: nothing added or removed since) is that search's result, not made twice."""
+        ahead, self._ahead = self._ahead, None
+        done = _finished(ahead[2]) if ahead is not None else None  # waited for outside the lock it takes
+        with self._lock:
+            self._refresh(session)
+            prepared = self.probes.prepare(probe)
+            if done is not None and ahead is not None and ahead[0] == self.probes.key and ahead[1] == k:
+                result, generation = done
+                if generation == self.generation and result.thresholds == self.gallery.thresholds:
+                    self.ahead_used += 1
+                    return result
+            if ahead is not None:
+                self.ahead_dropped += 1
+            return self.gallery.search(prepared, k=k)
+
+    def search_ahead(self, probe: Mapping[int, Template], k: int, pool: Any) -> None:
+        """Start this probe's search on ``pool`` (an executor's thread) while the caller goes on; :meth:`search`
+        of the same probe and ``k`` then takes its result if the gallery still holds the same subjects.
+
+        For a worker alone on its machine (``securecomm simulate``): the search's kernels run on a core the
+        worker's own Python leaves idle. The result is the one :meth:`search` would compute -- the same
+        gallery, probe, ``k`` and thresholds, by the same code -- or it is dropped and the search made again.
+        The repository is not read here (no session crosses threads): :meth:`search` still tops up first,
+        and anything it adds makes the search ahead stale."""
+        prepared = self.probes.prepare(probe)
+        key = self.probes.key
+        self._drop_ahead()
+
+        def run() -> tuple[SearchResult, int]:
+            t = time.thread_time()
+            try:
+                with self._lock, serial_verify():  # not on the verify threads, which the criminal search uses
+                    return self.gallery.search(prepared, k=k), self.generation
+            finally:
+                self.ahead_cpu_s += time.thread_time() - t
+
+        self._ahead = (key, k, pool.submit(run))
+
+    def _drop_ahead(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            self.ahead_dropped += 1
+            _finished(ahead[2], cancel=True)  # never leave a search running into the next one
 
     def search_since(self, session: Session, probe: Mapping[int, Template], after_id: int,
                      k: int = 5) -> SearchResult | None:
@@ -205,15 +298,37 @@ class Galleries:
     """The two galleries a worker searches."""
 
     def __init__(self, thresholds: Thresholds | None = None, index_dir: Path | str | None = None,
-                 verify: bool = True, shortlist: int | None = None) -> None:
+                 verify: bool = True, shortlist: int | None = None, ahead: bool = False) -> None:
         """``index_dir``: search through the candidate index (engine.index) saved under that folder
         (``criminal/`` and ``immigration/``), loaded if present; None: the exhaustive search.
         ``verify=False`` skips the files' SHA-256 check at load: only for a folder that
         :func:`prepare_index` has just checked or written on this machine (worker start stays short).
-        ``shortlist``: subjects the index verifies per search (default ``engine.index.SHORTLIST``)."""
+        ``shortlist``: subjects the index verifies per search (default ``engine.index.SHORTLIST``).
+        ``ahead``: :meth:`immigration_ahead` starts a booking's immigration search on a thread of its own
+        (a worker alone on its machine: ``securecomm simulate``); off, it does nothing."""
         probes = ProbeCache()  # a booking's two searches prepare its fingers once
         self.criminal = RepositoryGallery("criminal", thresholds, index_dir, verify, probes, shortlist)
         self.immigration = RepositoryGallery("immigration", thresholds, index_dir, verify, probes, shortlist)
+        self._pool: Any = None
+        if ahead:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-ahead", initializer=_yielding)
+
+    def immigration_ahead(self, probe: Mapping[int, Template], k: int) -> None:
+        """Start the immigration search of a booking that will need one (it is activated) while its criminal
+        search, identification and SRE run: :meth:`RepositoryGallery.search_ahead`. The immigration gallery
+        changes only when identities are enrolled, so the search ahead is almost always the one used;
+        its kernels use the core that the worker's Python leaves idle. Nothing without ``ahead``."""
+        if self._pool is not None:
+            self.immigration.search_ahead(probe, k, self._pool)
+
+    def close(self) -> None:
+        """Let the search-ahead thread go (a search still running is waited for)."""
+        if self._pool is not None:
+            self.immigration._drop_ahead()
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def save(self) -> None:
         self.criminal.save()

@@ -406,6 +406,8 @@ def criminal_search(ctx: StageContext) -> StageOutcome:
     """
     booking = ctx.booking()
     probe = ctx.templates()
+    if _activated(ctx, booking):  # the booking's immigration search, started now where the galleries allow it
+        ctx.galleries.immigration_ahead(probe, ctx.config.candidates)
     gallery = ctx.galleries.criminal
     result = gallery.search(ctx.session, probe, k=ctx.config.candidates)
     watermark = gallery.watermark  # every subject up to this row id was searched
@@ -497,12 +499,17 @@ def sre(ctx: StageContext) -> StageOutcome:
                                 "recipients": [r.recipient for r in responses]})
 
 
-def immigration_search(ctx: StageContext) -> StageOutcome:
-    """If the ORI was activated on the booking's date, search the immigration repository."""
+def _activated(ctx: StageContext, booking: Booking) -> bool:
+    """Whether the booking's ORI was activated on the booking's date (its prints go to the immigration side)."""
     from securecomm.jurisdictions import is_activated
 
+    return is_activated(ctx.session, booking.ori, booking.date)
+
+
+def immigration_search(ctx: StageContext) -> StageOutcome:
+    """If the ORI was activated on the booking's date, search the immigration repository."""
     booking = ctx.booking()
-    if not is_activated(ctx.session, booking.ori, booking.date):
+    if not _activated(ctx, booking):
         return StageOutcome(status="skipped", next_stage=None, job_state="done", tx_state="done",
                             output={"activated": False})
     probe = ctx.templates()
