@@ -43,6 +43,35 @@ def test_protocol_and_codes():
         IndexedBackend(shortlist=0)
 
 
+def test_a_prepared_probe_is_coded_once_and_the_code_is_the_same():
+    """subject_code remembers the codes of the last few sets of Prepared fingers (a booking's searches and its
+    enrolment share them): the same code as computing it again; other objects -- even of the same template --
+    and other sets are coded afresh; a caller may change what it got without changing what is remembered."""
+    import securecomm.engine.index as I
+
+    cards = _cards(6, 5, 0, "plain")
+    fingers = {2: cards[0][2], 7: cards[0][7]}
+    first = subject_code(fingers)
+    assert np.array_equal(first, I.subject_codes([fingers], threads=1)[0])
+    calls = []
+    plain = I.subject_codes
+    try:
+        I.subject_codes = lambda subjects, threads=None: calls.append(1) or plain(subjects, threads)
+        again = subject_code(dict(reversed(list(fingers.items()))))  # the same objects, in another order
+        assert np.array_equal(again, first) and calls == []
+        again[:] = 0  # the caller's copy
+        assert np.array_equal(subject_code(fingers), first) and calls == []
+        fresh = {2: prepare(cards[0][2].template), 7: cards[0][7]}  # another object of the same template
+        assert np.array_equal(subject_code(fresh), first) and calls == [1]
+        assert not np.array_equal(subject_code({2: cards[0][2]}), first) and calls == [1, 1]  # another set
+        for c in cards[1:]:  # more sets than are remembered: the first is coded again
+            subject_code({2: c[2], 7: c[7]})
+        calls.clear()
+        assert np.array_equal(subject_code(fingers), first) and calls == [1]
+    finally:
+        I.subject_codes = plain
+
+
 def test_same_rank1_decision_and_score_as_exhaustive(data):
     _, probes, strangers, idx, ex = data
     for i, probe in enumerate(probes + strangers):

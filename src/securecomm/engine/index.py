@@ -190,8 +190,29 @@ def finger_codes(templates: list[Template | Prepared]) -> np.ndarray:
 
 
 def subject_code(fingers: Mapping[int, Template | Prepared]) -> np.ndarray:
-    """One subject's code: ten finger codes side by side, zeros for absent positions: [10 * CODE_DIMS]."""
-    return subject_codes([fingers], threads=1)[0]
+    """One subject's code: ten finger codes side by side, zeros for absent positions: [10 * CODE_DIMS].
+
+    The codes of the last few sets of prepared fingers are remembered (by the objects themselves, held):
+    a booking's probe is coded by its criminal search, by its immigration search and, when it becomes a
+    new subject, by its enrolment, all with the same Prepared fingers -- coded once. A code is a function
+    of the fingers' templates, so a remembered one is the one computing it again gives."""
+    items = tuple(sorted(fingers.items(), key=lambda kv: kv[0]))
+    with _CODE_LOCK:
+        for key, code in _RECENT_CODES:
+            if len(key) == len(items) and all(p == q and a is b for (p, a), (q, b) in zip(key, items)):
+                return code.copy()
+    code = subject_codes([fingers], threads=1)[0]
+    if items and all(isinstance(f, Prepared) for _, f in items):
+        with _CODE_LOCK:
+            _RECENT_CODES.insert(0, (items, code.copy()))
+            del _RECENT_CODES[_RECENT:]
+    return code
+
+
+#: How many prepared probes' codes :func:`subject_code` remembers (a booking's, and the next one's).
+_RECENT = 4
+_RECENT_CODES: list[tuple[tuple, np.ndarray]] = []
+_CODE_LOCK = threading.Lock()
 
 
 def _code_blocks(q: np.ndarray) -> list[int]:

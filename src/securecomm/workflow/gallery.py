@@ -50,12 +50,15 @@ class ProbeCache:
     """The last probe's fingers prepared for matching (their cylinders), shared by a worker's two galleries:
     a booking's criminal and immigration searches use the same fingers, so they are prepared once. Keyed by
     the templates' bytes: another probe, even of the same booking, is prepared afresh. The same Prepared
-    objects a search would make itself, so the same scores."""
+    objects a search would make itself, so the same scores. The probe before it is remembered too, for
+    :meth:`prepared`: a booking's search may prepare the next booking's fingers (``Galleries(ahead=True)``)
+    before the gallery takes in the subject the last booking became."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
         self._prepared: dict[int, Any] = {}
         self._bytes: dict[int, bytes] = {}
+        self._before: tuple[dict[int, bytes], dict[int, Any]] = ({}, {})  # the probe before the last
 
     def prepare(self, probe: Mapping[int, Template]) -> Mapping[int, Any]:
         from securecomm.engine.match import prepare
@@ -64,6 +67,7 @@ class ProbeCache:
             return probe  # already prepared, or something the gallery will refuse with its own message
         key = tuple(sorted((pos, t.to_bytes()) for pos, t in probe.items()))
         if key != self._key:
+            self._before = (self._bytes, self._prepared)
             self._key, self._prepared = key, {pos: prepare(t) for pos, t in probe.items()}
             self._bytes = dict(key)
         return self._prepared
@@ -74,16 +78,18 @@ class ProbeCache:
         return self._key
 
     def prepared(self, position: int, data: bytes) -> Any | None:
-        """The last probe's prepared finger at ``position`` if its template is exactly ``data``, else None.
+        """The last (or the one before) probe's prepared finger at ``position`` if its template is exactly
+        ``data``, else None.
 
         A booking that no one matched becomes a criminal subject with the booking's own templates; the
         gallery then takes that subject in (``RepositoryGallery.refresh``) with the fingers the search
         already prepared, instead of computing the same cylinders again (``prepare`` is a function of the
         template's bytes: the same Prepared either way)."""
-        got = self._bytes.get(position)
-        if got is None or got != bytes(data):
-            return None
-        return self._prepared.get(position)
+        data = bytes(data)
+        for got, prepared in ((self._bytes, self._prepared), self._before):
+            if got.get(position) == data:
+                return prepared.get(position)
+        return None
 
 
 def _yielding() -> None:
