@@ -10,7 +10,9 @@ bookings, people, gallery sizes, wall and CPU seconds per phase, bookings/s (wal
 CPU ms per booking, the field office's counts, and the convicted share of matched people by county and
 for the whole store (the calibration table of docs/simulation.md). The machine is shared: report CPU
 time beside wall time. ``--profile FILE`` writes a cProfile of the run; ``--sql-counts`` counts the pipeline's
-SQL statements (by kind) and ORM flushes per booking.
+SQL statements (by kind) and ORM flushes per booking; ``--verify-times`` times the index's verification by
+thread (the worker's, the search-ahead thread, the verify threads): wall and CPU per search, and the matcher's
+CPU per finger pair.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def main() -> None:
                                                     "time.process_time, not the wall clock of a shared machine)")
     ap.add_argument("--sql-counts", action="store_true", help="count the pipeline's SQL statements and ORM flushes "
                                                               "(per booking, by statement kind)")
+    ap.add_argument("--verify-times", action="store_true", help="time the index's verification by thread: wall and "
+                                                                "CPU per search, matcher CPU per finger pair")
     args = ap.parse_args()
 
     from securecomm.simulation.params import load
@@ -103,6 +107,7 @@ def main() -> None:
         def _flush(session, flush_context, instances):
             if inside[0]:
                 sql["flushes"] += 1
+    verify = _time_verification() if args.verify_times else None
     extra = {"shortlist": args.shortlist} if args.shortlist else {}
 
     def run():
@@ -142,10 +147,62 @@ def main() -> None:
         "shortlist": args.shortlist,
         **({"sql_per_booking": {k: round(v / max(r.bookings, 1), 2) for k, v in sorted(sql.items(), key=lambda kv: -kv[1])}}
            if args.sql_counts else {}),
+        **({"verify_times": _verify_report(verify, r.bookings)} if verify is not None else {}),
         "field_office": r.detainers,
         "load_average": os.getloadavg(), "nation": convicted(nation),
         "counties": {k: convicted(v) for k, v in sorted(counties.items())},
         "figures": nation}, indent=1, default=str))
+
+
+def _thread_kind() -> str:
+    import threading
+
+    name = threading.current_thread().name
+    return "worker" if name == "MainThread" else name.rsplit("_", 1)[0]  # pools name threads PREFIX_N
+
+
+def _time_verification() -> dict:
+    """Wrap the index's verification (``IndexedBackend._verify_many``: one search's shortlist) and the matcher
+    calls it makes (``match_rows`` / ``match_many``) with wall and thread-CPU clocks, by thread kind."""
+    import time
+    from collections import defaultdict
+
+    from securecomm.engine import index
+
+    got: dict = defaultdict(lambda: [0, 0, 0.0, 0.0])  # (what, thread) -> calls, pairs, wall s, CPU s
+
+    def timed(what, plain, pairs):
+        def call(*a, **kw):
+            w, c = time.perf_counter(), time.thread_time()
+            try:
+                return plain(*a, **kw)
+            finally:
+                row = got[(what, _thread_kind())]
+                row[0] += 1
+                row[1] += pairs(a)
+                row[2] += time.perf_counter() - w
+                row[3] += time.thread_time() - c
+        return call
+
+    index.IndexedBackend._verify_many = timed("search", index.IndexedBackend._verify_many, lambda a: 0)
+    index.match_rows = timed("matcher", index.match_rows, lambda a: len(a[2]))  # (probe, cylinders, starts, ends)
+    index.match_many = timed("matcher", index.match_many, lambda a: len(a[1]))  # (probe, packed, parallel)
+    return got
+
+
+def _verify_report(got: dict, bookings: int) -> dict:
+    """Per thread kind: searches verified (wall and CPU ms per search, on the thread that asked) and the
+    matcher's calls (CPU ms per booking, µs per finger pair)."""
+    out: dict = {}
+    for (what, thread), (calls, pairs, wall, cpu) in sorted(got.items()):
+        if what == "search":
+            out[f"search@{thread}"] = {"searches": calls, "wall_ms_per_search": round(1000 * wall / max(calls, 1), 2),
+                                       "cpu_ms_per_search": round(1000 * cpu / max(calls, 1), 2)}
+        else:
+            out[f"matcher@{thread}"] = {"pairs": pairs, "cpu_ms_per_booking": round(1000 * cpu / max(bookings, 1), 1),
+                                        "cpu_us_per_pair": round(1e6 * cpu / max(pairs, 1), 1),
+                                        "wall_us_per_pair": round(1e6 * wall / max(pairs, 1), 1)}
+    return out
 
 
 if __name__ == "__main__":
