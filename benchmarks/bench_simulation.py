@@ -164,12 +164,14 @@ def _thread_kind() -> str:
 def _time_verification() -> dict:
     """Wrap the index's verification (``IndexedBackend._verify_many``: one search's shortlist) and the matcher
     calls it makes (``match_rows`` / ``match_many``) with wall and thread-CPU clocks, by thread kind."""
+    import threading
     import time
     from collections import defaultdict
 
     from securecomm.engine import index
 
     got: dict = defaultdict(lambda: [0, 0, 0.0, 0.0])  # (what, thread) -> calls, pairs, wall s, CPU s
+    lock = threading.Lock()  # the two verify threads add to one row
 
     def timed(what, plain, pairs):
         def call(*a, **kw):
@@ -177,11 +179,13 @@ def _time_verification() -> dict:
             try:
                 return plain(*a, **kw)
             finally:
-                row = got[(what, _thread_kind())]
-                row[0] += 1
-                row[1] += pairs(a)
-                row[2] += time.perf_counter() - w
-                row[3] += time.thread_time() - c
+                wall, cpu = time.perf_counter() - w, time.thread_time() - c
+                with lock:
+                    row = got[(what, _thread_kind())]
+                    row[0] += 1
+                    row[1] += pairs(a)
+                    row[2] += wall
+                    row[3] += cpu
         return call
 
     index.IndexedBackend._verify_many = timed("search", index.IndexedBackend._verify_many, lambda a: 0)
