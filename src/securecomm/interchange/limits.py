@@ -10,6 +10,7 @@ environment variables, and any caller can pass its own :class:`Limits`.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, fields
@@ -29,9 +30,16 @@ class Limits:
     max_transaction_pixels: int
 
 
+@functools.lru_cache(maxsize=1)
+def _data() -> dict:
+    """data/limits.json, read once (package data: it does not change while the process runs)."""
+    return json.loads(resources.files("securecomm.interchange").joinpath("data/limits.json").read_text("utf-8"))
+
+
 def default_limits() -> Limits:
-    """The configured limits: data/limits.json, each overridable by its environment variable."""
-    data = json.loads(resources.files("securecomm.interchange").joinpath("data/limits.json").read_text("utf-8"))
+    """The configured limits: data/limits.json, each overridable by its environment variable (read at every
+    call, so a deployment's setting applies as soon as it is made)."""
+    data = _data()
     values: dict[str, int] = {}
     for f in fields(Limits):
         raw = os.environ.get(data["env"][f.name], "").strip()
