@@ -388,31 +388,6 @@ def test_batched_worker_writes_what_one_transaction_per_stage_writes(tmp_path, m
     engine.dispose()
 
 
-@pytest.mark.parametrize("search", ["exhaustive", "indexed"])
-def test_each_bookings_criminal_search_is_made_ahead_and_used(tmp_path, monkeypatch, search):
-    """The batched worker starts the next booking's criminal search as soon as this booking's is recorded
-    (``Worker._search_next_ahead``), and that booking's own search takes the result: here every booking but
-    the first, across batch boundaries, none dropped; the store is what the per-stage run writes (above)."""
-    from securecomm.simulation.runner import run_plan
-    from securecomm.workflow import gallery
-
-    seen = []
-    close = gallery.Galleries.close
-
-    def counting_close(self):
-        seen.append({g.kind: (g.ahead_used, g.ahead_dropped) for g in (self.criminal, self.immigration)})
-        close(self)
-
-    monkeypatch.setattr(gallery.Galleries, "close", counting_close)
-    plan = _plan()
-    engine, _ = open_store(f"sqlite:///{tmp_path / 'ahead'}.db")
-    run_plan(engine, plan, run_id="tiny", batch=7, search=search)
-    engine.dispose()
-    assert len(plan.bookings) > 2 * 7
-    assert seen == [{"criminal": (len(plan.bookings) - 1, 0), "immigration": seen[0]["immigration"]}]
-    assert seen[0]["immigration"][0] > 0
-
-
 def test_blas_threads_are_capped_during_a_run_and_restored():
     """run_plan caps OpenBLAS at one thread (engine.threads.blas_threads) and gives the count back."""
     import numpy  # noqa: F401 -- loads NumPy's OpenBLAS

@@ -50,29 +50,6 @@ def test_migration_builds_workflow_schema_with_constraints(engine):
                            payload=b"y"))
 
 
-def test_peek_names_the_job_a_claim_would_pick_next_and_claims_nothing(engine):
-    """``JobQueue.peek``: within a batch's claim (whose row is written only at the job's end) the job after
-    it, in claim order, is the next one to search ahead; nothing is leased or written."""
-    q = JobQueue(engine, owner="w1", lease_seconds=30)
-    _submit(engine, "T1", "criminal_search")
-    _submit(engine, "T2", "criminal_search")
-    with write_session(engine) as s:
-        chain = q.claim_chain(s)
-        assert chain is not None and chain.claimed.tcn == "T1"
-        assert q.peek(s, skip=chain.claimed.job_id) == ("T2", "criminal_search")
-        second = s.scalars(select(Job).where(Job.tcn == "T2")).one()
-        assert q.peek(s, skip=second.id) == ("T1", "criminal_search")  # T1's claim is not written yet
-        s.rollback()
-    with Session(engine) as s:
-        assert {j.tcn: (j.attempts, j.lease_token) for j in s.scalars(select(Job))} == {"T1": (0, None),
-                                                                                       "T2": (0, None)}
-    lease = q.claim()
-    assert lease is not None and lease.tcn == "T1"
-    with Session(engine) as s:
-        assert q.peek(s, skip=lease.job_id) == ("T2", "criminal_search")
-        assert q.peek(s, skip=s.scalars(select(Job.id).where(Job.tcn == "T2")).one()) is None  # T1 leased
-
-
 def test_claim_advance_and_finish(engine):
     q = JobQueue(engine, owner="w1", lease_seconds=30)
     _submit(engine, "T1")

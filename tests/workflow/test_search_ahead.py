@@ -107,32 +107,3 @@ def test_without_ahead_nothing_is_started(store) -> None:
     g.immigration_ahead(_identities(store)[0][1], 5)
     assert g.immigration._ahead is None
     g.close()
-
-
-def _subjects(store) -> list[tuple[str, dict[int, Template]]]:
-    with Session(store) as s:
-        return [(key, {p: Template.from_bytes(b) for p, b in tpl.items()})
-                for _row, key, tpl in _rows("criminal", s, 0)]
-
-
-def test_the_next_bookings_criminal_search_is_made_of_the_gallery_it_will_meet(store, galleries) -> None:
-    """``criminal_ahead`` tops the gallery up in the worker's session before it starts (the worker calls it
-    once this booking's subject, if it became one, is written), so the next search uses it; another probe's
-    search ahead is dropped and the search made again."""
-    subjects = _subjects(store)
-    (ucn, probe), other = subjects[0], _identities(store)[0][1]  # someone else's prints
-    g = galleries.criminal
-    with Session(store) as s:
-        galleries.criminal_ahead(s, probe, 5)  # the gallery was empty: topped up first, then searched
-        assert len(g) == len(subjects)
-        got = g.search(s, probe, k=5)
-        assert (g.ahead_used, g.ahead_dropped) == (1, 0)
-        _same(got, Galleries().criminal.search(s, probe, k=5))
-        assert got.best.subject_id == ucn and got.decision == "hit"
-        galleries.criminal_ahead(s, probe, 5)  # a guess that was wrong: the next booking is another
-        _same(g.search(s, other, k=5), Galleries().criminal.search(s, other, k=5))
-        assert (g.ahead_used, g.ahead_dropped) == (1, 1)
-    plain = Galleries()
-    plain.criminal_ahead(None, probe, 5)  # without ahead: nothing started, nothing read (no session needed)
-    assert plain.criminal._ahead is None and len(plain.criminal) == 0 and not plain.ahead
-

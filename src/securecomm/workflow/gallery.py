@@ -47,22 +47,18 @@ def _holds(backend: Any, key: str) -> bool:
 
 
 class ProbeCache:
-    """The last few probes' fingers prepared for matching (their cylinders), shared by a worker's two galleries:
+    """The last probe's fingers prepared for matching (their cylinders), shared by a worker's two galleries:
     a booking's criminal and immigration searches use the same fingers, so they are prepared once. Keyed by
     the templates' bytes: another probe, even of the same booking, is prepared afresh. The same Prepared
-    objects a search would make itself, so the same scores. More than one probe is remembered because with
-    ``Galleries(ahead=True)`` the next booking's fingers are prepared (for its criminal search made ahead)
-    while this booking's immigration search and enrolment still need this booking's."""
-
-    #: Probes remembered: this booking's, the next one's, and the one before (its new subject may be taken
-    #: into the gallery after the next probe was prepared).
-    KEEP = 3
+    objects a search would make itself, so the same scores. The probe before it is remembered too, for
+    :meth:`prepared`: a booking's search may prepare the next booking's fingers (``Galleries(ahead=True)``)
+    before the gallery takes in the subject the last booking became."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
         self._prepared: dict[int, Any] = {}
-        #: (key, bytes by position, prepared by position), most recent first; the first is the last probe
-        self._recent: list[tuple[tuple, dict[int, bytes], dict[int, Any]]] = []
+        self._bytes: dict[int, bytes] = {}
+        self._before: tuple[dict[int, bytes], dict[int, Any]] = ({}, {})  # the probe before the last
 
     def prepare(self, probe: Mapping[int, Template]) -> Mapping[int, Any]:
         from securecomm.engine.match import prepare
@@ -71,12 +67,9 @@ class ProbeCache:
             return probe  # already prepared, or something the gallery will refuse with its own message
         key = tuple(sorted((pos, t.to_bytes()) for pos, t in probe.items()))
         if key != self._key:
-            hit = next((i for i, (k, _, _) in enumerate(self._recent) if k == key), None)
-            entry = (self._recent.pop(hit) if hit is not None
-                     else (key, dict(key), {pos: prepare(t) for pos, t in probe.items()}))
-            self._recent.insert(0, entry)
-            del self._recent[self.KEEP:]
-            self._key, self._prepared = key, entry[2]
+            self._before = (self._bytes, self._prepared)
+            self._key, self._prepared = key, {pos: prepare(t) for pos, t in probe.items()}
+            self._bytes = dict(key)
         return self._prepared
 
     @property
@@ -85,17 +78,29 @@ class ProbeCache:
         return self._key
 
     def prepared(self, position: int, data: bytes) -> Any | None:
-        """A remembered probe's prepared finger at ``position`` if its template is exactly ``data``, else None.
+        """The last (or the one before) probe's prepared finger at ``position`` if its template is exactly
+        ``data``, else None.
 
         A booking that no one matched becomes a criminal subject with the booking's own templates; the
         gallery then takes that subject in (``RepositoryGallery.refresh``) with the fingers the search
         already prepared, instead of computing the same cylinders again (``prepare`` is a function of the
         template's bytes: the same Prepared either way)."""
         data = bytes(data)
-        for _, got, prepared in self._recent:
+        for got, prepared in ((self._bytes, self._prepared), self._before):
             if got.get(position) == data:
                 return prepared.get(position)
         return None
+
+
+def _yielding() -> None:
+    """Lower the calling thread's scheduling priority (Linux: a thread's own nice value): a search ahead
+    takes only the CPU time that the worker's own threads leave. Elsewhere, or where refused, nothing."""
+    import os
+
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):
+        pass
 
 
 def _finished(future: Any, cancel: bool = False) -> Any | None:
@@ -259,9 +264,7 @@ class RepositoryGallery:
         def run() -> tuple[SearchResult, int]:
             t = time.thread_time()
             try:
-                # serially on this thread: the other gallery's search ahead has a thread of its own, and a
-                # search made on the worker's thread (one not made ahead) has the verify threads to itself
-                with self._lock, serial_verify():
+                with self._lock, serial_verify():  # not on the verify threads, which the criminal search uses
                     return self.gallery.search(prepared, k=k), self.generation
             finally:
                 self.ahead_cpu_s += time.thread_time() - t
@@ -307,51 +310,31 @@ class Galleries:
         ``verify=False`` skips the files' SHA-256 check at load: only for a folder that
         :func:`prepare_index` has just checked or written on this machine (worker start stays short).
         ``shortlist``: subjects the index verifies per search (default ``engine.index.SHORTLIST``).
-        ``ahead``: :meth:`immigration_ahead` and :meth:`criminal_ahead` start searches on a thread of each
-        gallery's own, while the worker's Python goes on (a worker alone on its machine: ``securecomm
-        simulate``); off, they do nothing. The threads run at the worker's own priority: the worker waits
-        for their results, so they are as urgent as its own work."""
+        ``ahead``: :meth:`immigration_ahead` starts a booking's immigration search on a thread of its own
+        (a worker alone on its machine: ``securecomm simulate``); off, it does nothing."""
         probes = ProbeCache()  # a booking's two searches prepare its fingers once
         self.criminal = RepositoryGallery("criminal", thresholds, index_dir, verify, probes, shortlist)
         self.immigration = RepositoryGallery("immigration", thresholds, index_dir, verify, probes, shortlist)
-        self._pools: dict[str, Any] = {}  # a search-ahead thread per gallery
+        self._pool: Any = None
         if ahead:
             from concurrent.futures import ThreadPoolExecutor
 
-            self._pools = {kind: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"search-ahead-{kind}")
-                           for kind in ("criminal", "immigration")}
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-ahead", initializer=_yielding)
 
     def immigration_ahead(self, probe: Mapping[int, Template], k: int) -> None:
         """Start the immigration search of a booking that will need one (it is activated) while its criminal
         search, identification and SRE run: :meth:`RepositoryGallery.search_ahead`. The immigration gallery
         changes only when identities are enrolled, so the search ahead is almost always the one used;
-        its kernels use a core that the worker's Python leaves idle. Nothing without ``ahead``."""
-        if self._pools:
-            self.immigration.search_ahead(probe, k, self._pools["immigration"])
-
-    def criminal_ahead(self, session: Session, probe: Mapping[int, Template], k: int) -> None:
-        """Start the criminal search of the booking the worker will take next while it finishes this one
-        (``Worker.run_batched``): the gallery is first topped up in the caller's ``session`` -- with the
-        subject this booking has just become, if it became one -- so the search ahead is made of the
-        subjects the next booking's own search will meet, and is used unless something is enrolled or
-        rolled back in between (:meth:`RepositoryGallery.search`). Nothing without ``ahead``."""
-        if self._pools:
-            self.criminal.refresh(session)
-            self.criminal.search_ahead(probe, k, self._pools["criminal"])
-
-    @property
-    def ahead(self) -> bool:
-        """Whether searches are made ahead (``Galleries(ahead=True)``, until :meth:`close`)."""
-        return bool(self._pools)
+        its kernels use the core that the worker's Python leaves idle. Nothing without ``ahead``."""
+        if self._pool is not None:
+            self.immigration.search_ahead(probe, k, self._pool)
 
     def close(self) -> None:
-        """Let the search-ahead threads go (a search still running is waited for)."""
-        if self._pools:
-            self.criminal._drop_ahead()
+        """Let the search-ahead thread go (a search still running is waited for)."""
+        if self._pool is not None:
             self.immigration._drop_ahead()
-            for pool in self._pools.values():
-                pool.shutdown(wait=True)
-            self._pools = {}
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def save(self) -> None:
         self.criminal.save()

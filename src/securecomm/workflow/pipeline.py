@@ -40,7 +40,7 @@ from securecomm.workflow.gallery import Galleries
 from securecomm.workflow.header import peek_header
 from securecomm.workflow.queue import AdvanceChain, JobQueue, Lease, LeaseLost, write_session
 from securecomm.workflow.stages import (INLINE_STAGES, RUNNERS, PipelineConfig, Rejected, StageContext,
-                                        StageOutcome, errt_outcome, stored_templates)
+                                        StageOutcome, errt_outcome)
 
 log = logging.getLogger("securecomm.workflow")
 
@@ -220,8 +220,6 @@ class Worker:
         #: ``base * 2**errors`` seconds, at most ``cap`` (a stop request ends the wait at once).
         self.max_database_errors = 20
         self.database_backoff = (0.5, 30.0)
-        #: (TCN, stored templates, parsed) of the booking whose criminal search ``run_batched`` started ahead
-        self._next_probe: tuple[str, dict[int, bytes], dict[int, Any]] | None = None
 
     # one job ------------------------------------------------------------------------------------
     def step(self) -> bool:
@@ -480,13 +478,9 @@ class Worker:
                                 if lease.tcn in rows.tcns:  # never so far (a job is claimed once a batch)
                                     rows.write(s)
                                 ctx = self._context(s, lease.tcn)
-                                self._take_next_probe(ctx)
                             outcome = self._outcome(ctx, lease)
-                            stage = lease.stage
                             lease = self._record(s, lease, outcome, ctx, chain)
                             self.stages_run += 1
-                            if stage == "criminal_search" and self.galleries.ahead:
-                                self._search_next_ahead(s, chain.claimed.job_id)
                         chain.write(s)
                         done += 1
                     rows.write(s)
@@ -511,36 +505,6 @@ class Worker:
                 break
         self.fire_timers(drain=True)  # as run() does before it stops
         return touched
-
-
-    def _search_next_ahead(self, s: Session, job_id: int) -> None:
-        """Start the criminal search of the job a claim will most likely pick next, now that this job's
-        criminal search is recorded (with the subject it may have become): the search's kernels run on the
-        search-ahead thread while this worker's Python finishes the job (``Galleries.criminal_ahead``). A
-        guess only: the next job's own search uses the result only if it is of the same probe, ``k`` and
-        gallery, and searches itself otherwise. The templates read here serve the next job's context."""
-        self._next_probe = None
-        nxt = self.queue.peek(s, skip=job_id)
-        if nxt is None or nxt[1] != "criminal_search":
-            return
-        from securecomm.engine.template import Template
-
-        stored = stored_templates(s, nxt[0])
-        try:
-            parsed = {pos: Template.from_bytes(data) for pos, data in stored.items()}
-        except Exception:  # noqa: BLE001 - that job's own stage reads them again and reports what is wrong
-            log.debug("%s: stored templates unreadable; no search ahead", nxt[0], exc_info=True)
-            return
-        if parsed:
-            self._next_probe = (nxt[0], stored, parsed)
-            self.galleries.criminal_ahead(s, parsed, self.config.candidates)
-
-    def _take_next_probe(self, ctx: StageContext) -> None:
-        """Give a job's context the templates :meth:`_search_next_ahead` read for it (the same rows: a booking's
-        templates are written once, before its criminal search), so its search has the same probe."""
-        got, self._next_probe = self._next_probe, None
-        if got is not None and got[0] == ctx.tcn:
-            ctx.stored_templates, ctx.parsed_templates = dict(got[1]), dict(got[2])
 
 
 class _AppendOnly:

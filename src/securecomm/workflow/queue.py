@@ -82,13 +82,6 @@ _PICK = (select(Job.id, Job.attempts, Job.tcn, Job.stage, Job.lease_token)
          .order_by(Job.priority.desc(), Job.id)
          .limit(1))
 _PICK_LOCKED = _PICK.with_for_update(skip_locked=True)
-#: The job a claim would pick next, leaving one out (the job in hand, whose row is written at its end).
-_PEEK = (select(Job.tcn, Job.stage)
-         .where(Job.state == "ready", Job.available_at <= bindparam("now"),
-                (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < bindparam("now")),
-                Job.id != bindparam("skip"))
-         .order_by(Job.priority.desc(), Job.id)
-         .limit(1))
 
 
 class JobQueue:
@@ -143,14 +136,6 @@ class JobQueue:
             got = self._claim_one(session)
             if got is not False:
                 return got
-
-    def peek(self, session: Session, *, skip: int) -> tuple[str, str] | None:
-        """(TCN, stage) of the job a claim in ``session`` would most likely pick after job ``skip``, claiming
-        nothing: a guess (a job may become runnable or be taken meanwhile) for work that only gains from it
-        (``Worker.run_batched`` searches the next booking ahead, and uses that search only if it was of the
-        right probe)."""
-        row = session.execute(_PEEK, {"now": self.clock.now(), "skip": skip}).one_or_none()
-        return None if row is None else (row[0], row[1])
 
     def claim_chain(self, session: Session) -> "AdvanceChain | None":
         """:meth:`claim_in` whose lease is not written now but with the job's one row write at the end of its
