@@ -147,3 +147,25 @@ def test_dates_within_tolerance_and_plausible_ages_are_accepted():
     # the same booking read "in 2098" is not in the future any more: the clock decides, not the code
     later = FixedClock(dt.datetime(2099, 1, 2, tzinfo=dt.UTC))
     parse_booking(_car(date=dt.date(2099, 1, 2), arrest_date=dt.date(2099, 1, 1)), min_fingers=2, clock=later)
+
+
+def test_every_ascii_character_is_judged_as_before_on_the_fast_path():
+    """``text.bad_character`` passes printable ASCII (U+0020-U+007E, nearly every item of every transaction)
+    without a look at each character; every other ASCII character is still refused with its position, unless
+    the field allows it (a multiline field's controls)."""
+    from securecomm.interchange.text import bad_character
+
+    for o in range(128):
+        ch = chr(o)
+        verdict = bad_character("ab" + ch + "cd")
+        if 32 <= o < 127:
+            assert verdict is None, o
+        else:
+            assert verdict is not None and "at character 3" in verdict, o
+            assert bad_character("ab" + ch + "cd", allowed=frozenset(ch)) is None
+    lines = frozenset("\n\t")  # a multiline field's controls: passed too, and nothing else with them
+    assert bad_character("a\nb\tc", allowed=lines) is None
+    assert "at character 5" in bad_character("a\nb\t\x01", allowed=lines)
+    assert "at character 2" in bad_character("a\nb", allowed=frozenset("\t"))
+    assert bad_character("") is None and bad_character("caf\u00e9") is None
+    assert "non-ASCII" in bad_character("caf\u00e9", ascii_only=True)

@@ -510,7 +510,7 @@ class _Writer:
         self.next_idc = 1
 
     def _enc(self, text: str) -> str:
-        if any(ord(ch) > 127 for ch in text):
+        if not text.isascii():
             self.utf8 = True
             return text.encode("utf-8").decode("latin-1")  # nistitl writes latin-1: bytes stay UTF-8
         return text

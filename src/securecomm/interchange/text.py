@@ -61,6 +61,12 @@ def _describe(ch: str) -> str:
     return f"U+{ord(ch):04X}" + (f" {name}" if name else "")
 
 
+@lru_cache(maxsize=8)
+def _deletions(allowed: frozenset[str]) -> dict[int, None]:
+    """A ``str.translate`` table that deletes the ``allowed`` characters."""
+    return {ord(ch): None for ch in allowed}
+
+
 def bad_character(text: str, *, allowed: frozenset[str] = frozenset(), ascii_only: bool = False,
                   encoding: str = "") -> str | None:
     """Why ``text`` is not acceptable as a text item, or None when it is.
@@ -68,6 +74,8 @@ def bad_character(text: str, *, allowed: frozenset[str] = frozenset(), ascii_onl
     ``ascii_only``: the transaction declares no character set beyond 7-bit ASCII.
     ``encoding``: the DCS name, for the message about malformed bytes.
     """
+    if text.isascii() and (text.isprintable() or (allowed and text.translate(_deletions(allowed)).isprintable())):
+        return None  # U+0020-U+007E and allowed controls only (nearly every item): each passes the loop's test
     for i, ch in enumerate(text):
         o = ord(ch)
         if 32 <= o < 127 or ch in allowed:

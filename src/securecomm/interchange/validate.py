@@ -204,7 +204,7 @@ def check_type1(c: Checker, t1: Record, records: list[Record]) -> None:
         if n > 23 and n != 999:
             c.warn(t1, label(1, n), "field not defined for the Type-1 record")
     for n in t1.fields:
-        if n <= 16 and any(ord(ch) > 127 for sub in t1.fields[n].subfields for item in sub for ch in item):
+        if n <= 16 and not all(item.isascii() for sub in t1.fields[n].subfields for item in sub):
             c.error(t1, label(1, n), "this Type-1 field must be 7-bit ASCII")
 
 
