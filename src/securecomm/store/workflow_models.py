@@ -117,7 +117,6 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         CheckConstraint(_in("state", JOB_STATES), name="state"),
-        Index("ix_jobs_state_available_at", "state", "available_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -133,6 +132,11 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False, default=clock_now)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False, default=clock_now)
+
+
+#: The ready rows in the order a claim takes them (``workflow.queue``: priority descending, then id), so a
+#: claim reads the front of the index instead of sorting every ready row (migration 0009).
+Index("ix_jobs_claim_order", Job.state, Job.priority.desc(), Job.id)
 
 
 class Response(Base):
