@@ -35,6 +35,8 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/securecomm-bench-sim")
     ap.add_argument("--search", default="exhaustive", choices=("exhaustive", "indexed"))
     ap.add_argument("--shortlist", type=int, default=None, help="with --search indexed: subjects verified per search")
+    ap.add_argument("--prescreen", type=int, default=None, help="with --search indexed: of the shortlist, the "
+                                                                   "subjects the matcher scores (by pre-score)")
     ap.add_argument("--profile", default=None, help="write a cProfile of the run to this file (CPU time: "
                                                     "time.process_time, not the wall clock of a shared machine)")
     ap.add_argument("--sql-counts", action="store_true", help="count the pipeline's SQL statements and ORM flushes "
@@ -109,6 +111,8 @@ def main() -> None:
                 sql["flushes"] += 1
     verify = _time_verification() if args.verify_times else None
     extra = {"shortlist": args.shortlist} if args.shortlist else {}
+    if args.prescreen:
+        extra["prescreen"] = args.prescreen
 
     def run():
         return service.run(make_sessionmaker(engine), Principal("bench", Role.ADMIN), engine, plan,
@@ -144,7 +148,7 @@ def main() -> None:
         "searches_ahead": {g.kind: {"used": g.ahead_used, "dropped": g.ahead_dropped,
                                     "cpu_ms_per_booking": round(1000 * g.ahead_cpu_s / max(r.bookings, 1), 1)}
                            for g in seen.values() if g.ahead_used or g.ahead_dropped},
-        "shortlist": args.shortlist,
+        "shortlist": args.shortlist, "prescreen": args.prescreen,
         **({"sql_per_booking": {k: round(v / max(r.bookings, 1), 2) for k, v in sorted(sql.items(), key=lambda kv: -kv[1])}}
            if args.sql_counts else {}),
         **({"verify_times": _verify_report(verify, r.bookings)} if verify is not None else {}),

@@ -470,3 +470,50 @@ def test_verification_threads_give_the_same_scores(data, tmp_path):
         three = [loaded.verify(p, ids) for p in probes[:3]]
     assert I.VERIFY_THREADS == 1
     assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(one, three))
+
+
+def test_a_prescreen_scores_only_the_subjects_it_keeps_with_their_full_scores(data, tmp_path):
+    """``prescreen``: of the shortlist, only the subjects with the highest pre-scores are scored, each with
+    exactly its full score; a two-finger probe's mate survives it; saved (mapped) and in-memory subjects
+    are pre-scored alike, and the verify threads change nothing."""
+    from securecomm.engine import index as I
+
+    gallery, probes, strangers, idx, _ = data
+    b = idx.backend
+    b.save(tmp_path / "idx")
+    loaded = IndexedBackend.load(tmp_path / "idx", shortlist=20)
+    memory = IndexedBackend(shortlist=20)
+    for s, card in enumerate(gallery):
+        memory.add(f"S{s}", card)
+    kept_mates = 0
+    for i, probe in enumerate(probes[:10] + strangers[:3]):
+        two = {2: probe[2], 7: probe[7]}
+        ids_full, full = memory.finger_scores(two)
+        memory.prescreen = loaded.prescreen = 5
+        ids, scores = memory.finger_scores(two)
+        assert len(ids) == 5 and set(ids) <= set(ids_full)
+        for sid, row in zip(ids, scores):  # the very scores the full search gives them
+            assert np.array_equal(row, full[ids_full.index(sid)], equal_nan=True)
+        assert loaded.finger_scores(two)[0] == ids  # mapped rows: the same pre-scores, the same subjects
+        with I.verify_threads(2):
+            assert memory.finger_scores(two)[0] == ids
+        kept_mates += i < 10 and f"S{i}" in ids
+        memory.prescreen = loaded.prescreen = None
+        assert memory.finger_scores(two)[0] == ids_full  # off again: the whole shortlist
+    assert kept_mates == 10
+
+
+def test_a_prescreen_keeps_the_shortlist_order_and_is_idle_when_the_shortlist_is_short(data):
+    gallery, probes, _, idx, _ = data
+    b = IndexedBackend(shortlist=20)
+    for s, card in enumerate(gallery[:30]):
+        b.add(f"S{s}", card)
+    two = {2: probes[0][2], 7: probes[0][7]}
+    slots = b.candidates(two)
+    b.prescreen = 8
+    kept = b.prescreened(two, slots)
+    assert kept.size == 8 and set(kept.tolist()) <= set(slots.tolist())
+    where = [slots.tolist().index(s) for s in kept.tolist()]
+    assert where == sorted(where)  # in the shortlist's order
+    b.prescreen = 20
+    assert b.prescreened(two, slots).tolist() == slots.tolist()

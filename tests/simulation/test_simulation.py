@@ -466,3 +466,39 @@ def test_whatif_replays_an_indexed_run_with_its_shortlist(base, tmp_path):
     assert rows["IDENT matches"] == (base_found["ident_matches"], replay_found["ident_matches"])
     base_engine.dispose()
     replay_engine.dispose()
+
+
+def test_a_prescreened_indexed_run_finds_the_same_matches_and_its_replay_prescreens_too(base, tmp_path):
+    """``--search indexed --prescreen N``: of each shortlist only the N subjects with the best pre-scores are
+    scored. On this plan that keeps every mate, so the figures are the exhaustive run's, while each search
+    keeps at most N candidates; the setting is recorded with the run and a what-if replays with it; a
+    pre-screen without the indexed search is refused before the run starts."""
+    from securecomm.store.simulation_models import SimulationRun
+
+    engine, Session, _, _ = base
+    folder, into = tmp_path / "pre", tmp_path / "r"
+    res = CliRunner().invoke(app, ["simulate", "--state", str(TINY), "--from", str(START), "--to", str(END),
+                                   "--seed", str(SEED), "--scale", str(SCALE), "--run-id", "pre",
+                                   "--search", "indexed", "--prescreen", "2", "--data", str(folder)])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["whatif", "--base", "pre", "--data", str(folder), "--into", str(into),
+                                   "--policy", "2014-pep", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    pre_engine, Pre = open_store(f"sqlite:///{folder / 'securecomm.db'}")
+    replay_engine, Replay = open_store(f"sqlite:///{into / 'securecomm.db'}")
+    assert _figures(Pre) == _figures(Session)
+    for S in (Pre, Replay):
+        with S() as s:
+            settings = s.scalars(select(SimulationRun.settings)).one()
+            kept = max(len(o["candidates"]) for o in s.scalars(select(StageRun.output).where(
+                StageRun.stage.in_(("criminal_search", "immigration_search")))))
+        assert settings["prescreen"] == 2 and kept <= 2
+    pre_engine.dispose()
+    replay_engine.dispose()
+    empty, _ = open_store(f"sqlite:///{tmp_path / 'refused.db'}")
+    with pytest.raises(SimulationError, match="prescreen"):
+        _run(empty, _plan(), run_id="tiny", prescreen=5)  # exhaustive: nothing to pre-screen
+    empty.dispose()
+    res = CliRunner().invoke(app, ["simulate", "--state", str(TINY), "--prescreen", "5",
+                                   "--data", str(tmp_path / "cli")])
+    assert res.exit_code == 1 and "--prescreen 5" in res.output, res.output

@@ -78,6 +78,10 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
                                                               "the matcher verifies per search (default 100; "
                                                               "longer finds more two-finger mates, at more CPU; "
                                                               "docs/simulation.md)")] = None,
+             prescreen: Annotated[Optional[int], typer.Option("--prescreen", help="with --search indexed: of the "
+                                                              "shortlist, the subjects the matcher scores, chosen "
+                                                              "by a cheaper pre-score (default: all; "
+                                                              "docs/simulation.md)")] = None,
              db: DbOpt = None, data: DataOpt = None) -> None:
     """Simulate a state-year of bookings through the real pipeline, at template level, into the store."""
     from securecomm.cli.pipeline import _positions
@@ -93,6 +97,8 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
         _fail(f"--search {search!r}: one of {', '.join(SEARCHES)}")
     if shortlist is not None and (search != "indexed" or shortlist < 1):
         _fail(f"--shortlist {shortlist}: a positive number of subjects, with --search indexed")
+    if prescreen is not None and (search != "indexed" or prescreen < 1):
+        _fail(f"--prescreen {prescreen}: a positive number of subjects, with --search indexed")
     try:
         params = load(state)
         plan = build_plan(params, seed=seed, start=a, end=b, scale=scale)
@@ -118,7 +124,8 @@ def simulate(state: Annotated[str, typer.Option("--state", help="parameter file:
         with _progress() as bar:
             result = _runner(engine, principal, _bars(bar))(engine, plan, run_id=rid, fingers=positions,
                                                             search=search,
-                                                            **({"shortlist": shortlist} if shortlist else {}))
+                                                            **({"shortlist": shortlist} if shortlist else {}),
+                                                            **({"prescreen": prescreen} if prescreen else {}))
     except (SimulationError, PermissionDenied) as exc:
         _fail(str(exc))
     finally:

@@ -235,6 +235,22 @@ def _similarity(codes: np.ndarray, q: np.ndarray, blocks: list[int]) -> np.ndarr
     return out
 
 
+#: Probe cylinders a pre-score compares (:meth:`IndexedBackend.prescreened`).
+PRESCREEN_CYLINDERS = 12
+
+
+def _thinned(p: Prepared) -> Prepared:
+    """The probe finger with :data:`PRESCREEN_CYLINDERS` of its cylinders, evenly spaced in its order (all of
+    them when it has no more), classical only: what a pre-score compares."""
+    c = p.cyl
+    if len(c) <= PRESCREEN_CYLINDERS and p.learned is None:
+        return p
+    at = np.unique(np.linspace(0, len(c) - 1, min(len(c), PRESCREEN_CYLINDERS)).round().astype(np.int64))
+    return Prepared(Cylinders(np.ascontiguousarray(c.bits[at]), np.ascontiguousarray(c.valid[at]),
+                              np.ascontiguousarray(c.x[at]), np.ascontiguousarray(c.y[at]),
+                              np.ascontiguousarray(c.angle[at]), c.n_minutiae), p.template)
+
+
 class IndexCorrupt(RuntimeError):
     """An index folder that cannot be used as it is (missing, truncated, altered): rebuild it."""
 
@@ -802,6 +818,9 @@ class IndexedBackend:
         if isinstance(shortlist, bool) or not isinstance(shortlist, int) or shortlist < 1:
             raise ValueError(f"shortlist must be a positive integer, got {shortlist!r}")
         self.shortlist = shortlist
+        #: Shortlisted subjects scored by the matcher per search, chosen by pre-score (None: all of them).
+        #: See :meth:`prescreened` and docs/engine.md.
+        self.prescreen: int | None = None
         self.watermark = 0
         self._slot: dict[str, int] = {}
         self._ids: list[str | None] = []
@@ -945,26 +964,7 @@ class IndexedBackend:
         slots = np.asarray(slots, np.int64)
         out = [np.full((slots.size, 10), np.nan, np.float32) for _ in probes]
         ids = [self._ids[s] for s in slots.tolist()]
-        # where each subject's finger at each position is: a saved row, or an in-memory Prepared
-        base_at: dict[int, tuple[list[int], list[int]]] = {}
-        mem_at: dict[int, tuple[list[int], list[Prepared], list]] = {}
-        if self._base is not None:
-            sr, rp = self._base.a["subject_rows"], self._base.a["row_pos"]
-        for i, slot in enumerate(slots.tolist()):
-            if self._ids[slot] is None:
-                continue
-            if slot < self._n_base:
-                for r in range(int(sr[slot]), int(sr[slot + 1])):
-                    got = base_at.setdefault(int(rp[r]), ([], []))
-                    got[0].append(i)
-                    got[1].append(r)
-            else:
-                where = self._where[slot] or {}
-                for pos, g in (self._fingers[slot] or {}).items():
-                    got2 = mem_at.setdefault(pos, ([], [], []))
-                    got2[0].append(i)
-                    got2[1].append(g)
-                    got2[2].append(where.get(pos))
+        base_at, mem_at = self._locate(slots)
 
         def score(pos: int) -> None:  # one position's column of every probe's scores (disjoint writes)
             users = [(k, pr[pos]) for k, pr in enumerate(probes) if pos in pr]
@@ -987,17 +987,70 @@ class IndexedBackend:
                 for k, p in users:
                     out[k][at, pos - 1] = match_many(p, packed, parallel)
 
-        positions = sorted(set(base_at) | set(mem_at))
-        if VERIFY_THREADS > 1 and len(positions) > 1 and not parallel and not getattr(_SERIAL, "on", False):
-            list(_verify_pool().map(score, positions))  # the kernels release the GIL
-        else:
-            for pos in positions:
-                score(pos)
+        self._each_position(score, sorted(set(base_at) | set(mem_at)), parallel)
         return ids, out  # type: ignore[return-value]
 
+    @staticmethod
+    def _each_position(fn, positions: list[int], parallel: bool | None = False) -> None:
+        """``fn(pos)`` for each position: on the verify threads when there are several (the kernels release
+        the GIL; each position's column is written by one call, so the results are the same either way)."""
+        if VERIFY_THREADS > 1 and len(positions) > 1 and not parallel and not getattr(_SERIAL, "on", False):
+            list(_verify_pool().map(fn, positions))
+        else:
+            for pos in positions:
+                fn(pos)
+
+    def _locate(self, slots: np.ndarray) -> tuple[dict[int, tuple[list[int], list[int]]],
+                                                   dict[int, tuple[list[int], list[Prepared], list]]]:
+        """Where each subject's finger at each position is, by position: saved rows (indices into ``slots``,
+        rows) and in-memory ones (indices, their Prepared, their arena rows or None)."""
+        base_at: dict[int, tuple[list[int], list[int]]] = {}
+        mem_at: dict[int, tuple[list[int], list[Prepared], list]] = {}
+        if self._base is not None:
+            sr, rp = self._base.a["subject_rows"], self._base.a["row_pos"]
+        for i, slot in enumerate(slots.tolist()):
+            if self._ids[slot] is None:
+                continue
+            if slot < self._n_base:
+                for r in range(int(sr[slot]), int(sr[slot + 1])):
+                    got = base_at.setdefault(int(rp[r]), ([], []))
+                    got[0].append(i)
+                    got[1].append(r)
+            else:
+                where = self._where[slot] or {}
+                for pos, g in (self._fingers[slot] or {}).items():
+                    got2 = mem_at.setdefault(pos, ([], [], []))
+                    got2[0].append(i)
+                    got2[1].append(g)
+                    got2[2].append(where.get(pos))
+        return base_at, mem_at
+
     def finger_scores(self, probe: Mapping[int, Prepared]) -> tuple[list[str], np.ndarray]:
-        """Matcher scores of the shortlisted subjects only (the others are not returned)."""
-        return self._verify(probe, self.candidates(probe))
+        """Matcher scores of the shortlisted subjects only (the others are not returned); with a
+        :attr:`prescreen`, of the shortlisted subjects it keeps."""
+        slots = self.candidates(probe)
+        if self.prescreen is not None and slots.size > self.prescreen:
+            slots = self.prescreened(probe, slots)
+        return self._verify(probe, slots)
+
+    def prescreened(self, probe: Mapping[int, Prepared], slots: np.ndarray) -> np.ndarray:
+        """The :attr:`prescreen` subjects of ``slots`` (a shortlist) whose pre-scores, summed over the probe's
+        fingers, are highest (ties: the earlier in ``slots``), in the order of ``slots``.
+
+        A pre-score is the matcher's own score of the subject's finger against :data:`PRESCREEN_CYLINDERS`
+        of the probe finger's cylinders (:func:`_thinned`): the matcher's work grows with the probe's
+        cylinders, so a third to a quarter of the cost, and a mate, whose minutiae pair up all over the
+        print, still ranks among the first few (docs/engine.md, "Pre-screen")."""
+        slots = np.asarray(slots, np.int64)
+        keep = self.prescreen if self.prescreen is not None else slots.size
+        if slots.size <= keep:
+            return slots
+        _, estimates = self._verify({pos: _thinned(p) for pos, p in probe.items()}, slots)
+        total = np.zeros(slots.size)
+        for col in sorted(probe):  # one order of addition
+            have = ~np.isnan(estimates[:, col - 1])
+            total[have] += estimates[have, col - 1]
+        return slots[np.sort(np.argsort(-total, kind="stable")[:keep])]
 
     #: Subjects decoded at a time by :meth:`exhaustive_finger_scores` (bounds its memory).
     EXHAUSTIVE_CHUNK = 4096

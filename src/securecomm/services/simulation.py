@@ -30,7 +30,7 @@ OPERATION = "simulation.run"
 def run(sessions: Callable[[], Session], principal: Principal, engine: Engine, plan: Any, *, run_id: str,
         fingers: tuple[int, ...] | None = None, overrides: Any = None, base_run: str | None = None,
         progress: Callable[[str, int], Callable[[int], None]] | None = None, search: str = "exhaustive",
-        shortlist: int | None = None):
+        shortlist: int | None = None, prescreen: int | None = None):
     """Check ``simulation.run``, audit it, then run ``plan`` (a ``simulation.plan.Plan``) into ``engine``."""
     from securecomm.simulation.plan import Plan
     from securecomm.simulation.runner import DEFAULT_FINGERS, Overrides, run_plan
@@ -47,6 +47,8 @@ def run(sessions: Callable[[], Session], principal: Principal, engine: Engine, p
     kwargs: dict[str, Any] = {"progress": progress} if progress is not None else {}
     if shortlist is not None:
         kwargs["shortlist"] = shortlist
+    if prescreen is not None:
+        kwargs["prescreen"] = prescreen
     return run_plan(engine, plan, run_id=run_id, fingers=fingers or DEFAULT_FINGERS, overrides=ov,
                     base_run=base_run, field_office=field_office_step(sessions), search=search, **kwargs)
 

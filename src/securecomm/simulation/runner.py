@@ -254,7 +254,7 @@ def _answer_reviews(engine: Engine, plan: Plan, fins: dict[int, str], result: Si
 
 def _truth(engine: Engine, plan: Plan, fins: dict[int, str], run_id: str, overrides: Overrides,
            fingers: tuple[int, ...], base_run: str | None, search: str = "exhaustive",
-           shortlist: int | None = None) -> None:
+           shortlist: int | None = None, prescreen: int | None = None) -> None:
     from securecomm.store.simulation_models import SimulatedBooking, SimulationRun
     from securecomm.workflow.queue import write_session
 
@@ -264,6 +264,7 @@ def _truth(engine: Engine, plan: Plan, fins: dict[int, str], run_id: str, overri
                             date_from=plan.start, date_to=plan.end, seed=plan.seed, parameters=plan.params.source,
                             settings={"scale": plan.scale, "fingers": list(fingers), "states": list(plan.states),
                                       "search": search, **({"shortlist": shortlist} if shortlist else {}),
+                                      **({"prescreen": prescreen} if prescreen else {}),
                                       **overrides.as_dict()},
                             base_run=base_run, bookings=len(plan.bookings), note=""))
         for b in plan.bookings:
@@ -288,7 +289,7 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
              overrides: Overrides = Overrides(), base_run: str | None = None,
              progress: Callable[[str, int], Callable[[int], None]] = _null_progress,
              field_office: Callable[..., dict[str, int]] | None = None, search: str = "exhaustive",
-             batch: int = BATCH, shortlist: int | None = None) -> SimResult:
+             batch: int = BATCH, shortlist: int | None = None, prescreen: int | None = None) -> SimResult:
     """Everything of the module docstring, into ``engine``'s store (which must hold no bookings).
 
     ``field_office(engine, plan=, laws=, progress=)`` is step 6 (None: no detainer decisions).
@@ -300,6 +301,8 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     in a transaction of its own (``Worker.run``, as ``securecomm work`` does) -- the same store either way.
     ``shortlist``: with ``indexed``, the subjects verified per search (default
     :data:`~securecomm.engine.index.SHORTLIST`); recorded in the run's settings when given.
+    ``prescreen``: with ``indexed``, of those the subjects the matcher scores, chosen by pre-score
+    (``engine.index.IndexedBackend.prescreen``; None: all); recorded likewise.
     """
     from securecomm.engine.index import verify_threads
     from securecomm.engine.threads import blas_threads
@@ -309,13 +312,13 @@ def run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...
     with blas_threads(1), verify_threads():
         return _run_plan(engine, plan, run_id=run_id, fingers=fingers, overrides=overrides, base_run=base_run,
                          progress=progress, field_office=field_office, search=search, batch=batch,
-                         shortlist=shortlist)
+                         shortlist=shortlist, prescreen=prescreen)
 
 
 def _run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ...], overrides: Overrides,
               base_run: str | None, progress: Callable[[str, int], Callable[[int], None]],
               field_office: Callable[..., dict[str, int]] | None, search: str, batch: int,
-              shortlist: int | None = None) -> SimResult:
+              shortlist: int | None = None, prescreen: int | None = None) -> SimResult:
     from securecomm.engine.tenprint import DEFAULT_THRESHOLDS, Thresholds
     from securecomm.store.workflow_models import Transaction
     from securecomm.workflow.gallery import Galleries
@@ -328,6 +331,9 @@ def _run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ..
     if shortlist is not None and (search != "indexed" or isinstance(shortlist, bool) or not isinstance(shortlist, int)
                                   or shortlist < 1):
         raise SimulationError(f"shortlist {shortlist!r}: a positive number of subjects, with search indexed")
+    if prescreen is not None and (search != "indexed" or isinstance(prescreen, bool) or not isinstance(prescreen, int)
+                                  or prescreen < 1):
+        raise SimulationError(f"prescreen {prescreen!r}: a positive number of subjects, with search indexed")
     _fast_sqlite(engine)
     with Session(engine) as s:
         if s.scalar(select(func.count()).select_from(Transaction)):
@@ -380,7 +386,8 @@ def _run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ..
 
         index_dir = Path(tempfile.gettempdir()) / f"securecomm-sim-index-{os.getpid()}-{time.monotonic_ns()}"
     worker = Worker(engine, config, owner=f"simulation-{run_id}"[:96], lease_seconds=600.0,
-                    galleries=Galleries(thresholds, index_dir=index_dir, shortlist=shortlist, ahead=True))
+                    galleries=Galleries(thresholds, index_dir=index_dir, shortlist=shortlist, ahead=True,
+                                        prescreen=prescreen))
     tick = progress("pipeline (bookings)", len(plan.bookings))
     # the store's only writer: BATCH bookings per write transaction (Worker.run_batched), the same stages
     def work(on_step=None) -> None:
@@ -405,7 +412,7 @@ def _run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ..
         result.detainers = field_office(engine, plan=plan, laws=overrides.law_schedule(),
                                         progress=progress("field office (IARs)", int(n or 0)))
         t, c = lap("detainers", t, c)
-    _truth(engine, plan, fins, run_id, overrides, fingers, base_run, search, shortlist)
+    _truth(engine, plan, fins, run_id, overrides, fingers, base_run, search, shortlist, prescreen)
     result.seconds["total"] = round(time.monotonic() - t0, 3)
     result.cpu_seconds["total"] = round(_cpu() - c0, 3)
     return result

@@ -104,6 +104,8 @@ def replay(base_engine: Engine, run_id: str | None, into: Engine, overrides: Ove
         kwargs["search"] = settings["search"]  # replayed with the base run's search
     if settings.get("shortlist"):
         kwargs["shortlist"] = int(settings["shortlist"])  # and its shortlist
+    if settings.get("prescreen"):
+        kwargs["prescreen"] = int(settings["prescreen"])  # and its pre-screen
     result = (run or run_plan)(into, plan, run_id=new_id, fingers=tuple(settings.get("fingers") or (2, 7)),
                                overrides=overrides, base_run=base_id, **kwargs)
     return new_id, result

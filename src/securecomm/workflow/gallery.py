@@ -119,7 +119,8 @@ class RepositoryGallery:
     """One repository's templates in memory, topped up before each search."""
 
     def __init__(self, kind: str, thresholds: Thresholds | None = None, index_dir: Path | str | None = None,
-                 verify: bool = True, probes: ProbeCache | None = None, shortlist: int | None = None) -> None:
+                 verify: bool = True, probes: ProbeCache | None = None, shortlist: int | None = None,
+                 prescreen: int | None = None) -> None:
         if kind not in ("criminal", "immigration"):
             raise ValueError(f"unknown repository {kind!r}")
         self.kind = kind
@@ -152,6 +153,8 @@ class RepositoryGallery:
                     log.warning("%s search index unusable (%s); rebuilding it from the repository rows",
                                 kind, exc)
                     backend = IndexedBackend(**listed)
+        if backend is not None:
+            backend.prescreen = prescreen
         self.gallery = TenprintGallery(thresholds, backend=backend)
 
     def _load_saved(self, verify: bool, listed: dict[str, int]) -> IndexedBackend:
@@ -212,6 +215,8 @@ class RepositoryGallery:
         if replaced:
             old = self.gallery.backend
             backend = type(old)(old.shortlist) if isinstance(old, IndexedBackend) else type(old)()
+            if isinstance(old, IndexedBackend):
+                backend.prescreen = old.prescreen
             self.gallery = TenprintGallery(self.gallery.thresholds, backend=backend)
             self.watermark = 0
         else:
@@ -304,17 +309,21 @@ class Galleries:
     """The two galleries a worker searches."""
 
     def __init__(self, thresholds: Thresholds | None = None, index_dir: Path | str | None = None,
-                 verify: bool = True, shortlist: int | None = None, ahead: bool = False) -> None:
+                 verify: bool = True, shortlist: int | None = None, ahead: bool = False,
+                 prescreen: int | None = None) -> None:
         """``index_dir``: search through the candidate index (engine.index) saved under that folder
         (``criminal/`` and ``immigration/``), loaded if present; None: the exhaustive search.
         ``verify=False`` skips the files' SHA-256 check at load: only for a folder that
         :func:`prepare_index` has just checked or written on this machine (worker start stays short).
         ``shortlist``: subjects the index verifies per search (default ``engine.index.SHORTLIST``).
+        ``prescreen``: of those, the subjects the matcher scores, chosen by pre-score
+        (``IndexedBackend.prescreen``; None: all of them).
         ``ahead``: :meth:`immigration_ahead` starts a booking's immigration search on a thread of its own
         (a worker alone on its machine: ``securecomm simulate``); off, it does nothing."""
         probes = ProbeCache()  # a booking's two searches prepare its fingers once
-        self.criminal = RepositoryGallery("criminal", thresholds, index_dir, verify, probes, shortlist)
-        self.immigration = RepositoryGallery("immigration", thresholds, index_dir, verify, probes, shortlist)
+        self.criminal = RepositoryGallery("criminal", thresholds, index_dir, verify, probes, shortlist, prescreen)
+        self.immigration = RepositoryGallery("immigration", thresholds, index_dir, verify, probes, shortlist,
+                                             prescreen)
         self._pool: Any = None
         if ahead:
             from concurrent.futures import ThreadPoolExecutor
