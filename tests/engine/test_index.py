@@ -517,3 +517,11 @@ def test_a_prescreen_keeps_the_shortlist_order_and_is_idle_when_the_shortlist_is
     assert where == sorted(where)  # in the shortlist's order
     b.prescreen = 20
     assert b.prescreened(two, slots).tolist() == slots.tolist()
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "16"])
+def test_a_prescreen_must_be_a_positive_number_of_subjects(bad):
+    b = IndexedBackend(shortlist=20)
+    with pytest.raises(ValueError, match="prescreen"):
+        b.prescreen = bad
+    assert b.prescreen is None

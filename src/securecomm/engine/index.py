@@ -818,9 +818,7 @@ class IndexedBackend:
         if isinstance(shortlist, bool) or not isinstance(shortlist, int) or shortlist < 1:
             raise ValueError(f"shortlist must be a positive integer, got {shortlist!r}")
         self.shortlist = shortlist
-        #: Shortlisted subjects scored by the matcher per search, chosen by pre-score (None: all of them).
-        #: See :meth:`prescreened` and docs/engine.md.
-        self.prescreen: int | None = None
+        self._prescreen: int | None = None
         self.watermark = 0
         self._slot: dict[str, int] = {}
         self._ids: list[str | None] = []
@@ -836,6 +834,18 @@ class IndexedBackend:
 
     def __len__(self) -> int:
         return len(self._slot)
+
+    @property
+    def prescreen(self) -> int | None:
+        """Shortlisted subjects the matcher scores per search, chosen by pre-score (:meth:`prescreened`);
+        None (the default): all of them. docs/engine.md."""
+        return self._prescreen
+
+    @prescreen.setter
+    def prescreen(self, n: int | None) -> None:
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ValueError(f"prescreen must be a positive integer or None, got {n!r}")
+        self._prescreen = n
 
     def __contains__(self, subject_id: object) -> bool:
         return subject_id in self._slot
@@ -964,7 +974,26 @@ class IndexedBackend:
         slots = np.asarray(slots, np.int64)
         out = [np.full((slots.size, 10), np.nan, np.float32) for _ in probes]
         ids = [self._ids[s] for s in slots.tolist()]
-        base_at, mem_at = self._locate(slots)
+        # where each subject's finger at each position is: a saved row, or an in-memory Prepared
+        base_at: dict[int, tuple[list[int], list[int]]] = {}
+        mem_at: dict[int, tuple[list[int], list[Prepared], list]] = {}
+        if self._base is not None:
+            sr, rp = self._base.a["subject_rows"], self._base.a["row_pos"]
+        for i, slot in enumerate(slots.tolist()):
+            if self._ids[slot] is None:
+                continue
+            if slot < self._n_base:
+                for r in range(int(sr[slot]), int(sr[slot + 1])):
+                    got = base_at.setdefault(int(rp[r]), ([], []))
+                    got[0].append(i)
+                    got[1].append(r)
+            else:
+                where = self._where[slot] or {}
+                for pos, g in (self._fingers[slot] or {}).items():
+                    got2 = mem_at.setdefault(pos, ([], [], []))
+                    got2[0].append(i)
+                    got2[1].append(g)
+                    got2[2].append(where.get(pos))
 
         def score(pos: int) -> None:  # one position's column of every probe's scores (disjoint writes)
             users = [(k, pr[pos]) for k, pr in enumerate(probes) if pos in pr]
@@ -987,43 +1016,13 @@ class IndexedBackend:
                 for k, p in users:
                     out[k][at, pos - 1] = match_many(p, packed, parallel)
 
-        self._each_position(score, sorted(set(base_at) | set(mem_at)), parallel)
-        return ids, out  # type: ignore[return-value]
-
-    @staticmethod
-    def _each_position(fn, positions: list[int], parallel: bool | None = False) -> None:
-        """``fn(pos)`` for each position: on the verify threads when there are several (the kernels release
-        the GIL; each position's column is written by one call, so the results are the same either way)."""
+        positions = sorted(set(base_at) | set(mem_at))
         if VERIFY_THREADS > 1 and len(positions) > 1 and not parallel and not getattr(_SERIAL, "on", False):
-            list(_verify_pool().map(fn, positions))
+            list(_verify_pool().map(score, positions))  # the kernels release the GIL
         else:
             for pos in positions:
-                fn(pos)
-
-    def _locate(self, slots: np.ndarray) -> tuple[dict[int, tuple[list[int], list[int]]],
-                                                   dict[int, tuple[list[int], list[Prepared], list]]]:
-        """Where each subject's finger at each position is, by position: saved rows (indices into ``slots``,
-        rows) and in-memory ones (indices, their Prepared, their arena rows or None)."""
-        base_at: dict[int, tuple[list[int], list[int]]] = {}
-        mem_at: dict[int, tuple[list[int], list[Prepared], list]] = {}
-        if self._base is not None:
-            sr, rp = self._base.a["subject_rows"], self._base.a["row_pos"]
-        for i, slot in enumerate(slots.tolist()):
-            if self._ids[slot] is None:
-                continue
-            if slot < self._n_base:
-                for r in range(int(sr[slot]), int(sr[slot + 1])):
-                    got = base_at.setdefault(int(rp[r]), ([], []))
-                    got[0].append(i)
-                    got[1].append(r)
-            else:
-                where = self._where[slot] or {}
-                for pos, g in (self._fingers[slot] or {}).items():
-                    got2 = mem_at.setdefault(pos, ([], [], []))
-                    got2[0].append(i)
-                    got2[1].append(g)
-                    got2[2].append(where.get(pos))
-        return base_at, mem_at
+                score(pos)
+        return ids, out  # type: ignore[return-value]
 
     def finger_scores(self, probe: Mapping[int, Prepared]) -> tuple[list[str], np.ndarray]:
         """Matcher scores of the shortlisted subjects only (the others are not returned); with a
@@ -1039,7 +1038,7 @@ class IndexedBackend:
 
         A pre-score is the matcher's own score of the subject's finger against :data:`PRESCREEN_CYLINDERS`
         of the probe finger's cylinders (:func:`_thinned`): the matcher's work grows with the probe's
-        cylinders, so a third to a quarter of the cost, and a mate, whose minutiae pair up all over the
+        cylinders, so about 40 % of the cost (12 of ~42), and a mate, whose minutiae pair up all over the
         print, still ranks among the first few (docs/engine.md, "Pre-screen")."""
         slots = np.asarray(slots, np.int64)
         keep = self.prescreen if self.prescreen is not None else slots.size
