@@ -426,6 +426,19 @@ def test_an_indexed_run_whose_shortlist_holds_every_subject_is_the_exhaustive_ru
     assert res.exit_code == 1 and "--shortlist 50" in res.output, res.output
 
 
+def _indexed_run_and_replay(folder, into, run_id: str, *options: str) -> dict:
+    """``simulate --search indexed OPTIONS`` of the test plan into ``folder``, then its what-if under
+    2014-pep into ``into``: the what-if's rows, {measure: (base, replay)}."""
+    res = CliRunner().invoke(app, ["simulate", "--state", str(TINY), "--from", str(START), "--to", str(END),
+                                   "--seed", str(SEED), "--scale", str(SCALE), "--run-id", run_id,
+                                   "--search", "indexed", *options, "--data", str(folder)])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["whatif", "--base", run_id, "--data", str(folder), "--into", str(into),
+                                   "--policy", "2014-pep", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    return {m["measure"]: (m["base"], m["replay"]) for m in json.loads(res.stdout)["measures"]}
+
+
 def test_whatif_replays_an_indexed_run_with_its_shortlist(base, tmp_path):
     """A what-if of a ``--search indexed --shortlist N`` run verifies N subjects per search as the base run did
     (not the default shortlist): with N = 1 every search keeps one candidate and the replay finds the IDENT
@@ -435,14 +448,7 @@ def test_whatif_replays_an_indexed_run_with_its_shortlist(base, tmp_path):
 
     _, Exhaustive, _, _ = base
     folder, into = tmp_path / "short", tmp_path / "r"
-    res = CliRunner().invoke(app, ["simulate", "--state", str(TINY), "--from", str(START), "--to", str(END),
-                                   "--seed", str(SEED), "--scale", str(SCALE), "--run-id", "short",
-                                   "--search", "indexed", "--shortlist", "1", "--data", str(folder)])
-    assert res.exit_code == 0, res.output
-    res = CliRunner().invoke(app, ["whatif", "--base", "short", "--data", str(folder), "--into", str(into),
-                                   "--policy", "2014-pep", "--format", "json"])
-    assert res.exit_code == 0, res.output
-    rows = {m["measure"]: (m["base"], m["replay"]) for m in json.loads(res.stdout)["measures"]}
+    rows = _indexed_run_and_replay(folder, into, "short", "--shortlist", "1")
 
     def searched(Session) -> tuple[dict, int, dict]:
         with Session() as s:
@@ -477,13 +483,7 @@ def test_a_prescreened_indexed_run_finds_the_same_matches_and_its_replay_prescre
 
     engine, Session, _, _ = base
     folder, into = tmp_path / "pre", tmp_path / "r"
-    res = CliRunner().invoke(app, ["simulate", "--state", str(TINY), "--from", str(START), "--to", str(END),
-                                   "--seed", str(SEED), "--scale", str(SCALE), "--run-id", "pre",
-                                   "--search", "indexed", "--prescreen", "2", "--data", str(folder)])
-    assert res.exit_code == 0, res.output
-    res = CliRunner().invoke(app, ["whatif", "--base", "pre", "--data", str(folder), "--into", str(into),
-                                   "--policy", "2014-pep", "--format", "json"])
-    assert res.exit_code == 0, res.output
+    _indexed_run_and_replay(folder, into, "pre", "--prescreen", "2")
     pre_engine, Pre = open_store(f"sqlite:///{folder / 'securecomm.db'}")
     replay_engine, Replay = open_store(f"sqlite:///{into / 'securecomm.db'}")
     assert _figures(Pre) == _figures(Session)
