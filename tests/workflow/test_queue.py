@@ -24,13 +24,13 @@ def engine(db_url):
     eng.dispose()
 
 
-def _submit(engine, tcn: str, stage: str = "validate") -> None:
+def _submit(engine, tcn: str, stage: str = "validate", priority: int = 0) -> None:
     raw = tcn.encode()
     with write_session(engine) as s:
         s.add(Transaction(tcn=tcn, ori="MA0130100", tot="CAR", state="received", raw=raw,
                           sha256=hashlib.sha256(raw).hexdigest()))
         s.flush()
-        JobQueue.enqueue(s, tcn, stage)
+        JobQueue.enqueue(s, tcn, stage, priority=priority)
 
 
 def test_migration_builds_workflow_schema_with_constraints(engine):
@@ -239,12 +239,7 @@ def test_claims_take_higher_priority_first_then_submission_order_skipping_backed
     q = JobQueue(engine, owner="w1", lease_seconds=30)
     now = SYSTEM_CLOCK.now()
     for tcn, priority in (("A", 0), ("B", 5), ("C", 0), ("D", 5)):
-        raw = tcn.encode()
-        with write_session(engine) as s:
-            s.add(Transaction(tcn=tcn, ori="MA0130100", tot="CAR", state="received", raw=raw,
-                              sha256=hashlib.sha256(raw).hexdigest()))
-            s.flush()
-            JobQueue.enqueue(s, tcn, "validate", priority=priority)
+        _submit(engine, tcn, priority=priority)
     with write_session(engine) as s:  # B backs off: the claim passes over it, not waits on it
         s.execute(update(Job).where(Job.tcn == "B").values(available_at=now + dt.timedelta(hours=1)))
     assert [q.claim().tcn for _ in range(3)] == ["D", "A", "C"]
