@@ -135,7 +135,11 @@ class UnitOfWork:
         """Put every committed audit row on the hash chain now, in a transaction of its own, before a
         verification or an export reads the chain (call it before this unit of work writes anything: on
         SQLite the seal needs the write lock). Returns how many rows it chained; a busy store leaves them
-        pending (0), which the reader then reports as unsealed."""
+        pending (0), which the reader then reports as unsealed. A write unit of work on SQLite already holds
+        the write lock the seal would wait for (until the busy timeout): it does not try, and its rows are
+        sealed after it commits, as every unit of work's are."""
+        if self.write and self.session.get_bind().dialect.name == "sqlite":
+            return 0
         try:
             return sealing.seal_now(self._sessions)
         except SQLAlchemyError as exc:
