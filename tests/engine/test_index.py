@@ -402,6 +402,35 @@ def test_two_finger_probe_scans_only_its_fingers_with_the_same_ranking(data, tmp
         assert loaded._ids[slots[0]] in (f"S{i}", "LATE" if i == 3 else f"S{i}")
 
 
+def test_two_pass_scan_ranks_as_the_exact_scan_and_skips_removed_subjects(data, tmp_path):
+    """A gallery larger than the re-rank pool is scanned twice: the int8 codes choose the pool, the float32
+    codes rank it. With the pool forced small (three times the list asked for, against 150 subjects) the
+    lists are the exact scan's, for mapped and in-memory subjects, ten- and two-finger probes; removed
+    subjects are never listed."""
+    gallery, probes, strangers, idx, _ = data
+    idx.backend.save(tmp_path / "idx")
+    b = IndexedBackend.load(tmp_path / "idx", shortlist=10)
+    b.add("LATE", gallery[4])
+    b.add("GONE", gallery[5])
+    for sid in ("S4", "GONE", "S40"):
+        b.remove(sid)
+    exact = IndexedBackend.load(tmp_path / "idx", shortlist=10)
+    exact.add("LATE", gallery[4])
+    exact.add("GONE", gallery[5])
+    for sid in ("S4", "GONE", "S40"):
+        exact.remove(sid)
+    b.rerank_pool = lambda n: 3 * n
+    exact.rerank_pool = lambda n: 1 << 40
+    for probe in probes[:10] + strangers:
+        for fingers in (probe, {2: probe[2], 7: probe[7]}):
+            q = subject_code(fingers)
+            slots, sims = b.ranked(q)
+            want, want_sims = exact.ranked(q)
+            assert slots.tolist() == want.tolist() and np.allclose(sims, want_sims, atol=1e-6)
+            assert not {b._ids[s] for s in slots} & {"S4", "GONE", "S40"}
+    assert b._ids[b.ranked(subject_code(probes[4]))[0][0]] == "LATE"  # S4's mate, now only in memory
+
+
 def test_exhaustive_of_many_probes_equals_one_at_a_time(data, tmp_path):
     gallery, probes, strangers, idx, _ = data
     b = idx.backend
