@@ -14,7 +14,7 @@ from securecomm.store.db import open_store
 from securecomm.store.workflow_models import BookingTemplate, Job, StageRun, Transaction
 from securecomm.synth.templates import impressions
 from securecomm.workflow.queue import write_session
-from securecomm.workflow.template_entry import submit_templates
+from securecomm.workflow.template_entry import submit_templates, submit_templates_many
 
 
 def _booking(**kw) -> Booking:
@@ -53,6 +53,35 @@ def test_entry_records_validate_and_extract_and_queues_the_search(tmp_path):
             submit_templates(engine, booking, tpls)
     with Session() as s:
         assert s.scalars(select(Transaction.tcn)).all() == ["MA0130100-20120601-000001"]
+    engine.dispose()
+
+
+def test_a_batch_is_one_insert_per_table_with_the_outcomes_of_one_by_one(tmp_path):
+    engine, Session = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    with write_session(engine) as s:
+        upsert_agency(s, ori="MA0130100", name="Boston PD", state="MA", county="Suffolk")
+    tpl = impressions(20, 3, impression=2)
+    templates = {2: tpl.template(11).to_bytes(), 7: tpl.template(16).to_bytes()}
+    submit_templates(engine, _booking(tcn="T-0"), templates)
+    other = _booking(tcn="T-2", charges=(Charge("1313"),))  # another booking under T-2's TCN: a conflict
+    batch = [(_booking(tcn="T-1"), templates), (_booking(tcn="T-0"), templates), (_booking(tcn="T-2"), templates),
+             (_booking(tcn="T-1"), templates), (other, templates), (_booking(tcn="T-3"), {7: templates[7]})]
+    with write_session(engine) as s:
+        got = submit_templates_many(s, batch)
+    assert [r.outcome for r in got] == ["queued", "duplicate", "queued", "duplicate", "conflict", "queued"]
+    with Session() as s:
+        jobs = s.scalars(select(Job.tcn).order_by(Job.id)).all()
+        positions = s.scalars(select(BookingTemplate.position).where(BookingTemplate.tcn == "T-3")).all()
+        runs = s.scalars(select(StageRun).where(StageRun.tcn == "T-1")).all()
+    assert jobs == ["T-0", "T-1", "T-2", "T-3"] and positions == [7]  # claimed in submission order
+    assert sorted(r.stage for r in runs) == ["extract", "validate"]
+    assert next(r for r in runs if r.stage == "validate").output["sib"] == "MASIB0000"
+    bad = [(_booking(tcn="T-4"), templates), (_booking(tcn="T-5", ori="MA9999999"), templates)]
+    with pytest.raises(ValueError, match="booking T-5: ORI 'MA9999999' is not a known agency"):
+        with write_session(engine) as s:
+            submit_templates_many(s, bad)
+    with Session() as s:  # the whole batch refused: T-4 was not written either
+        assert s.scalars(select(Transaction.tcn).order_by(Transaction.tcn)).all() == ["T-0", "T-1", "T-2", "T-3"]
     engine.dispose()
 
 

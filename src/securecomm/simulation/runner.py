@@ -8,7 +8,7 @@
 3. enrolments through the repositories (criminal with prior arrests and
    dispositions, immigration with encounters; known victims/witnesses flagged);
 4. bookings through the template-level entry
-   (``workflow.template_entry.submit_templates``), in date order, then the
+   (``workflow.template_entry.submit_templates_many``), in date order, then the
    real worker (``workflow.pipeline.Worker``) in this process, one booking at a
    time -- sequential, so a seed gives the same store every time;
 5. the manual queue answered by a simulated examiner (confirms a review-band
@@ -324,7 +324,7 @@ def _run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ..
     from securecomm.workflow.gallery import Galleries
     from securecomm.workflow.pipeline import Worker
     from securecomm.workflow.stages import PipelineConfig
-    from securecomm.workflow.template_entry import submit_templates
+    from securecomm.workflow.template_entry import submit_templates_many
 
     if search not in SEARCHES:
         raise SimulationError(f"search {search!r}: one of {', '.join(SEARCHES)}")
@@ -371,12 +371,12 @@ def _run_plan(engine: Engine, plan: Plan, *, run_id: str, fingers: tuple[int, ..
     for start in range(0, len(plan.bookings), 200):  # 200 bookings per write transaction
         with write_session(engine) as s:
             pin_agencies(s)  # each booking's ORI is checked: read each agency once per transaction
-            for b in plan.bookings[start:start + 200]:
-                booking = Booking(ori=b.ori, tcn=b.tcn, dai=FBI_ORI, date=b.date, person=people[b.person].person,
-                                  arrest_date=b.date, charges=b.charges, sib_ori=sib.get(b.ori, ""))
-                submit_templates(engine, booking, templates[(b.person, b.impression)], min_fingers=len(fingers),
-                                 session=s)
-                tick(1)
+            chunk = plan.bookings[start:start + 200]
+            submit_templates_many(s, [(Booking(ori=b.ori, tcn=b.tcn, dai=FBI_ORI, date=b.date,
+                                               person=people[b.person].person, arrest_date=b.date, charges=b.charges,
+                                               sib_ori=sib.get(b.ori, "")), templates[(b.person, b.impression)])
+                                      for b in chunk], min_fingers=len(fingers))
+            tick(len(chunk))
     t, c = lap("submit", t, c)
     config = PipelineConfig(min_fingers=len(fingers), policy_version=overrides.policy_version,
                             state_limits=overrides.state_limits)

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from securecomm.store.db import begin_write, session_scope
@@ -114,6 +114,17 @@ class JobQueue:
                   available_at=now, created_at=now, updated_at=now)
         session.add(job)
         return job
+
+    @staticmethod
+    def enqueue_many(session: Session, tcns: list[str], stage: str, *, priority: int = 0,
+                     at: dt.datetime | None = None) -> None:
+        """:meth:`enqueue` each of ``tcns`` in that order (their ids, so their claim order, follow it) with one
+        multi-row insert: a bulk load's jobs, written with their ``transactions`` rows."""
+        if not tcns:
+            return
+        now = at or SYSTEM_CLOCK.now()
+        session.execute(insert(Job), [{"tcn": t, "stage": stage, "state": "ready", "priority": priority, "attempts": 0,
+                                       "available_at": now, "created_at": now, "updated_at": now} for t in tcns])
 
     # -- worker side ---------------------------------------------------------------------------
     def claim(self) -> Lease | None:
