@@ -1011,13 +1011,16 @@ class IndexedBackend:
 
     def _exact(self, slots: np.ndarray, q: np.ndarray, blocks: list[int]) -> np.ndarray:
         """The float32 code similarities of ``slots`` (sorted) to ``q``, as :func:`_similarity` sums them."""
-        cols = np.concatenate([np.arange(b * CODE_DIMS, (b + 1) * CODE_DIMS) for b in blocks]) if blocks \
-            else np.zeros(0, np.int64)
         cut = int(np.searchsorted(slots, self._n_base))
-        sub = np.concatenate([self._bcodes[np.ix_(slots[:cut], cols)],
-                              self._codes[np.ix_(slots[cut:] - self._n_base, cols)]])
-        return _similarity(np.ascontiguousarray(sub), np.ascontiguousarray(q[cols]),
-                           list(range(len(blocks))))
+        base, extra = slots[:cut], slots[cut:] - self._n_base
+        sub = np.empty((slots.size, len(blocks) * CODE_DIMS), np.float32)
+        for j, b in enumerate(blocks):  # a row index and a column slice: contiguous copies (np.ix_ is 8x slower)
+            cols, into = slice(b * CODE_DIMS, (b + 1) * CODE_DIMS), slice(j * CODE_DIMS, (j + 1) * CODE_DIMS)
+            sub[:cut, into] = self._bcodes[base, cols]
+            sub[cut:, into] = self._codes[extra, cols]
+        qb = np.concatenate([q[b * CODE_DIMS:(b + 1) * CODE_DIMS] for b in blocks]) if blocks \
+            else np.zeros(0, np.float32)
+        return _similarity(sub, qb, list(range(len(blocks))))
 
     def slots_of(self, subject_ids: list[str]) -> np.ndarray:
         """The slots of enrolled subjects (KeyError for one that is not)."""
