@@ -30,6 +30,11 @@ from securecomm.engine.tenprint import SearchResult, TenprintGallery, Thresholds
 log = logging.getLogger(__name__)
 
 
+#: A refresh that reads at least BULK_MIN new subjects prepares their cylinders on threads, BULK_ROWS at a time.
+BULK_MIN = 64
+BULK_ROWS = 4096
+
+
 def _rows(kind: str, session: Session, after_id: int) -> Iterable[tuple[int, str, dict[int, bytes]]]:
     """(row id, UCN/FIN, templates by finger) of subjects committed after ``after_id``, by row id."""
     from securecomm.repositories import CriminalRepository, ImmigrationRepository
@@ -175,6 +180,9 @@ class RepositoryGallery:
 
     def _refresh(self, session: Session) -> int:
         n = 0
+        pending: list[tuple[str, dict[int, Any]]] = []  # read, not yet added: added in order, in bulk
+        keys: set[str] = set()  # ... and their keys
+        last = self.watermark
         for row_id, key, templates in _rows(self.kind, session, self.watermark):
             fingers: dict[int, Any] = {}
             for p, b in templates.items():
@@ -183,17 +191,35 @@ class RepositoryGallery:
             if fingers:
                 if self._checkpoint is not None:
                     self._checkpoint[1].append(key)
-                    if key in self._checkpoint[2] or _holds(self.gallery.backend, key):
+                    if key in self._checkpoint[2] or key in keys or _holds(self.gallery.backend, key):
                         self._checkpoint[2].add(key)  # replaced: a rollback cannot restore the old one
-                self.gallery.add(key, fingers)
-            self.watermark = max(self.watermark, int(row_id))
+                pending.append((key, fingers))
+                keys.add(key)
+                if len(pending) >= BULK_ROWS:
+                    self._add(pending)
+                    keys.clear()
+                    self.watermark = max(self.watermark, int(row_id))
+            last = max(last, int(row_id))
             n += 1
+        self._add(pending)
+        self.watermark = last  # only once every row up to it is in the gallery
         if n:
             self.generation += 1
         self.unsaved = self.unsaved or n > 0
         if isinstance(self.gallery.backend, IndexedBackend):
             self.gallery.backend.watermark = self.watermark
         return n
+
+    def _add(self, pending: list[tuple[str, dict[int, Any]]]) -> None:
+        """Add the subjects read (and empty the list): a few one by one, as a booking's search finds them; many
+        -- a worker's first search loads the whole repository -- with their cylinders prepared on the
+        machine's cores (``TenprintGallery.add_many``: the same gallery as one by one)."""
+        if len(pending) >= BULK_MIN:
+            self.gallery.add_many(pending)
+        else:
+            for key, fingers in pending:
+                self.gallery.add(key, fingers)
+        pending.clear()
 
     def checkpoint(self) -> None:
         """Remember what the gallery holds now: a write transaction begins whose rows it may read before they
