@@ -25,12 +25,17 @@ def _booking(**kw) -> Booking:
     return Booking(**base)
 
 
-def test_entry_records_validate_and_extract_and_queues_the_search(tmp_path):
+def _store(tmp_path):
+    """A store with Boston PD's agency, and the two-finger templates of one synthetic person."""
     engine, Session = open_store(f"sqlite:///{tmp_path / 's.db'}")
     with write_session(engine) as s:
         upsert_agency(s, ori="MA0130100", name="Boston PD", state="MA", county="Suffolk")
     tpl = impressions(20, 3, impression=2)
-    templates = {2: tpl.template(11).to_bytes(), 7: tpl.template(16).to_bytes()}
+    return engine, Session, {2: tpl.template(11).to_bytes(), 7: tpl.template(16).to_bytes()}
+
+
+def test_entry_records_validate_and_extract_and_queues_the_search(tmp_path):
+    engine, Session, templates = _store(tmp_path)
     res = submit_templates(engine, _booking(), templates, min_fingers=2)
     assert (res.outcome, res.state) == ("queued", "accepted")
     with Session() as s:
@@ -57,11 +62,7 @@ def test_entry_records_validate_and_extract_and_queues_the_search(tmp_path):
 
 
 def test_a_batch_is_one_insert_per_table_with_the_outcomes_of_one_by_one(tmp_path):
-    engine, Session = open_store(f"sqlite:///{tmp_path / 's.db'}")
-    with write_session(engine) as s:
-        upsert_agency(s, ori="MA0130100", name="Boston PD", state="MA", county="Suffolk")
-    tpl = impressions(20, 3, impression=2)
-    templates = {2: tpl.template(11).to_bytes(), 7: tpl.template(16).to_bytes()}
+    engine, Session, templates = _store(tmp_path)
     submit_templates(engine, _booking(tcn="T-0"), templates)
     other = _booking(tcn="T-2", charges=(Charge("1313"),))  # another booking under T-2's TCN: a conflict
     batch = [(_booking(tcn="T-1"), templates), (_booking(tcn="T-0"), templates), (_booking(tcn="T-2"), templates),
