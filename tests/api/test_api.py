@@ -295,8 +295,8 @@ def test_detainer_endpoints_are_scoped_by_area_and_jail(api):
     did = r.json()["id"]
     assert client.get(f"/api/v1/detainers/{did}", headers=bearer(toks["fo_burlington"])).status_code == 404
     assert client.get("/api/v1/detainers", headers=bearer(toks["fo_burlington"])).json()["items"] == []
-    r = client.post(f"/api/v1/detainers/{did}/acknowledge", json={"release_at": "2026-12-04T15:00:00Z"},
-                    headers=jail)
+    release = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)).isoformat()  # after the lodging, always
+    r = client.post(f"/api/v1/detainers/{did}/acknowledge", json={"release_at": release}, headers=jail)
     assert r.status_code == 200 and r.json()["jail"]["ori"] == ORI_A
     assert [d["id"] for d in client.get("/api/v1/detainers", headers=jail).json()["items"]] == [did]
     assert audit_rows(sessions, actor="jail_a", action="detainer:acknowledge")
