@@ -161,16 +161,6 @@ class CriminalRepository:
             raise UnknownSubject(f"no criminal subject with UCN {ucn!r}")
         return row
 
-    def _add_arrest(self, subject: CriminalSubject, *, date: dt.date, ori: str, tcn: str,
-                    charges: tuple[Charge, ...], dispositions: tuple[Disposition, ...] = ()) -> ArrestRow:
-        row = ArrestRow(date=date, ori=ori.strip().upper(), tcn=tcn.strip())
-        row.charges = [ChargeRow(seq=i, ncic=c.ncic.strip(), literal=c.literal.strip()[:200])
-                       for i, c in enumerate(charges)]
-        for d in dispositions:
-            row.dispositions.append(self._disposition_row(d, f"arrest {tcn}"))
-        subject.arrests.append(row)
-        return row
-
     @staticmethod
     def _disposition_row(d: Disposition, what: str) -> DispositionRow:
         if not isinstance(d, Disposition):
@@ -260,8 +250,7 @@ class CriminalRepository:
 
     def _insert_arrest(self, subject_id: int, *, date: dt.date, ori: str, tcn: str,
                        charges: tuple[Charge, ...], dispositions: list[DispositionRow] = ()) -> None:
-        """An arrest, its charges and its (checked) dispositions as plain INSERTs: the rows
-        :meth:`_add_arrest` makes."""
+        """An arrest, its charges and its (checked) dispositions as plain INSERTs."""
         arrest_id = self.session.execute(_NEW_ARREST, {"subject_id": subject_id, "date": date,
                                                        "ori": ori.strip().upper(), "tcn": tcn.strip(),
                                                        "created_at": clock_now()}).scalar_one()

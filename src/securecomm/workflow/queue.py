@@ -84,6 +84,12 @@ _PICK = (select(Job.id, Job.attempts, Job.tcn, Job.stage, Job.lease_token)
 _PICK_LOCKED = _PICK.with_for_update(skip_locked=True)
 
 
+def _new_job(tcn: str, stage: str, priority: int, now: dt.datetime) -> dict[str, Any]:
+    """The column values of a new transaction's job: ready at ``now``, never attempted."""
+    return {"tcn": tcn, "stage": stage, "state": "ready", "priority": priority, "attempts": 0,
+            "available_at": now, "created_at": now, "updated_at": now}
+
+
 class JobQueue:
     """Lease, advance and retry ``jobs`` rows.
 
@@ -109,9 +115,7 @@ class JobQueue:
 
         ``at`` is the caller's clock reading (default: the system clock).
         """
-        now = at or SYSTEM_CLOCK.now()
-        job = Job(tcn=tcn, stage=stage, state="ready", priority=priority, attempts=0,
-                  available_at=now, created_at=now, updated_at=now)
+        job = Job(**_new_job(tcn, stage, priority, at or SYSTEM_CLOCK.now()))
         session.add(job)
         return job
 
@@ -123,8 +127,7 @@ class JobQueue:
         if not tcns:
             return
         now = at or SYSTEM_CLOCK.now()
-        session.execute(insert(Job), [{"tcn": t, "stage": stage, "state": "ready", "priority": priority, "attempts": 0,
-                                       "available_at": now, "created_at": now, "updated_at": now} for t in tcns])
+        session.execute(insert(Job), [_new_job(t, stage, priority, now) for t in tcns])
 
     # -- worker side ---------------------------------------------------------------------------
     def claim(self) -> Lease | None:
