@@ -141,6 +141,22 @@ def test_sre_round_trip():
         write_sre(tcn="F3", tcr="T", ori="DCFBIWA0Z", dai="MA0130100", result="X", ucn="", rap_sheet="", date=dt.date.today())  # type: ignore[arg-type]
 
 
+def test_a_writer_reads_its_output_back_without_nistitls_cross_check(monkeypatch):
+    """The writers' read-back is the reader's verdict (an invalid file never leaves); nistitl's cross-check,
+    which only ever adds a warning, is left out there -- it would re-parse nistitl's own output -- and kept
+    for every file read in."""
+    from securecomm.interchange import reader
+
+    calls = []
+    plain = reader._nistitl_crosscheck
+    monkeypatch.setattr(reader, "_nistitl_crosscheck", lambda data: calls.append(len(data)) or plain(data))
+    data = write_sre(tcn="F4", tcr="T", ori="DCFBIWA0Z", dai="MA0130100", result="N", ucn="", rap_sheet="",
+                     date=dt.date(2012, 6, 1))
+    assert calls == []
+    assert read_transaction(data).tcn == "F4" and calls == [len(data)]
+    assert read_transaction(data, crosscheck=False).findings == [] and calls == [len(data)]
+
+
 def test_errt_names_record_field_reason(car14):
     with pytest.raises(TransactionRejected) as info:
         parse_booking(car14.replace(b"2.901:1313", b"2.901:9999"))

@@ -39,10 +39,13 @@ class Inspection:
         return not self.errors
 
 
-def inspect_transaction(data: bytes, limits: Limits | None = None) -> Inspection:
+def inspect_transaction(data: bytes, limits: Limits | None = None, *, crosscheck: bool = True) -> Inspection:
     """Tokenize and validate without raising on rule violations (only on unreadable Type-1).
 
     ``limits`` bounds the size and the decoded pixels (the configured :func:`default_limits` when None).
+    ``crosscheck``: a valid file is parsed by ``nistitl`` too, a disagreement becoming a warning finding
+    (never an error). Off only for bytes ``nistitl`` itself has just written (the writers' read-back,
+    which keeps no findings): the verdict is the same either way.
     """
     limits = limits or default_limits()
     if isinstance(data, (bytes, bytearray, memoryview)):
@@ -56,7 +59,7 @@ def inspect_transaction(data: bytes, limits: Limits | None = None) -> Inspection
         raise TransactionRejected(TransactionError("transaction", "-", f"unreadable ({type(exc).__name__}: {exc})")) from exc
     all_errors = errors + [e for e in checker.errors if e not in errors]
     findings = list(checker.warnings)
-    if not all_errors:
+    if not all_errors and crosscheck:
         findings += _nistitl_crosscheck(bytes(data))
     return Inspection(len(data), records, all_errors, findings, checker.images)
 
@@ -153,9 +156,10 @@ class NistTransaction:
         return f"NistTransaction(tot={self.tot!r}, tcn={self.tcn!r}, ori={self.ori!r}, records={len(self.records)})"
 
 
-def read_transaction(data: bytes, limits: Limits | None = None) -> NistTransaction:
-    """Parse and validate ``data``; raise :class:`TransactionRejected` naming every problem."""
-    ins = inspect_transaction(data, limits)
+def read_transaction(data: bytes, limits: Limits | None = None, *, crosscheck: bool = True) -> NistTransaction:
+    """Parse and validate ``data``; raise :class:`TransactionRejected` naming every problem
+    (``crosscheck``: as :func:`inspect_transaction`'s)."""
+    ins = inspect_transaction(data, limits, crosscheck=crosscheck)
     if ins.errors:
         raise TransactionRejected(ins.errors)
     return NistTransaction(ins)
