@@ -107,3 +107,81 @@ def test_without_ahead_nothing_is_started(store) -> None:
     g.immigration_ahead(_identities(store)[0][1], 5)
     assert g.immigration._ahead is None
     g.close()
+
+
+def _booked_store(path, bookings: list[tuple[str, int, int]]):
+    """A store with Boston PD's agency and, submitted at template level, ``bookings`` (TCN, person,
+    impression): two fingers of a synthetic person, another impression of them for each booking."""
+    from securecomm.domain.records import Booking, Charge
+    from securecomm.interchange.ebts import FBI_ORI
+    from securecomm.jurisdictions import upsert_agency
+    from securecomm.store.db import open_store
+    from securecomm.synth.templates import impressions
+    from securecomm.workflow.queue import write_session
+    from securecomm.workflow.template_entry import submit_templates_many
+
+    engine, _ = open_store(f"sqlite:///{path}")
+    people = max(p for _, p, _ in bookings) + 1
+    prints = {k: impressions(2 * people, 11, impression=k) for k in {i for _, _, i in bookings}}
+    with write_session(engine) as s:
+        upsert_agency(s, ori="MA0130100", name="Boston PD", state="MA", county="Suffolk")
+    with write_session(engine) as s:
+        submit_templates_many(s, [
+            (Booking(ori="MA0130100", tcn=tcn, dai=FBI_ORI, date=dt.date(2012, 6, 1),
+                     person=Biographic(f"DOE{p}", "JO", dt.date(1980, 1, 1 + p), "M", "MX"),
+                     arrest_date=dt.date(2012, 6, 1), charges=(Charge("5404"),)),
+             {2: prints[k].template(2 * p).to_bytes(), 7: prints[k].template(2 * p + 1).to_bytes()})
+            for tcn, p, k in bookings], min_fingers=2)
+    return engine
+
+
+def test_the_next_bookings_criminal_search_made_ahead_is_its_search(tmp_path) -> None:
+    """``Worker.run_batched`` starts the next booking's criminal search once a booking's own is recorded,
+    after the gallery has taken in the subject that booking became: the same store as without searches
+    ahead -- a person booked twice in a row is identified the second time -- and every one of them used."""
+    from sqlalchemy import select
+
+    from securecomm.store.workflow_models import StageRun
+    from securecomm.workflow.pipeline import Worker
+    from securecomm.workflow.stages import PipelineConfig
+
+    bookings = [("T-1", 0, 1), ("T-2", 0, 2), ("T-3", 1, 1), ("T-4", 2, 1), ("T-5", 1, 2)]
+    got = {}
+    for ahead in (False, True):
+        engine = _booked_store(tmp_path / f"{ahead}.db", bookings)
+        worker = Worker(engine, PipelineConfig(min_fingers=2), galleries=Galleries(ahead=ahead))
+        try:
+            assert worker.run_batched(batch=50) == len(bookings)
+        finally:
+            worker.galleries.close()
+        with Session(engine) as s:
+            got[ahead] = {(r.tcn, r.stage): r.output for r in s.scalars(select(StageRun))}
+        crim = worker.galleries.criminal
+        assert (crim.ahead_used, crim.ahead_dropped) == ((len(bookings) - 1, 0) if ahead else (0, 0))
+        engine.dispose()
+    assert got[True] == got[False]
+    found = {tcn: got[True][(tcn, "criminal_search")] for tcn, _, _ in bookings}
+    assert [found[t]["result"] for t in ("T-1", "T-2", "T-3", "T-4")] == ["N", "I", "N", "N"]
+    assert found["T-2"]["ucn"] == found["T-1"]["ucn"]
+    # T-5 is T-3's person again, not the booking before it: T-3's subject is T-5's best candidate
+    assert found["T-5"]["candidates"][0]["subject"] == found["T-3"]["ucn"] != found["T-1"]["ucn"]
+
+def test_a_criminal_search_ahead_of_a_gallery_that_changed_is_dropped(store, galleries) -> None:
+    """Something enrolled after the search ahead began (the worker's guess of the next booking was made
+    before it): the search tops up, sees the gallery changed, and searches again."""
+    from securecomm.domain.records import CriminalEnrolment
+    from securecomm.repositories import CriminalRepository
+
+    with Session(store) as s:
+        g = galleries.criminal
+        (_, probe), = [(k, {p: Template.from_bytes(b) for p, b in t.items()}) for _r, k, t in _rows("criminal", s, 0)][:1]
+        galleries.criminal_ahead(s, probe, 5)
+        g._ahead[2].result()
+        person = Biographic("ZZTEST", "AHEAD", dt.date(1980, 1, 1), "M", "MX")
+        ucn = CriminalRepository(s).enroll(CriminalEnrolment("AHEAD-2", "MA0130100", person, ()),
+                                           {p: t.to_bytes() for p, t in probe.items()})
+        got = g.search(s, probe, k=5)
+        assert (g.ahead_used, g.ahead_dropped) == (0, 1)
+        assert ucn in [c.subject_id for c in got.candidates]
+        _same(got, Galleries().criminal.search(s, probe, k=5))
+        s.rollback()
