@@ -431,6 +431,47 @@ def test_two_pass_scan_ranks_as_the_exact_scan_and_skips_removed_subjects(data, 
     assert b._ids[b.ranked(subject_code(probes[4]))[0][0]] == "LATE"  # S4's mate, now only in memory
 
 
+def test_the_first_pass_split_across_threads_gives_the_same_values(data, tmp_path, monkeypatch):
+    """The int8 first pass of a large gallery runs in equal ranges of rows on the verify threads: ranges that
+    cross from the mapped subjects to the in-memory ones, and dead rows, give every row the value one
+    thread gives it; under serial_verify, or below SCAN_SPLIT_MIN rows, it is not split."""
+    from securecomm.engine import index as I
+
+    gallery, probes, _, idx, _ = data
+    idx.backend.save(tmp_path / "idx")
+    b = IndexedBackend.load(tmp_path / "idx", shortlist=10)
+    for i in range(7):
+        b.add(f"LATE{i}", gallery[i])
+    b.remove("S3")
+    b.remove("LATE2")
+    extra = len(b._ids) - b._n_base
+    calls = []
+    plain = I._verify_pool
+
+    def pool():
+        calls.append(1)
+        return plain()
+    monkeypatch.setattr(I, "_verify_pool", pool)
+    for probe in probes[:5]:
+        for fingers in (probe, {2: probe[2], 7: probe[7]}):
+            q = subject_code(fingers)
+            blocks = np.asarray(I._code_blocks(q), np.int64)
+            one = b._scan_int8(blocks, q, extra)
+            for threads in (2, 3):
+                monkeypatch.setattr(I, "SCAN_SPLIT_MIN", 1)
+                with I.verify_threads(threads):
+                    split = b._scan_int8(blocks, q, extra)
+                    with I.serial_verify():
+                        n = len(calls)
+                        assert np.array_equal(b._scan_int8(blocks, q, extra), one) and len(calls) == n
+                    monkeypatch.setattr(I, "SCAN_SPLIT_MIN", len(b._ids) + 1)
+                    n = len(calls)
+                    assert np.array_equal(b._scan_int8(blocks, q, extra), one) and len(calls) == n
+                assert np.array_equal(split, one)
+            assert np.isneginf(one[3]) and np.isneginf(one[b._n_base + 2])  # S3 and LATE2, removed
+    assert len(calls) == 20  # every split scan went through the verify threads
+
+
 def test_exhaustive_of_many_probes_equals_one_at_a_time(data, tmp_path):
     gallery, probes, strangers, idx, _ = data
     b = idx.backend

@@ -249,26 +249,39 @@ def quantised(codes: np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(codes, np.float32) * np.float32(CODE_SCALE)).astype(np.int8)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
-def _scan8(codes8, live, blocks, q, out):  # pragma: no cover - compiled
-    """out[r] = sum over ``blocks`` of codes8[r, block] . q[block] for live rows, -inf for the others.
+def by_block(codes8: np.ndarray) -> np.ndarray:
+    """int8 codes [rows, 10 * CODE_DIMS] laid out finger block first, [10, rows, CODE_DIMS] (what
+    :func:`_scan8` reads)."""
+    rows = codes8.shape[0]
+    return codes8.reshape(rows, 10, CODE_DIMS).transpose(1, 0, 2)
 
-    The first pass of the code scan: int8 codes (a quarter of the float32 codes' bytes: the scan is
-    bound by memory) against the float32 probe code; ``fastmath`` lets the sum be vectorised in any
-    order, so the value is approximate, and only the choice of which subjects the exact pass ranks
-    depends on it."""
-    n = codes8.shape[0]
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _scan8(codes8, live, blocks, q, out, lo, hi):  # pragma: no cover - compiled
+    """out[r] = sum over ``blocks`` of codes8[block, r] . q[block] for the live rows ``lo`` .. ``hi`` - 1,
+    -inf for the dead ones.
+
+    The first pass of the code scan: int8 codes (a quarter of the float32 codes' bytes), laid out finger
+    block first ([10, rows, CODE_DIMS]: a search reads only its probe's blocks, and reads them end to end --
+    with the rows' ten blocks side by side, the same scan ran 5-6 times slower, reading a fifth of each row),
+    against the float32 probe code; ``fastmath`` lets the sum be vectorised in any order, so the value is
+    approximate, and only the choice of which subjects the exact pass ranks depends on it."""
     d = CODE_DIMS
-    for r in range(n):
+    for r in range(lo, hi):
         acc = np.float32(0.0)
-        for b in blocks:  # one block's slices, summed on their own: the form LLVM vectorises (15x faster)
-            row = codes8[r, b * d:(b + 1) * d]
+        for b in blocks:  # one block's row, summed on its own: the form LLVM vectorises (15x faster)
+            row = codes8[b, r]
             qb = q[b * d:(b + 1) * d]
             s = np.float32(0.0)
             for k in range(d):
                 s += np.float32(row[k]) * qb[k]
             acc += s
         out[r] = acc if live[r] else -np.inf
+
+
+#: Rows from which the first pass is split across :data:`VERIFY_THREADS` (below it, a thread's start costs
+#: about what the split saves: at 20,000 two-finger rows the scan takes 0.8 ms either way, docs/benchmarks.md).
+SCAN_SPLIT_MIN = 65536
 
 
 #: Probe cylinders a pre-score compares (:meth:`IndexedBackend.prescreened`).
@@ -864,10 +877,10 @@ class IndexedBackend:
         self._base: _Base | None = None  # subjects 0 .. len(base.ids) - 1 live in the saved arrays
         self._n_base = 0
         self._bcodes = np.zeros((0, 10 * CODE_DIMS), np.float32)  # the loaded subjects' (mapped)
-        self._bq = np.zeros((0, 10 * CODE_DIMS), np.int8)  # ... and their int8 copies (in memory)
+        self._bq = np.zeros((10, 0, CODE_DIMS), np.int8)  # ... their int8 copies, by block (in memory)
         self._blive = np.zeros(0, bool)
         self._codes = np.zeros((0, 10 * CODE_DIMS), np.float32)  # subjects enrolled since (in memory)
-        self._q = np.zeros((0, 10 * CODE_DIMS), np.int8)
+        self._q = np.zeros((10, 0, CODE_DIMS), np.int8)  # ... and theirs, by block (:func:`by_block`)
         self._live = np.zeros(0, bool)
 
     def __len__(self) -> int:
@@ -894,8 +907,8 @@ class IndexedBackend:
         cap = max(need, 2 * self._codes.shape[0], 64)
         codes = np.zeros((cap, self._codes.shape[1]), np.float32)
         codes[: self._codes.shape[0]] = self._codes
-        q = np.zeros((cap, self._q.shape[1]), np.int8)
-        q[: self._q.shape[0]] = self._q
+        q = np.zeros((10, cap, CODE_DIMS), np.int8)
+        q[:, : self._q.shape[1]] = self._q
         live = np.zeros(cap, bool)
         live[: self._live.size] = self._live
         self._codes, self._q, self._live = codes, q, live
@@ -907,7 +920,7 @@ class IndexedBackend:
         slot = len(self._ids)
         self._grow(slot - self._n_base + 1)
         self._codes[slot - self._n_base] = subject_code(fingers) if code is None else code
-        self._q[slot - self._n_base] = quantised(self._codes[slot - self._n_base])
+        self._q[:, slot - self._n_base] = quantised(self._codes[slot - self._n_base]).reshape(10, CODE_DIMS)
         self._live[slot - self._n_base] = True
         self._slot[subject_id] = slot
         self._ids.append(subject_id)
@@ -940,7 +953,7 @@ class IndexedBackend:
         else:
             self._live[slot - self._n_base] = False
             self._codes[slot - self._n_base] = 0.0
-            self._q[slot - self._n_base] = 0
+            self._q[:, slot - self._n_base] = 0
         self._ids[slot] = None
         self._fingers[slot] = None
         self._where[slot] = None
@@ -995,15 +1008,39 @@ class IndexedBackend:
             top = np.sort(top[np.isfinite(sim[top])])
             sim = sim[top]
         else:
-            approx = np.empty(rows, np.float32)
-            b = np.asarray(blocks, np.int64)
-            _scan8(self._bq, self._blive, b, q, approx[: self._n_base])
-            _scan8(self._q[:extra], self._live[:extra], b, q, approx[self._n_base:])
+            approx = self._scan_int8(np.asarray(blocks, np.int64), q, extra)
             top = np.sort(np.argpartition(-approx, pool - 1)[:pool])
             top = top[np.isfinite(approx[top])]
             sim = self._exact(top, q, blocks)
         order = np.argsort(-sim, kind="stable")[:n]
         return top[order], sim[order].astype(np.float32)
+
+    def _scan_int8(self, blocks: np.ndarray, q: np.ndarray, extra: int) -> np.ndarray:
+        """The first pass's approximate similarity of every row (:func:`_scan8`; -inf for the dead), the
+        saved rows then the in-memory ones. A gallery of :data:`SCAN_SPLIT_MIN` rows or more is scanned in
+        :data:`VERIFY_THREADS` equal ranges at once, on the verify threads (the kernel releases the GIL; each
+        row's value is computed as alone, so the same values); on one thread otherwise, or under
+        :class:`serial_verify`."""
+        rows = self._n_base + extra
+        approx = np.empty(rows, np.float32)
+        # (first row, rows, int8 codes by block, live flags, where their values go) of the saved and the new
+        parts = ((0, self._n_base, self._bq, self._blive, approx[: self._n_base]),
+                 (self._n_base, extra, self._q, self._live, approx[self._n_base:]))
+        threads = 1 if getattr(_SERIAL, "on", False) else VERIFY_THREADS
+        if threads < 2 or rows < SCAN_SPLIT_MIN:
+            for _, n, codes8, live, out in parts:
+                _scan8(codes8, live, blocks, q, out, 0, n)
+            return approx
+        step = -(-rows // threads)
+        pieces = []  # (codes8, live, out, lo, hi) of each range's rows in each part
+        for lo in range(0, rows, step):
+            hi = min(rows, lo + step)
+            for at, n, codes8, live, out in parts:
+                a, b = max(lo, at) - at, min(hi, at + n) - at
+                if a < b:
+                    pieces.append((codes8, live, out, a, b))
+        list(_verify_pool().map(lambda p: _scan8(p[0], p[1], blocks, q, p[2], p[3], p[4]), pieces))
+        return approx
 
     def rerank_pool(self, n: int) -> int:
         """Subjects the first pass of :meth:`ranked` keeps for ``n`` asked for."""
@@ -1233,9 +1270,9 @@ class IndexedBackend:
         self._base = _Base(arrays, ids)
         self._n_base = n
         self._bcodes = arrays["codes"]
-        self._bq = np.empty(self._bcodes.shape, np.int8)
+        self._bq = np.empty((10, n, CODE_DIMS), np.int8)
         for at in range(0, n, 1 << 16):  # bounded memory: a block of float32 rows at a time
-            self._bq[at:at + (1 << 16)] = quantised(self._bcodes[at:at + (1 << 16)])
+            self._bq[:, at:at + (1 << 16)] = by_block(quantised(self._bcodes[at:at + (1 << 16)]))
         self._blive = arrays["live"]
         self._ids = list(ids)
         self._fingers = [None] * n
