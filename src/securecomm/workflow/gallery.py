@@ -14,7 +14,6 @@ the gallery never sees names or labels, only templates.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -53,19 +52,18 @@ def _holds(backend: Any, key: str) -> bool:
 
 
 class ProbeCache:
-    """The last two probes' fingers prepared for matching (their cylinders), shared by a worker's two
-    galleries: a booking's criminal and immigration searches use the same fingers, so they are prepared
-    once. Keyed by the templates' bytes: another probe, even of the same booking, is prepared afresh. The
-    same Prepared objects a search would make itself, so the same scores. Two, not one: with searches made
-    ahead (``Galleries(ahead=True)``) the next booking's fingers are prepared while the booking in hand
-    still has its immigration search to make and may yet become a criminal subject (:meth:`prepared`)."""
-
-    KEEP = 2
+    """The last probe's fingers prepared for matching (their cylinders), shared by a worker's two galleries:
+    a booking's criminal and immigration searches use the same fingers, so they are prepared once. Keyed by
+    the templates' bytes: another probe, even of the same booking, is prepared afresh. The same Prepared
+    objects a search would make itself, so the same scores. The probe before it is remembered too, for
+    :meth:`prepared`: a booking's search may prepare the next booking's fingers (``Galleries(ahead=True)``)
+    before the gallery takes in the subject the last booking became."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
-        #: key -> (bytes by position, prepared by position), the last prepared last
-        self._held: dict[tuple, tuple[dict[int, bytes], dict[int, Any]]] = {}
+        self._prepared: dict[int, Any] = {}
+        self._bytes: dict[int, bytes] = {}
+        self._before: tuple[dict[int, bytes], dict[int, Any]] = ({}, {})  # the probe before the last
 
     def prepare(self, probe: Mapping[int, Template]) -> Mapping[int, Any]:
         from securecomm.engine.match import prepare
@@ -73,14 +71,11 @@ class ProbeCache:
         if not all(isinstance(t, Template) for t in probe.values()):
             return probe  # already prepared, or something the gallery will refuse with its own message
         key = tuple(sorted((pos, t.to_bytes()) for pos, t in probe.items()))
-        held = self._held.pop(key, None)
-        if held is None:
-            held = (dict(key), {pos: prepare(t) for pos, t in probe.items()})
-        self._held[key] = held
-        while len(self._held) > self.KEEP:
-            del self._held[next(iter(self._held))]
-        self._key = key
-        return held[1]
+        if key != self._key:
+            self._before = (self._bytes, self._prepared)
+            self._key, self._prepared = key, {pos: prepare(t) for pos, t in probe.items()}
+            self._bytes = dict(key)
+        return self._prepared
 
     @property
     def key(self) -> tuple | None:
@@ -88,14 +83,15 @@ class ProbeCache:
         return self._key
 
     def prepared(self, position: int, data: bytes) -> Any | None:
-        """A held probe's prepared finger at ``position`` if its template is exactly ``data``, else None.
+        """The last (or the one before) probe's prepared finger at ``position`` if its template is exactly
+        ``data``, else None.
 
         A booking that no one matched becomes a criminal subject with the booking's own templates; the
         gallery then takes that subject in (``RepositoryGallery.refresh``) with the fingers the search
         already prepared, instead of computing the same cylinders again (``prepare`` is a function of the
         template's bytes: the same Prepared either way)."""
         data = bytes(data)
-        for got, prepared in reversed(self._held.values()):
+        for got, prepared in ((self._bytes, self._prepared), self._before):
             if got.get(position) == data:
                 return prepared.get(position)
         return None
@@ -283,7 +279,7 @@ class RepositoryGallery:
                 self.ahead_dropped += 1
             return self.gallery.search(prepared, k=k)
 
-    def search_ahead(self, probe: Mapping[int, Template], k: int, pool: Any, serial: bool = True) -> None:
+    def search_ahead(self, probe: Mapping[int, Template], k: int, pool: Any) -> None:
         """Start this probe's search on ``pool`` (an executor's thread) while the caller goes on; :meth:`search`
         of the same probe and ``k`` then takes its result if the gallery still holds the same subjects.
 
@@ -291,9 +287,7 @@ class RepositoryGallery:
         worker's own Python leaves idle. The result is the one :meth:`search` would compute -- the same
         gallery, probe, ``k`` and thresholds, by the same code -- or it is dropped and the search made again.
         The repository is not read here (no session crosses threads): :meth:`search` still tops up first,
-        and anything it adds makes the search ahead stale (:meth:`refresh` first, to avoid that).
-        ``serial``: the search's finger positions verified one after the other on the pool's thread, not on
-        the verify threads (``engine.index.VERIFY_THREADS``; the same scores either way)."""
+        and anything it adds makes the search ahead stale."""
         prepared = self.probes.prepare(probe)
         key = self.probes.key
         self._drop_ahead()
@@ -301,7 +295,7 @@ class RepositoryGallery:
         def run() -> tuple[SearchResult, int]:
             t = time.thread_time()
             try:
-                with self._lock, (serial_verify() if serial else contextlib.nullcontext()):
+                with self._lock, serial_verify():  # not on the verify threads, which the criminal search uses
                     return self.gallery.search(prepared, k=k), self.generation
             finally:
                 self.ahead_cpu_s += time.thread_time() - t
@@ -362,22 +356,6 @@ class Galleries:
 
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-ahead", initializer=_yielding)
 
-    @property
-    def ahead(self) -> bool:
-        """Whether searches are made ahead (``Galleries(ahead=True)``, until :meth:`close`)."""
-        return self._pool is not None
-
-    def criminal_ahead(self, session: Session, probe: Mapping[int, Template], k: int) -> None:
-        """Start the criminal search of the booking that comes next while the one in hand runs its later
-        stages: the criminal gallery is topped up from ``session`` first (the subject the booking in hand
-        may just have become), so that, unless something is enrolled or merged meanwhile, the next search
-        finds the gallery as it was searched here and takes this result
-        (:meth:`RepositoryGallery.search_ahead`: the same result, or none). Its finger positions are
-        verified on the verify threads, as the worker's own criminal search does. Nothing without ``ahead``."""
-        if self._pool is not None:
-            self.criminal.refresh(session)
-            self.criminal.search_ahead(probe, k, self._pool, serial=False)
-
     def immigration_ahead(self, probe: Mapping[int, Template], k: int) -> None:
         """Start the immigration search of a booking that will need one (it is activated) while its criminal
         search, identification and SRE run: :meth:`RepositoryGallery.search_ahead`. The immigration gallery
@@ -389,7 +367,6 @@ class Galleries:
     def close(self) -> None:
         """Let the search-ahead thread go (a search still running is waited for)."""
         if self._pool is not None:
-            self.criminal._drop_ahead()
             self.immigration._drop_ahead()
             self._pool.shutdown(wait=True)
             self._pool = None

@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session
 
 from securecomm.domain.actions import ACTIONS, NO_ACTION
 from securecomm.domain.clock import SYSTEM_CLOCK, Clock
-from securecomm.engine.template import Template
 from securecomm.interchange.errors import TransactionError, TransactionRejected
 from securecomm.interchange.limits import check_transaction_size
 from securecomm.jurisdictions import hold_activations
@@ -41,7 +40,7 @@ from securecomm.workflow.gallery import Galleries
 from securecomm.workflow.header import peek_header
 from securecomm.workflow.queue import AdvanceChain, JobQueue, Lease, LeaseLost, write_session
 from securecomm.workflow.stages import (INLINE_STAGES, RUNNERS, PipelineConfig, Rejected, StageContext,
-                                        StageOutcome, booking_templates, errt_outcome)
+                                        StageOutcome, errt_outcome)
 
 log = logging.getLogger("securecomm.workflow")
 
@@ -479,12 +478,9 @@ class Worker:
                                 if lease.tcn in rows.tcns:  # never so far (a job is claimed once a batch)
                                     rows.write(s)
                                 ctx = self._context(s, lease.tcn)
-                            stage = lease.stage
                             outcome = self._outcome(ctx, lease)
                             lease = self._record(s, lease, outcome, ctx, chain)
                             self.stages_run += 1
-                            if stage == "criminal_search" and self.galleries.ahead:
-                                self._criminal_ahead(s, chain)
                         chain.write(s)
                         done += 1
                     rows.write(s)
@@ -509,24 +505,6 @@ class Worker:
                 break
         self.fire_timers(drain=True)  # as run() does before it stops
         return touched
-
-
-    def _criminal_ahead(self, session: Session, chain: AdvanceChain) -> None:
-        """Start the criminal search of the job that comes after ``chain``'s (``Galleries.criminal_ahead``)
-        once this job's criminal search is recorded -- the subject it may have become is in ``session`` --
-        when that job is a booking not yet searched whose templates are stored (a template-level submission,
-        or one whose ``extract`` has run). A wrong guess costs a search and changes nothing."""
-        nxt = self.queue.next_claim(session, chain)
-        if nxt is None or nxt[1] not in _BEFORE_CRIMINAL_SEARCH:
-            return
-        stored = booking_templates(session, nxt[0])
-        if stored:
-            self.galleries.criminal_ahead(session, {p: Template.from_bytes(b) for p, b in stored.items()},
-                                          self.config.candidates)
-
-
-#: The stages a booking passes before its criminal search (at which a search made ahead would serve it).
-_BEFORE_CRIMINAL_SEARCH = frozenset({"validate", "extract", "criminal_search"})
 
 
 class _AppendOnly:

@@ -82,12 +82,6 @@ _PICK = (select(Job.id, Job.attempts, Job.tcn, Job.stage, Job.lease_token)
          .order_by(Job.priority.desc(), Job.id)
          .limit(1))
 _PICK_LOCKED = _PICK.with_for_update(skip_locked=True)
-#: The job a claim would take once the one in hand (``job``) is done, without claiming it (``next_claim``).
-_PEEK = (select(Job.tcn, Job.stage)
-         .where(Job.state == "ready", Job.available_at <= bindparam("now"), Job.id != bindparam("job"),
-                (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < bindparam("now")))
-         .order_by(Job.priority.desc(), Job.id)
-         .limit(1))
 
 
 def _new_job(tcn: str, stage: str, priority: int, now: dt.datetime) -> dict[str, Any]:
@@ -167,14 +161,6 @@ class JobQueue:
             got = self._claim_one(session, defer=True)
             if got is not False:
                 return got  # type: ignore[return-value]
-
-    def next_claim(self, session: Session, chain: "AdvanceChain") -> tuple[str, str] | None:
-        """(TCN, stage) of the job a claim in ``session`` would take once ``chain``'s job -- claimed by
-        :meth:`claim_chain`, its row not yet written -- is done; None when none is runnable now. A guess for
-        work started ahead (``Worker.run_batched``), never a claim: a job enqueued, claimed or come due
-        meanwhile makes it wrong, and the work ahead is then simply not used."""
-        row = session.execute(_PEEK, {"now": self.clock.now(), "job": chain.claimed.job_id}).one_or_none()
-        return None if row is None else (row[0], row[1])
 
     def _claim_one(self, session: Session, defer: bool = False) -> "Lease | AdvanceChain | None | bool":
         """One claim attempt in ``session``: a lease, None (nothing runnable) or False (a job was parked as

@@ -158,7 +158,8 @@ class StageContext:
     def template_bytes(self) -> dict[int, bytes]:
         """The booking's stored templates as stored (extracted once, by the ``extract`` stage), unparsed."""
         if self.stored_templates is None:
-            self.stored_templates = booking_templates(self.session, self.tcn)
+            rows = self.session.execute(_TEMPLATES, {"tcn": self.tcn}).all()
+            self.stored_templates = {int(pos): bytes(data) for pos, data in rows}
         return dict(self.stored_templates)
 
     def templates(self) -> dict[int, Any]:
@@ -172,11 +173,6 @@ class StageContext:
 
 #: A booking's stored templates (built once: ``StageContext.template_bytes`` runs for every booking).
 _TEMPLATES = select(BookingTemplate.position, BookingTemplate.template).where(BookingTemplate.tcn == bindparam("tcn"))
-
-
-def booking_templates(session: Session, tcn: str) -> dict[int, bytes]:
-    """A booking's stored templates by finger position, as stored (empty before its ``extract``)."""
-    return {int(pos): bytes(data) for pos, data in session.execute(_TEMPLATES, {"tcn": tcn})}
 
 #: (TCN, sha256) -> (parsed booking, highest finger requirement it was parsed under, bytes of its pixels).
 _CACHE: OrderedDict[tuple[str, str], tuple[Booking, int, int]] = OrderedDict()
