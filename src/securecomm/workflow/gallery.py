@@ -362,7 +362,7 @@ class Galleries:
         changes only when identities are enrolled, so the search ahead is almost always the one used;
         its kernels use the core that the worker's Python leaves idle. Nothing without ``ahead``."""
         if self._pool is not None:
-            self.immigration.search_ahead(probe, k, self._pool, serial=False)
+            self.immigration.search_ahead(probe, k, self._pool)
 
     def close(self) -> None:
         """Let the search-ahead thread go (a search still running is waited for)."""
